@@ -1,0 +1,72 @@
+// Lint for correctness and for structure: the dependency rules of DESIGN.md and STYLE.md are
+// enforced here, not left to review.
+import js from '@eslint/js';
+import { createNodeResolver, flatConfigs as importX } from 'eslint-plugin-import-x';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/** What deterministic workflow code may never import: I/O libraries and the non-workflow SDK packages. */
+const ioLibraries = ['pg', 'pg-*', 'kafkajs', 'fastify', '@fastify/*', 'nodemailer', 'smtp-server', 'pino', 'undici', 'axios', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', '@opentelemetry/*'];
+
+/** Rules for files that run inside the Temporal workflow sandbox (deterministic, replayed). */
+const workflowSandboxRules = {
+  'import-x/no-nodejs-modules': ['error'],
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        { group: ioLibraries, message: 'Workflow code is replayed and must be deterministic: do I/O in an activity.' },
+        { group: ['**/activities', '**/activities/**', '**/*activities*'], allowTypeImports: true, message: 'Workflows import only the types of activities (use proxyActivities).' },
+        {
+          group: ['../*', '!../domain', '!../domain/**', '!../activities', '!../activities/**'],
+          message: 'Workflows import only @temporalio/workflow, src/domain and the types of activities.',
+        },
+      ],
+    },
+  ],
+  'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' }, { name: 'setInterval', message: 'Use sleep() in a loop.' }],
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.tools/', '.data/', 'dist/', 'coverage/', 'test/fixtures/lint-violations/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  importX.recommended,
+  importX.typescript,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'infra/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    settings: { 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.mjs', '.json'] })] },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+      'import-x/no-self-import': 'error',
+      'import-x/no-extraneous-dependencies': ['error', { devDependencies: ['test/**', 'infra/**', '*.config.*'] }],
+      'import-x/no-duplicates': 'error',
+      'import-x/no-named-as-default-member': 'off',
+      'no-console': 'off',
+    },
+  },
+  {
+    // Workflow code, and the workflow fixtures of the tests, run in the sandbox.
+    files: ['src/workflows/**/*.ts', 'test/**/workflows/**/*.ts', 'test/**/*.workflow.ts', 'test/fixtures/lint-violations/**/*.ts'],
+    rules: workflowSandboxRules,
+  },
+  {
+    // Only process entry points wire things together; the domain imports nothing of ours.
+    files: ['src/domain/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'src/domain is the pure core: it imports nothing of ours.' }] }],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: globals.node },
+  },
+);

@@ -1,0 +1,128 @@
+/**
+ * The local stack's command line: `tsx infra/stack/cli.ts <command>`, behind the npm scripts
+ * `stack:install`, `stack:up`, `stack:down`, `stack:status`, `stack:logs` and `start`.
+ */
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { loadStackConfig, type StackConfig } from './config.ts';
+import { StackError } from './errors.ts';
+import { installTools, locateTools } from './install.ts';
+import type { ServerName } from './servers/server.ts';
+import { stackDown, stackServers, stackStatus, stackUp } from './stack.ts';
+import { tailOf } from './start-server.ts';
+
+const say = (line: string) => console.log(`[stack] ${line}`);
+
+const usage = `usage: tsx infra/stack/cli.ts <command>
+  install          install the pinned servers that are missing (a second run installs nothing)
+  up               install, then start Temporal (with Web UI), Kafka and PostgreSQL; wait until each answers
+  down             stop the servers that up started (by pid)
+  status           show each server's state, endpoints and log
+  logs [name] [-n N] [-f]   print (or follow) the logs of one server or all
+  start            up, print the URLs, stay in the foreground; Ctrl-C stops what it started`;
+
+async function install(config: StackConfig) {
+  return installTools(config.STACK_TOOLS_DIR, say);
+}
+
+function printEndpoints(config: StackConfig) {
+  const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));
+  for (const server of servers) {
+    for (const [label, value] of Object.entries(server.endpoints())) say(`${label.padEnd(16)} ${value}`);
+  }
+  say(`logs             ${servers.map((s) => s.logPath).join(', ')}`);
+}
+
+async function up(config: StackConfig) {
+  const tools = await install(config);
+  const servers = stackServers(config, tools, say);
+  const result = await stackUp(config, servers, say);
+  if (result.alreadyRunning.length > 0) say(`already running: ${result.alreadyRunning.join(', ')}`);
+  printEndpoints(config);
+  return result;
+}
+
+async function status(config: StackConfig) {
+  const statuses = await stackStatus(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)));
+  for (const s of statuses) {
+    const where = Object.values(s.endpoints).join('  ');
+    console.log(`${s.name.padEnd(9)} ${s.state.padEnd(14)} ${(s.pid ? `pid ${s.pid}` : '').padEnd(11)} ${where}`);
+    if (s.detail) console.log(`          ${s.detail}`);
+    console.log(`          log: ${s.logPath}`);
+  }
+  return statuses.every((s) => s.state === 'up');
+}
+
+function logs(config: StackConfig, names: string[], lines: number, follow: boolean) {
+  const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR)).filter((s) => names.length === 0 || names.includes(s.name));
+  if (servers.length === 0) throw new Error(`no server named ${names.join(', ')} (postgres, kafka, temporal)`);
+  if (follow) {
+    spawn('tail', ['-n', String(lines), '-F', ...servers.map((s) => s.logPath)], { stdio: 'inherit' });
+    return;
+  }
+  for (const server of servers) {
+    console.log(`==> ${server.logPath} <==`);
+    console.log(tailOf(server.logPath, lines).join('\n'));
+  }
+}
+
+async function start(config: StackConfig) {
+  const { started } = await up(config);
+  say('the stack is up; press Ctrl-C to stop it');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  say('stopping ...');
+  const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));
+  // Servers that were running before `start` belong to whoever started them: leave them up.
+  await stackDown(config, servers, say, started);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { lines: { type: 'string', short: 'n', default: '100' }, follow: { type: 'boolean', short: 'f', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  const config = loadStackConfig();
+  switch (command) {
+    case 'install':
+      await install(config);
+      say(`installed (tools in ${config.STACK_TOOLS_DIR})`);
+      return 0;
+    case 'up':
+      await up(config);
+      return 0;
+    case 'down':
+      await stackDown(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)), say, rest.length ? (rest as ServerName[]) : undefined);
+      return 0;
+    case 'status':
+      return (await status(config)) ? 0 : 1;
+    case 'logs':
+      logs(config, rest, Number(values.lines), values.follow);
+      return 0;
+    case 'start':
+      await start(config);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // Our own errors carry a message written for the terminal; anything else gets its stack.
+    console.error(err instanceof StackError ? `[stack] ${err.message}` : err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,39 @@
+import { join } from 'node:path';
+import envSchema from 'env-schema';
+import { Type, type Static } from 'typebox';
+import { StackConfigError } from './errors.ts';
+import { projectRoot } from './paths.ts';
+
+const port = (defaultPort: number, description: string) =>
+  Type.Integer({ minimum: 1, maximum: 65535, default: defaultPort, description });
+
+/** Environment variables of the local stack, with their defaults. */
+export const StackEnvSchema = Type.Object({
+  STACK_TOOLS_DIR: Type.String({ default: join(projectRoot, '.tools'), description: 'where pinned servers are installed' }),
+  STACK_DATA_DIR: Type.String({ default: join(projectRoot, '.data'), description: 'data, logs and pid files of the stack' }),
+  TEMPORAL_PORT: port(7233, 'Temporal frontend (gRPC)'),
+  TEMPORAL_UI_PORT: port(8233, 'Temporal Web UI'),
+  KAFKA_PORT: port(9092, 'Kafka broker listener'),
+  KAFKA_CONTROLLER_PORT: port(9093, 'Kafka KRaft controller listener'),
+  KAFKA_HEAP_MB: Type.Integer({ minimum: 128, default: 512, description: 'Kafka JVM heap' }),
+  POSTGRES_PORT: port(5433, 'PostgreSQL'),
+  POSTGRES_USER: Type.String({ minLength: 1, default: 'order_saga' }),
+  POSTGRES_PASSWORD: Type.String({ minLength: 1, default: 'order_saga' }),
+  POSTGRES_DB: Type.String({ minLength: 1, default: 'order_saga' }),
+  STACK_READY_TIMEOUT_SECONDS: Type.Integer({ minimum: 5, default: 120, description: 'how long `up` waits for each server' }),
+});
+
+/** Validated, frozen configuration of the local stack. */
+export type StackConfig = Readonly<Static<typeof StackEnvSchema>>;
+
+/**
+ * Reads the stack configuration from `env`, listing every invalid variable at once.
+ * @throws StackConfigError naming each variable that is out of range or of the wrong type.
+ */
+export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
+  try {
+    return Object.freeze(envSchema<Static<typeof StackEnvSchema>>({ schema: StackEnvSchema, data: { ...env }, env: false }));
+  } catch (err) {
+    throw new StackConfigError((err as Error).message);
+  }
+}

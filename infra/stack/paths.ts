@@ -1,0 +1,12 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Root folder of the project (the one holding package.json). */
+export const projectRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+
+/** Pinned install inputs that live in the repository. */
+export const installInputs = {
+  pythonRequirements: join(projectRoot, 'infra', 'python', 'requirements.txt'),
+  kafkaPom: join(projectRoot, 'infra', 'kafka', 'pom.xml'),
+  kafkaLog4jConfig: join(projectRoot, 'infra', 'kafka', 'log4j2.properties'),
+} as const;

@@ -1,0 +1,25 @@
+import type { LaunchSpec } from '../process.ts';
+
+/** Name of a server of the stack. */
+export type ServerName = 'postgres' | 'kafka' | 'temporal';
+
+/** One server of the stack: how to prepare its data, start it, and know it really answers. */
+export interface ManagedServer {
+  readonly name: ServerName;
+  /** Ports it listens on, each with the variable that moves it. */
+  readonly ports: readonly { port: number; setting: string }[];
+  /** Where its stdout and stderr go. */
+  readonly logPath: string;
+  /** The signal that stops it quickly and cleanly. */
+  readonly stopSignal: NodeJS.Signals;
+  /** One-time preparation of its data folder (initdb, storage format); a second call does nothing. */
+  prepare(): void;
+  /** The process to run. */
+  launchSpec(): LaunchSpec;
+  /** Resolves when the server answers a real request; rejects with the reason otherwise. */
+  probe(): Promise<void>;
+  /** Work once the server answers (create the database); safe to repeat. */
+  afterReady?(): Promise<void>;
+  /** Endpoints to print, e.g. `{ 'Temporal Web UI': 'http://localhost:8233' }`. */
+  endpoints(): Record<string, string>;
+}

@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StackConfig } from './config.ts';
+import { StackError } from './errors.ts';
+import type { InstalledTools } from './install.ts';
+import { postgresUser } from './prerequisites.ts';
+import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
+import { capture } from './run-command.ts';
+import { createKafkaServer } from './servers/kafka.ts';
+import { createPostgresServer } from './servers/postgres.ts';
+import type { ManagedServer, ServerName } from './servers/server.ts';
+import { createTemporalServer } from './servers/temporal.ts';
+import { startServer, stopServer } from './start-server.ts';
+
+/** Reports progress to the person at the terminal. */
+export type Reporter = (line: string) => void;
+
+/** Where the stack keeps logs and pid files. */
+export const stackFolders = (config: StackConfig) => ({
+  logs: join(config.STACK_DATA_DIR, 'logs'),
+  run: join(config.STACK_DATA_DIR, 'run'),
+});
+
+/**
+ * The PostgreSQL data folder. When we are root, PostgreSQL runs as `postgres`, which must be able
+ * to reach the folder; a project checked out under a private folder (mode 0700) is out of its
+ * reach, so the cluster then lives under /var/tmp and the data folder holds a symlink to it.
+ */
+function postgresDataDir(config: StackConfig, runAs: { uid: number; gid: number } | undefined, report: Reporter): string {
+  const wanted = join(config.STACK_DATA_DIR, 'postgres');
+  if (!runAs) return wanted;
+  mkdirSync(config.STACK_DATA_DIR, { recursive: true });
+  if (capture('test', ['-x', config.STACK_DATA_DIR], runAs).status === 0) return wanted;
+  const outside = join('/var/tmp', `order-saga-${createHash('sha256').update(config.STACK_DATA_DIR).digest('hex').slice(0, 12)}`, 'postgres');
+  if (!existsSync(wanted) && !isSymlink(wanted)) {
+    report(`the postgres user cannot reach ${config.STACK_DATA_DIR}; PostgreSQL data goes to ${outside} (symlinked from ${wanted})`);
+    mkdirSync(join(outside, '..'), { recursive: true, mode: 0o755 });
+    symlinkSync(outside, wanted);
+  }
+  return outside;
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** The three servers of the development stack, configured from `config`. */
+export function stackServers(config: StackConfig, tools: InstalledTools, report: Reporter = () => undefined): ManagedServer[] {
+  const logs = stackFolders(config).logs;
+  const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
+  return [
+    createPostgresServer({
+      binDir: tools.postgresBinDir,
+      dataDir: postgresDataDir(config, runAs, report),
+      port: config.POSTGRES_PORT,
+      user: config.POSTGRES_USER,
+      password: config.POSTGRES_PASSWORD,
+      database: config.POSTGRES_DB,
+      logPath: join(logs, 'postgres.log'),
+      ...(runAs ? { runAs } : {}),
+    }),
+    createKafkaServer({
+      java: tools.java,
+      libDir: tools.kafkaLibDir,
+      log4jConfig: tools.kafkaLog4jConfig,
+      dataDir: join(config.STACK_DATA_DIR, 'kafka'),
+      port: config.KAFKA_PORT,
+      controllerPort: config.KAFKA_CONTROLLER_PORT,
+      heapMb: config.KAFKA_HEAP_MB,
+      logPath: join(logs, 'kafka.log'),
+    }),
+    createTemporalServer({
+      temporal: tools.temporal,
+      port: config.TEMPORAL_PORT,
+      uiPort: config.TEMPORAL_UI_PORT,
+      dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
+      logPath: join(logs, 'temporal.log'),
+    }),
+  ];
+}
+
+/** One server's state, as `stack:status` shows it. */
+export interface ServerStatus {
+  name: ServerName;
+  state: 'up' | 'not answering' | 'down';
+  pid?: number;
+  detail?: string;
+  endpoints: Record<string, string>;
+  logPath: string;
+}
+
+/** What `up` did: the servers it started, and those that were already running. */
+export interface UpResult {
+  started: ServerName[];
+  alreadyRunning: ServerName[];
+}
+
+/**
+ * Starts every server of the stack that is not running yet, in parallel, and waits until each
+ * answers. A second call finds them running and starts nothing.
+ * @throws StackError naming every server that failed, with the path of its log.
+ */
+export async function stackUp(config: StackConfig, servers: ManagedServer[], report: Reporter): Promise<UpResult> {
+  const pids = new PidFiles(stackFolders(config).run);
+  const result: UpResult = { started: [], alreadyRunning: [] };
+  const outcomes = await Promise.allSettled(
+    servers.map(async (server) => {
+      const existing = pids.read(server.name);
+      if (existing && isRunning(existing)) {
+        result.alreadyRunning.push(server.name);
+        return;
+      }
+      report(`starting ${server.name} (log: ${server.logPath})`);
+      const record = await startServer(server, config.STACK_READY_TIMEOUT_SECONDS * 1000);
+      pids.write(record);
+      result.started.push(server.name);
+      report(`${server.name} is up (pid ${record.pid})`);
+    }),
+  );
+  const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+  if (failures.length > 0) {
+    const messages = failures.map((f) => (f instanceof Error ? f.message : String(f)));
+    throw new StackUpError(messages);
+  }
+  return result;
+}
+
+/** Thrown when one or more servers of the stack did not start; lists each with its log. */
+export class StackUpError extends StackError {
+  readonly code = 'STACK_UP_FAILED';
+  constructor(readonly failures: string[]) {
+    super(failures.join('\n'));
+  }
+}
+
+/** Stops every server whose pid file says we started it, and only those. */
+export async function stackDown(config: StackConfig, servers: ManagedServer[], report: Reporter, only?: ServerName[]): Promise<void> {
+  const pids = new PidFiles(stackFolders(config).run);
+  await Promise.all(
+    servers
+      .filter((server) => !only || only.includes(server.name))
+      .map(async (server) => {
+        const record = pids.read(server.name);
+        if (!record) return;
+        const how = await stopServer(server, record);
+        pids.remove(server.name);
+        if (how !== 'not-running') report(`${server.name} ${how} (pid ${record.pid})`);
+      }),
+  );
+}
+
+/** Says of each server whether its process runs and whether it answers a real request. */
+export async function stackStatus(config: StackConfig, servers: ManagedServer[]): Promise<ServerStatus[]> {
+  const pids = new PidFiles(stackFolders(config).run);
+  return Promise.all(
+    servers.map(async (server): Promise<ServerStatus> => {
+      const record: ProcessRecord | undefined = pids.read(server.name);
+      const base = { name: server.name, endpoints: server.endpoints(), logPath: server.logPath };
+      if (!record || !isRunning(record)) return { ...base, state: 'down' };
+      try {
+        await server.probe();
+        return { ...base, state: 'up', pid: record.pid };
+      } catch (err) {
+        return { ...base, state: 'not answering', pid: record.pid, detail: (err as Error).message };
+      }
+    }),
+  );
+}
