@@ -54,7 +54,7 @@ export default tseslint.config(
   },
   {
     // Workflow code, and the workflow fixtures of the tests, run in the sandbox.
-    files: ['src/workflows/**/*.ts', 'test/**/workflows/**/*.ts', 'test/**/*.workflow.ts', 'test/fixtures/lint-violations/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'test/fixtures/workflows/**/*.ts', 'test/fixtures/lint-violations/**/*.ts'],
     rules: workflowSandboxRules,
   },
   {

@@ -70,8 +70,14 @@ async function start(config: StackConfig) {
   const { started } = await up(config);
   say('the stack is up; press Ctrl-C to stop it');
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    // A pending promise alone does not keep Node running; this timer does, until a signal comes.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    const stop = () => {
+      clearInterval(keepAlive);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
   say('stopping ...');
   const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));

@@ -1,0 +1,49 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import '../setup/servers.ts';
+
+describe('PostgreSQL', () => {
+  const pool = new pg.Pool({ connectionString: inject('servers').databaseUrl, max: 2 });
+
+  beforeAll(async () => {
+    await pool.query('create table if not exists smoke_ledger (id text primary key, amount integer not null)');
+    await pool.query('truncate smoke_ledger');
+  });
+
+  afterAll(async () => {
+    await pool.query('drop table if exists smoke_ledger');
+    await pool.end();
+  });
+
+  const inTransaction = async (work: (client: pg.PoolClient) => Promise<void>) => {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await work(client);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback');
+      throw err;
+    } finally {
+      client.release();
+    }
+  };
+
+  it('keeps a committed transaction and nothing of one that failed half way', async () => {
+    await inTransaction(async (client) => {
+      await client.query('insert into smoke_ledger values ($1, $2)', ['a', 10]);
+      await client.query('insert into smoke_ledger values ($1, $2)', ['b', 20]);
+    });
+    const failed = inTransaction(async (client) => {
+      await client.query('insert into smoke_ledger values ($1, $2)', ['c', 30]);
+      await client.query('insert into smoke_ledger values ($1, $2)', ['a', 99]); // duplicate key
+    });
+
+    await expect(failed).rejects.toMatchObject({ code: '23505' });
+    const { rows } = await pool.query<{ id: string; amount: number }>('select id, amount from smoke_ledger order by id');
+    expect(rows).toEqual([
+      { id: 'a', amount: 10 },
+      { id: 'b', amount: 20 },
+    ]);
+  });
+});

@@ -1,0 +1,96 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { locateTools } from '../../infra/stack/install.ts';
+import { freePort } from '../../infra/stack/ports.ts';
+import { PidFiles, isRunning } from '../../infra/stack/process.ts';
+import { postgresUrl } from '../../infra/stack/servers/postgres.ts';
+import { stackDown, stackFolders, stackServers, stackStatus, stackUp } from '../../infra/stack/stack.ts';
+
+// The same code as `npm run stack:up/status/down`, on its own ports and data folder.
+describe('local stack lifecycle', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'order-saga-stack-'));
+  chmodSync(dataDir, 0o755);
+  const quiet = () => undefined;
+
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts every server once, keeps their data across a restart, and stops exactly what it started', async () => {
+    const ports = { TEMPORAL_PORT: await freePort(), TEMPORAL_UI_PORT: await freePort(), KAFKA_PORT: await freePort(), KAFKA_CONTROLLER_PORT: await freePort(), POSTGRES_PORT: await freePort() };
+    const config = loadStackConfig({ STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) });
+    const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));
+    const pids = new PidFiles(stackFolders(config).run);
+    const databaseUrl = postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB });
+    const kafka = new Kafka({ clientId: 'stack-lifecycle', brokers: [`127.0.0.1:${ports.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
+
+    try {
+      expect((await stackUp(config, servers, quiet)).started.sort()).toEqual(['kafka', 'postgres', 'temporal']);
+      const firstRecords = servers.map((s) => pids.read(s.name)!);
+
+      const again = await stackUp(config, servers, quiet);
+      expect(again.started).toEqual([]);
+      expect(again.alreadyRunning.sort()).toEqual(['kafka', 'postgres', 'temporal']);
+      expect(servers.map((s) => pids.read(s.name))).toEqual(firstRecords);
+
+      const status = await stackStatus(config, servers);
+      expect(status.map((s) => [s.name, s.state])).toEqual([['postgres', 'up'], ['kafka', 'up'], ['temporal', 'up']]);
+      expect(status.find((s) => s.name === 'temporal')!.endpoints['Temporal Web UI']).toBe(`http://localhost:${ports.TEMPORAL_UI_PORT}`);
+
+      // Leave something in each server, then restart the stack.
+      const connection = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
+      await new Client({ connection }).workflow.start('neverPolled', { workflowId: 'survives-restart', taskQueue: 'nobody-polls' });
+      await connection.close();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'survives-restart', numPartitions: 2 }], waitForLeaders: true });
+      await admin.disconnect();
+      const db = new pg.Client({ connectionString: databaseUrl });
+      await db.connect();
+      await db.query("create table survives_restart as select 'kept' as value");
+      await db.end();
+
+      await stackDown(config, servers, quiet);
+      expect(firstRecords.filter(isRunning)).toEqual([]);
+      expect(servers.map((s) => pids.read(s.name))).toEqual([undefined, undefined, undefined]);
+      expect((await stackStatus(config, servers)).map((s) => s.state)).toEqual(['down', 'down', 'down']);
+
+      await stackUp(config, servers, quiet);
+      const reconnected = await Connection.connect({ address: `127.0.0.1:${ports.TEMPORAL_PORT}` });
+      const described = await new Client({ connection: reconnected }).workflow.getHandle('survives-restart').describe();
+      await reconnected.close();
+      expect(described.status.name).toBe('RUNNING');
+      const admin2 = kafka.admin();
+      await admin2.connect();
+      const metadata = await admin2.fetchTopicMetadata({ topics: ['survives-restart'] });
+      await admin2.disconnect();
+      expect(metadata.topics[0]!.partitions).toHaveLength(2);
+      const db2 = new pg.Client({ connectionString: databaseUrl });
+      await db2.connect();
+      expect((await db2.query('select value from survives_restart')).rows).toEqual([{ value: 'kept' }]);
+      await db2.end();
+    } finally {
+      const running = servers.map((s) => pids.read(s.name)).filter((r) => r !== undefined);
+      await stackDown(config, servers, quiet);
+      expect(running.filter(isRunning)).toEqual([]);
+    }
+  }, 300_000);
+
+  it('refuses to start a server whose port is taken, naming the port and the setting that moves it', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const taken = (blocker.address() as { port: number }).port;
+    try {
+      const config = loadStackConfig({ STACK_DATA_DIR: join(dataDir, 'blocked'), KAFKA_PORT: String(taken), KAFKA_CONTROLLER_PORT: String(await freePort()) });
+      const kafkaOnly = stackServers(config, locateTools(config.STACK_TOOLS_DIR)).filter((s) => s.name === 'kafka');
+      await expect(stackUp(config, kafkaOnly, quiet)).rejects.toThrow(`kafka cannot start: 127.0.0.1:${taken} is already in use by another process (free it, or set KAFKA_PORT)`);
+    } finally {
+      blocker.close();
+    }
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Global setup of the integration suite: starts throwaway PostgreSQL, Kafka and Temporal servers
+ * on free ports with temporary data folders, from the binaries the stack installed, and stops
+ * them afterwards. With ORDER_SAGA_TEST_STACK=running it starts nothing and uses the servers at
+ * TEMPORAL_ADDRESS, KAFKA_BROKERS and DATABASE_URL (default: the local stack of `npm run stack:up`).
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { locateTools } from '../../infra/stack/install.ts';
+import { freePort } from '../../infra/stack/ports.ts';
+import { postgresUser } from '../../infra/stack/prerequisites.ts';
+import type { ProcessRecord } from '../../infra/stack/process.ts';
+import { createKafkaServer } from '../../infra/stack/servers/kafka.ts';
+import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
+import type { ManagedServer } from '../../infra/stack/servers/server.ts';
+import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
+import { startServer, stopServer } from '../../infra/stack/start-server.ts';
+import type { TestServers } from './servers.ts';
+
+const readyTimeoutMs = 120_000;
+
+function runningStack(): TestServers {
+  const config = loadStackConfig();
+  return {
+    temporalAddress: process.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_PORT}`,
+    temporalNamespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    kafkaBrokers: (process.env.KAFKA_BROKERS ?? `127.0.0.1:${config.KAFKA_PORT}`).split(','),
+    databaseUrl: process.env.DATABASE_URL ?? postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+  };
+}
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  if (process.env.ORDER_SAGA_TEST_STACK === 'running') {
+    project.provide('servers', runningStack());
+    return undefined;
+  }
+
+  const tools = locateTools(loadStackConfig().STACK_TOOLS_DIR);
+  const root = mkdtempSync(join(tmpdir(), 'order-saga-test-'));
+  // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
+  chmodSync(root, 0o755);
+  const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
+  const [pgPort, kafkaPort, controllerPort, temporalPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const database = { user: 'order_saga', password: 'order_saga', database: 'order_saga_test', port: pgPort };
+  const servers: ManagedServer[] = [
+    createPostgresServer({ ...database, binDir: tools.postgresBinDir, dataDir: join(root, 'postgres'), logPath: join(root, 'postgres.log'), durable: false, ...(runAs ? { runAs } : {}) }),
+    createKafkaServer({ java: tools.java, libDir: tools.kafkaLibDir, log4jConfig: tools.kafkaLog4jConfig, dataDir: join(root, 'kafka'), port: kafkaPort, controllerPort, heapMb: 384, logPath: join(root, 'kafka.log') }),
+    createTemporalServer({ temporal: tools.temporal, port: temporalPort, logPath: join(root, 'temporal.log') }),
+  ];
+
+  const started: { server: ManagedServer; record: ProcessRecord }[] = [];
+  const teardown = async () => {
+    await Promise.all(started.map(({ server, record }) => stopServer(server, record, 15_000)));
+    if (!process.env.ORDER_SAGA_KEEP_TEST_DATA) rmSync(root, { recursive: true, force: true });
+  };
+
+  const outcomes = await Promise.allSettled(
+    servers.map(async (server) => {
+      const record = await startServer(server, readyTimeoutMs);
+      started.push({ server, record });
+    }),
+  );
+  const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : []));
+  if (failures.length > 0) {
+    process.env.ORDER_SAGA_KEEP_TEST_DATA = '1'; // keep the logs the messages point at
+    await teardown();
+    throw new Error(`integration servers did not start:\n${failures.join('\n')}`);
+  }
+
+  project.provide('servers', {
+    temporalAddress: `127.0.0.1:${temporalPort}`,
+    temporalNamespace: 'default',
+    kafkaBrokers: [`127.0.0.1:${kafkaPort}`],
+    databaseUrl: postgresUrl(database),
+  });
+  return teardown;
+}

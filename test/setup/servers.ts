@@ -1,0 +1,14 @@
+/** Endpoints of the servers an integration suite talks to, handed to tests by the global setup. */
+export interface TestServers {
+  temporalAddress: string;
+  temporalNamespace: string;
+  kafkaBrokers: string[];
+  databaseUrl: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    servers: TestServers;
+    timeSkippingServerPath: string;
+  }
+}
