@@ -1,0 +1,70 @@
+import type { Money } from './money.ts';
+
+/** One line of an order as the customer asks for it: a catalog SKU and how many. */
+export interface OrderLine {
+  sku: string;
+  quantity: number;
+}
+
+/** One line as priced by the catalog (prices never come from the client). */
+export interface PricedLine extends OrderLine {
+  unitPriceCents: number;
+  lineTotalCents: number;
+}
+
+/** Which coordination style runs an order. */
+export type Flow = 'orchestrated' | 'choreographed';
+
+/** An order as the customer submitted it. */
+export interface OrderRequest {
+  orderId: string;
+  customerId: string;
+  email: string;
+  items: OrderLine[];
+  paymentToken: string;
+}
+
+/**
+ * Status of an order:
+ * `pending → reserved → [awaiting_review →] paid → confirmed`, or `→ cancelled` before confirmation.
+ */
+export type OrderStatus = 'pending' | 'reserved' | 'awaiting_review' | 'paid' | 'confirmed' | 'cancelled';
+
+/** Why an order ended cancelled. */
+export type CancellationReason =
+  | 'out_of_stock'
+  | 'payment_declined'
+  | 'payment_gateway_unavailable'
+  | 'review_rejected'
+  | 'review_timeout'
+  | 'customer_cancelled';
+
+const allowedTransitions: Record<OrderStatus, readonly OrderStatus[]> = {
+  pending: ['reserved', 'cancelled'],
+  reserved: ['awaiting_review', 'paid', 'cancelled'],
+  awaiting_review: ['paid', 'cancelled'],
+  paid: ['confirmed', 'cancelled'],
+  confirmed: [],
+  cancelled: [],
+};
+
+/** True when an order in status `from` may move to `to`. */
+export function canTransition(from: OrderStatus, to: OrderStatus): boolean {
+  return allowedTransitions[from].includes(to);
+}
+
+/** True for the statuses an order never leaves. */
+export function isFinal(status: OrderStatus): boolean {
+  return allowedTransitions[status].length === 0;
+}
+
+/** Orders whose total is at or above this amount wait for a person's approval before the charge. */
+export const reviewThreshold: Money = { amountCents: 100_000, currency: 'USD' };
+
+/** True when an order of this total must be reviewed before it is charged. */
+export function needsReview(total: Money): boolean {
+  return total.amountCents >= reviewThreshold.amountCents;
+}
+
+/** How long a review may stay unanswered before the order is rejected. */
+export const reviewTimeout = '24 hours';

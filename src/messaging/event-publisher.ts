@@ -1,0 +1,46 @@
+import type { Producer } from 'kafkajs';
+import { EventPublishFailedError } from '../domain/errors.ts';
+import type { EventEnvelope } from '../domain/events.ts';
+import { topicOf } from './topics.ts';
+
+/** Publishes domain events to Kafka. */
+export interface EventPublisher {
+  /** Resolves once every broker replica has the events (acks=all); rejects with EventPublishFailedError. */
+  publish(events: readonly EventEnvelope[]): Promise<void>;
+}
+
+/** Kafka headers of an event (DESIGN.md): id, type, schema version, correlation id. */
+export function eventHeaders(event: EventEnvelope): Record<string, string> {
+  return {
+    'event-id': event.eventId,
+    'event-type': event.type,
+    'schema-version': String(event.schemaVersion),
+    'correlation-id': event.correlationId,
+  };
+}
+
+/**
+ * An event publisher over an idempotent kafkajs producer (created with `idempotent: true` and
+ * `maxInFlightRequests: 1`): topic = event type, key = order id, so one order's events stay in
+ * order within a partition.
+ */
+export function createEventPublisher(producer: Producer): EventPublisher {
+  return {
+    async publish(events) {
+      if (events.length === 0) return;
+      const byTopic = new Map<string, EventEnvelope[]>();
+      for (const event of events) byTopic.set(topicOf(event.type), [...(byTopic.get(topicOf(event.type)) ?? []), event]);
+      try {
+        await producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, batch]) => ({
+            topic,
+            messages: batch.map((event) => ({ key: event.orderId, value: JSON.stringify(event), headers: eventHeaders(event) })),
+          })),
+        });
+      } catch (err) {
+        throw new EventPublishFailedError(events.map((e) => e.type).join(', '), (err as Error).message, { cause: err });
+      }
+    },
+  };
+}

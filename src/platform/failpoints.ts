@@ -1,0 +1,11 @@
+/**
+ * Failpoints: named places where a test may make this process die at once (SIGKILL), to prove
+ * that a crash there leaves a state the system recovers from. Off unless the environment variable
+ * ORDER_SAGA_FAILPOINT names the point; never set it in production.
+ */
+export type FailpointName = 'after-charge-before-publish';
+
+/** Kills the process when `ORDER_SAGA_FAILPOINT` equals `name`. */
+export function failpoint(name: FailpointName, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.ORDER_SAGA_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,98 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { orderSearchAttributes } from '../../src/domain/search-attributes.ts';
+import type { placeOrder } from '../../src/workflows/place-order.ts';
+import { approveOrderSignal, cancelOrderSignal, orderStatusQuery, orderWorkflowId, rejectOrderSignal } from '../../src/workflows/definitions.ts';
+import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
+import { createFakeOrderActivities } from './fake-order-activities.ts';
+import '../setup/servers.ts';
+
+const require = createRequire(import.meta.url);
+const historiesDir = join(dirname(fileURLToPath(import.meta.url)), 'histories');
+export const historyFile = (scenario: OrderScenario) => join(historiesDir, `${scenario.name.replaceAll(/[^a-z0-9]+/gi, '-').toLowerCase()}.json`);
+
+describe('placeOrder workflow on the time-skipping test server', () => {
+  let env: TestWorkflowEnvironment;
+
+  beforeAll(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: inject('timeSkippingServerPath') } } });
+    const { IndexedValueType } = temporal.api.enums.v1;
+    const types = { Keyword: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, Int: IndexedValueType.INDEXED_VALUE_TYPE_INT } as const;
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(Object.entries(orderSearchAttributes).map(([name, type]) => [name, types[type]])),
+    });
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  const waitForStatus = async (handle: WorkflowHandle<typeof placeOrder>, status: string) => {
+    for (let i = 0; i < 200; i++) {
+      if ((await handle.query(orderStatusQuery)).status === status) return;
+      await sleep(50);
+    }
+    throw new Error(`workflow never reached ${status}`);
+  };
+
+  it.each(orderScenarios.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
+    const orderId = randomUUID();
+    const taskQueue = `place-order-${orderId}`;
+    let handle: WorkflowHandle<typeof placeOrder> | undefined;
+    const { activities, world } = createFakeOrderActivities(scenario, {
+      afterPaid: scenario.action.kind === 'cancel_after_charge' ? () => handle!.signal(cancelOrderSignal) : undefined,
+    });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows/index.ts'),
+      activities,
+    });
+
+    const status = await worker.runUntil(async () => {
+      handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+        workflowId: orderWorkflowId(orderId),
+        taskQueue,
+        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken }, correlationId: `corr-${orderId}` }],
+      });
+      const action = scenario.action.kind;
+      if (action === 'approve' || action === 'reject' || action === 'cancel_during_review') {
+        await waitForStatus(handle, 'awaiting_review');
+        await handle.signal(action === 'approve' ? approveOrderSignal : action === 'reject' ? rejectOrderSignal : cancelOrderSignal);
+      }
+      return handle.result();
+    });
+
+    expect(status).toMatchObject({ orderId, status: scenario.expected.status, reason: scenario.expected.reason, currentStep: 'done' });
+    expect(status.stepsDone).toEqual(scenario.expected.stepsDone);
+    expect(status.compensations).toEqual(scenario.expected.compensations);
+    expect(world.events).toEqual(scenario.expected.events);
+    expect({ charges: world.charges, refunds: world.refunds }).toEqual({ charges: scenario.expected.charges, refunds: scenario.expected.refunds });
+
+    if (scenario.gatewayOutage) {
+      // Backoff 1, 2, 4 … 32 s, then every 60 s: about 126 attempts cover 2 h (each attempt's own
+      // run time shifts the count by one or two). A 2 min cap would give ~65, a 30 s cap ~245.
+      expect(world.chargeAttempts).toBeGreaterThanOrEqual(120);
+      expect(world.chargeAttempts).toBeLessThanOrEqual(130);
+    } else {
+      expect(world.chargeAttempts).toBeLessThanOrEqual(1);
+    }
+
+    if (process.env.RECORD_HISTORIES === '1') {
+      mkdirSync(historiesDir, { recursive: true });
+      const history = await handle!.fetchHistory();
+      writeFileSync(historyFile(scenario), `${historyToJSON(history)}\n`);
+    }
+  });
+});
