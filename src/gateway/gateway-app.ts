@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
-import { GatewayLedger } from './ledger.ts';
+import { GatewayLedger, type Charge } from './ledger.ts';
 import { tokenBehaviour } from './tokens.ts';
 
 const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.String({ minLength: 8, maxLength: 255, pattern: '^[A-Za-z0-9._:-]+$' }) }, { required: ['idempotency-key'] });
@@ -25,6 +25,11 @@ export interface GatewayOptions {
   ledger?: GatewayLedger;
   /** @default false */
   logger?: boolean;
+  /**
+   * Called after a capture is booked and before it is answered, to script what happens while the
+   * caller waits for the processor (tests use it to cancel an order "after the charge").
+   */
+  onCapture?: (charge: Charge) => Promise<void>;
 }
 
 const problem = (statusCode: number, code: string, error: string, message: string) => ({ statusCode, code, error, message });
@@ -76,6 +81,7 @@ export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyIns
       return answer(key, request.body, reply, 402, problem(402, 'card_declined', 'Payment Required', 'the card was declined'));
     }
     const charge = ledger.capture(request.body.reference, request.body.amountCents, request.body.currency);
+    await options.onCapture?.(charge);
     return answer(key, request.body, reply, 201, charge);
   });
 

@@ -1,0 +1,69 @@
+import envSchema from 'env-schema';
+import { Type, type Static, type TObject, type TProperties } from 'typebox';
+
+/** Thrown when environment variables are missing, of the wrong type or out of range; lists every problem. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: string) {
+    super(`invalid configuration: ${problems}`);
+  }
+}
+
+const flag = (description: string) => Type.Boolean({ default: false, description });
+
+/** Where the Temporal frontend is, and how to authenticate to a remote cluster (Temporal Cloud or self-hosted with mTLS). */
+export const TemporalEnv = {
+  TEMPORAL_ADDRESS: Type.String({ default: '127.0.0.1:7233' }),
+  TEMPORAL_NAMESPACE: Type.String({ default: 'default' }),
+  TEMPORAL_TASK_QUEUE: Type.String({ default: 'orders', minLength: 1 }),
+  TEMPORAL_TLS: flag('connect with TLS (implied by the certificate paths or an API key)'),
+  TEMPORAL_TLS_CERT_PATH: Type.Optional(Type.String({ description: 'client certificate (mTLS)' })),
+  TEMPORAL_TLS_KEY_PATH: Type.Optional(Type.String({ description: 'client private key (mTLS)' })),
+  TEMPORAL_TLS_CA_PATH: Type.Optional(Type.String({ description: 'server CA, when not a public one' })),
+  TEMPORAL_TLS_SERVER_NAME: Type.Optional(Type.String()),
+  TEMPORAL_API_KEY: Type.Optional(Type.String({ description: 'API key (Temporal Cloud)' })),
+};
+
+/** Kafka brokers and client security for a real cluster. */
+export const KafkaEnv = {
+  KAFKA_BROKERS: Type.String({ default: '127.0.0.1:9092', description: 'comma-separated host:port list' }),
+  KAFKA_CLIENT_ID: Type.String({ default: 'order-saga' }),
+  KAFKA_SSL: flag('connect with TLS'),
+  KAFKA_SASL_MECHANISM: Type.Optional(Type.Union([Type.Literal('plain'), Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512')])),
+  KAFKA_SASL_USERNAME: Type.Optional(Type.String()),
+  KAFKA_SASL_PASSWORD: Type.Optional(Type.String()),
+  KAFKA_TOPIC_PARTITIONS: Type.Integer({ minimum: 1, default: 3, description: 'partitions of topics this process creates' }),
+  KAFKA_REPLICATION_FACTOR: Type.Integer({ minimum: 1, default: 1, description: 'replicas of topics this process creates (3 on a real cluster)' }),
+};
+
+/** PostgreSQL. */
+export const DatabaseEnv = {
+  DATABASE_URL: Type.String({ default: 'postgres://order_saga:order_saga@127.0.0.1:5433/order_saga' }),
+  DATABASE_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  MIGRATE_ON_START: Type.Boolean({ default: true, description: 'apply pending migrations at start (under an advisory lock)' }),
+};
+
+/** The payment gateway and the SMTP server the activities talk to. */
+export const IntegrationsEnv = {
+  PAYMENT_GATEWAY_URL: Type.String({ default: 'http://127.0.0.1:3100' }),
+  SMTP_HOST: Type.String({ default: '127.0.0.1' }),
+  SMTP_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 2525 }),
+};
+
+/** Logging. */
+export const LogEnv = {
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((level) => Type.Literal(level)), { default: 'info' }),
+};
+
+/**
+ * Validates `env` against `schema` (types, defaults, required), reporting every problem at once,
+ * and returns a frozen, typed configuration. Nothing happens on import.
+ * @throws ConfigError naming each bad variable.
+ */
+export function loadConfig<P extends TProperties>(schema: TObject<P>, env: NodeJS.ProcessEnv = process.env): Readonly<Static<TObject<P>>> {
+  try {
+    return Object.freeze(envSchema<Static<TObject<P>>>({ schema, data: { ...env }, env: false }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}

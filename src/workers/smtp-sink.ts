@@ -1,0 +1,22 @@
+/**
+ * Process entry point: the development SMTP sink (`npm run smtp-sink`). Accepts mail on
+ * SMTP_SINK_PORT (default 2525) and lists it at http://127.0.0.1:SMTP_SINK_HTTP_PORT/messages
+ * (default 8025). Stops on SIGINT/SIGTERM.
+ */
+import { Type } from 'typebox';
+import { loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/logger.ts';
+import { startSmtpSink } from '../smtp-sink/smtp-sink.ts';
+
+const config = loadConfig(
+  Type.Object({
+    SMTP_SINK_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 2525 }),
+    SMTP_SINK_HTTP_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8025 }),
+  }),
+);
+const log = createLogger('smtp-sink');
+const sink = await startSmtpSink({ smtpPort: config.SMTP_SINK_PORT, httpPort: config.SMTP_SINK_HTTP_PORT });
+log.info({ smtpPort: sink.smtpPort, messages: `${sink.httpUrl}/messages` }, 'smtp sink listening');
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void sink.close().then(() => process.exit(0)));
+}

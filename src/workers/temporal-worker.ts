@@ -1,0 +1,76 @@
+/**
+ * Process entry point: the Temporal worker of the orchestrated flow (workflows and activities on
+ * task queue `orders`). `npm run worker`. Configured from environment variables (README
+ * "Configuration"); stops on SIGINT/SIGTERM after in-flight activities finish.
+ */
+import { createRequire } from 'node:module';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import nodemailer from 'nodemailer';
+import { Type } from 'typebox';
+import { createOrderActivities } from '../activities/order-activities.ts';
+import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
+import { createEventPublisher } from '../messaging/event-publisher.ts';
+import { ensureTopics } from '../messaging/topics.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
+import { createPool } from '../platform/database.ts';
+import { createKafka } from '../platform/kafka.ts';
+import { createLogger } from '../platform/logger.ts';
+import { migrateAll } from '../platform/migrations.ts';
+import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
+
+const WorkerEnvSchema = Type.Object({
+  ...TemporalEnv,
+  ...KafkaEnv,
+  ...DatabaseEnv,
+  ...IntegrationsEnv,
+  ...LogEnv,
+  WORKER_SHUTDOWN_GRACE_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'how long in-flight activities get to finish on SIGTERM' }),
+});
+
+async function main(): Promise<void> {
+  const config = loadConfig(WorkerEnvSchema);
+  const log = createLogger('temporal-worker', config.LOG_LEVEL);
+  Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL, undefined, (msg) => log.debug({ msg }, 'migration'));
+
+  const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-temporal-worker`);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, { partitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
+  await admin.disconnect();
+  // Idempotent producer: a retried send never writes a message twice (needs one request in flight).
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    workflowsPath: createRequire(import.meta.url).resolve('../workflows/index.ts'),
+    activities: createOrderActivities({
+      pool,
+      gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
+      mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
+      publisher: createEventPublisher(producer),
+    }),
+    shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
+  });
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+  try {
+    // Resolves after SIGINT/SIGTERM, once polling stopped and in-flight activities finished.
+    await worker.run();
+  } finally {
+    await producer.disconnect();
+    await pool.end();
+    await connection.close();
+    log.info('worker stopped');
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
+  process.exit(1);
+});

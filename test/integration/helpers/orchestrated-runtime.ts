@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Kafka, logLevel } from 'kafkajs';
+import nodemailer from 'nodemailer';
+import type pg from 'pg';
+import { createOrderActivities } from '../../../src/activities/order-activities.ts';
+import { createHttpPaymentGateway } from '../../../src/contexts/payments/gateway-client.ts';
+import { buildGatewayApp, type GatewayOptions } from '../../../src/gateway/gateway-app.ts';
+import type { GatewayLedger } from '../../../src/gateway/ledger.ts';
+import { createEventPublisher } from '../../../src/messaging/event-publisher.ts';
+import { ensureTopics } from '../../../src/messaging/topics.ts';
+import { OrderSagaClient } from '../../../src/orchestration/order-saga-client.ts';
+import { createPool } from '../../../src/platform/database.ts';
+import { migrateAll } from '../../../src/platform/migrations.ts';
+import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
+import type { TestServers } from '../../setup/servers.ts';
+
+const require = createRequire(import.meta.url);
+
+/** The real dependencies of the orchestrated flow, started in this process for a test file. */
+export interface OrchestratedRuntime {
+  pool: pg.Pool;
+  kafka: Kafka;
+  client: Client;
+  sagas: OrderSagaClient;
+  ledger: GatewayLedger;
+  gatewayUrl: string;
+  sink: SmtpSink & { smtpPort: number };
+  taskQueue: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Migrates the database, creates the topics, starts the gateway simulator and the SMTP sink on
+ * free ports and, unless `worker: false`, a Temporal worker with the real activities on a task
+ * queue of its own.
+ */
+export async function startOrchestratedRuntime(servers: TestServers, options: { gateway?: GatewayOptions; worker?: boolean } = {}): Promise<OrchestratedRuntime> {
+  await migrateAll(servers.databaseUrl);
+  const pool = createPool(servers.databaseUrl, 5);
+  const kafka = new Kafka({ clientId: 'orchestrated-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin);
+  await admin.disconnect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+
+  const { app, ledger } = buildGatewayApp(options.gateway);
+  const gatewayUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  const sink = await startSmtpSink({ smtpPort: 0, httpPort: 0 });
+
+  const taskQueue = `orders-test-${randomUUID()}`;
+  const connection = await Connection.connect({ address: servers.temporalAddress });
+  const client = new Client({ connection, namespace: servers.temporalNamespace });
+
+  let stopWorker: () => Promise<void> = () => Promise.resolve();
+  if (options.worker !== false) {
+    const workerConnection = await NativeConnection.connect({ address: servers.temporalAddress });
+    const worker = await Worker.create({
+      connection: workerConnection,
+      namespace: servers.temporalNamespace,
+      taskQueue,
+      workflowsPath: require.resolve('../../../src/workflows/index.ts'),
+      activities: createOrderActivities({
+        pool,
+        gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl }),
+        mailer: nodemailer.createTransport({ host: '127.0.0.1', port: sink.smtpPort, secure: false, ignoreTLS: true }),
+        publisher: createEventPublisher(producer),
+      }),
+    });
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+      await workerConnection.close();
+    };
+  }
+
+  return {
+    pool,
+    kafka,
+    client,
+    sagas: new OrderSagaClient(client, taskQueue),
+    ledger,
+    gatewayUrl,
+    sink,
+    taskQueue,
+    async close() {
+      await stopWorker();
+      await connection.close();
+      await producer.disconnect();
+      await app.close();
+      await sink.close();
+      await pool.end();
+    },
+  };
+}
