@@ -3,7 +3,11 @@
  * that a crash there leaves a state the system recovers from. Off unless the environment variable
  * ORDER_SAGA_FAILPOINT names the point; never set it in production.
  */
-export type FailpointName = 'after-charge-before-publish';
+export type FailpointName =
+  /** The gateway captured, our payments row is not written yet. */
+  | 'after-capture-before-record'
+  /** The charge is captured and recorded, its event is not published yet. */
+  | 'after-charge-before-publish';
 
 /** Kills the process when `ORDER_SAGA_FAILPOINT` equals `name`. */
 export function failpoint(name: FailpointName, env: NodeJS.ProcessEnv = process.env): void {

@@ -1,6 +1,7 @@
 import { PaymentDeclinedError } from '../../domain/errors.ts';
 import type { Money } from '../../domain/money.ts';
 import type { Queryable } from '../../platform/database.ts';
+import { failpoint } from '../../platform/failpoints.ts';
 import type { PaymentGateway } from './gateway-client.ts';
 
 /** A captured payment. */
@@ -35,6 +36,7 @@ export async function chargePayment(db: Queryable, gateway: PaymentGateway, requ
 
   try {
     const charge = await gateway.charge(request);
+    failpoint('after-capture-before-record');
     await db.query(
       `insert into payments.payments (order_id, status, amount_cents, currency, charge_id) values ($1, 'captured', $2, $3, $4)
        on conflict (order_id) do nothing`,

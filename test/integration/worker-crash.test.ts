@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { FailpointName } from '../../src/platform/failpoints.ts';
+import { projectRoot } from '../../infra/stack/paths.ts';
+import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
+import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import '../setup/servers.ts';
+
+/** Runs src/workers/temporal-worker.ts as its own process, as production does. */
+function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<string, string> = {}): { child: ChildProcess; ready: Promise<void>; exited: Promise<NodeJS.Signals | number | null>; output: () => string } {
+  const servers = inject('servers');
+  let output = '';
+  // `node --import tsx` (not the tsx CLI, which would be a parent process) so the signal reaches the worker itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/temporal-worker.ts'], {
+    cwd: projectRoot,
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: servers.temporalAddress,
+      TEMPORAL_NAMESPACE: servers.temporalNamespace,
+      TEMPORAL_TASK_QUEUE: runtime.taskQueue,
+      KAFKA_BROKERS: servers.kafkaBrokers.join(','),
+      DATABASE_URL: servers.databaseUrl,
+      PAYMENT_GATEWAY_URL: runtime.gatewayUrl,
+      SMTP_PORT: String(runtime.sink.smtpPort),
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('worker started')) resolve();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then((how) => reject(new Error(`worker exited (${how}) before it was ready:\n${output}`)));
+  });
+  return { child, ready, exited, output: () => output };
+}
+
+describe('a worker killed in the middle of the charge step', () => {
+  let runtime: OrchestratedRuntime;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    runtime = await startOrchestratedRuntime(inject('servers'), { worker: false });
+  });
+
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await runtime?.close();
+  });
+
+  it.each<[string, FailpointName]>([
+    ['after the gateway captured and before the payment row is written', 'after-capture-before-record'],
+    ['after the charge is recorded and before its event is published', 'after-charge-before-publish'],
+  ])('recovers when SIGKILLed %s: one charge, the event on the topic, the order confirmed', async (_when, failpoint) => {
+    const orderId = randomUUID();
+    const crashing = startWorkerProcess(runtime, { ORDER_SAGA_FAILPOINT: failpoint });
+    children.push(crashing.child);
+    await crashing.ready;
+    await runtime.sagas.start({ orderId, customerId: 'crash-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' }, `corr-${orderId}`);
+
+    expect(await crashing.exited).toBe('SIGKILL');
+    expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
+    expect(eventsOfOrder(await readAllEvents(runtime.kafka), orderId).map((e) => e.type)).not.toContain('payment.completed');
+
+    // A new worker picks the saga up once the lost attempt times out (startToCloseTimeout).
+    const restarted = startWorkerProcess(runtime);
+    children.push(restarted.child);
+    await restarted.ready;
+    const result = await runtime.sagas.result(orderId);
+    restarted.child.kill('SIGTERM');
+    expect(await restarted.exited).toBe(0);
+
+    expect(result).toMatchObject({ status: 'confirmed', compensations: [] });
+    expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
+    const raw = (await readAllEvents(runtime.kafka)).filter((e) => e.orderId === orderId);
+    expect(raw.filter((e) => e.type === 'payment.completed')).toHaveLength(1);
+    expect(eventsOfOrder(raw, orderId).map((e) => e.type).sort()).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
+    const { rows } = await runtime.pool.query<{ status: string }>('select status from payments.payments where order_id = $1', [orderId]);
+    expect(rows).toEqual([{ status: 'captured' }]);
+  }, 120_000);
+});

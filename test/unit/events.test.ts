@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidEventError } from '../../src/domain/errors.ts';
+import { canTransition, isFinal, needsReview } from '../../src/domain/order.ts';
+import { createEnvelope, validateEnvelope } from '../../src/messaging/envelope.ts';
+import { deterministicEventId } from '../../src/messaging/event-ids.ts';
+
+const placed = () =>
+  createEnvelope({
+    eventId: 'e-1',
+    type: 'order.placed',
+    orderId: 'o-1',
+    correlationId: 'c-1',
+    causationId: null,
+    producer: 'orders',
+    flow: 'orchestrated',
+    data: { customerId: 'cu-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] },
+  });
+
+describe('event envelope', () => {
+  it('stamps the schema version and accepts what it built', () => {
+    const event = placed();
+    expect(event.schemaVersion).toBe(1);
+    expect(validateEnvelope(JSON.parse(JSON.stringify(event)))).toEqual(event);
+  });
+
+  it.each([
+    ['a missing field', (e: Record<string, unknown>) => ({ ...e, orderId: undefined }), /orderId/],
+    ['an unknown type', (e: Record<string, unknown>) => ({ ...e, type: 'order.exploded' }), /unknown event type order\.exploded/],
+    ['an unknown schema version', (e: Record<string, unknown>) => ({ ...e, schemaVersion: 2 }), /unknown schema version 2/],
+    ['data that does not fit its type', (e: Record<string, unknown>) => ({ ...e, data: { customerId: 'x', email: 'y', items: [] } }), /order\.placed data: \/items/],
+  ])('rejects %s, saying what is wrong', (_what, mutate, message) => {
+    const bad = mutate(placed() as unknown as Record<string, unknown>);
+    expect(() => validateEnvelope(bad)).toThrow(InvalidEventError);
+    expect(() => validateEnvelope(bad)).toThrow(message);
+  });
+
+  it('derives the same event id from the same saga and step, and another from another step', () => {
+    const id = deterministicEventId('order-1', 'charge_payment', 'payment.completed');
+    expect(deterministicEventId('order-1', 'charge_payment', 'payment.completed')).toBe(id);
+    expect(deterministicEventId('order-2', 'charge_payment', 'payment.completed')).not.toBe(id);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
+
+describe('order state machine', () => {
+  it('moves forward along pending → reserved → [awaiting_review →] paid → confirmed', () => {
+    expect(canTransition('pending', 'reserved')).toBe(true);
+    expect(canTransition('reserved', 'awaiting_review')).toBe(true);
+    expect(canTransition('reserved', 'paid')).toBe(true);
+    expect(canTransition('awaiting_review', 'paid')).toBe(true);
+    expect(canTransition('paid', 'confirmed')).toBe(true);
+  });
+
+  it('cancels from any state before confirmation, and never leaves a final state', () => {
+    for (const from of ['pending', 'reserved', 'awaiting_review', 'paid'] as const) expect(canTransition(from, 'cancelled')).toBe(true);
+    expect(canTransition('confirmed', 'cancelled')).toBe(false);
+    expect(canTransition('cancelled', 'reserved')).toBe(false);
+    expect([isFinal('confirmed'), isFinal('cancelled'), isFinal('paid')]).toEqual([true, true, false]);
+    expect(canTransition('pending', 'paid')).toBe(false);
+  });
+
+  it('reviews orders at or above 1,000.00', () => {
+    expect(needsReview({ amountCents: 99_999, currency: 'USD' })).toBe(false);
+    expect(needsReview({ amountCents: 100_000, currency: 'USD' })).toBe(true);
+  });
+});
