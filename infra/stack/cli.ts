@@ -8,54 +8,66 @@ import { loadStackConfig, type StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
 import { installTools, locateTools } from './install.ts';
 import type { ServerName } from './servers/server.ts';
-import { stackDown, stackServers, stackStatus, stackUp } from './stack.ts';
+import { appServices, stackDown, stackFolders, stackServers, stackStatus, stackUp } from './stack.ts';
 import { tailOf } from './start-server.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 
 const usage = `usage: tsx infra/stack/cli.ts <command>
   install          install the pinned servers that are missing (a second run installs nothing)
-  up               install, then start Temporal (with Web UI), Kafka and PostgreSQL; wait until each answers
-  down             stop the servers that up started (by pid)
+  up               install, then start Temporal (with Web UI), Kafka, PostgreSQL and the SMTP sink; wait until each answers
+  down [name...]   stop what up and start started (by pid)
   status           show each server's state, endpoints and log
   logs [name] [-n N] [-f]   print (or follow) the logs of one server or all
-  start            up, print the URLs, stay in the foreground; Ctrl-C stops what it started`;
+  start            up, then the payment gateway and the Temporal worker; print the URLs and stay in
+                   the foreground; Ctrl-C stops what it started`;
 
 async function install(config: StackConfig) {
   return installTools(config.STACK_TOOLS_DIR, say);
 }
 
-function printEndpoints(config: StackConfig) {
-  const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));
+/** Every process the stack manages: the servers, then the application processes. */
+const everything = (config: StackConfig) => [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)];
+
+function printEndpoints(config: StackConfig, withApp: boolean) {
+  const servers = withApp ? everything(config) : stackServers(config, locateTools(config.STACK_TOOLS_DIR));
   for (const server of servers) {
     for (const [label, value] of Object.entries(server.endpoints())) say(`${label.padEnd(16)} ${value}`);
   }
-  say(`logs             ${servers.map((s) => s.logPath).join(', ')}`);
+  say(`logs             ${stackFolders(config).logs}/<name>.log`);
 }
 
-async function up(config: StackConfig) {
+async function up(config: StackConfig, withApp: boolean) {
   const tools = await install(config);
-  const servers = stackServers(config, tools, say);
-  const result = await stackUp(config, servers, say);
+  const result = await stackUp(config, stackServers(config, tools, say), say);
+  if (withApp) {
+    // The application needs the servers: it starts once they all answer.
+    const app = await stackUp(config, appServices(config), say);
+    result.started.push(...app.started);
+    result.alreadyRunning.push(...app.alreadyRunning);
+  }
   if (result.alreadyRunning.length > 0) say(`already running: ${result.alreadyRunning.join(', ')}`);
-  printEndpoints(config);
+  printEndpoints(config, withApp);
   return result;
 }
 
 async function status(config: StackConfig) {
-  const statuses = await stackStatus(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)));
+  const statuses = await stackStatus(config, everything(config));
   for (const s of statuses) {
+    // The application processes are only expected when `npm start` runs.
+    if (s.state === 'down' && appServices(config).some((a) => a.name === s.name)) continue;
     const where = Object.values(s.endpoints).join('  ');
     console.log(`${s.name.padEnd(9)} ${s.state.padEnd(14)} ${(s.pid ? `pid ${s.pid}` : '').padEnd(11)} ${where}`);
     if (s.detail) console.log(`          ${s.detail}`);
     console.log(`          log: ${s.logPath}`);
   }
-  return statuses.every((s) => s.state === 'up');
+  return statuses.every((s) => s.state === 'up' || (s.state === 'down' && appServices(config).some((a) => a.name === s.name)));
 }
 
 function logs(config: StackConfig, names: string[], lines: number, follow: boolean) {
-  const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR)).filter((s) => names.length === 0 || names.includes(s.name));
-  if (servers.length === 0) throw new Error(`no server named ${names.join(', ')} (postgres, kafka, temporal)`);
+  const all = everything(config);
+  const servers = all.filter((s) => names.length === 0 || names.includes(s.name));
+  if (servers.length === 0) throw new Error(`no server named ${names.join(', ')} (${all.map((s) => s.name).join(', ')})`);
   if (follow) {
     spawn('tail', ['-n', String(lines), '-F', ...servers.map((s) => s.logPath)], { stdio: 'inherit' });
     return;
@@ -67,8 +79,8 @@ function logs(config: StackConfig, names: string[], lines: number, follow: boole
 }
 
 async function start(config: StackConfig) {
-  const { started } = await up(config);
-  say('the stack is up; press Ctrl-C to stop it');
+  const { started } = await up(config, true);
+  say('the system is up; press Ctrl-C to stop it');
   await new Promise<void>((resolve) => {
     // A pending promise alone does not keep Node running; this timer does, until a signal comes.
     const keepAlive = setInterval(() => undefined, 60_000);
@@ -80,9 +92,10 @@ async function start(config: StackConfig) {
     process.once('SIGTERM', stop);
   });
   say('stopping ...');
-  const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));
   // Servers that were running before `start` belong to whoever started them: leave them up.
-  await stackDown(config, servers, say, started);
+  // The application stops first, so the worker's in-flight activities still reach the servers.
+  await stackDown(config, appServices(config), say, started);
+  await stackDown(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)), say, started);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -103,11 +116,14 @@ async function main(argv: string[]): Promise<number> {
       say(`installed (tools in ${config.STACK_TOOLS_DIR})`);
       return 0;
     case 'up':
-      await up(config);
+      await up(config, false);
       return 0;
-    case 'down':
-      await stackDown(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)), say, rest.length ? (rest as ServerName[]) : undefined);
+    case 'down': {
+      const only = rest.length ? (rest as ServerName[]) : undefined;
+      await stackDown(config, appServices(config), say, only);
+      await stackDown(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)), say, only);
       return 0;
+    }
     case 'status':
       return (await status(config)) ? 0 : 1;
     case 'logs':

@@ -8,7 +8,8 @@ import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
 import { capture } from './run-command.ts';
 import { createKafkaServer } from './servers/kafka.ts';
-import { createPostgresServer } from './servers/postgres.ts';
+import { createNodeService, httpProbe, logLineProbe } from './servers/node-service.ts';
+import { createPostgresServer, postgresUrl } from './servers/postgres.ts';
 import type { ManagedServer, ServerName } from './servers/server.ts';
 import { createTemporalServer } from './servers/temporal.ts';
 import { startServer, stopServer } from './start-server.ts';
@@ -49,7 +50,7 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** The three servers of the development stack, configured from `config`. */
+/** The servers of the development stack (PostgreSQL, Kafka, Temporal, SMTP sink), configured from `config`. */
 export function stackServers(config: StackConfig, tools: InstalledTools, report: Reporter = () => undefined): ManagedServer[] {
   const logs = stackFolders(config).logs;
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
@@ -80,6 +81,54 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       uiPort: config.TEMPORAL_UI_PORT,
       dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
       logPath: join(logs, 'temporal.log'),
+    }),
+    createNodeService({
+      name: 'smtp-sink',
+      entry: 'src/workers/smtp-sink.ts',
+      env: { SMTP_SINK_PORT: String(config.SMTP_SINK_PORT), SMTP_SINK_HTTP_PORT: String(config.SMTP_SINK_HTTP_PORT) },
+      ports: [
+        { port: config.SMTP_SINK_PORT, setting: 'SMTP_SINK_PORT' },
+        { port: config.SMTP_SINK_HTTP_PORT, setting: 'SMTP_SINK_HTTP_PORT' },
+      ],
+      logPath: join(logs, 'smtp-sink.log'),
+      probe: httpProbe(`http://127.0.0.1:${config.SMTP_SINK_HTTP_PORT}/healthz`),
+      endpoints: { 'SMTP sink': `smtp://127.0.0.1:${config.SMTP_SINK_PORT}`, 'Received mail': `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages` },
+    }),
+  ];
+}
+
+/**
+ * The application processes `npm start` runs on top of the stack: the payment gateway simulator
+ * and the Temporal worker, pointed at the stack's servers.
+ */
+export function appServices(config: StackConfig): ManagedServer[] {
+  const logs = stackFolders(config).logs;
+  const workerLog = join(logs, 'temporal-worker.log');
+  return [
+    createNodeService({
+      name: 'payment-gateway',
+      entry: 'src/workers/payment-gateway.ts',
+      env: { GATEWAY_PORT: String(config.GATEWAY_PORT) },
+      ports: [{ port: config.GATEWAY_PORT, setting: 'GATEWAY_PORT' }],
+      logPath: join(logs, 'payment-gateway.log'),
+      probe: httpProbe(`http://127.0.0.1:${config.GATEWAY_PORT}/healthz`),
+      endpoints: { 'Payment gateway': `http://localhost:${config.GATEWAY_PORT}/v1/charges` },
+    }),
+    createNodeService({
+      name: 'temporal-worker',
+      entry: 'src/workers/temporal-worker.ts',
+      env: {
+        TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+        KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}`,
+        DATABASE_URL: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+        PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
+        SMTP_HOST: '127.0.0.1',
+        SMTP_PORT: String(config.SMTP_SINK_PORT),
+      },
+      ports: [],
+      logPath: workerLog,
+      probe: logLineProbe(workerLog, 'worker started'),
+      endpoints: { 'Temporal worker': 'task queue orders' },
     }),
   ];
 }
@@ -163,7 +212,7 @@ export async function stackStatus(config: StackConfig, servers: ManagedServer[])
       const base = { name: server.name, endpoints: server.endpoints(), logPath: server.logPath };
       if (!record || !isRunning(record)) return { ...base, state: 'down' };
       try {
-        await server.probe();
+        await server.probe(record.pid);
         return { ...base, state: 'up', pid: record.pid };
       } catch (err) {
         return { ...base, state: 'not answering', pid: record.pid, detail: (err as Error).message };

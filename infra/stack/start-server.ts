@@ -30,7 +30,7 @@ export async function startServer(server: ManagedServer, timeoutMs: number): Pro
     throw new ServerStartError(server.name, `preparing its data failed: ${(err as Error).message}`, server.logPath);
   }
   const { record, exited } = launch(server.name, server.launchSpec(), server.logPath);
-  const result = await waitUntil(() => server.probe(), { timeoutMs, abortReason: exited });
+  const result = await waitUntil(() => server.probe(record.pid), { timeoutMs, abortReason: exited });
   if (!result.ready) {
     await stopProcess(record, 'SIGKILL', 5000);
     throw new ServerStartError(server.name, result.reason, server.logPath);

@@ -5,5 +5,5 @@ export const redactedPaths = ['paymentToken', '*.paymentToken', 'email', '*.emai
 
 /** The JSON logger of a process, named for its service. */
 export function createLogger(service: string, level = 'info'): Logger {
-  return pino({ name: service, level, base: { service }, redact: { paths: redactedPaths, censor: '[redacted]' } });
+  return pino({ name: service, level, base: { service, pid: process.pid }, redact: { paths: redactedPaths, censor: '[redacted]' } });
 }

@@ -1,7 +1,7 @@
 import type { LaunchSpec } from '../process.ts';
 
 /** Name of a server of the stack. */
-export type ServerName = 'postgres' | 'kafka' | 'temporal';
+export type ServerName = 'postgres' | 'kafka' | 'temporal' | 'smtp-sink' | 'payment-gateway' | 'temporal-worker';
 
 /** One server of the stack: how to prepare its data, start it, and know it really answers. */
 export interface ManagedServer {
@@ -16,8 +16,8 @@ export interface ManagedServer {
   prepare(): void;
   /** The process to run. */
   launchSpec(): LaunchSpec;
-  /** Resolves when the server answers a real request; rejects with the reason otherwise. */
-  probe(): Promise<void>;
+  /** Resolves when the server (the process `pid`) answers a real request; rejects with the reason otherwise. */
+  probe(pid: number): Promise<void>;
   /** Work once the server answers (create the database); safe to repeat. */
   afterReady?(): Promise<void>;
   /** Endpoints to print, e.g. `{ 'Temporal Web UI': 'http://localhost:8233' }`. */
