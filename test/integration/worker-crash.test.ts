@@ -84,4 +84,28 @@ describe('a worker killed in the middle of the charge step', () => {
     const { rows } = await runtime.pool.query<{ status: string }>('select status from payments.payments where order_id = $1', [orderId]);
     expect(rows).toEqual([{ status: 'captured' }]);
   }, 120_000);
+
+  it('on SIGTERM stops polling, lets the charge in flight finish and publish, then exits 0', async () => {
+    const orderId = randomUUID();
+    const worker = startWorkerProcess(runtime);
+    children.push(worker.child);
+    await worker.ready;
+    await runtime.sagas.start({ orderId, customerId: 'shutdown-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_slow_3000' }, `corr-${orderId}`);
+    // Wait until the gateway holds the charge (the slow token answers after 3 s), then ask the worker to stop.
+    for (let i = 0; i < 100 && (await runtime.sagas.status(orderId)).currentStep !== 'charge_payment'; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    worker.child.kill('SIGTERM');
+
+    expect(await worker.exited).toBe(0);
+    expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
+    const published = eventsOfOrder(await readAllEvents(runtime.kafka), orderId).map((e) => e.type);
+    expect(published).toContain('payment.completed');
+    // The saga is parked, not lost: a new worker finishes it.
+    const next = startWorkerProcess(runtime);
+    children.push(next.child);
+    await next.ready;
+    expect(await runtime.sagas.result(orderId)).toMatchObject({ status: 'confirmed' });
+    next.child.kill('SIGTERM');
+    await next.exited;
+  }, 120_000);
 });

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { temporal } from '@temporalio/proto';
+import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -45,6 +46,33 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     }
     throw new Error(`workflow never reached ${status}`);
   };
+
+  it('confirms the order even when the confirmation email cannot be sent', async () => {
+    const orderId = randomUUID();
+    const taskQueue = `place-order-${orderId}`;
+    const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows/index.ts'),
+      activities: {
+        ...activities,
+        notifyCustomer: () => Promise.reject(ApplicationFailure.retryable('SMTP server refused the message', 'NOTIFICATION_FAILED')),
+      },
+    });
+
+    const status = await worker.runUntil(
+      env.client.workflow.execute<typeof placeOrder>('placeOrder', {
+        workflowId: orderWorkflowId(orderId),
+        taskQueue,
+        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+      }),
+    );
+
+    // The email is retried for its whole hour (skipped here), then the saga ends without it.
+    expect(status).toMatchObject({ status: 'confirmed', reason: null, compensations: [], notificationFailed: true });
+    expect(world.events).toEqual(['order.placed', 'inventory.reserved', 'payment.completed', 'order.confirmed']);
+  });
 
   it.each(orderScenarios.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
     const orderId = randomUUID();
