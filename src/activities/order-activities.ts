@@ -151,12 +151,12 @@ export function createOrderActivities(deps: OrderActivityDeps) {
     },
 
     /** Undo of step 2: puts the stock back (a no-op when nothing was reserved); publishes `inventory.released`. */
-    async releaseStock(input: { saga: SagaRef }): Promise<Published> {
+    async releaseStock(input: { saga: SagaRef; reason?: CancellationReason }): Promise<Published> {
       try {
         const { reservation } = await releaseReservation(deps.pool, input.saga.orderId);
         if (!reservation) return { eventId: null };
         const lines = reservation.lines.map(({ sku, quantity }) => ({ sku, quantity }));
-        return { eventId: await publish(input.saga, 'compensate', 'inventory.released', { lines }, 'inventory') };
+        return { eventId: await publish(input.saga, 'compensate', 'inventory.released', { lines, ...(input.reason ? { reason: input.reason } : {}) }, 'inventory') };
       } catch (err) {
         throw toFailure(err);
       }

@@ -20,17 +20,19 @@ const CancellationReasonSchema = Type.Union([
  * Additive changes only within a version; a consumer rejects an unknown version.
  */
 export const eventDataSchemas = {
-  'order.placed': Type.Object({ customerId: Type.String(), email: Type.String(), items: Type.Array(LineSchema, { minItems: 1 }) }),
+  // The payment token is the gateway's token (never a card number); the payments context of the
+  // choreographed flow needs it, and logs redact it.
+  'order.placed': Type.Object({ customerId: Type.String(), email: Type.String(), items: Type.Array(LineSchema, { minItems: 1 }), paymentToken: Type.Optional(Type.String()) }),
   'inventory.reserved': Type.Object({ lines: Type.Array(PricedLineSchema, { minItems: 1 }), total: MoneySchema }),
   'inventory.rejected': Type.Object({ reason: Type.Union([Type.Literal('out_of_stock'), Type.Literal('unknown_sku')]), sku: Type.String() }),
   'order.review_requested': Type.Object({ total: MoneySchema }),
-  'order.approved': Type.Object({}),
+  'order.approved': Type.Object({ total: Type.Optional(MoneySchema) }),
   'order.rejected': Type.Object({ reason: Type.Union([Type.Literal('review_rejected'), Type.Literal('review_timeout')]) }),
   'payment.completed': Type.Object({ amount: MoneySchema, chargeId: Type.String() }),
   'payment.failed': Type.Object({ reason: Type.Union([Type.Literal('payment_declined'), Type.Literal('payment_gateway_unavailable')]), message: Type.String() }),
   'order.confirmed': Type.Object({ total: MoneySchema }),
   'order.cancel_requested': Type.Object({ reason: CancellationReasonSchema }),
-  'inventory.released': Type.Object({ lines: Type.Array(LineSchema) }),
+  'inventory.released': Type.Object({ lines: Type.Array(LineSchema), reason: Type.Optional(CancellationReasonSchema) }),
   'payment.refunded': Type.Object({ amount: MoneySchema, refundId: Type.String() }),
   'order.cancelled': Type.Object({ reason: CancellationReasonSchema }),
   'notification.sent': Type.Object({ template: Type.String(), messageId: Type.String() }),

@@ -24,12 +24,12 @@ export function eventHeaders(event: EventEnvelope): Record<string, string> {
  * `maxInFlightRequests: 1`): topic = event type, key = order id, so one order's events stay in
  * order within a partition.
  */
-export function createEventPublisher(producer: Producer): EventPublisher {
+export function createEventPublisher(producer: Producer, topicPrefix = ''): EventPublisher {
   return {
     async publish(events) {
       if (events.length === 0) return;
       const byTopic = new Map<string, EventEnvelope[]>();
-      for (const event of events) byTopic.set(topicOf(event.type), [...(byTopic.get(topicOf(event.type)) ?? []), event]);
+      for (const event of events) byTopic.set(topicOf(event.type, topicPrefix), [...(byTopic.get(topicOf(event.type, topicPrefix)) ?? []), event]);
       try {
         await producer.sendBatch({
           acks: -1,

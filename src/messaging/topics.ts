@@ -1,8 +1,14 @@
 import type { Admin } from 'kafkajs';
 import { eventTypes, type EventType } from '../domain/events.ts';
 
-/** The topic of an event: its type (DESIGN.md). */
-export const topicOf = (type: EventType): string => type;
+/**
+ * The topic of an event: its type (DESIGN.md), behind an optional prefix that keeps several
+ * environments (or test runs) apart on one cluster, e.g. `staging.order.placed`.
+ */
+export const topicOf = (type: EventType, prefix = ''): string => `${prefix}${type}`;
+
+/** The dead-letter topic of a consumer group. */
+export const deadLetterTopicOf = (groupId: string, prefix = ''): string => `${prefix}dlq.${groupId}`;
 
 /** Options of {@link ensureTopics}. */
 export interface TopicOptions {
@@ -10,6 +16,10 @@ export interface TopicOptions {
   partitions?: number;
   /** @default 1 (a single broker); 3 on a real cluster */
   replicationFactor?: number;
+  /** @default '' */
+  prefix?: string;
+  /** More topics to create (dead-letter topics). */
+  extra?: readonly string[];
 }
 
 /**
@@ -18,7 +28,7 @@ export interface TopicOptions {
  */
 export async function ensureTopics(admin: Admin, options: TopicOptions = {}, types: readonly EventType[] = eventTypes): Promise<void> {
   const existing = new Set(await admin.listTopics());
-  const missing = types.map(topicOf).filter((topic) => !existing.has(topic));
+  const missing = [...types.map((t) => topicOf(t, options.prefix)), ...(options.extra ?? [])].filter((topic) => !existing.has(topic));
   if (missing.length === 0) return;
   await admin.createTopics({
     waitForLeaders: true,

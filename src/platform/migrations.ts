@@ -2,24 +2,30 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 
-const contextsDir = join(dirname(dirname(fileURLToPath(import.meta.url))), 'contexts');
+const srcDir = dirname(dirname(fileURLToPath(import.meta.url)));
 
-/** The contexts whose schemas this process migrates; each owns one PostgreSQL schema. */
-export const contextSchemas = ['orders', 'inventory', 'payments', 'notifications'] as const;
-
-/** A PostgreSQL schema owned by one context. */
-export type ContextSchema = (typeof contextSchemas)[number];
+/**
+ * The PostgreSQL schemas of the project, each with its own migrations folder: one per context,
+ * and `messaging` (outbox, processed events) for the choreographed flow.
+ */
+export const schemaMigrations: Record<string, string> = {
+  orders: join(srcDir, 'contexts', 'orders', 'migrations'),
+  inventory: join(srcDir, 'contexts', 'inventory', 'migrations'),
+  payments: join(srcDir, 'contexts', 'payments', 'migrations'),
+  notifications: join(srcDir, 'contexts', 'notifications', 'migrations'),
+  messaging: join(srcDir, 'messaging', 'migrations'),
+};
 
 /**
  * Applies the pending SQL migrations of each context to its own schema (with its own migrations
  * table), creating the schema first. Safe to run from several processes: node-pg-migrate holds an
  * advisory lock while it works.
  */
-export async function migrateAll(databaseUrl: string, schemas: readonly string[] = contextSchemas, log: (msg: string) => void = () => undefined): Promise<void> {
+export async function migrateAll(databaseUrl: string, schemas: readonly string[] = Object.keys(schemaMigrations), log: (msg: string) => void = () => undefined): Promise<void> {
   for (const schema of schemas) {
     await runner({
       databaseUrl,
-      dir: join(contextsDir, schema, 'migrations'),
+      dir: schemaMigrations[schema]!,
       schema,
       createSchema: true,
       migrationsTable: 'pgmigrations',

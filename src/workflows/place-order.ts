@@ -67,7 +67,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
   let cancelRequested = false;
   let reviewDecision: 'approved' | 'rejected' | null = null;
   /** Undo actions of the steps that may have had an effect, in the order they were taken. */
-  const undo: { name: Compensation; run: () => Promise<unknown> }[] = [];
+  const undo: { name: Compensation; run: (reason: CancellationReason) => Promise<unknown> }[] = [];
   let lastEventId: string | null = null;
   const saga = (): SagaRef => ({ orderId: request.orderId, workflowId: workflowInfo().workflowId, correlationId, causationId: lastEventId });
   const track = (published: { eventId: string | null }) => {
@@ -137,7 +137,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     stopIfCancelled();
 
     begin('reserve_stock');
-    undo.push({ name: 'release_stock', run: () => orders.releaseStock({ saga: saga() }).then(track) });
+    undo.push({ name: 'release_stock', run: (reason) => orders.releaseStock({ saga: saga(), reason }).then(track) });
     try {
       const reservation = await orders.reserveStock({ saga: saga(), items: request.items });
       track(reservation);
@@ -222,7 +222,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
         track(await orders.recordOrderProgress({ saga: saga(), step: 'cancel', event: { type: 'order.cancel_requested', data: { reason } } }));
       }
       for (const action of [...undo].reverse()) {
-        await action.run();
+        await action.run(reason);
         state.compensations.push(action.name);
       }
       track(await orders.recordOrderProgress({ saga: saga(), step: 'compensate', status: 'cancelled', reason, event: { type: 'order.cancelled', data: { reason } } }));

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { OutOfStockError, UnknownSkuError } from '../../domain/errors.ts';
 import { shopCurrency, type Money } from '../../domain/money.ts';
 import type { OrderLine, PricedLine } from '../../domain/order.ts';
-import { withTransaction } from '../../platform/database.ts';
+import { withTransaction, type Queryable } from '../../platform/database.ts';
 
 /** Stock held for one order, priced from the catalog. */
 export interface Reservation {
@@ -50,48 +50,51 @@ function quantitiesBySku(items: OrderLine[]): Map<string, number> {
  * @throws UnknownSkuError when an item is not in the catalog.
  * @throws OutOfStockError when there is not enough stock of an item (nothing is reserved).
  */
-export async function reserveStock(pool: pg.Pool, orderId: string, items: OrderLine[]): Promise<Reservation> {
-  return withTransaction(pool, async (tx) => {
-    const existing = await tx.query<ReservationRow>('select * from inventory.reservations where order_id = $1', [orderId]);
-    if (existing.rows[0]) return toReservation(existing.rows[0]);
+export function reserveStock(pool: pg.Pool, orderId: string, items: OrderLine[]): Promise<Reservation> {
+  return withTransaction(pool, (tx) => reserveStockIn(tx, orderId, items));
+}
 
-    const wanted = quantitiesBySku(items);
-    // Lock the catalog rows in SKU order, so two orders for the same SKUs cannot deadlock.
-    const skus = [...wanted.keys()].sort();
-    const catalog = await tx.query<{ sku: string; price_cents: number; currency: string; stock: number }>(
-      'select sku, price_cents, currency, stock from inventory.catalog where sku = any($1) order by sku for update',
-      [skus],
-    );
-    const bySku = new Map(catalog.rows.map((row) => [row.sku, row]));
-    for (const [sku, quantity] of wanted) {
-      const row = bySku.get(sku);
-      if (!row) throw new UnknownSkuError(sku);
-      if (row.stock < quantity) throw new OutOfStockError(sku, quantity, row.stock);
-    }
-    const lines: PricedLine[] = items.map(({ sku, quantity }) => {
-      const unitPriceCents = bySku.get(sku)!.price_cents;
-      return { sku, quantity, unitPriceCents, lineTotalCents: unitPriceCents * quantity };
-    });
-    const total: Money = { amountCents: lines.reduce((sum, l) => sum + l.lineTotalCents, 0), currency: catalog.rows[0]?.currency ?? shopCurrency };
+/** {@link reserveStock} inside the caller's transaction `tx` (the choreographed flow adds its outbox rows to it). */
+export async function reserveStockIn(tx: Queryable, orderId: string, items: OrderLine[]): Promise<Reservation> {
+  const existing = await tx.query<ReservationRow>('select * from inventory.reservations where order_id = $1', [orderId]);
+  if (existing.rows[0]) return toReservation(existing.rows[0]);
 
-    const inserted = await tx.query<ReservationRow>(
-      `insert into inventory.reservations (order_id, status, lines, total_cents, currency, reserved_at)
-       values ($1, 'reserved', $2, $3, $4, now())
-       on conflict (order_id) do nothing
-       returning *`,
-      [orderId, JSON.stringify(lines), total.amountCents, total.currency],
-    );
-    if (!inserted.rows[0]) {
-      // A concurrent call for the same order committed first (we waited on its row locks): its
-      // reservation stands, and this one takes nothing.
-      const winner = await tx.query<ReservationRow>('select * from inventory.reservations where order_id = $1', [orderId]);
-      return toReservation(winner.rows[0]!);
-    }
-    for (const [sku, quantity] of wanted) {
-      await tx.query('update inventory.catalog set stock = stock - $2 where sku = $1', [sku, quantity]);
-    }
-    return toReservation(inserted.rows[0]);
+  const wanted = quantitiesBySku(items);
+  // Lock the catalog rows in SKU order, so two orders for the same SKUs cannot deadlock.
+  const skus = [...wanted.keys()].sort();
+  const catalog = await tx.query<{ sku: string; price_cents: number; currency: string; stock: number }>(
+    'select sku, price_cents, currency, stock from inventory.catalog where sku = any($1) order by sku for update',
+    [skus],
+  );
+  const bySku = new Map(catalog.rows.map((row) => [row.sku, row]));
+  for (const [sku, quantity] of wanted) {
+    const row = bySku.get(sku);
+    if (!row) throw new UnknownSkuError(sku);
+    if (row.stock < quantity) throw new OutOfStockError(sku, quantity, row.stock);
+  }
+  const lines: PricedLine[] = items.map(({ sku, quantity }) => {
+    const unitPriceCents = bySku.get(sku)!.price_cents;
+    return { sku, quantity, unitPriceCents, lineTotalCents: unitPriceCents * quantity };
   });
+  const total: Money = { amountCents: lines.reduce((sum, l) => sum + l.lineTotalCents, 0), currency: catalog.rows[0]?.currency ?? shopCurrency };
+
+  const inserted = await tx.query<ReservationRow>(
+    `insert into inventory.reservations (order_id, status, lines, total_cents, currency, reserved_at)
+     values ($1, 'reserved', $2, $3, $4, now())
+     on conflict (order_id) do nothing
+     returning *`,
+    [orderId, JSON.stringify(lines), total.amountCents, total.currency],
+  );
+  if (!inserted.rows[0]) {
+    // A concurrent call for the same order committed first (we waited on its row locks): its
+    // reservation stands, and this one takes nothing.
+    const winner = await tx.query<ReservationRow>('select * from inventory.reservations where order_id = $1', [orderId]);
+    return toReservation(winner.rows[0]!);
+  }
+  for (const [sku, quantity] of wanted) {
+    await tx.query('update inventory.catalog set stock = stock - $2 where sku = $1', [sku, quantity]);
+  }
+  return toReservation(inserted.rows[0]);
 }
 
 /**
@@ -99,32 +102,45 @@ export async function reserveStock(pool: pg.Pool, orderId: string, items: OrderL
  * stock back once. Releasing an order that never reserved records a release so that a late
  * reserve takes nothing, and returns `null`.
  */
-export async function releaseStock(pool: pg.Pool, orderId: string): Promise<{ releasedNow: boolean; reservation: Reservation | null }> {
-  return withTransaction(pool, async (tx) => {
-    const released = await tx.query<ReservationRow>(
-      `update inventory.reservations set status = 'released', released_at = now()
-        where order_id = $1 and status = 'reserved'
-        returning *`,
-      [orderId],
-    );
-    if (released.rows[0]) {
-      for (const [sku, quantity] of quantitiesBySku(released.rows[0].lines)) {
-        await tx.query('update inventory.catalog set stock = stock + $2 where sku = $1', [sku, quantity]);
-      }
-      return { releasedNow: true, reservation: toReservation(released.rows[0]) };
+export function releaseStock(pool: pg.Pool, orderId: string): Promise<ReleaseOutcome> {
+  return withTransaction(pool, (tx) => releaseStockIn(tx, orderId));
+}
+
+/** What {@link releaseStock} did. */
+export interface ReleaseOutcome {
+  /** True when this call put stock back. */
+  releasedNow: boolean;
+  /** True when this call recorded a release for an order that never reserved. */
+  tombstonedNow: boolean;
+  /** The released reservation, null when the order never reserved anything. */
+  reservation: Reservation | null;
+}
+
+/** {@link releaseStock} inside the caller's transaction `tx`. */
+export async function releaseStockIn(tx: Queryable, orderId: string): Promise<ReleaseOutcome> {
+  const released = await tx.query<ReservationRow>(
+    `update inventory.reservations set status = 'released', released_at = now()
+      where order_id = $1 and status = 'reserved'
+      returning *`,
+    [orderId],
+  );
+  if (released.rows[0]) {
+    for (const [sku, quantity] of quantitiesBySku(released.rows[0].lines)) {
+      await tx.query('update inventory.catalog set stock = stock + $2 where sku = $1', [sku, quantity]);
     }
-    const tombstone = await tx.query<ReservationRow>(
-      `insert into inventory.reservations (order_id, status, lines, total_cents, currency, released_at)
-       values ($1, 'released', '[]', 0, $2, now())
-       on conflict (order_id) do nothing
-       returning *`,
-      [orderId, shopCurrency],
-    );
-    if (tombstone.rows[0]) return { releasedNow: false, reservation: null };
-    const existing = await tx.query<ReservationRow>('select * from inventory.reservations where order_id = $1', [orderId]);
-    const reservation = toReservation(existing.rows[0]!);
-    return { releasedNow: false, reservation: reservation.lines.length > 0 ? reservation : null };
-  });
+    return { releasedNow: true, tombstonedNow: false, reservation: toReservation(released.rows[0]) };
+  }
+  const tombstone = await tx.query<ReservationRow>(
+    `insert into inventory.reservations (order_id, status, lines, total_cents, currency, released_at)
+     values ($1, 'released', '[]', 0, $2, now())
+     on conflict (order_id) do nothing
+     returning *`,
+    [orderId, shopCurrency],
+  );
+  if (tombstone.rows[0]) return { releasedNow: false, tombstonedNow: true, reservation: null };
+  const existing = await tx.query<ReservationRow>('select * from inventory.reservations where order_id = $1', [orderId]);
+  const reservation = toReservation(existing.rows[0]!);
+  return { releasedNow: false, tombstonedNow: false, reservation: reservation.lines.length > 0 ? reservation : null };
 }
 
 /** The catalog, for the API and the seeds. */

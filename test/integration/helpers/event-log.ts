@@ -14,10 +14,10 @@ export interface LoggedEvent extends EventEnvelope {
  * Reads every message of every event topic, from the beginning up to the end offsets seen at the
  * call, with a throwaway consumer group.
  */
-export async function readAllEvents(kafka: Kafka): Promise<LoggedEvent[]> {
+export async function readAllEvents(kafka: Kafka, topicPrefix = ''): Promise<LoggedEvent[]> {
   const admin = kafka.admin();
   await admin.connect();
-  const topics = eventTypes.map(topicOf);
+  const topics = eventTypes.map((type) => topicOf(type, topicPrefix));
   const remaining = new Map<string, bigint>();
   for (const topic of topics) {
     for (const { partition, high, low } of await admin.fetchTopicOffsets(topic)) {

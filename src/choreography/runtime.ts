@@ -1,0 +1,84 @@
+import type { Kafka, Producer } from 'kafkajs';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { createConsumerRunner, type ConsumerRunner } from '../messaging/consumer-runner.ts';
+import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox-relay.ts';
+import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
+import { sweepReviewDeadlines } from './order-commands.ts';
+import type { ChoreographyService } from './services.ts';
+
+/** Options of {@link startChoreography}. */
+export interface ChoreographyRuntimeOptions {
+  kafka: Kafka;
+  pool: pg.Pool;
+  /** Connected idempotent producer (relay and dead letters). */
+  producer: Producer;
+  log: Logger;
+  services: ChoreographyService[];
+  /** Outbox relays to run in this process (0 when another process runs the relay). @default 1 */
+  relays?: number;
+  /** Run the review-deadline sweeper every this many ms (0: not in this process). @default 5000 */
+  sweepIntervalMs?: number;
+  /** The sweeper's clock. @default () => new Date() */
+  now?: () => Date;
+  /** Prefix of topics and consumer groups (keeps environments or test runs apart). @default '' */
+  prefix?: string;
+  topicPartitions?: number;
+  replicationFactor?: number;
+  /** Consumer attempts before dead-lettering. */
+  maxAttempts?: number;
+}
+
+/** Creates the topics (events and dead letters), starts the consumer groups, the relays and the sweeper. */
+export async function startChoreography(options: ChoreographyRuntimeOptions) {
+  const prefix = options.prefix ?? '';
+  const groupIds = options.services.map((s) => `${prefix}${s.groupId}`);
+  const admin = options.kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, { prefix, partitions: options.topicPartitions, replicationFactor: options.replicationFactor, extra: groupIds.map((g) => deadLetterTopicOf(g)) });
+  await admin.disconnect();
+
+  const consumers: ConsumerRunner[] = options.services.map((service) =>
+    createConsumerRunner({
+      kafka: options.kafka,
+      pool: options.pool,
+      groupId: `${prefix}${service.groupId}`,
+      producerName: service.producerName,
+      handlers: service.handlers,
+      producer: options.producer,
+      log: options.log,
+      topicPrefix: prefix,
+      ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+    }),
+  );
+  await Promise.all(consumers.map((c) => c.start()));
+
+  const relays: OutboxRelay[] = Array.from({ length: options.relays ?? 1 }, () => createOutboxRelay({ pool: options.pool, producer: options.producer, log: options.log, topicPrefix: prefix }));
+  const relayRuns = relays.map((relay) => relay.run());
+
+  const now = options.now ?? (() => new Date());
+  const sweepEvery = options.sweepIntervalMs ?? 5000;
+  const sweeper =
+    sweepEvery > 0
+      ? setInterval(() => {
+          sweepReviewDeadlines(options.pool, now()).catch((err: unknown) => options.log.error({ err }, 'review sweep failed'));
+        }, sweepEvery)
+      : undefined;
+
+  return {
+    consumers,
+    relays,
+    /** Runs one sweep now with the sweeper's clock; returns how many orders it rejected. */
+    sweep: () => sweepReviewDeadlines(options.pool, now()),
+    /** Stops the sweeper, the consumers (finishing in-flight handlers) and the relays. */
+    async stop(): Promise<void> {
+      if (sweeper) clearInterval(sweeper);
+      await Promise.all(consumers.map((c) => c.stop()));
+      for (const relay of relays) relay.stop();
+      await Promise.all(relayRuns);
+    },
+  };
+}
+
+/** A running choreography. */
+export type ChoreographyRuntime = Awaited<ReturnType<typeof startChoreography>>;

@@ -1,0 +1,215 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { InvalidEventError, OrderSagaError } from '../domain/errors.ts';
+import type { EventData, EventEnvelope, EventType } from '../domain/events.ts';
+import { withTransaction } from '../platform/database.ts';
+import { failpoint } from '../platform/failpoints.ts';
+import { createEnvelope, validateEnvelope } from './envelope.ts';
+import { deterministicEventId } from './event-ids.ts';
+import { addToOutbox } from './outbox.ts';
+import { deadLetterTopicOf, topicOf } from './topics.ts';
+
+/** What a handler gets besides the event: the transaction of its effect, and a way to emit events. */
+export interface HandlerContext {
+  /** The transaction the effect must use; the dedupe row and the emitted events commit with it. */
+  tx: pg.PoolClient;
+  /**
+   * Adds an event caused by this one to the outbox, in the same transaction. `discriminator`
+   * tells apart two events of one type caused by the same event (e.g. two emails).
+   */
+  emit<T extends EventType>(type: T, data: EventData<T>, discriminator?: string): void;
+  log: Logger;
+}
+
+/** Applies one event. Throw an OrderSagaError with `retryable: false` to dead-letter at once. */
+export type EventHandler = (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
+
+/** Options of {@link createConsumerRunner}. */
+export interface ConsumerRunnerOptions {
+  kafka: Kafka;
+  pool: pg.Pool;
+  /** The consumer group; also the `producer` of the events it emits and the name of its DLQ. */
+  groupId: string;
+  /** The context name written as `producer` in emitted events. */
+  producerName: string;
+  handlers: Partial<Record<EventType, EventHandler>>;
+  /** Connected producer for dead letters. */
+  producer: Producer;
+  log: Logger;
+  /** Only events of this flow are applied; the others are skipped. @default 'choreographed' */
+  flow?: EventEnvelope['flow'];
+  /** Attempts before a message is dead-lettered. @default 5 */
+  maxAttempts?: number;
+  /** First backoff; doubles each attempt, with full jitter. @default 200 */
+  baseBackoffMs?: number;
+  /** Longest single backoff; keeps all attempts well inside the session timeout. @default 3000 */
+  maxBackoffMs?: number;
+  topicPrefix?: string;
+  /** How long `stop()` waits for in-flight handlers before it gives up. @default 15_000 */
+  shutdownTimeoutMs?: number;
+}
+
+/** Headers a dead letter carries, besides the original message's own. */
+export const deadLetterHeaders = {
+  topic: 'dlq-original-topic',
+  partition: 'dlq-original-partition',
+  offset: 'dlq-original-offset',
+  error: 'dlq-error',
+  attempts: 'dlq-attempts',
+  group: 'dlq-consumer-group',
+  failedAt: 'dlq-failed-at',
+} as const;
+
+/** Backoff before attempt `attempt + 1`: exponential, capped, with full jitter. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  return Math.round(random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1)));
+}
+
+/**
+ * The consumer runner every choreography service shares: one consumer group, its handlers by
+ * event type, and the delivery guarantees around them.
+ *
+ * - Each event is applied in one PostgreSQL transaction that also inserts
+ *   `(group, eventId)` into `messaging.processed_events` (ON CONFLICT DO NOTHING) and the events it
+ *   causes into the outbox: a redelivered event finds its row and applies nothing.
+ * - A retryable failure is retried in place with exponential backoff and jitter, heartbeating
+ *   between attempts, at most `maxAttempts` times (a few seconds in all, far inside the session
+ *   timeout).
+ * - A poison message (not JSON, not an event of the catalog, an unknown schema version), a
+ *   non-retryable failure, or the last failed attempt goes to `dlq.<group>` with the original
+ *   topic, partition, offset, error and attempts in headers; the offset is then committed and the
+ *   partition moves on.
+ */
+export function createConsumerRunner(options: ConsumerRunnerOptions) {
+  const maxAttempts = options.maxAttempts ?? 5;
+  const baseBackoff = options.baseBackoffMs ?? 200;
+  const maxBackoff = options.maxBackoffMs ?? 3000;
+  const prefix = options.topicPrefix ?? '';
+  const flow = options.flow ?? 'choreographed';
+  const types = Object.keys(options.handlers) as EventType[];
+  const typeByTopic = new Map(types.map((type) => [topicOf(type, prefix), type]));
+  const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+  const log = options.log.child({ consumerGroup: options.groupId });
+
+  async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number): Promise<void> {
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[key] = String(value);
+    await options.producer.send({
+      topic: deadLetterTopicOf(options.groupId),
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...headers,
+            [deadLetterHeaders.topic]: topic,
+            [deadLetterHeaders.partition]: String(partition),
+            [deadLetterHeaders.offset]: message.offset,
+            [deadLetterHeaders.error]: error.slice(0, 1000),
+            [deadLetterHeaders.attempts]: String(attempts),
+            [deadLetterHeaders.group]: options.groupId,
+            [deadLetterHeaders.failedAt]: new Date().toISOString(),
+          },
+        },
+      ],
+    });
+    log.warn({ topic, partition, offset: message.offset, error, attempts }, 'message dead-lettered');
+  }
+
+  /** Applies `event` once; false when this group had already applied it. */
+  async function apply(event: EventEnvelope, handler: EventHandler): Promise<boolean> {
+    return withTransaction(options.pool, async (tx) => {
+      const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
+      if (fresh.rowCount === 0) return false;
+      const emitted: EventEnvelope[] = [];
+      await handler(event, {
+        tx,
+        log: log.child({ eventId: event.eventId, orderId: event.orderId, correlationId: event.correlationId }),
+        emit: (type, data, discriminator = '') => {
+          emitted.push(
+            createEnvelope({
+              // Derived from this group and the cause: a handler that runs again emits the same ids.
+              eventId: deterministicEventId(options.groupId, event.eventId, type, discriminator),
+              type,
+              orderId: event.orderId,
+              correlationId: event.correlationId,
+              causationId: event.eventId,
+              producer: options.producerName,
+              flow: event.flow,
+              data,
+            }),
+          );
+        },
+      });
+      await addToOutbox(tx, emitted);
+      return true;
+    });
+  }
+
+  async function handleMessage(topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+    let event: EventEnvelope;
+    try {
+      event = validateEnvelope(JSON.parse(message.value?.toString() ?? ''));
+    } catch (err) {
+      const reason = err instanceof InvalidEventError ? err.message : `not JSON: ${(err as Error).message}`;
+      await deadLetter(topic, partition, message, reason, 1);
+      return;
+    }
+    const handler = options.handlers[event.type];
+    if (!handler || event.flow !== flow || typeByTopic.get(topic) !== event.type) {
+      if (typeByTopic.get(topic) !== event.type) await deadLetter(topic, partition, message, `event of type ${event.type} on topic ${topic}`, 1);
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const applied = await apply(event, handler);
+        log.debug({ eventId: event.eventId, type: event.type, applied }, applied ? 'event applied' : 'duplicate event skipped');
+        failpoint('consumer-after-apply');
+        return;
+      } catch (err) {
+        const retryable = !(err instanceof OrderSagaError) || err.retryable;
+        if (!retryable || attempt >= maxAttempts) {
+          await deadLetter(topic, partition, message, err instanceof Error ? `${err.name}: ${err.message}` : String(err), attempt);
+          return;
+        }
+        log.info({ eventId: event.eventId, type: event.type, attempt, err }, 'handler failed; retrying');
+        await sleep(backoffMs(attempt, baseBackoff, maxBackoff));
+        await heartbeat();
+      }
+    }
+  }
+
+  return {
+    groupId: options.groupId,
+    consumer,
+
+    /** Joins the group and starts consuming; resolves once the consumer runs. */
+    async start(): Promise<void> {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...typeByTopic.keys()], fromBeginning: true });
+      await consumer.run({
+        eachMessage: (payload) => handleMessage(payload.topic, payload.partition, payload.message, () => payload.heartbeat()),
+      });
+    },
+
+    /** Stops fetching, lets the handler in flight finish, commits and leaves the group, within the shutdown timeout. */
+    async stop(): Promise<void> {
+      const limit = options.shutdownTimeoutMs ?? 15_000;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`consumer ${options.groupId} did not stop within ${limit} ms`)), limit);
+      });
+      try {
+        await Promise.race([consumer.disconnect(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** A running consumer group member. */
+export type ConsumerRunner = ReturnType<typeof createConsumerRunner>;

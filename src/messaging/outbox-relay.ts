@@ -1,0 +1,122 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Producer } from 'kafkajs';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { failpoint } from '../platform/failpoints.ts';
+
+/** Options of {@link createOutboxRelay}. */
+export interface OutboxRelayOptions {
+  pool: pg.Pool;
+  /** An idempotent producer (`idempotent: true`, `maxInFlightRequests: 1`), connected. */
+  producer: Producer;
+  log: Logger;
+  /** Rows published per transaction. @default 200 */
+  batchSize?: number;
+  /** Longest sleep between two looks at the outbox when no NOTIFY wakes the relay. @default 1000 */
+  pollIntervalMs?: number;
+  /** Sent rows older than this are deleted. @default 3_600_000 (1 h) */
+  retentionMs?: number;
+  /** Prefix of the topic names. @default '' */
+  topicPrefix?: string;
+}
+
+/** Key of the advisory lock that makes one relay at a time publish, so per-key order holds. */
+const relayLockKey = 7_318_001;
+
+/**
+ * The outbox relay: publishes unsent outbox rows to Kafka in id order and marks them sent.
+ *
+ * Each batch is one transaction that first takes a transaction-level advisory lock: while one
+ * relay publishes a batch, a second relay waits its turn instead of publishing later rows of the
+ * same key ahead of earlier ones. A relay that dies after publishing and before committing leaves
+ * the rows unsent; they are published again (the same event ids: at least once, deduplicated by
+ * the consumers).
+ */
+export function createOutboxRelay(options: OutboxRelayOptions) {
+  const batchSize = options.batchSize ?? 200;
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const retentionMs = options.retentionMs ?? 3_600_000;
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  let lastCleanup = 0;
+
+  /** Publishes one batch; returns how many rows it published (0: nothing to do or not our turn). */
+  async function publishBatch(): Promise<number> {
+    const client = await options.pool.connect();
+    try {
+      await client.query('begin');
+      const locked = await client.query<{ locked: boolean }>('select pg_try_advisory_xact_lock($1) as locked', [relayLockKey]);
+      if (!locked.rows[0]?.locked) {
+        await client.query('rollback');
+        return 0;
+      }
+      const { rows } = await client.query<{ id: string; topic: string; message_key: string; payload: unknown; headers: Record<string, string> }>(
+        'select id, topic, message_key, payload, headers from messaging.outbox where sent_at is null order by id limit $1',
+        [batchSize],
+      );
+      if (rows.length > 0) {
+        const byTopic = new Map<string, typeof rows>();
+        for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
+        await options.producer.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, batch]) => ({
+            topic: `${options.topicPrefix ?? ''}${topic}`,
+            messages: batch.map((row) => ({ key: row.message_key, value: JSON.stringify(row.payload), headers: row.headers })),
+          })),
+        });
+        failpoint('relay-after-publish-before-mark');
+        await client.query('update messaging.outbox set sent_at = now() where id = any($1::bigint[])', [rows.map((r) => r.id)]);
+      }
+      if (Date.now() - lastCleanup > 60_000) {
+        await client.query(`delete from messaging.outbox where sent_at < now() - make_interval(secs => $1)`, [retentionMs / 1000]);
+        lastCleanup = Date.now();
+      }
+      await client.query('commit');
+      return rows.length;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  return {
+    publishBatch,
+
+    /** Publishes until {@link stop} is called, woken by NOTIFY on each outbox insert. */
+    async run(): Promise<void> {
+      const listener = await options.pool.connect();
+      listener.on('notification', () => wake?.());
+      await listener.query('listen outbox');
+      try {
+        while (!stopping) {
+          let published = 0;
+          try {
+            published = await publishBatch();
+          } catch (err) {
+            options.log.error({ err }, 'outbox relay batch failed; retrying');
+            await sleep(pollIntervalMs);
+          }
+          if (published === 0 && !stopping) {
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              setTimeout(resolve, pollIntervalMs).unref();
+            });
+          }
+        }
+      } finally {
+        await listener.query('unlisten outbox').catch(() => undefined);
+        listener.release();
+      }
+    },
+
+    stop(): void {
+      stopping = true;
+      wake?.();
+    },
+  };
+}
+
+/** A running outbox relay. */
+export type OutboxRelay = ReturnType<typeof createOutboxRelay>;

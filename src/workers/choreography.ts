@@ -1,0 +1,74 @@
+/**
+ * Process entry point: the choreographed flow (`npm run choreography`): the consumer groups named
+ * in CHOREOGRAPHY_SERVICES, OUTBOX_RELAYS outbox relays and the review-deadline sweeper. Run them
+ * together (the default) or one per process (e.g. CHOREOGRAPHY_SERVICES=payments OUTBOX_RELAYS=0).
+ * Stops on SIGINT/SIGTERM: stops fetching, finishes in-flight handlers, commits, disconnects.
+ */
+import nodemailer from 'nodemailer';
+import { Type } from 'typebox';
+import { startChoreography } from '../choreography/runtime.ts';
+import { createChoreographyServices } from '../choreography/services.ts';
+import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, loadConfig } from '../platform/config.ts';
+import { createPool } from '../platform/database.ts';
+import { createKafka } from '../platform/kafka.ts';
+import { createLogger } from '../platform/logger.ts';
+import { migrateAll } from '../platform/migrations.ts';
+
+const serviceNames = ['orders', 'inventory', 'payments', 'notifications'] as const;
+
+const ChoreographyEnvSchema = Type.Object({
+  ...KafkaEnv,
+  ...DatabaseEnv,
+  ...IntegrationsEnv,
+  ...LogEnv,
+  CHOREOGRAPHY_SERVICES: Type.String({ default: serviceNames.join(','), pattern: `^((${serviceNames.join('|')}),?)*$`, description: 'consumer groups to run here' }),
+  OUTBOX_RELAYS: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
+  REVIEW_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000, description: '0: no sweeper in this process' }),
+  CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5 }),
+});
+
+async function main(): Promise<void> {
+  const config = loadConfig(ChoreographyEnvSchema);
+  const log = createLogger('choreography', config.LOG_LEVEL);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
+  const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-choreography`);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+
+  const all = createChoreographyServices({
+    gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
+    mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
+  });
+  const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
+  const runtime = await startChoreography({
+    kafka,
+    pool,
+    producer,
+    log,
+    services: wanted.map((name) => all[name]),
+    relays: config.OUTBOX_RELAYS,
+    sweepIntervalMs: config.REVIEW_SWEEP_INTERVAL_MS,
+    prefix: config.KAFKA_TOPIC_PREFIX,
+    topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
+  });
+  log.info({ services: wanted, relays: config.OUTBOX_RELAYS }, 'choreography started');
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  log.info('stopping');
+  await runtime.stop();
+  await producer.disconnect();
+  await pool.end();
+  log.info('choreography stopped');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import nodemailer from 'nodemailer';
+import type pg from 'pg';
+import { pino } from 'pino';
+import { startChoreography, type ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
+import { createChoreographyServices } from '../../../src/choreography/services.ts';
+import { createHttpPaymentGateway } from '../../../src/contexts/payments/gateway-client.ts';
+import { buildGatewayApp, type GatewayOptions } from '../../../src/gateway/gateway-app.ts';
+import type { GatewayLedger } from '../../../src/gateway/ledger.ts';
+import { createPool } from '../../../src/platform/database.ts';
+import { migrateAll } from '../../../src/platform/migrations.ts';
+import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
+import type { TestServers } from '../../setup/servers.ts';
+
+/** The choreographed flow's dependencies and services, in this process, on topics of their own. */
+export interface ChoreographyHarness {
+  pool: pg.Pool;
+  kafka: Kafka;
+  ledger: GatewayLedger;
+  gatewayUrl: string;
+  sink: SmtpSink & { smtpPort: number };
+  /** Topic and group prefix of this harness. */
+  prefix: string;
+  /** Moves the sweeper's clock forward. */
+  advanceClock(ms: number): void;
+  /** Starts (more) consumer instances and relays; each call adds one instance of every group. */
+  startInstance(options?: { relays?: number }): Promise<ChoreographyRuntime>;
+  close(): Promise<void>;
+}
+
+export async function startChoreographyHarness(servers: TestServers, options: { gateway?: GatewayOptions } = {}): Promise<ChoreographyHarness> {
+  await migrateAll(servers.databaseUrl);
+  const pool = createPool(servers.databaseUrl, 20);
+  const kafka = new Kafka({ clientId: 'choreography-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const { app, ledger } = buildGatewayApp(options.gateway);
+  const gatewayUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  const sink = await startSmtpSink({ smtpPort: 0, httpPort: 0 });
+  const prefix = `t${randomUUID().slice(0, 8)}.`;
+  let clockOffset = 0;
+  const runtimes: ChoreographyRuntime[] = [];
+  const services = createChoreographyServices({
+    gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl, timeoutMs: 5000 }),
+    mailer: nodemailer.createTransport({ host: '127.0.0.1', port: sink.smtpPort, secure: false, ignoreTLS: true }),
+    now: () => new Date(Date.now() + clockOffset),
+  });
+
+  return {
+    pool,
+    kafka,
+    ledger,
+    gatewayUrl,
+    sink,
+    prefix,
+    advanceClock(ms) {
+      clockOffset += ms;
+    },
+    async startInstance({ relays = 1 } = {}) {
+      const runtime = await startChoreography({
+        kafka,
+        pool,
+        producer,
+        log: pino({ level: 'silent' }),
+        services: Object.values(services),
+        relays,
+        sweepIntervalMs: 0,
+        now: () => new Date(Date.now() + clockOffset),
+        prefix,
+      });
+      runtimes.push(runtime);
+      return runtime;
+    },
+    async close() {
+      await Promise.all(runtimes.map((r) => r.stop()));
+      await producer.disconnect();
+      await app.close();
+      await sink.close();
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cancelOrder, decideReview, placeOrder, reviewTimeoutMs } from '../../../src/choreography/order-commands.ts';
+import type { ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
+import type { OrderRequest } from '../../../src/domain/order.ts';
+import type { OrderScenario } from '../../scenarios/order-scenarios.ts';
+import { eventsOfOrder, readAllEvents, type LoggedEvent } from './event-log.ts';
+import type { ChoreographyHarness } from './choreography-runtime.ts';
+
+/** A scenario's order as the choreographed flow ran it. */
+export interface ChoreographedRun {
+  scenario: OrderScenario;
+  request: OrderRequest;
+}
+
+/** Polls `check` every 100 ms until it returns true. */
+export async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export const orderStatusOf = async (harness: ChoreographyHarness, orderId: string) =>
+  (await harness.pool.query<{ status: string; reason: string | null }>('select status, reason from orders.orders where order_id = $1', [orderId])).rows[0];
+
+/**
+ * Runs every scenario through the choreographed flow at once: places the orders, answers reviews,
+ * cancels, and moves the sweeper's clock past the review deadline; waits until each order's
+ * expected events are all on the topics.
+ */
+export async function runScenarios(harness: ChoreographyHarness, runtime: ChoreographyRuntime, scenarios: OrderScenario[], cancelOnCapture: Set<string>): Promise<{ runs: ChoreographedRun[]; events: LoggedEvent[] }> {
+  const runs = scenarios.map((scenario) => ({
+    scenario,
+    request: { orderId: randomUUID(), customerId: `customer-${randomUUID().slice(0, 8)}`, email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken },
+  }));
+  await Promise.all(
+    runs.map(async ({ scenario, request }) => {
+      if (scenario.action.kind === 'cancel_after_charge') cancelOnCapture.add(request.orderId);
+      await placeOrder(harness.pool, request, `corr-${request.orderId}`);
+      const action = scenario.action.kind;
+      const reviewed = action === 'approve' || action === 'reject' || action === 'cancel_during_review' || scenario.expected.reason === 'review_timeout';
+      if (!reviewed) return;
+      await eventually(`${request.orderId} awaiting review`, async () => (await orderStatusOf(harness, request.orderId))?.status === 'awaiting_review');
+      if (action === 'approve' || action === 'reject') await decideReview(harness.pool, request.orderId, action);
+      else if (action === 'cancel_during_review') await cancelOrder(harness.pool, request.orderId);
+    }),
+  );
+  if (scenarios.some((s) => s.expected.reason === 'review_timeout')) {
+    harness.advanceClock(reviewTimeoutMs + 60_000);
+    await runtime.sweep();
+  }
+  let events: LoggedEvent[] = [];
+  await eventually(
+    'every order to publish its expected events',
+    async () => {
+      events = await readAllEvents(harness.kafka, harness.prefix);
+      return runs.every(({ scenario, request }) => eventsOfOrder(events, request.orderId).length >= scenario.expected.events.length);
+    },
+    90_000,
+  );
+  // Let the last consumers finish (a late duplicate would show up here).
+  await sleep(1000);
+  return { runs, events: await readAllEvents(harness.kafka, harness.prefix) };
+}
