@@ -27,6 +27,8 @@ export interface ChoreographyRuntimeOptions {
   replicationFactor?: number;
   /** Consumer attempts before dead-lettering. */
   maxAttempts?: number;
+  /** Kafka session timeout of the consumers. */
+  sessionTimeoutMs?: number;
 }
 
 /** Creates the topics (events and dead letters), starts the consumer groups, the relays and the sweeper. */
@@ -49,6 +51,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       log: options.log,
       topicPrefix: prefix,
       ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+      ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
     }),
   );
   await Promise.all(consumers.map((c) => c.start()));

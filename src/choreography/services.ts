@@ -5,7 +5,7 @@ import { transitionOrder } from '../contexts/orders/order-store.ts';
 import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { chargePayment, refundPayment } from '../contexts/payments/payment-store.ts';
 import { OutOfStockError, PaymentDeclinedError, UnknownSkuError } from '../domain/errors.ts';
-import type { EventData } from '../domain/events.ts';
+import type { EventData, EventType } from '../domain/events.ts';
 import type { Money } from '../domain/money.ts';
 import { needsReview, type CancellationReason } from '../domain/order.ts';
 import type { NotificationTemplate } from '../domain/saga-steps.ts';
@@ -193,6 +193,17 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
 }
 
 /** The four consumer groups of the choreographed flow, by group id. */
-export function createChoreographyServices(deps: ChoreographyDeps): Record<'orders' | 'inventory' | 'payments' | 'notifications', ChoreographyService> {
+export function createChoreographyServices(deps: ChoreographyDeps): Record<ChoreographyGroup, ChoreographyService> {
   return { orders: ordersService(deps), inventory: inventoryService(), payments: paymentsService(deps), notifications: notificationsService(deps) };
 }
+
+/** The event types each consumer group listens to (DESIGN.md choreography table). */
+export const choreographySubscriptions = {
+  orders: ['inventory.reserved', 'payment.completed', 'inventory.rejected', 'inventory.released'],
+  inventory: ['order.placed', 'payment.failed', 'order.rejected', 'order.cancel_requested'],
+  payments: ['order.placed', 'inventory.reserved', 'order.approved', 'order.cancel_requested'],
+  notifications: ['order.placed', 'order.confirmed', 'order.cancelled'],
+} as const satisfies Record<string, readonly EventType[]>;
+
+/** A consumer group of the choreographed flow. */
+export type ChoreographyGroup = keyof typeof choreographySubscriptions;

@@ -49,6 +49,8 @@ export interface ConsumerRunnerOptions {
   topicPrefix?: string;
   /** How long `stop()` waits for in-flight handlers before it gives up. @default 15_000 */
   shutdownTimeoutMs?: number;
+  /** Kafka session timeout: how soon a member that died loses its partitions. @default 30_000 */
+  sessionTimeoutMs?: number;
 }
 
 /** Headers a dead letter carries, besides the original message's own. */
@@ -90,7 +92,8 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const flow = options.flow ?? 'choreographed';
   const types = Object.keys(options.handlers) as EventType[];
   const typeByTopic = new Map(types.map((type) => [topicOf(type, prefix), type]));
-  const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+  const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+  const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)) });
   const log = options.log.child({ consumerGroup: options.groupId });
 
   async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number): Promise<void> {

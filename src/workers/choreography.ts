@@ -26,6 +26,7 @@ const ChoreographyEnvSchema = Type.Object({
   OUTBOX_RELAYS: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
   REVIEW_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000, description: '0: no sweeper in this process' }),
   CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5 }),
+  CONSUMER_SESSION_TIMEOUT_MS: Type.Integer({ minimum: 6000, default: 30_000, description: 'how soon a dead member loses its partitions' }),
 });
 
 async function main(): Promise<void> {
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
+    sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
   });
   log.info({ services: wanted, relays: config.OUTBOX_RELAYS }, 'choreography started');
 

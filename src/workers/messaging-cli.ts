@@ -1,0 +1,69 @@
+/**
+ * Operations on the choreographed flow's messaging (`npm run messaging -- <command>`):
+ *   dlq-list <group>                      list the dead letters of a consumer group
+ *   dlq-replay <group> <partition:offset>...  publish chosen dead letters again to their original topic
+ *   replay <group> [--forget-processed]   reset a stopped group to the start of its topics
+ * Groups: orders, inventory, payments, notifications (with KAFKA_TOPIC_PREFIX prepended).
+ */
+import { parseArgs } from 'node:util';
+import { Type } from 'typebox';
+import { choreographySubscriptions, type ChoreographyGroup } from '../choreography/services.ts';
+import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../messaging/dead-letters.ts';
+import { topicOf } from '../messaging/topics.ts';
+import { DatabaseEnv, KafkaEnv, loadConfig } from '../platform/config.ts';
+import { createPool } from '../platform/database.ts';
+import { createKafka } from '../platform/kafka.ts';
+
+const usage = `usage: npm run messaging -- dlq-list <group>
+       npm run messaging -- dlq-replay <group> <partition:offset>...
+       npm run messaging -- replay <group> [--forget-processed]   (stop the group's consumers first)`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'forget-processed': { type: 'boolean', default: false } } });
+  const [command, group, ...ids] = positionals;
+  if (!command || !group || !Object.hasOwn(choreographySubscriptions, group)) {
+    console.error(usage);
+    return 2;
+  }
+  const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv }));
+  const groupId = `${config.KAFKA_TOPIC_PREFIX}${group}`;
+  const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-messaging-cli`);
+
+  if (command === 'dlq-list') {
+    for (const letter of await listDeadLetters(kafka, groupId)) {
+      console.log(JSON.stringify({ id: letter.id, from: `${letter.originalTopic}/${letter.originalPartition}@${letter.originalOffset}`, attempts: letter.attempts, error: letter.error, failedAt: letter.failedAt, key: letter.key }));
+    }
+    return 0;
+  }
+  if (command === 'dlq-replay') {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const replayed = await replayDeadLetters(kafka, producer, groupId, ids);
+    await producer.disconnect();
+    console.log(`replayed ${replayed.length} of ${ids.length}: ${replayed.join(' ')}`);
+    return replayed.length === ids.length ? 0 : 1;
+  }
+  if (command === 'replay') {
+    const admin = kafka.admin();
+    await admin.connect();
+    const pool = createPool(config.DATABASE_URL, 1);
+    const topics = choreographySubscriptions[group as ChoreographyGroup].map((type) => topicOf(type, config.KAFKA_TOPIC_PREFIX));
+    await resetGroupToEarliest(admin, pool, groupId, topics, values['forget-processed']);
+    await admin.disconnect();
+    await pool.end();
+    console.log(`group ${groupId} reset to the start of ${topics.join(', ')}${values['forget-processed'] ? ' (processed events forgotten)' : ''}`);
+    return 0;
+  }
+  console.error(usage);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,251 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { projectRoot } from '../../infra/stack/paths.ts';
+import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { choreographySubscriptions } from '../../src/choreography/services.ts';
+import { OrderConflictError } from '../../src/domain/errors.ts';
+import type { EventData } from '../../src/domain/events.ts';
+import type { OrderRequest } from '../../src/domain/order.ts';
+import { createConsumerRunner } from '../../src/messaging/consumer-runner.ts';
+import { listDeadLetters, replayDeadLetters } from '../../src/messaging/dead-letters.ts';
+import { createEnvelope } from '../../src/messaging/envelope.ts';
+import { deadLetterTopicOf, ensureTopics, topicOf } from '../../src/messaging/topics.ts';
+import type { FailpointName } from '../../src/platform/failpoints.ts';
+import { orderScenarios } from '../scenarios/order-scenarios.ts';
+import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { eventually, orderStatusOf, runScenarios } from './helpers/choreography-scenarios.ts';
+import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
+import '../setup/servers.ts';
+
+const groups = Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[];
+
+/** Offsets every group of the harness has committed, minus the ends of its topics: 0 when caught up. */
+async function lag(harness: ChoreographyHarness): Promise<number> {
+  const admin = harness.kafka.admin();
+  await admin.connect();
+  let behind = 0;
+  for (const group of groups) {
+    const topics = choreographySubscriptions[group].map((t) => topicOf(t, harness.prefix));
+    const committed = await admin.fetchOffsets({ groupId: `${harness.prefix}${group}`, topics });
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const end of ends) behind += Number(end.high) - Math.max(0, Number(mine.find((p) => p.partition === end.partition)?.offset ?? 0));
+    }
+  }
+  await admin.disconnect();
+  return behind;
+}
+
+const smallOrder = (orderId = randomUUID()): OrderRequest => ({ orderId, customerId: 'failure-tests', email: 'ada@example.com', items: [{ sku: 'MN-003', quantity: 1 }], paymentToken: 'tok_approve' });
+
+describe('choreographed flow under failure', () => {
+  describe('in one process', () => {
+    let harness: ChoreographyHarness;
+
+    beforeAll(async () => {
+      harness = await startChoreographyHarness(inject('servers'));
+      await harness.startInstance();
+    }, 60_000);
+
+    afterAll(async () => {
+      await harness?.close();
+    });
+
+    it('applies every effect once when every event is delivered twice', async () => {
+      const scenarios = orderScenarios.filter((s) => ['approved card confirms the order and charges it once', 'declined card releases the reserved stock, charges nothing and cancels', 'customer cancelling during review releases the stock'].includes(s.name));
+      const { runs, events } = await runScenarios(harness, (await harness.startInstance({ relays: 0 })), scenarios, new Set());
+      const ids = runs.map((r) => r.request.orderId);
+      const snapshot = async () => ({
+        charges: harness.ledger.charges.length,
+        refunds: harness.ledger.refunds.length,
+        emails: harness.sink.messages.length,
+        outbox: (await harness.pool.query("select count(*) from messaging.outbox where payload->>'orderId' = any($1)", [ids])).rows[0] as unknown,
+        reservations: (await harness.pool.query('select order_id, status from inventory.reservations where order_id = any($1) order by order_id', [ids])).rows,
+        orders: (await harness.pool.query('select order_id, status, reason from orders.orders where order_id = any($1) order by order_id', [ids])).rows,
+        stock: (await harness.pool.query("select sku, stock from inventory.catalog where sku in ('KB-001','MS-002','LT-004') order by sku")).rows,
+      });
+      await eventually('consumers to catch up', async () => (await lag(harness)) === 0);
+      const before = await snapshot();
+
+      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const mine = events.filter((e) => ids.includes(e.orderId));
+      for (const { topic, partition: _p, offset: _o, ...event } of mine) {
+        await producer.send({ topic, acks: -1, messages: [{ key: event.orderId, value: JSON.stringify(event) }] });
+      }
+      await producer.disconnect();
+      await eventually('consumers to read the copies', async () => (await lag(harness)) === 0);
+      await sleep(500);
+
+      expect(mine.length).toBeGreaterThan(15);
+      expect(await snapshot()).toEqual(before);
+    });
+
+    it('dead-letters a poison message on every input topic and goes on with the next message of the partition', async () => {
+      const orderId = randomUUID();
+      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const inputTopics = [...new Set(groups.flatMap((g) => choreographySubscriptions[g]))];
+      for (const type of inputTopics) {
+        // Same key as the order: same partition, just ahead of the order's own events.
+        await producer.send({ topic: topicOf(type, harness.prefix), messages: [{ key: orderId, value: 'not json at all' }] });
+      }
+      await placeOrder(harness.pool, smallOrder(orderId), `corr-${orderId}`);
+      await eventually('the order behind the poison to be confirmed and emailed', async () => (await orderStatusOf(harness, orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === orderId));
+
+      for (const group of groups) {
+        const letters = (await listDeadLetters(harness.kafka, `${harness.prefix}${group}`)).filter((l) => l.key === orderId);
+        expect({ group, topics: letters.map((l) => l.originalTopic).sort() }).toEqual({ group, topics: choreographySubscriptions[group].map((t) => topicOf(t, harness.prefix)).sort() });
+        for (const letter of letters) {
+          expect(letter).toMatchObject({ attempts: 1, value: 'not json at all', headers: expect.objectContaining({ 'dlq-consumer-group': `${harness.prefix}${group}` }) as unknown });
+          expect(letter.error).toMatch(/^not JSON/);
+          expect(letter.originalOffset).toMatch(/^\d+$/);
+        }
+      }
+
+      // Replaying a dead letter publishes it to its original topic again (where it fails again).
+      const [letter] = (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId);
+      expect(await replayDeadLetters(harness.kafka, producer, `${harness.prefix}payments`, [letter!.id])).toEqual([letter!.id]);
+      await eventually('the replayed letter to be dead-lettered again', async () => (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId).length === 5);
+      const again = (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId).at(-1)!;
+      expect(again.headers['dlq-replayed-from']).toBe(`${deadLetterTopicOf(`${harness.prefix}payments`)}/${letter!.id}`);
+      await producer.disconnect();
+    });
+
+    it('retries a transient failure with backoff until it heals and applies it once; dead-letters a business failure at once', async () => {
+      const prefix = `${harness.prefix}runner.`;
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      await ensureTopics(admin, { prefix, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
+      await admin.disconnect();
+      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      const attempts = new Map<string, number>();
+      const applied: string[] = [];
+      const runner = createConsumerRunner({
+        kafka: harness.kafka,
+        pool: harness.pool,
+        groupId: `${prefix}g`,
+        producerName: 'test',
+        producer,
+        log: pino({ level: 'silent' }),
+        topicPrefix: prefix,
+        baseBackoffMs: 20,
+        handlers: {
+          'order.placed': (event) => {
+            const n = (attempts.get(event.orderId) ?? 0) + 1;
+            attempts.set(event.orderId, n);
+            const { customerId } = event.data as EventData<'order.placed'>;
+            if (customerId === 'flaky' && n < 3) return Promise.reject(new Error('database restarting'));
+            if (customerId === 'conflicting') return Promise.reject(new OrderConflictError(event.orderId));
+            applied.push(event.orderId);
+            return Promise.resolve();
+          },
+        },
+      });
+      await runner.start();
+      const send = async (orderId: string, customerId: string) => {
+        const event = createEnvelope({ eventId: randomUUID(), type: 'order.placed', orderId, correlationId: 'c', causationId: null, producer: 'test', flow: 'choreographed', data: { customerId, email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] } });
+        await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
+      };
+      await send('flaky-order', 'flaky');
+      await send('conflicting-order', 'conflicting');
+      await eventually('both messages to be handled', async () => attempts.get('flaky-order') === 3 && attempts.has('conflicting-order') && (await listDeadLetters(harness.kafka, `${prefix}g`)).length === 1);
+      await runner.stop();
+      await producer.disconnect();
+
+      expect(applied).toEqual(['flaky-order']);
+      expect(attempts.get('conflicting-order')).toBe(1);
+      const [letter] = await listDeadLetters(harness.kafka, `${prefix}g`);
+      expect(letter).toMatchObject({ key: 'conflicting-order', attempts: 1, error: expect.stringMatching(/ORDER_CONFLICT|OrderConflictError/) as unknown });
+    });
+  });
+
+  describe('with the services in a process that is killed', () => {
+    let harness: ChoreographyHarness;
+    const children: ChildProcess[] = [];
+
+    beforeAll(async () => {
+      harness = await startChoreographyHarness(inject('servers'));
+    }, 60_000);
+
+    afterAll(async () => {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await harness?.close();
+    });
+
+    const startProcess = (failpoint?: FailpointName) => {
+      const servers = inject('servers');
+      let output = '';
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/choreography.ts'], {
+        cwd: projectRoot,
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: servers.kafkaBrokers.join(','),
+          DATABASE_URL: servers.databaseUrl,
+          PAYMENT_GATEWAY_URL: harness.gatewayUrl,
+          SMTP_PORT: String(harness.sink.smtpPort),
+          KAFKA_TOPIC_PREFIX: harness.prefix,
+          REVIEW_SWEEP_INTERVAL_MS: '0',
+          // The restarted member waits for the killed one's session to expire before it gets its partitions.
+          CONSUMER_SESSION_TIMEOUT_MS: '8000',
+          ...(failpoint ? { ORDER_SAGA_FAILPOINT: failpoint } : {}),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+      const ready = new Promise<void>((resolve, reject) => {
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('choreography started')) resolve();
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        void exited.then((how) => reject(new Error(`choreography exited (${how}) before it was ready:\n${output}`)));
+      });
+      return { child, ready, exited };
+    };
+
+    it.each<[string, FailpointName]>([
+      ['the relay killed between publish and mark-sent', 'relay-after-publish-before-mark'],
+      ['a consumer killed after applying an event and before committing its offset', 'consumer-after-apply'],
+    ])('loses and doubles nothing with %s', async (_what, failpoint) => {
+      await harness.pool.query("update inventory.catalog set stock = 1000 where sku = 'MN-003'");
+      const orders = [smallOrder(), smallOrder(), smallOrder()];
+      const crashing = startProcess(failpoint);
+      await crashing.ready;
+      await Promise.all(orders.map((o) => placeOrder(harness.pool, o, `corr-${o.orderId}`)));
+      expect(await crashing.exited).toBe('SIGKILL');
+
+      const restarted = startProcess();
+      await restarted.ready;
+      await eventually('all orders confirmed and emailed', async () => {
+        const statuses = await Promise.all(orders.map((o) => orderStatusOf(harness, o.orderId)));
+        return statuses.every((s) => s?.status === 'confirmed') && orders.every((o) => harness.sink.messages.some((m) => m.orderId === o.orderId));
+      });
+      await eventually('the outbox to drain', async () => (await harness.pool.query("select 1 from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)", [orders.map((o) => o.orderId)])).rowCount === 0);
+      await sleep(1000);
+      restarted.child.kill('SIGTERM');
+      expect(await restarted.exited).toBe(0);
+
+      const events = await readAllEvents(harness.kafka, harness.prefix);
+      for (const order of orders) {
+        expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(1);
+        expect(harness.sink.messages.filter((m) => m.orderId === order.orderId)).toHaveLength(1);
+        expect(eventsOfOrder(events, order.orderId).map((e) => e.type).sort()).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
+      }
+      expect((await harness.pool.query<{ stock: number }>("select stock from inventory.catalog where sku = 'MN-003'")).rows[0]?.stock).toBe(1000 - orders.length);
+      const outbox = await harness.pool.query<{ n: string }>("select count(*) as n from messaging.outbox where payload->>'orderId' = any($1)", [orders.map((o) => o.orderId)]);
+      expect(Number(outbox.rows[0]?.n)).toBe(orders.length * 5);
+      if (failpoint === 'relay-after-publish-before-mark') {
+        // The first batch went out twice: duplicates on the topic, each applied once.
+        expect(events.filter((e) => orders.some((o) => o.orderId === e.orderId)).length).toBeGreaterThan(orders.length * 5);
+      }
+    }, 120_000);
+  });
+});
