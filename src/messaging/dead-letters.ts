@@ -92,11 +92,18 @@ export async function replayDeadLetters(kafka: Kafka, producer: Producer, groupI
 
 /**
  * Event replay: moves a stopped consumer group back to the start of its topics, so it reads
- * everything again. With `forgetProcessed`, it also forgets which events the group applied, so the
- * handlers run again (they are idempotent: state that was right stays right); without it, the
- * replay re-reads and skips what was applied.
+ * everything again. It deletes the group's committed offsets (one call, where resetting each topic
+ * makes kafkajs join the group once per topic); the runner subscribes `fromBeginning`, so the group
+ * restarts at the earliest offsets. With `forgetProcessed`, it also forgets which events the group
+ * applied, so the handlers run again (they are idempotent: state that was right stays right);
+ * without it, the replay re-reads and skips what was applied.
  */
-export async function resetGroupToEarliest(admin: Admin, pool: pg.Pool, groupId: string, topics: readonly string[], forgetProcessed: boolean): Promise<void> {
-  for (const topic of topics) await admin.resetOffsets({ groupId, topic, earliest: true });
+export async function resetGroupToEarliest(admin: Admin, pool: pg.Pool, groupId: string, forgetProcessed: boolean): Promise<void> {
+  try {
+    await admin.deleteGroups([groupId]);
+  } catch (err) {
+    // A group that never committed has nothing to reset.
+    if (!String((err as Error).message).includes('does not exist') && !JSON.stringify(err).includes('GROUP_ID_NOT_FOUND')) throw err;
+  }
   if (forgetProcessed) await pool.query('delete from messaging.processed_events where consumer_group = $1', [groupId]);
 }

@@ -48,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     await admin.connect();
     const pool = createPool(config.DATABASE_URL, 1);
     const topics = choreographySubscriptions[group as ChoreographyGroup].map((type) => topicOf(type, config.KAFKA_TOPIC_PREFIX));
-    await resetGroupToEarliest(admin, pool, groupId, topics, values['forget-processed']);
+    await resetGroupToEarliest(admin, pool, groupId, values['forget-processed']);
     await admin.disconnect();
     await pool.end();
     console.log(`group ${groupId} reset to the start of ${topics.join(', ')}${values['forget-processed'] ? ' (processed events forgotten)' : ''}`);

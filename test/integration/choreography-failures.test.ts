@@ -5,12 +5,13 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { placeOrder } from '../../src/choreography/order-commands.ts';
+import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { OrderConflictError } from '../../src/domain/errors.ts';
 import type { EventData } from '../../src/domain/events.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { createConsumerRunner } from '../../src/messaging/consumer-runner.ts';
-import { listDeadLetters, replayDeadLetters } from '../../src/messaging/dead-letters.ts';
+import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../src/messaging/dead-letters.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { deadLetterTopicOf, ensureTopics, topicOf } from '../../src/messaging/topics.ts';
 import type { FailpointName } from '../../src/platform/failpoints.ts';
@@ -45,19 +46,20 @@ const smallOrder = (orderId = randomUUID()): OrderRequest => ({ orderId, custome
 describe('choreographed flow under failure', () => {
   describe('in one process', () => {
     let harness: ChoreographyHarness;
+    let runtime: ChoreographyRuntime;
 
     beforeAll(async () => {
       harness = await startChoreographyHarness(inject('servers'));
-      await harness.startInstance();
+      runtime = await harness.startInstance();
     }, 60_000);
 
     afterAll(async () => {
       await harness?.close();
     });
 
-    it('applies every effect once when every event is delivered twice', async () => {
+    it('applies every effect once when every event is delivered twice, and when the groups replay the topics from the start', async () => {
       const scenarios = orderScenarios.filter((s) => ['approved card confirms the order and charges it once', 'declined card releases the reserved stock, charges nothing and cancels', 'customer cancelling during review releases the stock'].includes(s.name));
-      const { runs, events } = await runScenarios(harness, (await harness.startInstance({ relays: 0 })), scenarios, new Set());
+      const { runs, events } = await runScenarios(harness, runtime, scenarios, new Set());
       const ids = runs.map((r) => r.request.orderId);
       const snapshot = async () => ({
         charges: harness.ledger.charges.length,
@@ -67,6 +69,8 @@ describe('choreographed flow under failure', () => {
         reservations: (await harness.pool.query('select order_id, status from inventory.reservations where order_id = any($1) order by order_id', [ids])).rows,
         orders: (await harness.pool.query('select order_id, status, reason from orders.orders where order_id = any($1) order by order_id', [ids])).rows,
         stock: (await harness.pool.query("select sku, stock from inventory.catalog where sku in ('KB-001','MS-002','LT-004') order by sku")).rows,
+        // Deleted by the replay below and written again only if every handler ran again.
+        applied: (await harness.pool.query('select count(*) from messaging.processed_events where consumer_group = any($1)', [groups.map((g) => `${harness.prefix}${g}`)])).rows[0] as unknown,
       });
       await eventually('consumers to catch up', async () => (await lag(harness)) === 0);
       const before = await snapshot();
@@ -82,6 +86,20 @@ describe('choreographed flow under failure', () => {
       await sleep(500);
 
       expect(mine.length).toBeGreaterThan(15);
+      expect(await snapshot()).toEqual(before);
+
+      // Event replay: every group back to the start of its topics, forgetting what it applied, so
+      // every handler runs again over the whole history. Idempotent handlers change nothing.
+      await runtime.stop();
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      for (const group of groups) {
+        await resetGroupToEarliest(admin, harness.pool, `${harness.prefix}${group}`, true);
+      }
+      await admin.disconnect();
+      runtime = await harness.startInstance();
+      await eventually('the replay to finish', async () => (await lag(harness)) === 0);
+      await sleep(1000);
       expect(await snapshot()).toEqual(before);
     });
 
