@@ -98,12 +98,21 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
 }
 
 /**
- * The application processes `npm start` runs on top of the stack: the payment gateway simulator
- * and the Temporal worker, pointed at the stack's servers.
+ * The application processes `npm start` runs on top of the stack: the payment gateway simulator,
+ * the Temporal worker (orchestrated flow) and the choreography services with the outbox relay,
+ * pointed at the stack's servers.
  */
 export function appServices(config: StackConfig): ManagedServer[] {
   const logs = stackFolders(config).logs;
   const workerLog = join(logs, 'temporal-worker.log');
+  const choreographyLog = join(logs, 'choreography.log');
+  const backends = {
+    KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}`,
+    DATABASE_URL: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(config.SMTP_SINK_PORT),
+  };
   return [
     createNodeService({
       name: 'payment-gateway',
@@ -117,18 +126,20 @@ export function appServices(config: StackConfig): ManagedServer[] {
     createNodeService({
       name: 'temporal-worker',
       entry: 'src/workers/temporal-worker.ts',
-      env: {
-        TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
-        KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}`,
-        DATABASE_URL: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-        PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: String(config.SMTP_SINK_PORT),
-      },
+      env: { TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`, ...backends },
       ports: [],
       logPath: workerLog,
       probe: logLineProbe(workerLog, 'worker started'),
       endpoints: { 'Temporal worker': 'task queue orders' },
+    }),
+    createNodeService({
+      name: 'choreography',
+      entry: 'src/workers/choreography.ts',
+      env: backends,
+      ports: [],
+      logPath: choreographyLog,
+      probe: logLineProbe(choreographyLog, 'choreography started'),
+      endpoints: { Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay' },
     }),
   ];
 }

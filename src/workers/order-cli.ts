@@ -1,21 +1,26 @@
 /**
- * Command line for the orchestrated flow until the HTTP API exists (`npm run order -- <command>`):
- *   place [--items KB-001:2,MS-002:1] [--token tok_approve] [--customer id] [--email addr] [--wait]
- *   status <orderId> | approve <orderId> | reject <orderId> | cancel <orderId>
- * Talks to the Temporal frontend of TEMPORAL_ADDRESS (default: the local stack).
+ * Command line for both flows until the HTTP API exists (`npm run order -- <command>`):
+ *   place [--flow orchestrated|choreographed] [--items KB-001:2,MS-002:1] [--token tok_approve] [--customer id] [--email addr] [--wait]
+ *   status|approve|reject|cancel <orderId> [--flow ...]
+ * The orchestrated flow goes through the Temporal frontend of TEMPORAL_ADDRESS; the choreographed
+ * flow through the orders context's commands on DATABASE_URL (defaults: the local stack).
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
+import { getOrder } from '../contexts/orders/order-store.ts';
 import { OrderSagaError } from '../domain/errors.ts';
 import type { OrderLine } from '../domain/order.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
-import { TemporalEnv, loadConfig } from '../platform/config.ts';
+import { DatabaseEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
+import { createPool } from '../platform/database.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 
-const usage = `usage: npm run order -- place [--items KB-001:2,MS-002:1] [--token tok_approve] [--customer id] [--email addr] [--wait]
-       npm run order -- status|approve|reject|cancel <orderId>
+const usage = `usage: npm run order -- place [--flow orchestrated|choreographed] [--items KB-001:2,MS-002:1] [--token tok_approve] [--customer id] [--email addr] [--wait]
+       npm run order -- status|approve|reject|cancel <orderId> [--flow orchestrated|choreographed]
 tokens: tok_approve, tok_decline, tok_fail_<N>, tok_slow_<ms>, tok_unavailable
 skus:   KB-001 89.00, MS-002 29.00, MN-003 329.00, LT-004 1499.00 (reviewed), CB-005 9.00, LTD-006 (sold out)`;
 
@@ -38,9 +43,15 @@ async function main(argv: string[]): Promise<number> {
       customer: { type: 'string', default: 'customer-cli' },
       email: { type: 'string', default: 'customer@example.com' },
       wait: { type: 'boolean', default: false },
+      flow: { type: 'string', default: 'orchestrated' },
     },
   });
   const [command, orderId] = positionals;
+  if (values.flow === 'choreographed') return choreographed(command, orderId, values);
+  if (values.flow !== 'orchestrated') {
+    console.error(usage);
+    return 2;
+  }
   const config = loadConfig(Type.Object({ ...TemporalEnv, TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }) }));
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const sagas = new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config.TEMPORAL_TASK_QUEUE);
@@ -68,6 +79,48 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   } finally {
     await connection.close();
+  }
+}
+
+/** The same commands for the choreographed flow: the orders context's commands and its table. */
+async function choreographed(command: string | undefined, orderId: string | undefined, values: { items: string; token: string; customer: string; email: string; wait: boolean }): Promise<number> {
+  const config = loadConfig(Type.Object({ ...DatabaseEnv }));
+  const pool = createPool(config.DATABASE_URL, 2);
+  const status = async (id: string) => {
+    const order = await getOrder(pool, id);
+    return { orderId: id, flow: order.flow, status: order.status, reason: order.reason, total: order.total };
+  };
+  try {
+    if (command === 'place') {
+      const request = { orderId: randomUUID(), customerId: values.customer, email: values.email, items: parseItems(values.items), paymentToken: values.token };
+      await placeOrder(pool, request, randomUUID());
+      console.log(JSON.stringify({ orderId: request.orderId, flow: 'choreographed' }, null, 2));
+      if (values.wait) {
+        for (let i = 0; i < 600 && !['confirmed', 'cancelled'].includes((await status(request.orderId)).status); i++) await sleep(100);
+        console.log(JSON.stringify(await status(request.orderId), null, 2));
+      }
+      return 0;
+    }
+    if (!orderId) {
+      console.error(usage);
+      return 2;
+    }
+    if (command === 'cancel') await cancelOrder(pool, orderId);
+    else if (command === 'approve' || command === 'reject') await decideReview(pool, orderId, command);
+    else if (command !== 'status') {
+      console.error(usage);
+      return 2;
+    }
+    console.log(JSON.stringify(await status(orderId), null, 2));
+    return 0;
+  } catch (err) {
+    if (err instanceof OrderSagaError) {
+      console.error(`${err.code}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await pool.end();
   }
 }
 

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-temporal-worker`);
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, { partitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
+  await ensureTopics(admin, { partitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR, prefix: config.KAFKA_TOPIC_PREFIX });
   await admin.disconnect();
   // Idempotent producer: a retried send never writes a message twice (needs one request in flight).
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       pool,
       gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
       mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
-      publisher: createEventPublisher(producer),
+      publisher: createEventPublisher(producer, config.KAFKA_TOPIC_PREFIX),
     }),
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });

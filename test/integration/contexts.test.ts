@@ -110,7 +110,8 @@ describe('context operations', () => {
       expect(await stockOf(pool, 'MN-003')).toBe(10);
 
       const never = randomUUID();
-      expect(await releaseStock(pool, never)).toEqual({ releasedNow: false, reservation: null });
+      expect(await releaseStock(pool, never)).toEqual({ releasedNow: false, tombstonedNow: true, reservation: null });
+      expect(await releaseStock(pool, never)).toEqual({ releasedNow: false, tombstonedNow: false, reservation: null });
       expect(await reserveStock(pool, never, [{ sku: 'MN-003', quantity: 1 }])).toMatchObject({ status: 'released' });
       expect(await stockOf(pool, 'MN-003')).toBe(10);
     });
