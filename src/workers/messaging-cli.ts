@@ -10,6 +10,7 @@ import { Type } from 'typebox';
 import { choreographySubscriptions, type ChoreographyGroup } from '../choreography/services.ts';
 import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { topicOf } from '../messaging/topics.ts';
+import { runCli } from '../platform/cli.ts';
 import { DatabaseEnv, KafkaEnv, loadConfig } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
@@ -58,12 +59,4 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  },
-);
+runCli(main);

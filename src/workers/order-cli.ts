@@ -12,9 +12,9 @@ import { Type } from 'typebox';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
 import { getOrder } from '../contexts/orders/order-store.ts';
-import { OrderSagaError } from '../domain/errors.ts';
 import type { OrderLine } from '../domain/order.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
+import { runCli } from '../platform/cli.ts';
 import { DatabaseEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
@@ -71,12 +71,6 @@ async function main(argv: string[]): Promise<number> {
     const run = { status: () => sagas.status(orderId), approve: () => sagas.approve(orderId), reject: () => sagas.reject(orderId), cancel: () => sagas.cancel(orderId) }[command as 'status'];
     print(await run());
     return 0;
-  } catch (err) {
-    if (err instanceof OrderSagaError) {
-      console.error(`${err.code}: ${err.message}`);
-      return 1;
-    }
-    throw err;
   } finally {
     await connection.close();
   }
@@ -113,23 +107,9 @@ async function choreographed(command: string | undefined, orderId: string | unde
     }
     console.log(JSON.stringify(await status(orderId), null, 2));
     return 0;
-  } catch (err) {
-    if (err instanceof OrderSagaError) {
-      console.error(`${err.code}: ${err.message}`);
-      return 1;
-    }
-    throw err;
   } finally {
     await pool.end();
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exitCode = 1;
-  },
-);
+runCli(main);

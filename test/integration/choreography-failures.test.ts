@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectRoot } from '../../infra/stack/paths.ts';
 import { placeOrder } from '../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
@@ -19,6 +18,7 @@ import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf, runScenarios } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
+import { startNodeProcess } from './helpers/node-process.ts';
 import '../setup/servers.ts';
 
 const groups = Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[];
@@ -198,11 +198,9 @@ describe('choreographed flow under failure', () => {
 
     const startProcess = (failpoint?: FailpointName) => {
       const servers = inject('servers');
-      let output = '';
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/choreography.ts'], {
-        cwd: projectRoot,
-        env: {
-          ...process.env,
+      const started = startNodeProcess(
+        'src/workers/choreography.ts',
+        {
           KAFKA_BROKERS: servers.kafkaBrokers.join(','),
           DATABASE_URL: servers.databaseUrl,
           PAYMENT_GATEWAY_URL: harness.gatewayUrl,
@@ -213,20 +211,10 @@ describe('choreographed flow under failure', () => {
           CONSUMER_SESSION_TIMEOUT_MS: '8000',
           ...(failpoint ? { ORDER_SAGA_FAILPOINT: failpoint } : {}),
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-      const ready = new Promise<void>((resolve, reject) => {
-        const onData = (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.includes('choreography started')) resolve();
-        };
-        child.stdout.on('data', onData);
-        child.stderr.on('data', onData);
-        void exited.then((how) => reject(new Error(`choreography exited (${how}) before it was ready:\n${output}`)));
-      });
-      return { child, ready, exited };
+        'choreography started',
+      );
+      children.push(started.child);
+      return started;
     };
 
     it.each<[string, FailpointName]>([

@@ -1,21 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FailpointName } from '../../src/platform/failpoints.ts';
-import { projectRoot } from '../../infra/stack/paths.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
+import { startNodeProcess, type TestProcess } from './helpers/node-process.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
-/** Runs src/workers/temporal-worker.ts as its own process, as production does. */
-function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<string, string> = {}): { child: ChildProcess; ready: Promise<void>; exited: Promise<NodeJS.Signals | number | null>; output: () => string } {
+/** Runs src/workers/temporal-worker.ts as its own process, pointed at the test's servers. */
+function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<string, string> = {}): TestProcess {
   const servers = inject('servers');
-  let output = '';
-  // `node --import tsx` (not the tsx CLI, which would be a parent process) so the signal reaches the worker itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/workers/temporal-worker.ts'], {
-    cwd: projectRoot,
-    env: {
-      ...process.env,
+  return startNodeProcess(
+    'src/workers/temporal-worker.ts',
+    {
       TEMPORAL_ADDRESS: servers.temporalAddress,
       TEMPORAL_NAMESPACE: servers.temporalNamespace,
       TEMPORAL_TASK_QUEUE: runtime.taskQueue,
@@ -26,19 +23,8 @@ function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<strin
       LOG_LEVEL: 'info',
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('worker started')) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((how) => reject(new Error(`worker exited (${how}) before it was ready:\n${output}`)));
-  });
-  return { child, ready, exited, output: () => output };
+    'worker started',
+  );
 }
 
 describe('a worker killed in the middle of the charge step', () => {
