@@ -99,8 +99,8 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
 
 /**
  * The application processes `npm start` runs on top of the stack: the payment gateway simulator,
- * the Temporal worker (orchestrated flow) and the choreography services with the outbox relay,
- * pointed at the stack's servers.
+ * the Temporal worker (orchestrated flow), the choreography services with the outbox relay, and
+ * the read model projector, pointed at the stack's servers.
  */
 export function appServices(config: StackConfig): ManagedServer[] {
   const logs = stackFolders(config).logs;
@@ -140,6 +140,15 @@ export function appServices(config: StackConfig): ManagedServer[] {
       logPath: choreographyLog,
       probe: logLineProbe(choreographyLog, 'choreography started'),
       endpoints: { Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay' },
+    }),
+    createNodeService({
+      name: 'projector',
+      entry: 'src/workers/projector.ts',
+      env: backends,
+      ports: [],
+      logPath: join(logs, 'projector.log'),
+      probe: logLineProbe(join(logs, 'projector.log'), 'projector started'),
+      endpoints: { Projector: 'read_model.order_view, read_model.order_timeline' },
     }),
   ];
 }

@@ -38,8 +38,8 @@ export interface ConsumerRunnerOptions {
   /** Connected producer for dead letters. */
   producer: Producer;
   log: Logger;
-  /** Only events of this flow are applied; the others are skipped. @default 'choreographed' */
-  flow?: EventEnvelope['flow'];
+  /** Only events of this flow are applied (`any`: both); the others are skipped. @default 'choreographed' */
+  flow?: EventEnvelope['flow'] | 'any';
   /** Attempts before a message is dead-lettered. @default 5 */
   maxAttempts?: number;
   /** First backoff; doubles each attempt, with full jitter. @default 200 */
@@ -162,7 +162,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       return;
     }
     const handler = options.handlers[event.type];
-    if (!handler || event.flow !== flow || typeByTopic.get(topic) !== event.type) {
+    if (!handler || (flow !== 'any' && event.flow !== flow) || typeByTopic.get(topic) !== event.type) {
       if (typeByTopic.get(topic) !== event.type) await deadLetter(topic, partition, message, `event of type ${event.type} on topic ${topic}`, 1);
       return;
     }

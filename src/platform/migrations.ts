@@ -6,7 +6,7 @@ const srcDir = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * The PostgreSQL schemas of the project, each with its own migrations folder: one per context,
- * and `messaging` (outbox, processed events) for the choreographed flow.
+ * `messaging` (outbox, processed events) for the choreographed flow, and `read_model`.
  */
 export const schemaMigrations: Record<string, string> = {
   orders: join(srcDir, 'contexts', 'orders', 'migrations'),
@@ -14,6 +14,7 @@ export const schemaMigrations: Record<string, string> = {
   payments: join(srcDir, 'contexts', 'payments', 'migrations'),
   notifications: join(srcDir, 'contexts', 'notifications', 'migrations'),
   messaging: join(srcDir, 'messaging', 'migrations'),
+  read_model: join(srcDir, 'projections', 'migrations'),
 };
 
 /**

@@ -37,13 +37,13 @@ export interface OrchestratedRuntime {
  * free ports and, unless `worker: false`, a Temporal worker with the real activities on a task
  * queue of its own.
  */
-export async function startOrchestratedRuntime(servers: TestServers, options: { gateway?: GatewayOptions; worker?: boolean } = {}): Promise<OrchestratedRuntime> {
+export async function startOrchestratedRuntime(servers: TestServers, options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string } = {}): Promise<OrchestratedRuntime> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 5);
   const kafka = new Kafka({ clientId: 'orchestrated-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin);
+  await ensureTopics(admin, { prefix: options.topicPrefix ?? '' });
   await admin.disconnect();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
@@ -68,7 +68,7 @@ export async function startOrchestratedRuntime(servers: TestServers, options: { 
         pool,
         gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl }),
         mailer: nodemailer.createTransport({ host: '127.0.0.1', port: sink.smtpPort, secure: false, ignoreTLS: true }),
-        publisher: createEventPublisher(producer),
+        publisher: createEventPublisher(producer, options.topicPrefix ?? ''),
       }),
     });
     const running = worker.run();

@@ -1,0 +1,109 @@
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { eventTypes, type EventEnvelope, type EventType } from '../domain/events.ts';
+import { createConsumerRunner, type EventHandler } from '../messaging/consumer-runner.ts';
+import { resetGroupToEarliest } from '../messaging/dead-letters.ts';
+import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
+import type { Queryable } from '../platform/database.ts';
+import { projectOrder } from './order-projection.ts';
+
+/** Consumer group of the read model projector. */
+export const projectorGroup = 'projector';
+
+/**
+ * Records `event` in the order's timeline (once: the event id is its key) and refolds the order's
+ * view from its whole timeline, so a redelivered event changes nothing and an out-of-order one
+ * lands where it belongs.
+ */
+export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise<boolean> {
+  const inserted = await tx.query(
+    `insert into read_model.order_timeline (event_id, order_id, type, occurred_at, flow, producer, correlation_id, causation_id, data)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (event_id) do nothing`,
+    [event.eventId, event.orderId, event.type, event.occurredAt, event.flow, event.producer, event.correlationId, event.causationId, JSON.stringify(event.data)],
+  );
+  if (inserted.rowCount === 0) return false;
+  // Serialises the refold of one order between projector instances.
+  await tx.query('select pg_advisory_xact_lock(hashtext($1))', [event.orderId]);
+  const { rows } = await tx.query<{ event_id: string; type: EventType; occurred_at: Date; flow: EventEnvelope['flow']; producer: string; correlation_id: string; causation_id: string | null; data: unknown }>(
+    'select * from read_model.order_timeline where order_id = $1',
+    [event.orderId],
+  );
+  const view = projectOrder(
+    rows.map((r) => ({
+      eventId: r.event_id,
+      type: r.type,
+      schemaVersion: 1,
+      occurredAt: r.occurred_at.toISOString(),
+      orderId: event.orderId,
+      correlationId: r.correlation_id,
+      causationId: r.causation_id,
+      producer: r.producer,
+      flow: r.flow,
+      data: r.data as never,
+    })),
+  );
+  await tx.query(
+    `insert into read_model.order_view (order_id, flow, customer_id, items, status, reason, total_cents, currency, payment_status, stock_status, notified, event_count, placed_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     on conflict (order_id) do update set flow = excluded.flow, customer_id = excluded.customer_id, items = excluded.items, status = excluded.status, reason = excluded.reason,
+       total_cents = excluded.total_cents, currency = excluded.currency, payment_status = excluded.payment_status, stock_status = excluded.stock_status,
+       notified = excluded.notified, event_count = excluded.event_count, placed_at = excluded.placed_at, updated_at = excluded.updated_at`,
+    [view.orderId, view.flow, view.customerId, JSON.stringify(view.items), view.status, view.reason, view.totalCents, view.currency, view.paymentStatus, view.stockStatus, view.notified, view.eventCount, view.placedAt, view.updatedAt],
+  );
+  return true;
+}
+
+/** The projector's handlers: every event type of both flows. */
+export function projectorHandlers(): Partial<Record<EventType, EventHandler>> {
+  const handler: EventHandler = async (event, ctx) => {
+    await projectEvent(ctx.tx, event);
+  };
+  return Object.fromEntries(eventTypes.map((type) => [type, handler]));
+}
+
+/**
+ * Rebuilds the read model from the beginning of the topics: empties the tables, forgets what the
+ * (stopped) projector group applied and deletes its offsets; the next projector start refolds
+ * every retained event. Kafka's retention bounds what can be rebuilt.
+ */
+export async function rebuildReadModel(pool: pg.Pool, admin: Admin, groupId: string = projectorGroup): Promise<void> {
+  await pool.query('truncate read_model.order_view, read_model.order_timeline');
+  await resetGroupToEarliest(admin, pool, groupId, true);
+}
+
+/** Options of {@link startProjector}. */
+export interface ProjectorOptions {
+  kafka: Kafka;
+  pool: pg.Pool;
+  /** Connected producer, for dead letters. */
+  producer: Producer;
+  log: Logger;
+  /** Prefix of topics and of the group name. @default '' */
+  prefix?: string;
+  topicPartitions?: number;
+  replicationFactor?: number;
+}
+
+/** Creates the topics it needs and starts the projector's consumer group over both flows' events. */
+export async function startProjector(options: ProjectorOptions) {
+  const prefix = options.prefix ?? '';
+  const groupId = `${prefix}${projectorGroup}`;
+  const admin = options.kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, { prefix, partitions: options.topicPartitions, replicationFactor: options.replicationFactor, extra: [deadLetterTopicOf(groupId)] });
+  await admin.disconnect();
+  const runner = createConsumerRunner({
+    kafka: options.kafka,
+    pool: options.pool,
+    groupId,
+    producerName: 'projector',
+    handlers: projectorHandlers(),
+    producer: options.producer,
+    log: options.log,
+    topicPrefix: prefix,
+    flow: 'any',
+  });
+  await runner.start();
+  return runner;
+}

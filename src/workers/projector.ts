@@ -1,0 +1,49 @@
+/**
+ * Process entry point: the read model projector (`npm run projector`), one consumer group over
+ * every topic of both flows, keeping read_model.order_view and order_timeline. Stops on
+ * SIGINT/SIGTERM. `npm run projector -- rebuild` (with the projector stopped) empties the read model
+ * and rewinds the group, so the next start rebuilds it from the beginning of the topics.
+ */
+import { Type } from 'typebox';
+import { startProjector, projectorGroup, rebuildReadModel } from '../projections/projector.ts';
+import { DatabaseEnv, KafkaEnv, LogEnv, loadConfig } from '../platform/config.ts';
+import { createPool } from '../platform/database.ts';
+import { createKafka } from '../platform/kafka.ts';
+import { createLogger } from '../platform/logger.ts';
+import { migrateAll } from '../platform/migrations.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv, ...LogEnv }));
+  const log = createLogger('projector', config.LOG_LEVEL);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
+  const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-projector`);
+
+  if (process.argv[2] === 'rebuild') {
+    const admin = kafka.admin();
+    await admin.connect();
+    await rebuildReadModel(pool, admin, `${config.KAFKA_TOPIC_PREFIX}${projectorGroup}`);
+    await admin.disconnect();
+    await pool.end();
+    log.info('read model emptied and projector group rewound: start the projector to rebuild it');
+    return;
+  }
+
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const runner = await startProjector({ kafka, pool, producer, log, prefix: config.KAFKA_TOPIC_PREFIX, topicPartitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
+  log.info('projector started');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await runner.stop();
+  await producer.disconnect();
+  await pool.end();
+  log.info('projector stopped');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
+  process.exit(1);
+});
