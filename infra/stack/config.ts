@@ -20,6 +20,7 @@ export const StackEnvSchema = Type.Object({
   SMTP_SINK_PORT: port(2525, 'SMTP sink (SMTP)'),
   SMTP_SINK_HTTP_PORT: port(8025, 'SMTP sink (HTTP list of received mail)'),
   GATEWAY_PORT: port(3100, 'payment gateway simulator'),
+  API_PORT: port(3000, 'HTTP API'),
   POSTGRES_USER: Type.String({ minLength: 1, default: 'order_saga' }),
   POSTGRES_PASSWORD: Type.String({ minLength: 1, default: 'order_saga' }),
   POSTGRES_DB: Type.String({ minLength: 1, default: 'order_saga' }),

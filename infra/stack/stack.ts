@@ -100,7 +100,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
 /**
  * The application processes `npm start` runs on top of the stack: the payment gateway simulator,
  * the Temporal worker (orchestrated flow), the choreography services with the outbox relay, and
- * the read model projector, pointed at the stack's servers.
+ * the read model projector and the HTTP API, pointed at the stack's servers.
  */
 export function appServices(config: StackConfig): ManagedServer[] {
   const logs = stackFolders(config).logs;
@@ -140,6 +140,15 @@ export function appServices(config: StackConfig): ManagedServer[] {
       logPath: choreographyLog,
       probe: logLineProbe(choreographyLog, 'choreography started'),
       endpoints: { Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay' },
+    }),
+    createNodeService({
+      name: 'api',
+      entry: 'src/workers/api.ts',
+      env: { ...backends, TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`, API_PORT: String(config.API_PORT), TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}` },
+      ports: [{ port: config.API_PORT, setting: 'API_PORT' }],
+      logPath: join(logs, 'api.log'),
+      probe: httpProbe(`http://127.0.0.1:${config.API_PORT}/readyz`),
+      endpoints: { API: `http://localhost:${config.API_PORT}/orders`, 'Swagger UI': `http://localhost:${config.API_PORT}/docs` },
     }),
     createNodeService({
       name: 'projector',

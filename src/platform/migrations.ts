@@ -15,6 +15,7 @@ export const schemaMigrations: Record<string, string> = {
   notifications: join(srcDir, 'contexts', 'notifications', 'migrations'),
   messaging: join(srcDir, 'messaging', 'migrations'),
   read_model: join(srcDir, 'projections', 'migrations'),
+  api: join(srcDir, 'api', 'migrations'),
 };
 
 /**

@@ -1,0 +1,218 @@
+import { createHash, randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import ajvFormats from 'ajv-formats';
+import Fastify from 'fastify';
+import type pg from 'pg';
+import { Registry, collectDefaultMetrics, Counter } from 'prom-client';
+import { Type } from 'typebox';
+import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
+import { OrderNotFoundError } from '../domain/errors.ts';
+import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
+import { orderWorkflowId } from '../workflows/definitions.ts';
+import { HttpProblem, installErrorHandler } from './error-handler.ts';
+import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from './schemas.ts';
+
+/** What the API needs; built by src/workers/api.ts. */
+export interface ApiDeps {
+  pool: pg.Pool;
+  sagas: OrderSagaClient;
+  /** Base URL of the Temporal Web UI, for the links of orchestrated orders. */
+  temporalUiUrl: string;
+  namespace: string;
+  /** What `/readyz` checks: each rejects when its server cannot be reached. */
+  readiness: { name: string; check: () => Promise<void> }[];
+  logger?: boolean;
+}
+
+const errors = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem };
+// ajv-formats is CommonJS: under ESM its plugin may sit on `.default`.
+const addFormats = (ajvFormats as unknown as { default?: typeof ajvFormats }).default ?? ajvFormats;
+
+interface ViewRow {
+  order_id: string;
+  flow: string;
+  status: string;
+  reason: string | null;
+  customer_id: string | null;
+  total_cents: number | null;
+  currency: string | null;
+  payment_status: string | null;
+  stock_status: string | null;
+  notified: boolean;
+  updated_at: Date;
+}
+
+/**
+ * The order API (Fastify): orders in, read model out, commands routed to the flow that runs the
+ * order. Every request and response is validated against its schema; the OpenAPI document is
+ * generated from them and served with Swagger UI at /docs.
+ */
+export async function buildApiApp(deps: ApiDeps) {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: 64 * 1024,
+    // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false }, plugins: [addFormats as never] },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandler(app);
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [metrics] });
+  app.addHook('onResponse', (request, reply, done) => {
+    requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
+    done();
+  });
+
+  await app.register(swagger, { openapi: { info: { title: 'order-saga API', version: '1.0.0', description: 'One order saga, orchestrated by Temporal or choreographed over Kafka.' } } });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.addSchema(Problem);
+
+  const links = (orderId: string, flow: string) => ({
+    status: `/orders/${orderId}`,
+    events: `/orders/${orderId}/events`,
+    ...(flow === 'orchestrated' ? { temporalUi: `${deps.temporalUiUrl}/namespaces/${deps.namespace}/workflows/${orderWorkflowId(orderId)}` } : {}),
+  });
+
+  app.post(
+    '/orders',
+    { schema: { summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...errors } } },
+    async (request, reply) => {
+      const body = request.body;
+      const key = request.headers['idempotency-key'];
+      const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+      const skus = [...new Set(body.items.map((i) => i.sku))];
+      const known = await deps.pool.query<{ sku: string }>('select sku from inventory.catalog where sku = any($1)', [skus]);
+      const unknown = skus.filter((sku) => !known.rows.some((r) => r.sku === sku));
+      if (unknown.length > 0) throw new HttpProblem(422, 'UNKNOWN_SKU', `body/items: unknown SKU ${unknown.join(', ')}`);
+
+      // The key is stored with its order id before anything starts: a retry, or a concurrent
+      // duplicate, gets the same order id, and starting that order again is idempotent.
+      const orderId = randomUUID();
+      const fresh = { orderId, flow: body.flow, links: links(orderId, body.flow) };
+      await deps.pool.query('insert into api.idempotency_keys (idempotency_key, request_hash, status_code, response) values ($1, $2, 202, $3) on conflict do nothing', [key, hash, JSON.stringify(fresh)]);
+      const stored = (await deps.pool.query<{ request_hash: string; response: typeof fresh }>('select request_hash, response from api.idempotency_keys where idempotency_key = $1', [key])).rows[0]!;
+      if (stored.request_hash !== hash) throw new HttpProblem(409, 'IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${key} was already used with a different body`);
+      const { orderId: id } = stored.response;
+      const correlationId = typeof request.headers['x-correlation-id'] === 'string' ? request.headers['x-correlation-id'] : randomUUID();
+      const order = { orderId: id, customerId: body.customerId, email: body.email, items: body.items, paymentToken: body.paymentToken };
+      if (body.flow === 'orchestrated') await deps.sagas.start(order, correlationId);
+      else await placeOrder(deps.pool, order, correlationId);
+      return reply.status(202).send(stored.response);
+    },
+  );
+
+  app.get(
+    '/orders/:id',
+    {
+      schema: {
+        summary: 'An order from the read model (eventually consistent), or live from its workflow',
+        params: OrderIdParams,
+        querystring: Type.Object({ source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) }, { additionalProperties: false }),
+        response: { 200: OrderViewResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (request.query.source === 'workflow') {
+        const status = await deps.sagas.status(id).catch(() => {
+          throw new OrderNotFoundError(id);
+        });
+        return {
+          orderId: id,
+          flow: 'orchestrated',
+          status: status.status,
+          reason: status.reason,
+          customerId: null,
+          total: status.total,
+          paymentStatus: null,
+          stockStatus: null,
+          notified: status.currentStep === 'done' && !status.notificationFailed,
+          updatedAt: new Date().toISOString(),
+          source: 'workflow' as const,
+          consistency: `live: the saga is at step ${status.currentStep}`,
+          links: links(id, 'orchestrated'),
+        };
+      }
+      const row = (await deps.pool.query<ViewRow>('select * from read_model.order_view where order_id = $1', [id])).rows[0];
+      if (!row) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (yet: it is eventually consistent)`);
+      return {
+        orderId: row.order_id,
+        flow: row.flow,
+        status: row.status,
+        reason: row.reason,
+        customerId: row.customer_id,
+        total: row.total_cents === null ? null : { amountCents: row.total_cents, currency: row.currency ?? 'USD' },
+        paymentStatus: row.payment_status,
+        stockStatus: row.stock_status,
+        notified: row.notified,
+        updatedAt: row.updated_at.toISOString(),
+        source: 'read-model' as const,
+        consistency: 'eventual: projected from the events',
+        links: links(row.order_id, row.flow),
+      };
+    },
+  );
+
+  app.get('/orders/:id/events', { schema: { summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...errors } } }, async (request) => {
+    const { id } = request.params;
+    const { rows } = await deps.pool.query<{ event_id: string; type: string; occurred_at: Date; producer: string; flow: string; causation_id: string | null; correlation_id: string; data: unknown }>(
+      'select * from read_model.order_timeline where order_id = $1 order by occurred_at, event_id',
+      [id],
+    );
+    if (rows.length === 0) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} has no events in the read model`);
+    return {
+      orderId: id,
+      events: rows.map((r) => ({ eventId: r.event_id, type: r.type, occurredAt: r.occurred_at.toISOString(), producer: r.producer, flow: r.flow, causationId: r.causation_id, correlationId: r.correlation_id, data: r.data })),
+    };
+  });
+
+  app.get(
+    '/orders',
+    { schema: { summary: 'Orders by status, customer and flow, newest id first, with a cursor', querystring: ListQuery, response: { 200: Type.Object({ data: Type.Array(Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) })), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
+    async (request) => {
+      const { status, customerId, flow, cursor } = request.query;
+      const limit = Number(request.query.limit ?? 20);
+      const { rows } = await deps.pool.query<{ order_id: string; flow: string; status: string; customer_id: string | null }>(
+        `select order_id, flow, status, customer_id from read_model.order_view
+          where ($1::text is null or status = $1) and ($2::text is null or customer_id = $2) and ($3::text is null or flow = $3) and ($4::text is null or order_id > $4)
+          order by order_id limit $5`,
+        [status ?? null, customerId ?? null, flow ?? null, cursor ?? null, limit + 1],
+      );
+      const page = rows.slice(0, limit);
+      return { data: page.map((r) => ({ orderId: r.order_id, flow: r.flow, status: r.status, customerId: r.customer_id })), nextCursor: rows.length > limit ? page[page.length - 1]!.order_id : null };
+    },
+  );
+
+  for (const command of ['cancel', 'approve', 'reject'] as const) {
+    app.post(
+      `/orders/:id/${command}`,
+      { schema: { summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...errors } } },
+      async (request, reply) => {
+        const { id } = request.params;
+        const row = (await deps.pool.query<{ flow: string }>('select flow from orders.orders where order_id = $1', [id])).rows[0];
+        if (row?.flow === 'choreographed') {
+          if (command === 'cancel') await cancelOrder(deps.pool, id);
+          else await decideReview(deps.pool, id, command);
+        } else {
+          // Orchestrated, or not recorded yet: the saga answers (OrderNotFoundError when there is none).
+          await deps.sagas[command](id);
+        }
+        return reply.status(202).send({ orderId: id, accepted: true as const });
+      },
+    );
+  }
+
+  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const results = await Promise.all(deps.readiness.map(async ({ name, check }) => ({ name, error: await check().then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) })));
+    const failing = results.filter((r) => r.error !== null);
+    if (failing.length > 0) return reply.status(503).send({ statusCode: 503, code: 'NOT_READY', error: 'Service Unavailable', message: failing.map((f) => `${f.name}: ${f.error}`).join('; ') });
+    return { status: 'ready', checks: results.map((r) => r.name) };
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * Process entry point: the HTTP API (`npm run api`), on API_HOST:API_PORT (default
+ * 127.0.0.1:3000), Swagger UI at /docs. Stops on SIGINT/SIGTERM after in-flight requests.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { Type } from 'typebox';
+import { buildApiApp } from '../api/app.ts';
+import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
+import { DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
+import { createPool } from '../platform/database.ts';
+import { createKafka } from '../platform/kafka.ts';
+import { migrateAll } from '../platform/migrations.ts';
+import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig(
+    Type.Object({
+      ...TemporalEnv,
+      ...KafkaEnv,
+      ...DatabaseEnv,
+      ...LogEnv,
+      API_HOST: Type.String({ default: '127.0.0.1' }),
+      API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+      TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
+    }),
+  );
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
+  const connection = await Connection.connect(temporalConnectionOptions(config));
+  const kafkaAdmin = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`).admin();
+  await kafkaAdmin.connect();
+  const app = await buildApiApp({
+    pool,
+    sagas: new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config.TEMPORAL_TASK_QUEUE),
+    temporalUiUrl: config.TEMPORAL_UI_URL,
+    namespace: config.TEMPORAL_NAMESPACE,
+    logger: true,
+    readiness: [
+      { name: 'postgresql', check: async () => void (await pool.query('select 1')) },
+      { name: 'kafka', check: async () => void (await kafkaAdmin.describeCluster()) },
+      { name: 'temporal', check: async () => void (await connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE })) },
+    ],
+  });
+  await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  app.log.info('api started');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await app.close();
+  await kafkaAdmin.disconnect();
+  await connection.close();
+  await pool.end();
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,127 @@
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildApiApp } from '../../src/api/app.ts';
+import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
+import { startProjector } from '../../src/projections/projector.ts';
+import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { eventually } from './helpers/choreography-scenarios.ts';
+import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import '../setup/servers.ts';
+
+type Api = Awaited<ReturnType<typeof buildApiApp>>;
+
+describe('HTTP API against the real flows', () => {
+  let harness: ChoreographyHarness;
+  let orchestrated: OrchestratedRuntime;
+  let projector: ConsumerRunner;
+  let api: Api;
+  const order = (overrides: Record<string, unknown> = {}) => ({ customerId: 'http-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow: 'orchestrated', ...overrides });
+  const post = (body: unknown, key: string | undefined = randomUUID()) =>
+    api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  beforeAll(async () => {
+    harness = await startChoreographyHarness(inject('servers'));
+    await harness.startInstance();
+    orchestrated = await startOrchestratedRuntime(inject('servers'), { topicPrefix: harness.prefix });
+    const producer = harness.kafka.producer();
+    await producer.connect();
+    projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
+    api = await buildApiApp({
+      pool: harness.pool,
+      sagas: orchestrated.sagas,
+      temporalUiUrl: 'http://localhost:8233',
+      namespace: 'default',
+      readiness: [{ name: 'postgresql', check: async () => void (await harness.pool.query('select 1')) }],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await projector?.stop();
+    await orchestrated?.close();
+    await harness?.close();
+  });
+
+  it.each(['orchestrated', 'choreographed'])('takes a %s order, and the read model and timeline show it confirmed', async (flow) => {
+    const placed = await post(order({ flow }));
+    expect(placed.statusCode).toBe(202);
+    const { orderId, links } = placed.json<{ orderId: string; links: Record<string, string> }>();
+    expect(links.status).toBe(`/orders/${orderId}`);
+    expect(Boolean(links.temporalUi)).toBe(flow === 'orchestrated');
+
+    let view: Record<string, unknown> = {};
+    await eventually('the order confirmed and notified in the read model', async () => {
+      const res = await api.inject({ method: 'GET', url: `/orders/${orderId}` });
+      view = res.statusCode === 200 ? res.json() : {};
+      return view.status === 'confirmed' && view.notified === true;
+    });
+    expect(view).toMatchObject({ orderId, flow, status: 'confirmed', reason: null, total: { amountCents: 8900, currency: 'USD' }, source: 'read-model' });
+    const timeline = (await api.inject({ method: 'GET', url: `/orders/${orderId}/events` })).json<{ events: { type: string }[] }>();
+    expect(timeline.events.map((e) => e.type).sort()).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
+    const cancel = await api.inject({ method: 'POST', url: `/orders/${orderId}/cancel` });
+    expect(cancel.statusCode).toBe(409);
+    expect(cancel.json()).toMatchObject({ statusCode: 409, code: 'ORDER_STATE_CONFLICT', error: 'Conflict' });
+    const listed = (await api.inject({ method: 'GET', url: `/orders?customerId=http-1&flow=${flow}&status=confirmed` })).json<{ data: { orderId: string }[] }>();
+    expect(listed.data.map((o) => o.orderId)).toContain(orderId);
+  });
+
+  it('reads an orchestrated order live from its workflow with ?source=workflow', async () => {
+    const { orderId } = (await post(order())).json<{ orderId: string }>();
+    await orchestrated.sagas.result(orderId);
+    const live = (await api.inject({ method: 'GET', url: `/orders/${orderId}?source=workflow` })).json<Record<string, unknown>>();
+    expect(live).toMatchObject({ orderId, status: 'confirmed', source: 'workflow' });
+  });
+
+  it('answers a repeated Idempotency-Key with the same order and refuses it with another body', async () => {
+    const key = `key-${randomUUID()}`;
+    const first = await post(order({ flow: 'choreographed' }), key);
+    const again = await post(order({ flow: 'choreographed' }), key);
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toEqual(first.json());
+    const other = await post(order({ flow: 'choreographed', customerId: 'someone-else' }), key);
+    expect(other.statusCode).toBe(409);
+    expect(other.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    const { orderId } = first.json<{ orderId: string }>();
+    const rows = await harness.pool.query('select 1 from orders.orders where order_id = $1', [orderId]);
+    expect(rows.rowCount).toBe(1);
+  });
+
+  it.each([
+    ['malformed JSON', () => post('{"customerId": '), 400, 'INVALID_JSON', /not valid JSON/],
+    ['a wrong type', () => post(order({ items: [{ sku: 'KB-001', quantity: '2' }] })), 400, 'VALIDATION_FAILED', /body\/items\/0\/quantity must be integer/],
+    ['an unknown field', () => post(order({ price: 1 })), 400, 'VALIDATION_FAILED', /body\/price is not a known field/],
+    ['a zero quantity', () => post(order({ items: [{ sku: 'KB-001', quantity: 0 }] })), 400, 'VALIDATION_FAILED', /body\/items\/0\/quantity must be >= 1/],
+    ['a negative quantity', () => post(order({ items: [{ sku: 'KB-001', quantity: -3 }] })), 400, 'VALIDATION_FAILED', /quantity must be >= 1/],
+    ['an unknown SKU', () => post(order({ items: [{ sku: 'NOPE-9', quantity: 1 }] })), 422, 'UNKNOWN_SKU', /unknown SKU NOPE-9/],
+    ['too many items', () => post(order({ items: Array.from({ length: 21 }, () => ({ sku: 'KB-001', quantity: 1 })) })), 400, 'VALIDATION_FAILED', /body\/items must NOT have more than 20 items/],
+    ['a missing field', () => post({ ...order(), email: undefined }), 400, 'VALIDATION_FAILED', /body\/email is required/],
+    ['a bad email', () => post(order({ email: 'not-an-email' })), 400, 'VALIDATION_FAILED', /body\/email must match format "email"/],
+    ['an unknown flow', () => post(order({ flow: 'telepathic' })), 400, 'VALIDATION_FAILED', /body\/flow/],
+    ['a body over 64 KiB', () => post(order({ customerId: 'x'.repeat(70_000) })), 413, 'BODY_TOO_LARGE', /64 KiB/],
+    ['a missing Idempotency-Key', () => post(order(), ''), 400, 'VALIDATION_FAILED', /headers\/idempotency-key is required/],
+    ['a malformed Idempotency-Key', () => post(order(), 'bad key!'), 400, 'VALIDATION_FAILED', /headers\/idempotency-key must match pattern/],
+  ])('answers %s with a 4xx that names the problem', async (_case, send, status, code, message) => {
+    const res = await send();
+    expect(res.statusCode).toBe(status);
+    const body = res.json<{ statusCode: number; code: string; error: string; message: string }>();
+    expect(body).toMatchObject({ statusCode: status, code });
+    expect(body.message).toMatch(message);
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('answers unknown orders and routes with 404 in the same shape', async () => {
+    expect((await api.inject({ method: 'GET', url: `/orders/${randomUUID()}` })).json()).toMatchObject({ statusCode: 404, code: 'ORDER_NOT_FOUND' });
+    expect((await api.inject({ method: 'POST', url: `/orders/${randomUUID()}/approve` })).json()).toMatchObject({ statusCode: 404, code: 'ORDER_NOT_FOUND' });
+    expect((await api.inject({ method: 'GET', url: '/nowhere' })).json()).toMatchObject({ statusCode: 404, code: 'ROUTE_NOT_FOUND' });
+  });
+
+  it('publishes an OpenAPI document listing every route, serves Swagger UI, health, readiness and metrics', async () => {
+    const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
+    expect(Object.keys(spec.paths).sort()).toEqual(['/orders', '/orders/{id}', '/orders/{id}/approve', '/orders/{id}/cancel', '/orders/{id}/events', '/orders/{id}/reject']);
+    expect((await api.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
+    expect((await api.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await api.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', checks: ['postgresql'] });
+    expect((await api.inject({ method: 'GET', url: '/metrics' })).body).toMatch(/http_requests_total\{method="POST",route="\/orders",status="202"\}/);
+  });
+});
