@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin } from 'kafkajs';
 import { eventTypes, type EventType } from '../domain/events.ts';
 
@@ -30,8 +31,22 @@ export async function ensureTopics(admin: Admin, options: TopicOptions = {}, typ
   const existing = new Set(await admin.listTopics());
   const missing = [...types.map((t) => topicOf(t, options.prefix)), ...(options.extra ?? [])].filter((topic) => !existing.has(topic));
   if (missing.length === 0) return;
+  // Another process may create the same topics at the same time: an existing topic is fine.
   await admin.createTopics({
-    waitForLeaders: true,
+    waitForLeaders: false,
     topics: missing.map((topic) => ({ topic, numPartitions: options.partitions ?? 3, replicationFactor: options.replicationFactor ?? 1 })),
   });
+  // kafkajs's own waitForLeaders gives up on the "does not host this topic-partition" answer a
+  // broker gives while a new topic's metadata propagates; wait for every leader here instead.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: missing });
+      if (topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${missing.join(', ')} have no leader after 30 s`);
+    await sleep(100);
+  }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type EachMessagePayload } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ensureTopics } from '../../src/messaging/topics.ts';
 import '../setup/servers.ts';
 
 describe('Kafka broker with kafkajs', () => {
@@ -19,7 +20,8 @@ describe('Kafka broker with kafkajs', () => {
 
   const newTopic = async (partitions: number) => {
     const topic = `smoke-${randomUUID()}`;
-    expect(await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })).toBe(true);
+    await ensureTopics(admin, { partitions, extra: [topic] }, []);
+    expect((await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions).toHaveLength(partitions);
     return topic;
   };
 

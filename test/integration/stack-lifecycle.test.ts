@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
+import { ensureTopics } from '../../src/messaging/topics.ts';
 import { locateTools } from '../../infra/stack/install.ts';
 import { freePort } from '../../infra/stack/ports.ts';
 import { PidFiles, isRunning } from '../../infra/stack/process.ts';
@@ -48,7 +49,7 @@ describe('local stack lifecycle', () => {
       await connection.close();
       const admin = kafka.admin();
       await admin.connect();
-      await admin.createTopics({ topics: [{ topic: 'survives-restart', numPartitions: 2 }], waitForLeaders: true });
+      await ensureTopics(admin, { partitions: 2, extra: ['survives-restart'] }, []);
       await admin.disconnect();
       const db = new pg.Client({ connectionString: databaseUrl });
       await db.connect();
