@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
+import { demoCases, formatDemo, runDemo } from '../../src/demo/demo.ts';
 import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
 import { startProjector } from '../../src/projections/projector.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
@@ -109,6 +110,24 @@ describe('HTTP API against the real flows', () => {
     expect(body.message).toMatch(message);
     expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/);
   });
+
+  it('runs the demo: every kind of order in both flows ends as expected', async () => {
+    const url = await api.listen({ port: 0, host: '127.0.0.1' });
+    const outcomes = await runDemo(url);
+    const table = formatDemo(outcomes);
+    const expected: Record<string, [string, string | null]> = {
+      'approved card': ['confirmed', null],
+      'declined card': ['cancelled', 'payment_declined'],
+      'out of stock': ['cancelled', 'out_of_stock'],
+      'gateway fails 3 times': ['confirmed', null],
+      'review approved': ['confirmed', null],
+      'review rejected': ['cancelled', 'review_rejected'],
+      'cancelled in review': ['cancelled', 'customer_cancelled'],
+    };
+    expect(outcomes).toHaveLength(demoCases.length * 2);
+    for (const o of outcomes) expect({ flow: o.flow, name: o.name, status: o.status, reason: o.reason }).toEqual({ flow: o.flow, name: o.name, status: expected[o.name]![0], reason: expected[o.name]![1] });
+    expect(table.split('\n')).toHaveLength(demoCases.length * 2 + 1);
+  }, 120_000);
 
   it('answers unknown orders and routes with 404 in the same shape', async () => {
     expect((await api.inject({ method: 'GET', url: `/orders/${randomUUID()}` })).json()).toMatchObject({ statusCode: 404, code: 'ORDER_NOT_FOUND' });
