@@ -11,6 +11,7 @@ import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
+import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(
@@ -43,17 +44,11 @@ async function main(): Promise<void> {
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   app.log.info('api started');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilStopSignal();
   await app.close();
   await kafkaAdmin.disconnect();
   await connection.close();
   await pool.end();
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
-  process.exit(1);
-});
+runProcess(main);

@@ -14,6 +14,7 @@ import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
+import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
 
 const serviceNames = ['orders', 'inventory', 'payments', 'notifications'] as const;
 
@@ -59,10 +60,7 @@ async function main(): Promise<void> {
   });
   log.info({ services: wanted, relays: config.OUTBOX_RELAYS }, 'choreography started');
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilStopSignal();
   log.info('stopping');
   await runtime.stop();
   await producer.disconnect();
@@ -70,7 +68,4 @@ async function main(): Promise<void> {
   log.info('choreography stopped');
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
-  process.exit(1);
-});
+runProcess(main);

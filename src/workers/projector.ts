@@ -11,6 +11,7 @@ import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
+import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv, ...LogEnv }));
@@ -33,17 +34,11 @@ async function main(): Promise<void> {
   await producer.connect();
   const runner = await startProjector({ kafka, pool, producer, log, prefix: config.KAFKA_TOPIC_PREFIX, topicPartitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
   log.info('projector started');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  await untilStopSignal();
   await runner.stop();
   await producer.disconnect();
   await pool.end();
   log.info('projector stopped');
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
-  process.exit(1);
-});
+runProcess(main);

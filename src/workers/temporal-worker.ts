@@ -17,6 +17,7 @@ import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
+import { runProcess } from '../platform/process-lifecycle.ts';
 
 const WorkerEnvSchema = Type.Object({
   ...TemporalEnv,
@@ -70,7 +71,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error && err.name === 'ConfigError' ? err.message : err);
-  process.exit(1);
-});
+runProcess(main);
