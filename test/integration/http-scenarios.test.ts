@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildApiApp } from '../../src/api/app.ts';
+import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
+import { startProjector } from '../../src/projections/projector.ts';
+import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
+import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { eventually } from './helpers/choreography-scenarios.ts';
+import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import '../setup/servers.ts';
+
+type Api = Awaited<ReturnType<typeof buildApiApp>>;
+type View = { status?: string; reason?: string | null; notified?: boolean };
+
+// The scenario table end to end through HTTP, in both flows (the 24 h review timeout runs in the
+// workflow tests and the choreography tests, where the clock can move).
+const scenarios = orderScenarios.filter((s) => s.expected.reason !== 'review_timeout');
+
+describe.each(['orchestrated', 'choreographed'] as const)('the scenario table through the HTTP API, %s', (flow) => {
+  let harness: ChoreographyHarness;
+  let orchestrated: OrchestratedRuntime;
+  let projector: ConsumerRunner;
+  let api: Api;
+  const cancelOnCapture = new Set<string>();
+  const outcomes: { scenario: OrderScenario; orderId: string; view: View; events: string[] }[] = [];
+  const onCapture = async (charge: { reference: string }) => {
+    if (cancelOnCapture.has(charge.reference)) await api.inject({ method: 'POST', url: `/orders/${charge.reference}/cancel` });
+  };
+
+  beforeAll(async () => {
+    harness = await startChoreographyHarness(inject('servers'), { gateway: { onCapture } });
+    await harness.startInstance();
+    orchestrated = await startOrchestratedRuntime(inject('servers'), { topicPrefix: harness.prefix, gateway: { onCapture } });
+    const producer = harness.kafka.producer();
+    await producer.connect();
+    projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
+    api = await buildApiApp({ pool: harness.pool, sagas: orchestrated.sagas, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [] });
+    const view = async (orderId: string) => {
+      const res = await api.inject({ method: 'GET', url: `/orders/${orderId}` });
+      return res.statusCode === 200 ? res.json<View>() : {};
+    };
+
+    await Promise.all(
+      scenarios.map(async (scenario) => {
+        const res = await api.inject({
+          method: 'POST',
+          url: '/orders',
+          headers: { 'content-type': 'application/json', 'idempotency-key': `http-${randomUUID()}` },
+          payload: JSON.stringify({ customerId: 'http-scenarios', email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken, flow }),
+        });
+        expect(res.statusCode).toBe(202);
+        const { orderId } = res.json<{ orderId: string }>();
+        if (scenario.action.kind === 'cancel_after_charge') cancelOnCapture.add(orderId);
+        const command = { approve: 'approve', reject: 'reject', cancel_during_review: 'cancel' }[scenario.action.kind as string];
+        if (command) {
+          await eventually(`${orderId} awaiting review`, async () => (await view(orderId)).status === 'awaiting_review');
+          expect((await api.inject({ method: 'POST', url: `/orders/${orderId}/${command}` })).statusCode).toBe(202);
+        }
+        let final: View = {};
+        await eventually(`${orderId} final and notified`, async () => {
+          final = await view(orderId);
+          return (final.status === 'confirmed' || final.status === 'cancelled') && final.notified === true;
+        }, 90_000);
+        await sleep(500); // the last events of a cancellation (refund) may land just after the email
+        const timeline = (await api.inject({ method: 'GET', url: `/orders/${orderId}/events` })).json<{ events: { type: string }[] }>();
+        outcomes.push({ scenario, orderId, view: final, events: timeline.events.map((e) => e.type) });
+      }),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await projector?.stop();
+    await orchestrated?.close();
+    await harness?.close();
+  });
+
+  it('reaches every scenario\'s final status and reason, as GET /orders/:id shows it', () => {
+    expect(outcomes).toHaveLength(scenarios.length);
+    for (const { scenario, view } of outcomes) {
+      expect({ scenario: scenario.name, status: view.status, reason: view.reason }).toEqual({ scenario: scenario.name, status: scenario.expected.status, reason: scenario.expected.reason });
+    }
+  });
+
+  it("shows every scenario's events in its timeline, as GET /orders/:id/events shows it", () => {
+    for (const { scenario, events } of outcomes) {
+      expect({ scenario: scenario.name, events: [...events].sort() }).toEqual({ scenario: scenario.name, events: [...scenario.expected.events].sort() });
+    }
+  });
+
+  it('charged and refunded each order as its scenario says', () => {
+    const ledger = flow === 'orchestrated' ? orchestrated.ledger : harness.ledger;
+    for (const { scenario, orderId } of outcomes) {
+      expect({ scenario: scenario.name, charges: ledger.charges.filter((c) => c.reference === orderId).length, refunds: ledger.refunds.filter((r) => r.reference === orderId).length }).toEqual({
+        scenario: scenario.name,
+        charges: scenario.expected.charges,
+        refunds: scenario.expected.refunds,
+      });
+    }
+  });
+});
