@@ -27,4 +27,11 @@ describe('Kafka broker settings', () => {
     expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(newClusterId()).not.toBe(id);
   });
+
+  it('never makes a cluster id the storage tool would read as an option', () => {
+    // 0xf8 encodes to '-' as the first base64url character.
+    const draws = [Buffer.alloc(16, 0xf8), Buffer.alloc(16, 0x01)];
+    expect(newClusterId(() => draws.shift()!)).toBe(Buffer.alloc(16, 0x01).toString('base64url'));
+    expect(Buffer.alloc(16, 0xf8).toString('base64url').startsWith('-')).toBe(true);
+  });
 });

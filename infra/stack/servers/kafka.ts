@@ -51,9 +51,15 @@ export function kafkaServerProperties(options: Pick<KafkaServerOptions, 'dataDir
   return `${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join('\n')}\n`;
 }
 
-/** A KRaft cluster id: 16 random bytes, base64url without padding, as `kafka-storage random-uuid` makes. */
-export function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A KRaft cluster id: 16 random bytes, base64url without padding, as `kafka-storage random-uuid`
+ * makes. Like Kafka's own, it never starts with '-', which the storage tool would read as an option.
+ */
+export function newClusterId(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** A single Apache Kafka node in KRaft mode, run from the broker jars with `java ... kafka.Kafka`. */
