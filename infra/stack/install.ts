@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
-import { checkMaven, checkPythonVenv, findJava, findPostgresBinDir } from './prerequisites.ts';
+import { checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir } from './prerequisites.ts';
 import { capture, runLogged } from './run-command.ts';
 
 /** Where each installed server binary lives. */
@@ -69,27 +69,40 @@ async function installKafka(toolsDir: string, report: InstallReporter): Promise<
   writeFileSync(paths.kafkaStamp, `${sha256(installInputs.kafkaPom)}\n`);
 }
 
-async function installPostgres(toolsDir: string, report: InstallReporter): Promise<string> {
-  const found = findPostgresBinDir();
+/**
+ * Installs a Debian package with apt-get (root only), refreshing the package lists once if the
+ * first attempt fails, then says where the tool landed.
+ */
+async function aptInstall(what: string, debianPackage: string, locate: () => string | undefined, howTo: string, toolsDir: string, report: InstallReporter): Promise<string> {
+  const found = locate();
   if (found) return found;
-  const howTo = 'install it (Debian: apt-get install postgresql) or set PG_BIN to the folder holding postgres and initdb';
   if (process.getuid?.() !== 0 || capture('apt-get', ['--version']).error) {
-    throw new PrerequisiteMissingError('the PostgreSQL server', howTo);
+    throw new PrerequisiteMissingError(what, howTo);
   }
   const log = layout(toolsDir).log;
-  report('installing the PostgreSQL server from Debian packages (apt-get install postgresql) ...');
+  report(`installing ${what} from Debian packages (apt-get install ${debianPackage}); log: ${log} ...`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const args = ['install', '-y', '--no-install-recommends', 'postgresql'];
+  const args = ['install', '-y', '--no-install-recommends', debianPackage];
   let apt = await runLogged('apt-get', args, log, { env });
   if (apt.code !== 0) {
     // A fresh machine may have no package lists yet.
     await runLogged('apt-get', ['update'], log, { env });
     apt = await runLogged('apt-get', args, log, { env });
   }
-  const installed = findPostgresBinDir();
-  if (apt.code !== 0 || !installed) throw new InstallFailedError('PostgreSQL', apt.startError ?? `apt-get exited with ${apt.code}`, log);
+  const installed = locate();
+  if (apt.code !== 0 || !installed) throw new InstallFailedError(what, apt.startError ?? `apt-get exited with ${apt.code}`, log);
   return installed;
 }
+
+const installPostgres = (toolsDir: string, report: InstallReporter) =>
+  aptInstall('the PostgreSQL server', 'postgresql', () => findPostgresBinDir(), 'install it (Debian: apt-get install postgresql) or set PG_BIN to the folder holding postgres and initdb', toolsDir, report);
+
+/**
+ * Installs Debian's Chromium for the browser tests (Temporal Web UI, Swagger UI) unless one is
+ * there already, and returns its path. Only the tests need it; `npm start` never installs it.
+ */
+export const installBrowser = (toolsDir: string, report: InstallReporter = () => undefined) =>
+  aptInstall('Chromium (for the browser tests)', 'chromium', () => findChromium(), 'install it (Debian: apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary', toolsDir, report);
 
 /**
  * Installs every pinned server the stack runs that is not installed yet, then says where each is.

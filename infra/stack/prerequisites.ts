@@ -73,3 +73,9 @@ export function postgresUser(): { uid: number; gid: number } {
   }
   return { uid: Number(uid.output.trim()), gid: Number(gid.output.trim()) };
 }
+
+/** Path of a Chromium binary for the browser tests: CHROMIUM_PATH, or Debian's, if installed. */
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((c): c is string => Boolean(c));
+  return candidates.find((path) => existsSync(path));
+}

@@ -205,14 +205,25 @@ export async function buildApiApp(deps: ApiDeps) {
     );
   }
 
-  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
-    const results = await Promise.all(deps.readiness.map(async ({ name, check }) => ({ name, error: await check().then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) })));
-    const failing = results.filter((r) => r.error !== null);
-    if (failing.length > 0) return reply.status(503).send({ statusCode: 503, code: 'NOT_READY', error: 'Service Unavailable', message: failing.map((f) => `${f.name}: ${f.error}`).join('; ') });
-    return { status: 'ready', checks: results.map((r) => r.name) };
-  });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  const operations = ['operations'];
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: operations, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, () => ({ status: 'ok' as const }));
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness: Temporal, Kafka and PostgreSQL answer (503 names the ones that do not)',
+        tags: operations,
+        response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Array(Type.String()) }), 503: Problem },
+      },
+    },
+    async (_request, reply) => {
+      const results = await Promise.all(deps.readiness.map(async ({ name, check }) => ({ name, error: await check().then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) })));
+      const failing = results.filter((r) => r.error !== null);
+      if (failing.length > 0) return reply.status(503).send({ statusCode: 503, code: 'NOT_READY', error: 'Service Unavailable', message: failing.map((f) => `${f.name}: ${f.error}`).join('; ') });
+      return { status: 'ready' as const, checks: results.map((r) => r.name) };
+    },
+  );
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', tags: operations } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   return app;
 }

@@ -137,7 +137,7 @@ describe('HTTP API against the real flows', () => {
 
   it('publishes an OpenAPI document listing every route, serves Swagger UI, health, readiness and metrics', async () => {
     const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
-    expect(Object.keys(spec.paths).sort()).toEqual(['/orders', '/orders/{id}', '/orders/{id}/approve', '/orders/{id}/cancel', '/orders/{id}/events', '/orders/{id}/reject']);
+    expect(Object.keys(spec.paths).sort()).toEqual(['/healthz', '/metrics', '/orders', '/orders/{id}', '/orders/{id}/approve', '/orders/{id}/cancel', '/orders/{id}/events', '/orders/{id}/reject', '/readyz']);
     expect((await api.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
     expect((await api.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     expect((await api.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', checks: ['postgresql'] });

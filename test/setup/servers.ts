@@ -2,6 +2,8 @@
 export interface TestServers {
   temporalAddress: string;
   temporalNamespace: string;
+  /** Base URL of the Temporal Web UI. */
+  temporalUiUrl: string;
   kafkaBrokers: string[];
   databaseUrl: string;
 }
