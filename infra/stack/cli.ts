@@ -85,12 +85,17 @@ async function start(config: StackConfig) {
   await new Promise<void>((resolve) => {
     // A pending promise alone does not keep Node running; this timer does, until a signal comes.
     const keepAlive = setInterval(() => undefined, 60_000);
+    let stopping = false;
     const stop = () => {
+      // Ctrl-C reaches us twice (from the terminal and forwarded by npm); a second signal must
+      // not kill this process half-way through stopping what it started.
+      if (stopping) return;
+      stopping = true;
       clearInterval(keepAlive);
       resolve();
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   say('stopping ...');
   // Servers that were running before `start` belong to whoever started them: leave them up.
