@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadStackConfig, type StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
-import { installBrowser, installTools, locateTools } from './install.ts';
+import { installTestTools, installTools, locateTools } from './install.ts';
 import type { ServerName } from './servers/server.ts';
 import { appServices, stackDown, stackFolders, stackServers, stackStatus, stackUp } from './stack.ts';
 import { tailOf } from './start-server.ts';
@@ -14,8 +14,8 @@ import { tailOf } from './start-server.ts';
 const say = (line: string) => console.log(`[stack] ${line}`);
 
 const usage = `usage: tsx infra/stack/cli.ts <command>
-  install [--browser]   install the pinned servers that are missing (a second run installs nothing);
-                   --browser also installs Debian's Chromium for the browser tests
+  install [--test-tools]   install the pinned servers that are missing (a second run installs nothing);
+                   --test-tools also installs what only the tests use (Chromium, promtool)
   up               install, then start Temporal (with Web UI), Kafka, PostgreSQL and the SMTP sink; wait until each answers
   down [name...]   stop what up and start started (by pid)
   status           show each server's state, endpoints and log
@@ -33,7 +33,7 @@ const everything = (config: StackConfig) => [...stackServers(config, locateTools
 function printEndpoints(config: StackConfig, withApp: boolean) {
   const servers = withApp ? everything(config) : stackServers(config, locateTools(config.STACK_TOOLS_DIR));
   for (const server of servers) {
-    for (const [label, value] of Object.entries(server.endpoints())) say(`${label.padEnd(16)} ${value}`);
+    for (const [label, value] of Object.entries(server.endpoints())) say(`${label.padEnd(20)} ${value}`);
   }
   say(`logs             ${stackFolders(config).logs}/<name>.log`);
 }
@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { browser: { type: 'boolean', default: false }, lines: { type: 'string', short: 'n', default: '100' }, follow: { type: 'boolean', short: 'f', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { 'test-tools': { type: 'boolean', default: false }, lines: { type: 'string', short: 'n', default: '100' }, follow: { type: 'boolean', short: 'f', default: false }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -119,7 +119,10 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'install':
       await install(config);
-      if (values.browser) say(`browser for the tests: ${await installBrowser(config.STACK_TOOLS_DIR, say)}`);
+      if (values['test-tools']) {
+        const testTools = await installTestTools(config.STACK_TOOLS_DIR, say);
+        say(`test tools: ${testTools.chromium}, ${testTools.promtool}`);
+      }
       say(`installed (tools in ${config.STACK_TOOLS_DIR})`);
       return 0;
     case 'up':

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
-import { checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir } from './prerequisites.ts';
+import { checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
 import { capture, runLogged } from './run-command.ts';
 
 /** Where each installed server binary lives. */
@@ -97,12 +97,22 @@ async function aptInstall(what: string, debianPackage: string, locate: () => str
 const installPostgres = (toolsDir: string, report: InstallReporter) =>
   aptInstall('the PostgreSQL server', 'postgresql', () => findPostgresBinDir(), 'install it (Debian: apt-get install postgresql) or set PG_BIN to the folder holding postgres and initdb', toolsDir, report);
 
+/** Where the tools only the tests need are. */
+export interface TestTools {
+  chromium: string;
+  promtool: string;
+}
+
 /**
- * Installs Debian's Chromium for the browser tests (Temporal Web UI, Swagger UI) unless one is
- * there already, and returns its path. Only the tests need it; `npm start` never installs it.
+ * Installs what only the tests need, from Debian's packages, unless it is there already:
+ * Chromium for the browser tests (Temporal Web UI, Swagger UI) and `promtool` (package
+ * `prometheus`) to check and unit-test the alert rules. `npm start` never installs them.
  */
-export const installBrowser = (toolsDir: string, report: InstallReporter = () => undefined) =>
-  aptInstall('Chromium (for the browser tests)', 'chromium', () => findChromium(), 'install it (Debian: apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary', toolsDir, report);
+export async function installTestTools(toolsDir: string, report: InstallReporter = () => undefined): Promise<TestTools> {
+  const chromium = await aptInstall('Chromium (for the browser tests)', 'chromium', () => findChromium(), 'install it (Debian: apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary', toolsDir, report);
+  const promtool = await aptInstall('promtool (for the alert rule tests)', 'prometheus', () => findPromtool(), 'install it (Debian: apt-get install prometheus) or set PROMTOOL_PATH to a promtool binary', toolsDir, report);
+  return { chromium, promtool };
+}
 
 /**
  * Installs every pinned server the stack runs that is not installed yet, then says where each is.

@@ -79,3 +79,9 @@ export function findChromium(env: NodeJS.ProcessEnv = process.env): string | und
   const candidates = [env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((c): c is string => Boolean(c));
   return candidates.find((path) => existsSync(path));
 }
+
+/** Path of `promtool` for the alert rule tests: PROMTOOL_PATH, or Debian's, if installed. */
+export function findPromtool(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [env.PROMTOOL_PATH, '/usr/bin/promtool'].filter((c): c is string => Boolean(c));
+  return candidates.find((path) => existsSync(path));
+}

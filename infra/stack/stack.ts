@@ -126,20 +126,30 @@ export function appServices(config: StackConfig): ManagedServer[] {
     createNodeService({
       name: 'temporal-worker',
       entry: 'src/workers/temporal-worker.ts',
-      env: { TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`, ...backends },
-      ports: [],
+      env: { TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`, ...backends, METRICS_PORT: String(config.WORKER_METRICS_PORT), TEMPORAL_SDK_METRICS_PORT: String(config.TEMPORAL_SDK_METRICS_PORT) },
+      ports: [
+        { port: config.WORKER_METRICS_PORT, setting: 'WORKER_METRICS_PORT' },
+        { port: config.TEMPORAL_SDK_METRICS_PORT, setting: 'TEMPORAL_SDK_METRICS_PORT' },
+      ],
       logPath: workerLog,
       probe: logLineProbe(workerLog, 'worker started'),
-      endpoints: { 'Temporal worker': 'task queue orders' },
+      endpoints: {
+        'Temporal worker': 'task queue orders',
+        'Worker metrics': `http://localhost:${config.WORKER_METRICS_PORT}/metrics`,
+        'SDK metrics': `http://localhost:${config.TEMPORAL_SDK_METRICS_PORT}/metrics`,
+      },
     }),
     createNodeService({
       name: 'choreography',
       entry: 'src/workers/choreography.ts',
-      env: backends,
-      ports: [],
+      env: { ...backends, METRICS_PORT: String(config.CHOREOGRAPHY_METRICS_PORT) },
+      ports: [{ port: config.CHOREOGRAPHY_METRICS_PORT, setting: 'CHOREOGRAPHY_METRICS_PORT' }],
       logPath: choreographyLog,
       probe: logLineProbe(choreographyLog, 'choreography started'),
-      endpoints: { Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay' },
+      endpoints: {
+        Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay',
+        'Choreography metrics': `http://localhost:${config.CHOREOGRAPHY_METRICS_PORT}/metrics`,
+      },
     }),
     createNodeService({
       name: 'api',
@@ -148,16 +158,16 @@ export function appServices(config: StackConfig): ManagedServer[] {
       ports: [{ port: config.API_PORT, setting: 'API_PORT' }],
       logPath: join(logs, 'api.log'),
       probe: httpProbe(`http://127.0.0.1:${config.API_PORT}/readyz`),
-      endpoints: { API: `http://localhost:${config.API_PORT}/orders`, 'Swagger UI': `http://localhost:${config.API_PORT}/docs` },
+      endpoints: { API: `http://localhost:${config.API_PORT}/orders`, 'Swagger UI': `http://localhost:${config.API_PORT}/docs`, 'API metrics': `http://localhost:${config.API_PORT}/metrics` },
     }),
     createNodeService({
       name: 'projector',
       entry: 'src/workers/projector.ts',
-      env: backends,
-      ports: [],
+      env: { ...backends, METRICS_PORT: String(config.PROJECTOR_METRICS_PORT) },
+      ports: [{ port: config.PROJECTOR_METRICS_PORT, setting: 'PROJECTOR_METRICS_PORT' }],
       logPath: join(logs, 'projector.log'),
       probe: logLineProbe(join(logs, 'projector.log'), 'projector started'),
-      endpoints: { Projector: 'read_model.order_view, read_model.order_timeline' },
+      endpoints: { Projector: 'read_model.order_view, read_model.order_timeline', 'Projector metrics': `http://localhost:${config.PROJECTOR_METRICS_PORT}/metrics` },
     }),
   ];
 }

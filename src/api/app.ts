@@ -3,12 +3,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import ajvFormats from 'ajv-formats';
-import Fastify from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
-import { Registry, collectDefaultMetrics, Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { Type } from 'typebox';
 import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
 import { OrderNotFoundError } from '../domain/errors.ts';
+import { createMetricsRegistry } from '../observability/metrics.ts';
 import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { orderWorkflowId } from '../workflows/definitions.ts';
 import { HttpProblem, installErrorHandler } from './error-handler.ts';
@@ -23,8 +24,13 @@ export interface ApiDeps {
   namespace: string;
   /** What `/readyz` checks: each rejects when its server cannot be reached. */
   readiness: { name: string; check: () => Promise<void> }[];
-  logger?: boolean;
+  /** Request and application logs; none when omitted (tests). */
+  logger?: FastifyBaseLogger;
 }
+
+/** The header that carries an order's journey id from the client through both flows. */
+export const correlationHeader = 'x-correlation-id';
+const usableCorrelationId = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const errors = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem };
 // ajv-formats is CommonJS: under ESM its plugin may sit on `.default`.
@@ -51,18 +57,36 @@ interface ViewRow {
  */
 export async function buildApiApp(deps: ApiDeps) {
   const app = Fastify({
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // The request id is the correlation id: the caller's X-Correlation-Id when it is usable, else a
+    // new one. Every log line of the request carries it, and so does the order's whole journey.
+    genReqId: (request) => {
+      const given = request.headers[correlationHeader];
+      return typeof given === 'string' && usableCorrelationId.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
     bodyLimit: 64 * 1024,
     // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false }, plugins: [addFormats as never] },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandler(app);
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
-  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [metrics] });
+  const metrics = createMetricsRegistry('api');
+  const requestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests by route and status, and how long they took',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [metrics],
+  });
+  const ordersPlaced = new Counter({ name: 'orders_placed_total', help: 'Orders accepted by POST /orders (a repeated Idempotency-Key counts once)', labelNames: ['flow'], registers: [metrics] });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    void reply.header(correlationHeader, request.id);
+    done(null, payload);
+  });
   app.addHook('onResponse', (request, reply, done) => {
-    requests.inc({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) });
+    requestDuration.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     done();
   });
 
@@ -96,10 +120,11 @@ export async function buildApiApp(deps: ApiDeps) {
       const stored = (await deps.pool.query<{ request_hash: string; response: typeof fresh }>('select request_hash, response from api.idempotency_keys where idempotency_key = $1', [key])).rows[0]!;
       if (stored.request_hash !== hash) throw new HttpProblem(409, 'IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${key} was already used with a different body`);
       const { orderId: id } = stored.response;
-      const correlationId = typeof request.headers['x-correlation-id'] === 'string' ? request.headers['x-correlation-id'] : randomUUID();
       const order = { orderId: id, customerId: body.customerId, email: body.email, items: body.items, paymentToken: body.paymentToken };
-      if (body.flow === 'orchestrated') await deps.sagas.start(order, correlationId);
-      else await placeOrder(deps.pool, order, correlationId);
+      if (body.flow === 'orchestrated') await deps.sagas.start(order, request.id);
+      else await placeOrder(deps.pool, order, request.id);
+      if (id === orderId) ordersPlaced.inc({ flow: body.flow });
+      request.log.info({ orderId: id, flow: body.flow, replayed: id !== orderId }, 'order accepted');
       return reply.status(202).send(stored.response);
     },
   );

@@ -2,6 +2,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createConsumerRunner, type ConsumerRunner } from '../messaging/consumer-runner.ts';
+import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox-relay.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import { sweepReviewDeadlines } from './order-commands.ts';
@@ -29,6 +30,7 @@ export interface ChoreographyRuntimeOptions {
   maxAttempts?: number;
   /** Kafka session timeout of the consumers. */
   sessionTimeoutMs?: number;
+  metrics?: ConsumerMetrics;
 }
 
 /** Creates the topics (events and dead letters), starts the consumer groups, the relays and the sweeper. */
@@ -52,6 +54,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       topicPrefix: prefix,
       ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     }),
   );
   await Promise.all(consumers.map((c) => c.start()));
@@ -73,12 +76,16 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
     relays,
     /** Runs one sweep now with the sweeper's clock; returns how many orders it rejected. */
     sweep: () => sweepReviewDeadlines(options.pool, now()),
+    /** Stops this instance's relays (the consumers go on); resolves once they have stopped. */
+    async stopRelays(): Promise<void> {
+      for (const relay of relays) relay.stop();
+      await Promise.all(relayRuns);
+    },
     /** Stops the sweeper, the consumers (finishing in-flight handlers) and the relays. */
     async stop(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
       await Promise.all(consumers.map((c) => c.stop()));
-      for (const relay of relays) relay.stop();
-      await Promise.all(relayRuns);
+      await this.stopRelays();
     },
   };
 }

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { InvalidEventError, OrderSagaError } from '../domain/errors.ts';
 import type { EventData, EventEnvelope, EventType } from '../domain/events.ts';
+import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { withTransaction } from '../platform/database.ts';
 import { failpoint } from '../platform/failpoints.ts';
 import { createEnvelope, validateEnvelope } from './envelope.ts';
@@ -51,6 +52,8 @@ export interface ConsumerRunnerOptions {
   shutdownTimeoutMs?: number;
   /** Kafka session timeout: how soon a member that died loses its partitions. @default 30_000 */
   sessionTimeoutMs?: number;
+  /** Counts events by outcome and times handlers, when given. */
+  metrics?: ConsumerMetrics;
 }
 
 /** Headers a dead letter carries, besides the original message's own. */
@@ -95,8 +98,9 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
   const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)) });
   const log = options.log.child({ consumerGroup: options.groupId });
+  const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') => options.metrics?.events.inc({ group: options.groupId, type, result });
 
-  async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number): Promise<void> {
+  async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number, eventLog: Logger = log, type = 'unknown'): Promise<void> {
     const headers: Record<string, string> = {};
     for (const [key, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[key] = String(value);
     await options.producer.send({
@@ -119,18 +123,19 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
         },
       ],
     });
-    log.warn({ topic, partition, offset: message.offset, error, attempts }, 'message dead-lettered');
+    count(type, 'dead_lettered');
+    eventLog.warn({ topic, partition, offset: message.offset, error, attempts }, 'message dead-lettered');
   }
 
   /** Applies `event` once; false when this group had already applied it. */
-  async function apply(event: EventEnvelope, handler: EventHandler): Promise<boolean> {
+  async function apply(event: EventEnvelope, handler: EventHandler, eventLog: Logger): Promise<boolean> {
     return withTransaction(options.pool, async (tx) => {
       const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
       if (fresh.rowCount === 0) return false;
       const emitted: EventEnvelope[] = [];
       await handler(event, {
         tx,
-        log: log.child({ eventId: event.eventId, orderId: event.orderId, correlationId: event.correlationId }),
+        log: eventLog,
         emit: (type, data, discriminator = '') => {
           emitted.push(
             createEnvelope({
@@ -161,24 +166,35 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       await deadLetter(topic, partition, message, reason, 1);
       return;
     }
+    // Every line about this event names it, its order and the order's journey.
+    const eventLog = log.child({ eventId: event.eventId, type: event.type, orderId: event.orderId, correlationId: event.correlationId });
     const handler = options.handlers[event.type];
-    if (!handler || (flow !== 'any' && event.flow !== flow) || typeByTopic.get(topic) !== event.type) {
-      if (typeByTopic.get(topic) !== event.type) await deadLetter(topic, partition, message, `event of type ${event.type} on topic ${topic}`, 1);
+    if (typeByTopic.get(topic) !== event.type) {
+      await deadLetter(topic, partition, message, `event of type ${event.type} on topic ${topic}`, 1, eventLog, event.type);
+      return;
+    }
+    if (!handler || (flow !== 'any' && event.flow !== flow)) {
+      count(event.type, 'skipped');
       return;
     }
     for (let attempt = 1; ; attempt++) {
+      const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
       try {
-        const applied = await apply(event, handler);
-        log.debug({ eventId: event.eventId, type: event.type, applied }, applied ? 'event applied' : 'duplicate event skipped');
+        const applied = await apply(event, handler, eventLog);
+        stopTimer?.();
+        count(event.type, applied ? 'applied' : 'duplicate');
+        eventLog.info({ attempt }, applied ? 'event applied' : 'duplicate event skipped');
         failpoint('consumer-after-apply');
         return;
       } catch (err) {
+        stopTimer?.();
         const retryable = !(err instanceof OrderSagaError) || err.retryable;
         if (!retryable || attempt >= maxAttempts) {
-          await deadLetter(topic, partition, message, err instanceof Error ? `${err.name}: ${err.message}` : String(err), attempt);
+          await deadLetter(topic, partition, message, err instanceof Error ? `${err.name}: ${err.message}` : String(err), attempt, eventLog, event.type);
           return;
         }
-        log.info({ eventId: event.eventId, type: event.type, attempt, err }, 'handler failed; retrying');
+        count(event.type, 'retried');
+        eventLog.info({ attempt, err }, 'handler failed; retrying');
         await sleep(backoffMs(attempt, baseBackoff, maxBackoff));
         await heartbeat();
       }
@@ -187,6 +203,8 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
 
   return {
     groupId: options.groupId,
+    /** The topics this group reads. */
+    topics: [...typeByTopic.keys()],
     consumer,
 
     /** Joins the group and starts consuming; resolves once the consumer runs. */

@@ -57,6 +57,15 @@ export const LogEnv = {
 };
 
 /**
+ * Where a process without an HTTP server of its own serves Prometheus metrics (`/metrics`).
+ * Each process has its own default port (README "What runs where"); 0 picks a free port.
+ */
+export const metricsEnv = (defaultPort: number) => ({
+  METRICS_HOST: Type.String({ default: '127.0.0.1', description: 'address of the /metrics endpoint' }),
+  METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort, description: 'port of the /metrics endpoint' }),
+});
+
+/**
  * Validates `env` against `schema` (types, defaults, required), reporting every problem at once,
  * and returns a frozen, typed configuration. Nothing happens on import.
  * @throws ConfigError naming each bad variable.

@@ -6,7 +6,9 @@ import { createConsumerRunner, type EventHandler } from '../messaging/consumer-r
 import { resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import type { Queryable } from '../platform/database.ts';
-import { projectOrder } from './order-projection.ts';
+import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
+import type { OrderMetrics } from '../observability/order-metrics.ts';
+import { projectOrder, type OrderView } from './order-projection.ts';
 
 /** Consumer group of the read model projector. */
 export const projectorGroup = 'projector';
@@ -16,13 +18,13 @@ export const projectorGroup = 'projector';
  * view from its whole timeline, so a redelivered event changes nothing and an out-of-order one
  * lands where it belongs.
  */
-export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise<boolean> {
+export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise<OrderView | null> {
   const inserted = await tx.query(
     `insert into read_model.order_timeline (event_id, order_id, type, occurred_at, flow, producer, correlation_id, causation_id, data)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (event_id) do nothing`,
     [event.eventId, event.orderId, event.type, event.occurredAt, event.flow, event.producer, event.correlationId, event.causationId, JSON.stringify(event.data)],
   );
-  if (inserted.rowCount === 0) return false;
+  if (inserted.rowCount === 0) return null;
   // Serialises the refold of one order between projector instances.
   await tx.query('select pg_advisory_xact_lock(hashtext($1))', [event.orderId]);
   const { rows } = await tx.query<{ event_id: string; type: EventType; occurred_at: Date; flow: EventEnvelope['flow']; producer: string; correlation_id: string; causation_id: string | null; data: unknown }>(
@@ -51,13 +53,17 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
        notified = excluded.notified, event_count = excluded.event_count, placed_at = excluded.placed_at, updated_at = excluded.updated_at`,
     [view.orderId, view.flow, view.customerId, JSON.stringify(view.items), view.status, view.reason, view.totalCents, view.currency, view.paymentStatus, view.stockStatus, view.notified, view.eventCount, view.placedAt, view.updatedAt],
   );
-  return true;
+  return view;
 }
 
-/** The projector's handlers: every event type of both flows. */
-export function projectorHandlers(): Partial<Record<EventType, EventHandler>> {
+/**
+ * The projector's handlers: every event type of both flows. The projector sees every order of
+ * both flows end, so it also counts outcomes and saga durations, once per terminal event.
+ */
+export function projectorHandlers(metrics?: OrderMetrics): Partial<Record<EventType, EventHandler>> {
   const handler: EventHandler = async (event, ctx) => {
-    await projectEvent(ctx.tx, event);
+    const view = await projectEvent(ctx.tx, event);
+    if (view && metrics && (event.type === 'order.confirmed' || event.type === 'order.cancelled')) metrics.orderEnded(event, view);
   };
   return Object.fromEntries(eventTypes.map((type) => [type, handler]));
 }
@@ -83,6 +89,7 @@ export interface ProjectorOptions {
   prefix?: string;
   topicPartitions?: number;
   replicationFactor?: number;
+  metrics?: { consumer: ConsumerMetrics; orders: OrderMetrics };
 }
 
 /** Creates the topics it needs and starts the projector's consumer group over both flows' events. */
@@ -98,11 +105,12 @@ export async function startProjector(options: ProjectorOptions) {
     pool: options.pool,
     groupId,
     producerName: 'projector',
-    handlers: projectorHandlers(),
+    handlers: projectorHandlers(options.metrics?.orders),
     producer: options.producer,
     log: options.log,
     topicPrefix: prefix,
     flow: 'any',
+    ...(options.metrics ? { metrics: options.metrics.consumer } : {}),
   });
   await runner.start();
   return runner;

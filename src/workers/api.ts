@@ -9,6 +9,7 @@ import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
+import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
     sagas: new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config.TEMPORAL_TASK_QUEUE),
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
-    logger: true,
+    logger: createLogger('api', config.LOG_LEVEL),
     readiness: [
       { name: 'postgresql', check: async () => void (await pool.query('select 1')) },
       { name: 'kafka', check: async () => void (await kafkaAdmin.describeCluster()) },

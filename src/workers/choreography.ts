@@ -9,7 +9,10 @@ import { Type } from 'typebox';
 import { startChoreography } from '../choreography/runtime.ts';
 import { createChoreographyServices } from '../choreography/services.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, loadConfig } from '../platform/config.ts';
+import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
+import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
+import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -23,6 +26,7 @@ const ChoreographyEnvSchema = Type.Object({
   ...DatabaseEnv,
   ...IntegrationsEnv,
   ...LogEnv,
+  ...metricsEnv(9466),
   CHOREOGRAPHY_SERVICES: Type.String({ default: serviceNames.join(','), pattern: `^((${serviceNames.join('|')}),?)*$`, description: 'consumer groups to run here' }),
   OUTBOX_RELAYS: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
   REVIEW_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000, description: '0: no sweeper in this process' }),
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
     gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
     mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
   });
+  const registry = createMetricsRegistry('choreography');
   const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
   const runtime = await startChoreography({
     kafka,
@@ -57,12 +62,20 @@ async function main(): Promise<void> {
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
+    metrics: createConsumerMetrics(registry),
   });
-  log.info({ services: wanted, relays: config.OUTBOX_RELAYS }, 'choreography started');
+  const metricsAdmin = kafka.admin();
+  await metricsAdmin.connect();
+  registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log);
+  registerOutboxMetrics(registry, pool, log);
+  const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
+  log.info({ services: wanted, relays: config.OUTBOX_RELAYS, metrics: metricsEndpoint.url }, 'choreography started');
 
   await untilStopSignal();
   log.info('stopping');
   await runtime.stop();
+  await metricsEndpoint.close();
+  await metricsAdmin.disconnect();
   await producer.disconnect();
   await pool.end();
   log.info('choreography stopped');

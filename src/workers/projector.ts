@@ -6,7 +6,11 @@
  */
 import { Type } from 'typebox';
 import { startProjector, projectorGroup, rebuildReadModel } from '../projections/projector.ts';
-import { DatabaseEnv, KafkaEnv, LogEnv, loadConfig } from '../platform/config.ts';
+import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts';
+import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
+import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
+import { createOrderMetrics } from '../observability/order-metrics.ts';
+import { DatabaseEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -14,7 +18,7 @@ import { migrateAll } from '../platform/migrations.ts';
 import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
 
 async function main(): Promise<void> {
-  const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv, ...LogEnv }));
+  const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv, ...LogEnv, ...metricsEnv(9467) }));
   const log = createLogger('projector', config.LOG_LEVEL);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
@@ -32,10 +36,26 @@ async function main(): Promise<void> {
 
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const runner = await startProjector({ kafka, pool, producer, log, prefix: config.KAFKA_TOPIC_PREFIX, topicPartitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
-  log.info('projector started');
+  const registry = createMetricsRegistry('projector');
+  const runner = await startProjector({
+    kafka,
+    pool,
+    producer,
+    log,
+    prefix: config.KAFKA_TOPIC_PREFIX,
+    topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    metrics: { consumer: createConsumerMetrics(registry), orders: createOrderMetrics(registry) },
+  });
+  const metricsAdmin = kafka.admin();
+  await metricsAdmin.connect();
+  registerKafkaBacklogMetrics(registry, metricsAdmin, [runner], log);
+  const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
+  log.info({ metrics: metricsEndpoint.url }, 'projector started');
   await untilStopSignal();
   await runner.stop();
+  await metricsEndpoint.close();
+  await metricsAdmin.disconnect();
   await producer.disconnect();
   await pool.end();
   log.info('projector stopped');

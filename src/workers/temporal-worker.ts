@@ -11,10 +11,13 @@ import { createOrderActivities } from '../activities/order-activities.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { createEventPublisher } from '../messaging/event-publisher.ts';
 import { ensureTopics } from '../messaging/topics.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
+import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
+import { sagaActivityInterceptor } from '../observability/saga-activity-interceptor.ts';
+import { createSagaMetrics } from '../observability/saga-metrics.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig, metricsEnv } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
-import { createLogger } from '../platform/logger.ts';
+import { createLogger, temporalLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 import { runProcess } from '../platform/process-lifecycle.ts';
@@ -25,13 +28,24 @@ const WorkerEnvSchema = Type.Object({
   ...DatabaseEnv,
   ...IntegrationsEnv,
   ...LogEnv,
+  ...metricsEnv(9464),
+  TEMPORAL_SDK_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9465, description: "the Temporal SDK's own Prometheus metrics (task slots, polls, latencies); 0 turns them off" }),
   WORKER_SHUTDOWN_GRACE_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'how long in-flight activities get to finish on SIGTERM' }),
 });
 
 async function main(): Promise<void> {
   const config = loadConfig(WorkerEnvSchema);
   const log = createLogger('temporal-worker', config.LOG_LEVEL);
-  Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+  Runtime.install({
+    // Workflow and activity log lines go through pino like every other line of this process.
+    logger: temporalLogger(log),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(config.TEMPORAL_SDK_METRICS_PORT === 0 ? {} : { metrics: { prometheus: { bindAddress: `${config.METRICS_HOST}:${config.TEMPORAL_SDK_METRICS_PORT}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } }),
+    },
+  });
+  const registry = createMetricsRegistry('temporal-worker');
+  const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
 
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL, undefined, (msg) => log.debug({ msg }, 'migration'));
@@ -57,9 +71,10 @@ async function main(): Promise<void> {
       mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
       publisher: createEventPublisher(producer, config.KAFKA_TOPIC_PREFIX),
     }),
+    interceptors: { activity: [sagaActivityInterceptor(createSagaMetrics(registry))] },
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
-  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metrics: metricsEndpoint.url }, 'worker started');
   try {
     // Resolves after SIGINT/SIGTERM, once polling stopped and in-flight activities finished.
     await worker.run();
@@ -67,6 +82,7 @@ async function main(): Promise<void> {
     await producer.disconnect();
     await pool.end();
     await connection.close();
+    await metricsEndpoint.close();
     log.info('worker stopped');
   }
 }

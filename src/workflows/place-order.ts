@@ -54,6 +54,9 @@ function failureCode(err: unknown): ErrorCode | undefined {
  */
 export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatus> {
   const { request, correlationId } = input;
+  // Every log line of the saga names the order and its journey (the workflow logger adds the ids
+  // of the workflow and skips lines while replaying).
+  const logFields = { orderId: request.orderId, correlationId };
   const state: OrderSagaStatus = {
     orderId: request.orderId,
     status: 'pending',
@@ -108,7 +111,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
   setHandler(rejectOrderUpdate, () => ((reviewDecision = 'rejected'), state), { validator: validateReview });
   setHandler(cancelOrderSignal, () => {
     if (cancellable()) requestCancel();
-    else log.warn('cancel signal ignored: the order can no longer be cancelled', { orderId: request.orderId, status: state.status });
+    else log.warn('cancel signal ignored: the order can no longer be cancelled', { ...logFields, status: state.status });
   });
   setHandler(approveOrderSignal, () => {
     if (state.status === 'awaiting_review' && reviewDecision === null) reviewDecision = 'approved';
@@ -127,10 +130,11 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     } catch (err) {
       // An email that cannot be sent never changes the order's outcome.
       state.notificationFailed = true;
-      log.warn('customer notification failed', { orderId: request.orderId, template, error: String(err) });
+      log.warn('customer notification failed', { ...logFields, template, error: String(err) });
     }
   };
 
+  log.info('order saga started', logFields);
   try {
     track(await orders.acceptOrder({ saga: saga(), request }));
     finish('accept_order');
@@ -210,6 +214,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     await notify('order_confirmed');
     finish('notify_customer');
     state.currentStep = 'done';
+    log.info('order saga ended', { ...logFields, status: state.status });
     return state;
   } catch (err) {
     const workflowCancelled = isCancellation(err);
@@ -217,6 +222,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     const reason: CancellationReason = err instanceof SagaAborted ? err.reason : 'customer_cancelled';
     state.currentStep = 'compensating';
     state.reason = reason;
+    log.info('order saga compensating', { ...logFields, reason, undo: undo.map((u) => u.name).reverse() });
     await CancellationScope.nonCancellable(async () => {
       if (reason === 'customer_cancelled') {
         track(await orders.recordOrderProgress({ saga: saga(), step: 'cancel', event: { type: 'order.cancel_requested', data: { reason } } }));
@@ -230,6 +236,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
       await notify('order_cancelled');
     });
     state.currentStep = 'done';
+    log.info('order saga ended', { ...logFields, status: state.status, reason });
     if (workflowCancelled) throw err;
     return state;
   }

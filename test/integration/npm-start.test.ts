@@ -5,18 +5,30 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { loadStackConfig } from '../../infra/stack/config.ts';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { freePort } from '../../infra/stack/ports.ts';
 import { PidFiles, isRunning, type ProcessRecord } from '../../infra/stack/process.ts';
 import { appServices, stackFolders } from '../../infra/stack/stack.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
+import { metricValue, scrape } from './helpers/metrics.ts';
 
 const serverNames = ['postgres', 'kafka', 'temporal', 'smtp-sink'];
+
+/** The metric names the alert rules' expressions read (label matchers, by-clauses and functions left out). */
+function metricsReadByAlertRules(): string[] {
+  const rules = parse(readFileSync(join(projectRoot, 'infra', 'prometheus', 'alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+  const names = rules.groups.flatMap((g) => g.rules).flatMap((rule) => {
+    const bare = rule.expr.replace(/\{[^}]*\}/g, '').replace(/\b(by|without)\s*\([^)]*\)/g, '');
+    return [...bare.matchAll(/\b([a-z_][a-z0-9_]*)\b(?!\s*\()/g)].map((m) => m[1]!).filter((name) => name.includes('_') && !/^\d/.test(name));
+  });
+  return [...new Set(names)];
+}
 
 describe('npm start', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'order-saga-start-'));
@@ -24,7 +36,7 @@ describe('npm start', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('runs the whole system, takes orders in both flows, and stops everything on Ctrl-C', async () => {
-    const settings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT'];
+    const settings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT'];
     const env: Record<string, string> = { STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384' };
     for (const setting of settings) env[setting] = String(await freePort());
     const config = loadStackConfig(env);
@@ -48,24 +60,71 @@ describe('npm start', () => {
         },
         180_000,
       );
-      expect(output).toContain(`API              http://localhost:${env.API_PORT}/orders`);
-      expect(output).toContain(`Swagger UI       http://localhost:${env.API_PORT}/docs`);
-      expect(output).toContain(`Temporal Web UI  http://localhost:${env.TEMPORAL_UI_PORT}`);
+      expect(output).toMatch(new RegExp(`API +http://localhost:${env.API_PORT}/orders`));
+      expect(output).toMatch(new RegExp(`Swagger UI +http://localhost:${env.API_PORT}/docs`));
+      expect(output).toMatch(new RegExp(`Temporal Web UI +http://localhost:${env.TEMPORAL_UI_PORT}`));
       expect(started().map((r) => r.name).sort()).toEqual([...serverNames, ...appServices(config).map((s) => s.name)].sort());
 
+      const journeys: Record<string, string> = {};
       for (const flow of ['orchestrated', 'choreographed']) {
+        const correlationId = `journey-${flow}-${randomUUID()}`;
+        journeys[flow] = correlationId;
         const placed = await fetch(`${api}/orders`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+          headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), 'x-correlation-id': correlationId },
           body: JSON.stringify({ customerId: 'npm-start', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow }),
         });
         expect(placed.status).toBe(202);
+        expect(placed.headers.get('x-correlation-id')).toBe(correlationId);
         const { orderId } = (await placed.json()) as { orderId: string };
-        await eventually(`the ${flow} order confirmed in the read model`, async () => {
-          const view = (await (await fetch(`${api}/orders/${orderId}`)).json()) as { status?: string };
-          return view.status === 'confirmed';
+        await eventually(`the ${flow} order confirmed and notified in the read model`, async () => {
+          const view = (await (await fetch(`${api}/orders/${orderId}`)).json()) as { status?: string; notified?: boolean };
+          return view.status === 'confirmed' && view.notified === true;
         });
       }
+
+      // One correlation id finds the order's whole journey in the logs of every process it crossed.
+      const logsDir = stackFolders(config).logs;
+      const logLines = () =>
+        readdirSync(logsDir).flatMap((file) =>
+          readFileSync(join(logsDir, file), 'utf8')
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .map((line) => JSON.parse(line) as { service?: string; correlationId?: string; msg?: string }),
+        );
+      const servicesOf = (correlationId: string) => new Set(logLines().filter((l) => l.correlationId === correlationId).map((l) => l.service));
+      await eventually('log lines of the orchestrated journey from the api, the worker and the projector', () =>
+        Promise.resolve(['api', 'temporal-worker', 'projector'].every((s) => servicesOf(journeys.orchestrated!).has(s))),
+      );
+      await eventually('log lines of the choreographed journey from the api, the choreography and the projector', () =>
+        Promise.resolve(['api', 'choreography', 'projector'].every((s) => servicesOf(journeys.choreographed!).has(s))),
+      );
+      const workerLines = logLines().filter((l) => l.correlationId === journeys.orchestrated && l.service === 'temporal-worker').map((l) => l.msg);
+      expect(workerLines).toEqual(expect.arrayContaining(['order saga started', 'activity completed', 'order saga ended']));
+      // Neither the payment token nor the email address is written anywhere.
+      for (const file of readdirSync(logsDir)) {
+        const text = readFileSync(join(logsDir, file), 'utf8');
+        expect(text, file).not.toContain('tok_approve');
+        expect(text, file).not.toContain('ada@example.com');
+      }
+
+      // Every process serves its metrics.
+      const at = (port: string) => scrape(`http://127.0.0.1:${port}/metrics`);
+      expect(metricValue(await at(env.API_PORT!), 'orders_placed_total', { flow: 'choreographed' })).toBe(1);
+      expect(metricValue(await at(env.WORKER_METRICS_PORT!), 'order_saga_activity_duration_seconds_count', { activity: 'chargePayment', outcome: 'completed' })).toBe(1);
+      expect(await at(env.TEMPORAL_SDK_METRICS_PORT!)).toMatch(/^temporal_/m);
+      const choreography = await at(env.CHOREOGRAPHY_METRICS_PORT!);
+      expect(metricValue(choreography, 'consumer_events_total', { group: 'payments', type: 'inventory.reserved', result: 'applied' })).toBe(1);
+      expect(metricValue(choreography, 'outbox_oldest_unsent_age_seconds')).toBe(0);
+      expect(metricValue(choreography, 'kafka_dlq_depth', { group: 'payments' })).toBe(0);
+      const projector = await at(env.PROJECTOR_METRICS_PORT!);
+      // Every metric an alert rule reads is one a process really serves (a renamed metric would
+      // leave its alert silent forever).
+      const served = new Set([env.API_PORT!, env.WORKER_METRICS_PORT!, env.TEMPORAL_SDK_METRICS_PORT!, env.CHOREOGRAPHY_METRICS_PORT!, env.PROJECTOR_METRICS_PORT!]);
+      const scraped = (await Promise.all([...served].map(at))).join('\n');
+      for (const metric of metricsReadByAlertRules()) expect(scraped, `${metric} is served`).toMatch(new RegExp(`^${metric}[{ ]`, 'm'));
+      expect(metricValue(projector, 'orders_completed_total', { flow: 'orchestrated', outcome: 'confirmed' })).toBe(1);
+      expect(metricValue(projector, 'kafka_consumer_lag', { group: 'projector', topic: 'order.placed' })).toBe(0);
     } finally {
       const records = started();
       // Ctrl-C: the terminal signals the whole group, and npm forwards the signal once more.

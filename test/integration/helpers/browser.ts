@@ -14,7 +14,7 @@ export const artifactsDir = join(projectRoot, 'test-artifacts', 'browser');
 export async function launchChromium(): Promise<Browser> {
   const executablePath = findChromium();
   if (!executablePath) {
-    throw new Error('no Chromium found for the browser tests: run `npm run stack:install -- --browser` (npm test does) or set CHROMIUM_PATH');
+    throw new Error('no Chromium found for the browser tests: run `npm run stack:install -- --test-tools` (npm test does) or set CHROMIUM_PATH');
   }
   return chromium.launch({
     executablePath,
