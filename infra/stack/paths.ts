@@ -9,4 +9,5 @@ export const installInputs = {
   pythonRequirements: join(projectRoot, 'infra', 'python', 'requirements.txt'),
   kafkaPom: join(projectRoot, 'infra', 'kafka', 'pom.xml'),
   kafkaLog4jConfig: join(projectRoot, 'infra', 'kafka', 'log4j2.properties'),
+  zipkinPom: join(projectRoot, 'infra', 'zipkin', 'pom.xml'),
 } as const;

@@ -12,6 +12,7 @@ import { createNodeService, httpProbe, logLineProbe } from './servers/node-servi
 import { createPostgresServer, postgresUrl } from './servers/postgres.ts';
 import type { ManagedServer, ServerName } from './servers/server.ts';
 import { createTemporalServer } from './servers/temporal.ts';
+import { createZipkinServer, zipkinSpansUrl } from './servers/zipkin.ts';
 import { startServer, stopServer } from './start-server.ts';
 
 /** Reports progress to the person at the terminal. */
@@ -82,6 +83,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
       logPath: join(logs, 'temporal.log'),
     }),
+    createZipkinServer({ java: tools.java, jar: tools.zipkinJar, port: config.ZIPKIN_PORT, logPath: join(logs, 'zipkin.log') }),
     createNodeService({
       name: 'smtp-sink',
       entry: 'src/workers/smtp-sink.ts',
@@ -95,6 +97,15 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       endpoints: { 'SMTP sink': `smtp://127.0.0.1:${config.SMTP_SINK_PORT}`, 'Received mail': `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages` },
     }),
   ];
+}
+
+/**
+ * Spans of the application go to the stack's Zipkin, unless the person starting it pointed them
+ * elsewhere with the standard OTEL_* variables (an OTLP collector, say), which then win.
+ */
+function tracingEnv(config: StackConfig): Record<string, string> {
+  const own = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED'].some((name) => process.env[name]);
+  return own ? {} : { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkinSpansUrl(config.ZIPKIN_PORT), OTEL_BSP_SCHEDULE_DELAY: '1000' };
 }
 
 /**
@@ -112,6 +123,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
     PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(config.SMTP_SINK_PORT),
+    ...tracingEnv(config),
   };
   return [
     createNodeService({

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { FastifyOtelInstrumentation } from '@fastify/otel';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -70,6 +71,11 @@ export async function buildApiApp(deps: ApiDeps) {
     // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false }, plugins: [addFormats as never] },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // A span per request (a no-op unless the process started tracing): the root of an order's trace.
+  const operational = new Set(['/metrics', '/healthz', '/readyz']);
+  const httpTracing = new FastifyOtelInstrumentation({ instrumentHooks: false, ignorePaths: ({ url }) => operational.has(url) || url.startsWith('/docs') });
+  await app.register(httpTracing.plugin());
 
   installErrorHandler(app);
   const metrics = createMetricsRegistry('api');

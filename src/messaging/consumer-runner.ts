@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SpanStatusCode } from '@opentelemetry/api';
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { InvalidEventError, OrderSagaError } from '../domain/errors.ts';
 import type { EventData, EventEnvelope, EventType } from '../domain/events.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
+import { inProcessSpan } from '../observability/message-tracing.ts';
 import { withTransaction } from '../platform/database.ts';
 import { failpoint } from '../platform/failpoints.ts';
 import { createEnvelope, validateEnvelope } from './envelope.ts';
@@ -177,28 +179,37 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       count(event.type, 'skipped');
       return;
     }
-    for (let attempt = 1; ; attempt++) {
-      const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
-      try {
-        const applied = await apply(event, handler, eventLog);
-        stopTimer?.();
-        count(event.type, applied ? 'applied' : 'duplicate');
-        eventLog.info({ attempt }, applied ? 'event applied' : 'duplicate event skipped');
-        failpoint('consumer-after-apply');
-        return;
-      } catch (err) {
-        stopTimer?.();
-        const retryable = !(err instanceof OrderSagaError) || err.retryable;
-        if (!retryable || attempt >= maxAttempts) {
-          await deadLetter(topic, partition, message, err instanceof Error ? `${err.name}: ${err.message}` : String(err), attempt, eventLog, event.type);
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[key] = String(value);
+    // The handling of this message continues the trace of the producer that wrote it.
+    await inProcessSpan(topic, options.groupId, event.orderId, headers, async (span) => {
+      for (let attempt = 1; ; attempt++) {
+        const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
+        try {
+          const applied = await apply(event, handler, eventLog);
+          stopTimer?.();
+          count(event.type, applied ? 'applied' : 'duplicate');
+          span.setAttributes({ 'order_saga.event.applied': applied, 'order_saga.attempts': attempt });
+          eventLog.info({ attempt }, applied ? 'event applied' : 'duplicate event skipped');
+          failpoint('consumer-after-apply');
           return;
+        } catch (err) {
+          stopTimer?.();
+          const retryable = !(err instanceof OrderSagaError) || err.retryable;
+          if (!retryable || attempt >= maxAttempts) {
+            const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+            span.setAttributes({ 'order_saga.dead_lettered': true, 'order_saga.attempts': attempt });
+            span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+            await deadLetter(topic, partition, message, reason, attempt, eventLog, event.type);
+            return;
+          }
+          count(event.type, 'retried');
+          eventLog.info({ attempt, err }, 'handler failed; retrying');
+          await sleep(backoffMs(attempt, baseBackoff, maxBackoff));
+          await heartbeat();
         }
-        count(event.type, 'retried');
-        eventLog.info({ attempt, err }, 'handler failed; retrying');
-        await sleep(backoffMs(attempt, baseBackoff, maxBackoff));
-        await heartbeat();
       }
-    }
+    });
   }
 
   return {

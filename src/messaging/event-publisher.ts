@@ -1,6 +1,7 @@
 import type { Producer } from 'kafkajs';
 import { EventPublishFailedError } from '../domain/errors.ts';
 import type { EventEnvelope } from '../domain/events.ts';
+import { endSpans, startPublishSpan } from '../observability/message-tracing.ts';
 import { topicOf } from './topics.ts';
 
 /** Publishes domain events to Kafka. */
@@ -30,15 +31,21 @@ export function createEventPublisher(producer: Producer, topicPrefix = ''): Even
       if (events.length === 0) return;
       const byTopic = new Map<string, EventEnvelope[]>();
       for (const event of events) byTopic.set(topicOf(event.type, topicPrefix), [...(byTopic.get(topicOf(event.type, topicPrefix)) ?? []), event]);
+      // One PRODUCER span per message, child of the caller's span (the activity), its context in the headers.
+      const spans: ReturnType<typeof startPublishSpan>['span'][] = [];
+      const topicMessages = [...byTopic].map(([topic, batch]) => ({
+        topic,
+        messages: batch.map((event) => {
+          const { span, headers } = startPublishSpan(topic, event.orderId, eventHeaders(event));
+          spans.push(span);
+          return { key: event.orderId, value: JSON.stringify(event), headers };
+        }),
+      }));
       try {
-        await producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, batch]) => ({
-            topic,
-            messages: batch.map((event) => ({ key: event.orderId, value: JSON.stringify(event), headers: eventHeaders(event) })),
-          })),
-        });
+        await producer.sendBatch({ acks: -1, topicMessages });
+        endSpans(spans);
       } catch (err) {
+        endSpans(spans, err);
         throw new EventPublishFailedError(events.map((e) => e.type).join(', '), (err as Error).message, { cause: err });
       }
     },

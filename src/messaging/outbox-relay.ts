@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { Span } from '@opentelemetry/api';
+import { contextFromHeaders, endSpans, startPublishSpan } from '../observability/message-tracing.ts';
 import { failpoint } from '../platform/failpoints.ts';
 
 /** Options of {@link createOutboxRelay}. */
@@ -57,13 +59,26 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
       if (rows.length > 0) {
         const byTopic = new Map<string, typeof rows>();
         for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
-        await options.producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, batch]) => ({
-            topic: `${options.topicPrefix ?? ''}${topic}`,
-            messages: batch.map((row) => ({ key: row.message_key, value: JSON.stringify(row.payload), headers: row.headers })),
-          })),
+        // Each publish span continues the trace of the transaction that wrote its row.
+        const spans: Span[] = [];
+        const topicMessages = [...byTopic].map(([rowTopic, batch]) => {
+          const topic = `${options.topicPrefix ?? ''}${rowTopic}`;
+          return {
+            topic,
+            messages: batch.map((row) => {
+              const { span, headers } = startPublishSpan(topic, row.message_key, row.headers, contextFromHeaders(row.headers));
+              spans.push(span);
+              return { key: row.message_key, value: JSON.stringify(row.payload), headers };
+            }),
+          };
         });
+        try {
+          await options.producer.sendBatch({ acks: -1, topicMessages });
+          endSpans(spans);
+        } catch (err) {
+          endSpans(spans, err);
+          throw err;
+        }
         failpoint('relay-after-publish-before-mark');
         await client.query('update messaging.outbox set sent_at = now() where id = any($1::bigint[])', [rows.map((r) => r.id)]);
       }

@@ -2,9 +2,12 @@
  * Process entry point: the HTTP API (`npm run api`), on API_HOST:API_PORT (default
  * 127.0.0.1:3000), Swagger UI at /docs. Stops on SIGINT/SIGTERM after in-flight requests.
  */
+// First: tracing starts before any module loads pg.
+import { tracing } from '../observability/register-tracing.ts';
 import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
 import { buildApiApp } from '../api/app.ts';
+import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
@@ -33,7 +36,7 @@ async function main(): Promise<void> {
   await kafkaAdmin.connect();
   const app = await buildApiApp({
     pool,
-    sagas: new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), config.TEMPORAL_TASK_QUEUE),
+    sagas: new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }), config.TEMPORAL_TASK_QUEUE),
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     logger: createLogger('api', config.LOG_LEVEL),
@@ -50,6 +53,7 @@ async function main(): Promise<void> {
   await kafkaAdmin.disconnect();
   await connection.close();
   await pool.end();
+  await tracing?.shutdown();
 }
 
 runProcess(main);

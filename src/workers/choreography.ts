@@ -4,6 +4,8 @@
  * together (the default) or one per process (e.g. CHOREOGRAPHY_SERVICES=payments OUTBOX_RELAYS=0).
  * Stops on SIGINT/SIGTERM: stops fetching, finishes in-flight handlers, commits, disconnects.
  */
+// First: tracing starts before any module loads pg.
+import { tracing } from '../observability/register-tracing.ts';
 import nodemailer from 'nodemailer';
 import { Type } from 'typebox';
 import { startChoreography } from '../choreography/runtime.ts';
@@ -78,6 +80,7 @@ async function main(): Promise<void> {
   await metricsAdmin.disconnect();
   await producer.disconnect();
   await pool.end();
+  await tracing?.shutdown();
   log.info('choreography stopped');
 }
 

@@ -4,6 +4,8 @@
  * SIGINT/SIGTERM. `npm run projector -- rebuild` (with the projector stopped) empties the read model
  * and rewinds the group, so the next start rebuilds it from the beginning of the topics.
  */
+// First: tracing starts before any module loads pg.
+import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
 import { startProjector, projectorGroup, rebuildReadModel } from '../projections/projector.ts';
 import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts';
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
   await metricsAdmin.disconnect();
   await producer.disconnect();
   await pool.end();
+  await tracing?.shutdown();
   log.info('projector stopped');
 }
 

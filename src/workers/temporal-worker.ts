@@ -3,6 +3,8 @@
  * task queue `orders`). `npm run worker`. Configured from environment variables (README
  * "Configuration"); stops on SIGINT/SIGTERM after in-flight activities finish.
  */
+// First: tracing starts before any module loads pg.
+import { tracing } from '../observability/register-tracing.ts';
 import { createRequire } from 'node:module';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import nodemailer from 'nodemailer';
@@ -14,6 +16,7 @@ import { ensureTopics } from '../messaging/topics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
 import { sagaActivityInterceptor } from '../observability/saga-activity-interceptor.ts';
 import { createSagaMetrics } from '../observability/saga-metrics.ts';
+import { workerTracing } from '../observability/temporal-tracing.ts';
 import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig, metricsEnv } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
@@ -44,6 +47,7 @@ async function main(): Promise<void> {
       ...(config.TEMPORAL_SDK_METRICS_PORT === 0 ? {} : { metrics: { prometheus: { bindAddress: `${config.METRICS_HOST}:${config.TEMPORAL_SDK_METRICS_PORT}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } }),
     },
   });
+  const traced = workerTracing(tracing);
   const registry = createMetricsRegistry('temporal-worker');
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
 
@@ -71,7 +75,8 @@ async function main(): Promise<void> {
       mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
       publisher: createEventPublisher(producer, config.KAFKA_TOPIC_PREFIX),
     }),
-    interceptors: { activity: [sagaActivityInterceptor(createSagaMetrics(registry))] },
+    interceptors: { activity: [...traced.activity, sagaActivityInterceptor(createSagaMetrics(registry))], workflowModules: traced.workflowModules },
+    sinks: traced.sinks,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metrics: metricsEndpoint.url }, 'worker started');
@@ -83,6 +88,7 @@ async function main(): Promise<void> {
     await pool.end();
     await connection.close();
     await metricsEndpoint.close();
+    await tracing?.shutdown();
     log.info('worker stopped');
   }
 }

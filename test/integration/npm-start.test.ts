@@ -18,7 +18,7 @@ import { appServices, stackFolders } from '../../infra/stack/stack.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { metricValue, scrape } from './helpers/metrics.ts';
 
-const serverNames = ['postgres', 'kafka', 'temporal', 'smtp-sink'];
+const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink'];
 
 /** The metric names the alert rules' expressions read (label matchers, by-clauses and functions left out). */
 function metricsReadByAlertRules(): string[] {
@@ -36,7 +36,7 @@ describe('npm start', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('runs the whole system, takes orders in both flows, and stops everything on Ctrl-C', async () => {
-    const settings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT'];
+    const settings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT', 'ZIPKIN_PORT'];
     const env: Record<string, string> = { STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384' };
     for (const setting of settings) env[setting] = String(await freePort());
     const config = loadStackConfig(env);
@@ -66,6 +66,7 @@ describe('npm start', () => {
       expect(started().map((r) => r.name).sort()).toEqual([...serverNames, ...appServices(config).map((s) => s.name)].sort());
 
       const journeys: Record<string, string> = {};
+      const orderIds: Record<string, string> = {};
       for (const flow of ['orchestrated', 'choreographed']) {
         const correlationId = `journey-${flow}-${randomUUID()}`;
         journeys[flow] = correlationId;
@@ -77,6 +78,7 @@ describe('npm start', () => {
         expect(placed.status).toBe(202);
         expect(placed.headers.get('x-correlation-id')).toBe(correlationId);
         const { orderId } = (await placed.json()) as { orderId: string };
+        orderIds[flow] = orderId;
         await eventually(`the ${flow} order confirmed and notified in the read model`, async () => {
           const view = (await (await fetch(`${api}/orders/${orderId}`)).json()) as { status?: string; notified?: boolean };
           return view.status === 'confirmed' && view.notified === true;
@@ -106,6 +108,22 @@ describe('npm start', () => {
         const text = readFileSync(join(logsDir, file), 'utf8');
         expect(text, file).not.toContain('tok_approve');
         expect(text, file).not.toContain('ada@example.com');
+      }
+
+      // Each order is one trace in the stack's Zipkin, with spans from every process it crossed.
+      const zipkin = `http://127.0.0.1:${env.ZIPKIN_PORT}`;
+      const servicesInTraceOf = async (orderId: string) => {
+        type ZipkinSpan = { traceId: string; localEndpoint?: { serviceName?: string }; tags?: Record<string, string> };
+        const traces = (await (await fetch(`${zipkin}/api/v2/traces?serviceName=api&limit=100&lookback=600000`)).json()) as ZipkinSpan[][];
+        const trace = traces.find((spans) => spans.some((s) => s.tags?.['messaging.kafka.message.key'] === orderId));
+        return new Set((trace ?? []).map((s) => s.localEndpoint?.serviceName));
+      };
+      const expectedServices = { orchestrated: ['api', 'temporal-worker', 'projector'], choreographed: ['api', 'choreography', 'projector'] };
+      for (const [flow, services] of Object.entries(expectedServices)) {
+        await eventually(`one trace of the ${flow} order with spans of ${services.join(', ')}`, async () => {
+          const found = await servicesInTraceOf(orderIds[flow]!);
+          return services.every((s) => found.has(s));
+        });
       }
 
       // Every process serves its metrics.

@@ -11,6 +11,8 @@ import { buildGatewayApp, type GatewayOptions } from '../../../src/gateway/gatew
 import type { GatewayLedger } from '../../../src/gateway/ledger.ts';
 import { createEventPublisher } from '../../../src/messaging/event-publisher.ts';
 import { ensureTopics } from '../../../src/messaging/topics.ts';
+import { clientTracingInterceptors, workerTracing } from '../../../src/observability/temporal-tracing.ts';
+import type { Tracing } from '../../../src/observability/tracing.ts';
 import { OrderSagaClient } from '../../../src/orchestration/order-saga-client.ts';
 import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
@@ -37,7 +39,7 @@ export interface OrchestratedRuntime {
  * free ports and, unless `worker: false`, a Temporal worker with the real activities on a task
  * queue of its own.
  */
-export async function startOrchestratedRuntime(servers: TestServers, options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string } = {}): Promise<OrchestratedRuntime> {
+export async function startOrchestratedRuntime(servers: TestServers, options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string; tracing?: Tracing } = {}): Promise<OrchestratedRuntime> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 5);
   const kafka = new Kafka({ clientId: 'orchestrated-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -54,7 +56,8 @@ export async function startOrchestratedRuntime(servers: TestServers, options: { 
 
   const taskQueue = `orders-test-${randomUUID()}`;
   const connection = await Connection.connect({ address: servers.temporalAddress });
-  const client = new Client({ connection, namespace: servers.temporalNamespace });
+  const client = new Client({ connection, namespace: servers.temporalNamespace, ...(options.tracing ? { interceptors: clientTracingInterceptors() } : {}) });
+  const traced = workerTracing(options.tracing);
 
   let stopWorker: () => Promise<void> = () => Promise.resolve();
   if (options.worker !== false) {
@@ -70,6 +73,8 @@ export async function startOrchestratedRuntime(servers: TestServers, options: { 
         mailer: nodemailer.createTransport({ host: '127.0.0.1', port: sink.smtpPort, secure: false, ignoreTLS: true }),
         publisher: createEventPublisher(producer, options.topicPrefix ?? ''),
       }),
+      interceptors: { activity: traced.activity, workflowModules: traced.workflowModules },
+      sinks: traced.sinks,
     });
     const running = worker.run();
     stopWorker = async () => {
