@@ -16,7 +16,7 @@ const say = (line: string) => console.log(`[stack] ${line}`);
 const usage = `usage: tsx infra/stack/cli.ts <command>
   install [--test-tools]   install the pinned servers that are missing (a second run installs nothing);
                    --test-tools also installs what only the tests use (Chromium, promtool)
-  up               install, then start Temporal (with Web UI), Kafka, PostgreSQL and the SMTP sink; wait until each answers
+  up               install, then start Temporal (with Web UI), Kafka, PostgreSQL, Zipkin and the SMTP sink; wait until each answers
   down [name...]   stop what up and start started (by pid)
   status           show each server's state, endpoints and log
   logs [name] [-n N] [-f]   print (or follow) the logs of one server or all
