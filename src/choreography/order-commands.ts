@@ -54,19 +54,29 @@ interface LockedOrder {
   status: OrderStatus;
   correlationId: string;
   cancelRequested: boolean;
+  /** payment.completed was seen before the order was reserved (events of two topics cross). */
+  paymentCompleted: boolean;
   totalCents: number | null;
   currency: string | null;
 }
 
 /** Reads the order under a row lock, so commands and handlers on one order take turns. */
 export async function lockOrder(tx: Queryable, orderId: string): Promise<LockedOrder | undefined> {
-  const { rows } = await tx.query<{ status: OrderStatus; correlation_id: string | null; cancel_requested_at: Date | null; total_cents: number | null; currency: string | null }>(
-    'select status, correlation_id, cancel_requested_at, total_cents, currency from orders.orders where order_id = $1 for update',
+  const { rows } = await tx.query<{ status: OrderStatus; correlation_id: string | null; cancel_requested_at: Date | null; payment_completed_at: Date | null; total_cents: number | null; currency: string | null }>(
+    'select status, correlation_id, cancel_requested_at, payment_completed_at, total_cents, currency from orders.orders where order_id = $1 for update',
     [orderId],
   );
   const row = rows[0];
   if (!row) return undefined;
-  return { orderId, status: row.status, correlationId: row.correlation_id ?? orderId, cancelRequested: row.cancel_requested_at !== null, totalCents: row.total_cents, currency: row.currency };
+  return {
+    orderId,
+    status: row.status,
+    correlationId: row.correlation_id ?? orderId,
+    cancelRequested: row.cancel_requested_at !== null,
+    paymentCompleted: row.payment_completed_at !== null,
+    totalCents: row.total_cents,
+    currency: row.currency,
+  };
 }
 
 /**

@@ -37,6 +37,14 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
     const outcome = await transitionOrder(ctx.tx, orderId, 'cancelled', { reason });
     if (outcome.applied) ctx.emit('order.cancelled', { reason });
   };
+  /** The charge is captured: the order is paid, then confirmed, unless a cancel came in meanwhile. */
+  const settlePayment = async (ctx: HandlerContext, orderId: string, cancelRequested: boolean) => {
+    await transitionOrder(ctx.tx, orderId, 'paid');
+    // A cancel that came in while the charge ran wins: the refund and the release follow.
+    if (cancelRequested) return;
+    const confirmed = await transitionOrder(ctx.tx, orderId, 'confirmed');
+    if (confirmed.applied && confirmed.order.total) ctx.emit('order.confirmed', { total: confirmed.order.total });
+  };
   return {
     groupId: 'orders',
     producerName: 'orders',
@@ -46,6 +54,8 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
         const order = await lockOrder(ctx.tx, event.orderId);
         if (!order || order.cancelRequested) return;
         if (!(await transitionOrder(ctx.tx, event.orderId, 'reserved', { total })).applied) return;
+        // The payment's event overtook this one (another topic): settle it now.
+        if (order.paymentCompleted) return settlePayment(ctx, event.orderId, false);
         if (!needsReview(total)) return; // payments charges on inventory.reserved
         await transitionOrder(ctx.tx, event.orderId, 'awaiting_review');
         const dueAt = new Date((deps.now ?? (() => new Date()))().getTime() + reviewTimeoutMs);
@@ -55,11 +65,12 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
       'payment.completed': async (event, ctx) => {
         const order = await lockOrder(ctx.tx, event.orderId);
         if (!order) return;
-        await transitionOrder(ctx.tx, event.orderId, 'paid');
-        // A cancel that came in while the charge ran wins: the refund and the release follow.
-        if (order.cancelRequested) return;
-        const confirmed = await transitionOrder(ctx.tx, event.orderId, 'confirmed');
-        if (confirmed.applied && confirmed.order.total) ctx.emit('order.confirmed', { total: confirmed.order.total });
+        if (order.status === 'pending') {
+          // Charged before this group saw the reservation: remember it; inventory.reserved settles it.
+          await ctx.tx.query('update orders.orders set payment_completed_at = now() where order_id = $1', [event.orderId]);
+          return;
+        }
+        await settlePayment(ctx, event.orderId, order.cancelRequested);
       },
       'inventory.rejected': (event, ctx) => cancel(ctx, event.orderId, 'out_of_stock'),
       'inventory.released': (event, ctx) => cancel(ctx, event.orderId, (event.data as EventData<'inventory.released'>).reason ?? 'customer_cancelled'),

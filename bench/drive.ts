@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import type { MixEntry } from './mix.ts';
+
+export type Flow = 'orchestrated' | 'choreographed';
+
+/** One order the driver submitted, and when each milestone was seen (ms since the run began). */
+export interface DrivenOrder {
+  orderId: string | null;
+  kind: string;
+  scenario: MixEntry['scenario'];
+  submittedAt: number;
+  httpStatus: number | null;
+  httpMs: number | null;
+  /** Final status seen in the flow's own store (orders.orders, written by both flows). */
+  terminalAt?: number;
+  /** Final status and every event of its scenario seen in the read model (read_model.order_view). */
+  visibleAt?: number;
+}
+
+/** Options of {@link driveOrders}. */
+export interface DriveOptions {
+  apiUrl: string;
+  pool: pg.Pool;
+  flow: Flow;
+  /** Orders per second, fixed (open loop: arrivals do not wait for answers). */
+  rate: number;
+  durationS: number;
+  /** How long to wait after the last submission for every order to end. */
+  drainS: number;
+  schedule: MixEntry[];
+  pollMs?: number;
+}
+
+/**
+ * Submits orders through the HTTP API at a fixed arrival rate, then watches PostgreSQL until each
+ * has reached its final state in the flow's store and in the read model, or the drain time is up.
+ */
+export async function driveOrders(options: DriveOptions): Promise<{ orders: DrivenOrder[]; elapsedMs: number }> {
+  const started = performance.now();
+  const now = () => performance.now() - started;
+  const orders: DrivenOrder[] = [];
+  const inFlight: Promise<void>[] = [];
+  const total = Math.round(options.rate * options.durationS);
+
+  let watching = true;
+  const watcher = (async () => {
+    while (watching || orders.some((o) => o.orderId && (o.terminalAt === undefined || o.visibleAt === undefined))) {
+      await sleep(options.pollMs ?? 50);
+      const waiting = (field: 'terminalAt' | 'visibleAt') => orders.filter((o) => o.orderId && o[field] === undefined).map((o) => o.orderId!);
+      const byId = new Map(orders.filter((o) => o.orderId).map((o) => [o.orderId!, o]));
+      const terminal = await options.pool.query<{ order_id: string }>("select order_id from orders.orders where order_id = any($1) and status in ('confirmed', 'cancelled')", [waiting('terminalAt')]);
+      const seenAt = now();
+      for (const row of terminal.rows) byId.get(row.order_id)!.terminalAt ??= seenAt;
+      const visible = await options.pool.query<{ order_id: string; event_count: number }>(
+        "select order_id, event_count from read_model.order_view where order_id = any($1) and status in ('confirmed', 'cancelled')",
+        [waiting('visibleAt')],
+      );
+      const visibleAt = now();
+      for (const row of visible.rows) {
+        const order = byId.get(row.order_id)!;
+        // Done once the read model holds the whole story, the final email included.
+        if (row.event_count >= order.scenario.expected.events.length) order.visibleAt ??= visibleAt;
+      }
+      if (!watching && now() > options.durationS * 1000 + options.drainS * 1000) break;
+    }
+  })();
+
+  for (let i = 0; i < total; i++) {
+    const due = (i * 1000) / options.rate;
+    if (due > now()) await sleep(due - now());
+    const entry = options.schedule[i % options.schedule.length]!;
+    const order: DrivenOrder = { orderId: null, kind: entry.key, scenario: entry.scenario, submittedAt: now(), httpStatus: null, httpMs: null };
+    orders.push(order);
+    inFlight.push(
+      fetch(`${options.apiUrl}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ customerId: `bench-${entry.key}`, email: 'bench@example.com', items: entry.scenario.items, paymentToken: entry.scenario.paymentToken, flow: options.flow }),
+      }).then(
+        async (response) => {
+          order.httpStatus = response.status;
+          order.httpMs = now() - order.submittedAt;
+          const body = (await response.json()) as { orderId?: string };
+          order.orderId = body.orderId ?? null;
+        },
+        () => {
+          order.httpMs = now() - order.submittedAt;
+        },
+      ),
+    );
+  }
+  await Promise.all(inFlight);
+  watching = false;
+  await watcher;
+  return { orders, elapsedMs: now() };
+}
