@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type pg from 'pg';
 
 /** p50/p95/p99/max of a list of durations in ms (undefined when empty). */
@@ -12,17 +12,39 @@ export function percentiles(values: number[]): { count: number; p50: number; p95
 
 const clockTicksPerSecond = 100; // USER_HZ on Linux
 
-/** CPU seconds used so far and resident memory of process `pid`, from /proc (undefined when it is gone). */
-export function processUsage(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
+/** The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1], utime [11], stime [12]). */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond; // utime + stime
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    return { cpuSeconds, rssMb: Math.round(rssKb / 1024) };
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+const cpuOf = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+
+/**
+ * CPU seconds used so far and resident memory of process `pid` and its direct children (PostgreSQL
+ * works in one backend process per connection), from /proc; undefined when it is gone.
+ */
+export function processUsage(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
+  const own = statFields(pid);
+  if (!own) return undefined;
+  // Its own time, the time of children it has reaped (cutime, cstime), and its live children's.
+  let cpuSeconds = cpuOf(own) + (Number(own[13]) + Number(own[14])) / clockTicksPerSecond;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields && Number(fields[1]) === pid) cpuSeconds += cpuOf(fields);
+  }
+  let rssKb = 0;
+  try {
+    rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    // gone between the two reads
+  }
+  return { cpuSeconds, rssMb: Math.round(rssKb / 1024) };
 }
 
 /** Transactions committed in the whole PostgreSQL cluster so far. */
