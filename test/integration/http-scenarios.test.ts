@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
@@ -63,9 +62,14 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
           final = await view(orderId);
           return (final.status === 'confirmed' || final.status === 'cancelled') && final.notified === true;
         }, 90_000);
-        await sleep(500); // the last events of a cancellation (refund) may land just after the email
-        const timeline = (await api.inject({ method: 'GET', url: `/orders/${orderId}/events` })).json<{ events: { type: string }[] }>();
-        outcomes.push({ scenario, orderId, view: final, events: timeline.events.map((e) => e.type) });
+        // The last events of a cancellation (the refund) may land after the email: wait until the
+        // timeline holds as many events as the scenario has, then compare which.
+        let events: string[] = [];
+        await eventually(`${orderId}: ${scenario.expected.events.length} events in its timeline`, async () => {
+          events = (await api.inject({ method: 'GET', url: `/orders/${orderId}/events` })).json<{ events: { type: string }[] }>().events.map((e) => e.type);
+          return events.length >= scenario.expected.events.length;
+        });
+        outcomes.push({ scenario, orderId, view: final, events });
       }),
     );
   }, 180_000);
