@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApiApp } from '../../src/api/app.ts';
+import type { buildApiApp } from '../../src/api/app.ts';
 import { demoCases, formatDemo, runDemo } from '../../src/demo/demo.ts';
-import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
-import { startProjector } from '../../src/projections/projector.ts';
-import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { metricValue } from './helpers/metrics.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import type { OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
@@ -16,34 +14,18 @@ type Api = Awaited<ReturnType<typeof buildApiApp>>;
 describe('HTTP API against the real flows', () => {
   let harness: ChoreographyHarness;
   let orchestrated: OrchestratedRuntime;
-  let projector: ConsumerRunner;
   let api: Api;
+  let runtime: FullRuntime;
   const order = (overrides: Record<string, unknown> = {}) => ({ customerId: 'http-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow: 'orchestrated', ...overrides });
   const post = (body: unknown, key: string | undefined = randomUUID()) =>
     api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
 
   beforeAll(async () => {
-    harness = await startChoreographyHarness(inject('servers'));
-    await harness.startInstance();
-    orchestrated = await startOrchestratedRuntime(inject('servers'), { topicPrefix: harness.prefix });
-    const producer = harness.kafka.producer();
-    await producer.connect();
-    projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
-    api = await buildApiApp({
-      pool: harness.pool,
-      sagas: orchestrated.sagas,
-      temporalUiUrl: 'http://localhost:8233',
-      namespace: 'default',
-      readiness: [{ name: 'postgresql', check: async () => void (await harness.pool.query('select 1')) }],
-    });
+    runtime = await startFullRuntime(inject('servers'), { readiness: [{ name: 'postgresql', check: async () => void (await harness.pool.query('select 1')) }] });
+    ({ harness, orchestrated, api } = runtime);
   }, 120_000);
 
-  afterAll(async () => {
-    await api?.close();
-    await projector?.stop();
-    await orchestrated?.close();
-    await harness?.close();
-  });
+  afterAll(() => runtime?.close());
 
   it.each(['orchestrated', 'choreographed'])('takes a %s order, and the read model and timeline show it confirmed', async (flow) => {
     const placed = await post(order({ flow }));

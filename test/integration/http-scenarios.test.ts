@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApiApp } from '../../src/api/app.ts';
-import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
-import { startProjector } from '../../src/projections/projector.ts';
+import type { buildApiApp } from '../../src/api/app.ts';
 import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
-import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
@@ -19,9 +16,8 @@ const scenarios = orderScenarios.filter((s) => s.expected.reason !== 'review_tim
 
 describe.each(['orchestrated', 'choreographed'] as const)('the scenario table through the HTTP API, %s', (flow) => {
   let harness: ChoreographyHarness;
-  let orchestrated: OrchestratedRuntime;
-  let projector: ConsumerRunner;
   let api: Api;
+  let runtime: FullRuntime;
   const cancelOnCapture = new Set<string>();
   const outcomes: { scenario: OrderScenario; orderId: string; view: View; events: string[] }[] = [];
   const onCapture = async (charge: { reference: string }) => {
@@ -29,13 +25,8 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
   };
 
   beforeAll(async () => {
-    harness = await startChoreographyHarness(inject('servers'), { gateway: { onCapture } });
-    await harness.startInstance();
-    orchestrated = await startOrchestratedRuntime(inject('servers'), { topicPrefix: harness.prefix, gateway: { onCapture } });
-    const producer = harness.kafka.producer();
-    await producer.connect();
-    projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
-    api = await buildApiApp({ pool: harness.pool, sagas: orchestrated.sagas, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [] });
+    runtime = await startFullRuntime(inject('servers'), { gateway: { onCapture } });
+    ({ harness, api } = runtime);
     const view = async (orderId: string) => {
       const res = await api.inject({ method: 'GET', url: `/orders/${orderId}` });
       return res.statusCode === 200 ? res.json<View>() : {};
@@ -74,12 +65,7 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
     );
   }, 180_000);
 
-  afterAll(async () => {
-    await api?.close();
-    await projector?.stop();
-    await orchestrated?.close();
-    await harness?.close();
-  });
+  afterAll(() => runtime?.close());
 
   it('reaches every scenario\'s final status and reason, as GET /orders/:id shows it', () => {
     expect(outcomes).toHaveLength(scenarios.length);
@@ -95,7 +81,7 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
   });
 
   it('charged and refunded each order as its scenario says', () => {
-    const ledger = flow === 'orchestrated' ? orchestrated.ledger : harness.ledger;
+    const ledger = flow === 'orchestrated' ? runtime.orchestrated.ledger : harness.ledger;
     for (const { scenario, orderId } of outcomes) {
       expect({ scenario: scenario.name, charges: ledger.charges.filter((c) => c.reference === orderId).length, refunds: ledger.refunds.filter((r) => r.reference === orderId).length }).toEqual({
         scenario: scenario.name,

@@ -8,42 +8,30 @@ import { finishedSpans as exporter, tracing } from './helpers/in-memory-tracing.
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApiApp } from '../../src/api/app.ts';
-import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
-import { startProjector } from '../../src/projections/projector.ts';
-import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import type { buildApiApp } from '../../src/api/app.ts';
+import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
 
 describe('tracing', () => {
   let harness: ChoreographyHarness;
-  let orchestrated: OrchestratedRuntime;
-  let projector: ConsumerRunner;
   let api: Api;
+  let runtime: FullRuntime;
   let baseUrl: string;
 
   beforeAll(async () => {
-    harness = await startChoreographyHarness(inject('servers'));
-    await harness.startInstance();
-    orchestrated = await startOrchestratedRuntime(inject('servers'), { topicPrefix: harness.prefix, tracing });
-    const producer = harness.kafka.producer();
-    await producer.connect();
-    projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
-    api = await buildApiApp({ pool: harness.pool, sagas: orchestrated.sagas, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [] });
+    runtime = await startFullRuntime(inject('servers'), { tracing });
+    ({ harness, api } = runtime);
     await api.listen({ port: 0, host: '127.0.0.1' });
     baseUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
   }, 120_000);
 
   afterAll(async () => {
-    await api?.close();
-    await projector?.stop();
-    await orchestrated?.close();
-    await harness?.close();
+    await runtime?.close();
     await tracing?.shutdown();
   });
 

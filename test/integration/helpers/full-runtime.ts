@@ -1,0 +1,46 @@
+import { pino } from 'pino';
+import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
+import type { GatewayOptions } from '../../../src/gateway/gateway-app.ts';
+import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
+import type { Tracing } from '../../../src/observability/tracing.ts';
+import { startProjector } from '../../../src/projections/projector.ts';
+import type { TestServers } from '../../setup/servers.ts';
+import { startChoreographyHarness, type ChoreographyHarness } from './choreography-runtime.ts';
+import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
+
+/** Both flows, the read model projector and the HTTP API, in this process, on topics of their own. */
+export interface FullRuntime {
+  harness: ChoreographyHarness;
+  orchestrated: OrchestratedRuntime;
+  projector: ConsumerRunner;
+  api: Awaited<ReturnType<typeof buildApiApp>>;
+  close(): Promise<void>;
+}
+
+/** Starts what the HTTP and tracing tests drive: one choreography instance, a worker, the projector and the API (not listening). */
+export async function startFullRuntime(servers: TestServers, options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness'] } = {}): Promise<FullRuntime> {
+  const harness = await startChoreographyHarness(servers, options.gateway ? { gateway: options.gateway } : {});
+  await harness.startInstance();
+  const orchestrated = await startOrchestratedRuntime(servers, {
+    topicPrefix: harness.prefix,
+    ...(options.gateway ? { gateway: options.gateway } : {}),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
+  });
+  const producer = harness.kafka.producer();
+  await producer.connect();
+  const projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
+  const api = await buildApiApp({ pool: harness.pool, sagas: orchestrated.sagas, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: options.readiness ?? [] });
+  return {
+    harness,
+    orchestrated,
+    projector,
+    api,
+    async close() {
+      await api.close();
+      await projector.stop();
+      await producer.disconnect();
+      await orchestrated.close();
+      await harness.close();
+    },
+  };
+}
