@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpanStatusCode } from '@opentelemetry/api';
-import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { InvalidEventError, OrderSagaError } from '../domain/errors.ts';
@@ -69,6 +69,10 @@ export const deadLetterHeaders = {
   failedAt: 'dlq-failed-at',
 } as const;
 
+/** Kafka headers as text (kafkajs hands them over as Buffers, or arrays of them). */
+export const headerText = (headers: IHeaders | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.map(String).join(',') : String(v)]])));
+
 /** Backoff before attempt `attempt + 1`: exponential, capped, with full jitter. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1)));
@@ -103,8 +107,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') => options.metrics?.events.inc({ group: options.groupId, type, result });
 
   async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number, eventLog: Logger = log, type = 'unknown'): Promise<void> {
-    const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[key] = String(value);
+    const headers = headerText(message.headers);
     await options.producer.send({
       topic: deadLetterTopicOf(options.groupId),
       acks: -1,
@@ -179,8 +182,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       count(event.type, 'skipped');
       return;
     }
-    const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[key] = String(value);
+    const headers = headerText(message.headers);
     // The handling of this message continues the trace of the producer that wrote it.
     await inProcessSpan(topic, options.groupId, event.orderId, headers, async (span) => {
       for (let attempt = 1; ; attempt++) {

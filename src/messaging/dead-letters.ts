@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
-import { deadLetterHeaders } from './consumer-runner.ts';
+import { deadLetterHeaders, headerText } from './consumer-runner.ts';
 import { deadLetterTopicOf } from './topics.ts';
 
 /** A message in a dead-letter topic, with where it came from and why it failed. */
@@ -18,9 +18,6 @@ export interface DeadLetter {
   failedAt: string;
   headers: Record<string, string>;
 }
-
-const headerText = (headers: IHeaders | undefined): Record<string, string> =>
-  Object.fromEntries(Object.entries(headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.map(String).join(',') : String(v)]])));
 
 /** Reads every message of `topics` up to their current end with a throwaway consumer group. */
 async function readToEnd(kafka: Kafka, topics: string[], onMessage: (topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; headers?: IHeaders }) => void): Promise<void> {
