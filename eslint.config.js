@@ -46,7 +46,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'import-x/no-cycle': 'error',
       'import-x/no-self-import': 'error',
-      'import-x/no-extraneous-dependencies': ['error', { devDependencies: ['test/**', 'infra/**', '*.config.*'] }],
+      'import-x/no-extraneous-dependencies': ['error', { devDependencies: ['test/**', 'infra/**', 'bench/**', '*.config.*'] }],
       'import-x/no-duplicates': 'error',
       'import-x/no-named-as-default-member': 'off',
       'no-console': 'off',
@@ -54,7 +54,7 @@ export default tseslint.config(
   },
   {
     // Workflow code, and the workflow fixtures of the tests, run in the sandbox.
-    files: ['src/workflows/**/*.ts', 'test/fixtures/workflows/**/*.ts', 'test/fixtures/lint-violations/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'bench/workflows/**/*.ts', 'test/fixtures/workflows/**/*.ts', 'test/fixtures/lint-violations/**/*.ts'],
     rules: workflowSandboxRules,
   },
   {

@@ -1,16 +1,20 @@
 /**
- * `npm run bench`: drives orders through the HTTP API at a fixed arrival rate for each flow,
- * measures throughput and end-to-end latency (until the final state in the flow's store and in the
- * read model), CPU and memory of each process, PostgreSQL commits and Kafka messages per order,
- * then audits the run. Writes bench/results/<time>.json. A benchmark, not a test: nothing here
- * passes or fails on speed; a failed audit fails the run.
+ * `npm run bench`: measures both flows on the running system (or one it starts), against raw
+ * baselines taken in the same run on the same servers, audits every run, writes
+ * bench/results/<time>.json and regenerates docs/comparison.md from it. A benchmark, not a test:
+ * nothing here passes or fails on speed; a failed audit fails the benchmark.
  *
- *   npm run bench -- [--flow orchestrated|choreographed|both] [--rate 20] [--duration 30] [--drain 60]
+ *   npm run bench -- [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
+ *                    [--search] [--search-duration 20] [--max-rate 1000] [--no-baselines] [--no-report]
+ *
+ * For each flow: one run at the fixed --rate for --duration seconds; with --search, runs at rising
+ * rates (×1.5 from --rate) until one is not sustained, to find the highest sustainable rate.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadStackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
@@ -18,88 +22,93 @@ import { PidFiles } from '../infra/stack/process.ts';
 import { postgresUrl } from '../infra/stack/servers/postgres.ts';
 import { appServices, stackFolders } from '../infra/stack/stack.ts';
 import { createPool } from '../src/platform/database.ts';
-import { auditRun } from './audit.ts';
-import { driveOrders, type Flow } from './drive.ts';
-import { percentiles, postgresCommits, processUsage } from './measure.ts';
-import { defaultMix, mixSchedule } from './mix.ts';
+import { kafkaBaseline, postgresBaseline, temporalBaseline } from './baselines.ts';
+import type { Flow } from './drive.ts';
+import { runFlow, type FlowRun, type SystemUnderTest } from './flow-run.ts';
+import { defaultMix } from './mix.ts';
+import { writeReport } from './report.ts';
+import { orchestratedStepKinds, type BenchResult } from './result.ts';
 import { ensureSystem } from './system.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
+
+function describeRun(run: FlowRun): string {
+  const final = run.latencyMs.toFinalState;
+  return `${run.flow} at ${run.offeredRate}/s: ${run.ended}/${run.submitted} ended, ${run.throughputPerS} orders/s, to final state p50 ${final?.p50} ms p99 ${final?.p99} ms, ${run.perOrder.cpuSeconds} CPU-s/order, ${run.sustained ? 'sustained' : 'NOT sustained'}, audit ${run.audit.passed ? 'passed' : 'FAILED'}`;
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       flow: { type: 'string', default: 'both' },
-      rate: { type: 'string', default: '20' },
+      rate: { type: 'string', default: '5' },
       duration: { type: 'string', default: '30' },
       drain: { type: 'string', default: '60' },
+      search: { type: 'boolean', default: false },
+      'search-duration': { type: 'string', default: '20' },
+      'max-rate': { type: 'string', default: '1000' },
+      'no-baselines': { type: 'boolean', default: false },
+      'no-report': { type: 'boolean', default: false },
     },
   });
   const flows: Flow[] = values.flow === 'both' ? ['orchestrated', 'choreographed'] : [values.flow as Flow];
   if (!flows.every((f) => f === 'orchestrated' || f === 'choreographed')) throw new Error(`--flow must be orchestrated, choreographed or both, not ${values.flow}`);
-  const [rate, durationS, drainS] = [Number(values.rate), Number(values.duration), Number(values.drain)];
-  if (!(rate > 0 && durationS > 0 && drainS >= 0)) throw new Error('--rate and --duration must be positive numbers, --drain zero or more');
+  const [rate, durationS, drainS, searchDurationS, maxRate] = [values.rate, values.duration, values.drain, values['search-duration'], values['max-rate']].map(Number) as [number, number, number, number, number];
+  if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0)) throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain zero or more');
 
+  // The Temporal baseline runs a worker in this process: its log lines stay out of the report.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const config = loadStackConfig();
   const system = await ensureSystem(config, say);
-  const pool = createPool(postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }), 4);
+  const pool = createPool(postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }), 16);
   const kafka = new Kafka({ clientId: 'bench', brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const pids = new PidFiles(stackFolders(config).run);
-  const processNames = ['postgres', 'kafka', 'temporal', ...appServices(config).map((s) => s.name)];
-
-  const topicMessages = async (filter: (topic: string) => boolean) => {
-    let sum = 0;
-    for (const topic of (await admin.listTopics()).filter(filter)) sum += (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
-    return sum;
+  const pidFiles = new PidFiles(stackFolders(config).run);
+  const processNames = ['postgres', 'kafka', 'temporal', 'zipkin', ...appServices(config).map((s) => s.name)];
+  const sut: SystemUnderTest = {
+    apiUrl: `http://127.0.0.1:${config.API_PORT}`,
+    gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`,
+    pool,
+    admin,
+    pids: () => Object.fromEntries(processNames.map((name) => [name, pidFiles.read(name)?.pid])),
   };
-  const deadLetters = () => topicMessages((t) => t.startsWith('dlq.'));
-  const eventMessages = () => topicMessages((t) => !t.startsWith('dlq.') && !t.startsWith('__'));
 
-  const runs = [];
-  let allPassed = true;
+  const result: BenchResult = {
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30) },
+    tracing: process.env.OTEL_SDK_DISABLED === 'true' ? 'off (OTEL_SDK_DISABLED=true)' : system.startedHere || process.env.OTEL_TRACES_EXPORTER ? `as npm start sets it (${process.env.OTEL_TRACES_EXPORTER ?? 'zipkin'}, every span)` : 'as the running system was started',
+    mix: defaultMix.map((m) => ({ key: m.key, weight: m.weight, scenario: m.scenario.name })),
+    baselines: {},
+    runs: [],
+  };
   try {
+    if (!values['no-baselines']) {
+      say('baselines on the same servers ...');
+      result.baselines.postgres = await postgresBaseline(pool, 8, 10);
+      say(`  PostgreSQL: ${result.baselines.postgres.perSecond} ${result.baselines.postgres.unit} (${result.baselines.postgres.how})`);
+      result.baselines.kafka = await kafkaBaseline(kafka, 20_000, 100);
+      say(`  Kafka: ${result.baselines.kafka.perSecond} ${result.baselines.kafka.unit} (${result.baselines.kafka.how})`);
+      result.baselines.temporal = await temporalBaseline(`127.0.0.1:${config.TEMPORAL_PORT}`, orchestratedStepKinds, 50, 20);
+      say(`  Temporal: ${result.baselines.temporal.perSecond} ${result.baselines.temporal.unit} (${result.baselines.temporal.how})`);
+    }
     for (const flow of flows) {
       say(`${flow}: ${rate} orders/s for ${durationS} s (mix ${defaultMix.map((m) => `${m.weight}% ${m.key}`).join(', ')}) ...`);
-      const usageBefore = Object.fromEntries(processNames.map((name) => [name, processUsage(pids.read(name)?.pid ?? -1)]));
-      const [commitsBefore, messagesBefore, deadLettersBefore] = [await postgresCommits(pool), await eventMessages(), await deadLetters()];
-      const { orders, elapsedMs } = await driveOrders({ apiUrl: `http://127.0.0.1:${config.API_PORT}`, pool, flow, rate, durationS, drainS, schedule: mixSchedule(defaultMix, 1000) });
-      const [commitsAfter, messagesAfter] = [await postgresCommits(pool), await eventMessages()];
-      const processes = Object.fromEntries(
-        processNames.map((name) => {
-          const before = usageBefore[name];
-          const after = processUsage(pids.read(name)?.pid ?? -1);
-          return [name, before && after ? { cpuSeconds: Math.round((after.cpuSeconds - before.cpuSeconds) * 100) / 100, cpuPercentOfOneCore: Math.round(((after.cpuSeconds - before.cpuSeconds) / (elapsedMs / 1000)) * 1000) / 10, rssMb: after.rssMb } : null];
-        }),
-      );
-      const audit = await auditRun(orders, { pool, gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`, before: { deadLetters: deadLettersBefore }, deadLetters });
-      const ended = orders.filter((o) => o.terminalAt !== undefined);
-      const lastEnd = Math.max(...ended.map((o) => o.terminalAt!));
-      const run = {
-        flow,
-        offeredRate: rate,
-        durationS,
-        submitted: orders.length,
-        ended: ended.length,
-        throughputPerS: ended.length > 0 ? Math.round((ended.length / (lastEnd / 1000)) * 10) / 10 : 0,
-        latencyMs: {
-          http: percentiles(orders.flatMap((o) => (o.httpMs === null ? [] : [o.httpMs]))),
-          toFinalState: percentiles(ended.map((o) => o.terminalAt! - o.submittedAt)),
-          toReadModelComplete: percentiles(orders.flatMap((o) => (o.visibleAt === undefined ? [] : [o.visibleAt - o.submittedAt]))),
-          toFinalStateByKind: Object.fromEntries(defaultMix.map((m) => [m.key, percentiles(ended.filter((o) => o.kind === m.key).map((o) => o.terminalAt! - o.submittedAt))])),
-        },
-        perOrder: {
-          postgresCommits: Math.round(((commitsAfter - commitsBefore) / orders.length) * 10) / 10,
-          kafkaMessages: Math.round(((messagesAfter - messagesBefore) / orders.length) * 10) / 10,
-        },
-        processes,
-        audit,
-      };
-      allPassed &&= audit.passed;
-      say(`${flow}: ${run.ended}/${run.submitted} ended, ${run.throughputPerS} orders/s; to final state p50 ${run.latencyMs.toFinalState?.p50} ms, p99 ${run.latencyMs.toFinalState?.p99} ms; audit ${audit.passed ? 'passed' : 'FAILED'}`);
-      for (const c of audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
-      runs.push(run);
+      const fixed = await runFlow(sut, flow, rate, durationS, drainS);
+      result.runs.push({ ...fixed, phase: 'fixed' });
+      say(describeRun(fixed));
+      for (const c of fixed.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
+      if (!values.search || !fixed.sustained) continue;
+      // Rising rates until one is not sustained (or its audit fails): the one before is the answer.
+      for (let offered = Math.round(rate * 15) / 10; offered <= maxRate; offered = Math.round(offered * 15) / 10) {
+        say(`${flow}: searching, ${offered} orders/s for ${searchDurationS} s ...`);
+        const step = await runFlow(sut, flow, offered, searchDurationS, drainS);
+        result.runs.push({ ...step, phase: 'search' });
+        say(describeRun(step));
+        for (const c of step.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
+        if (!step.sustained) break;
+      }
     }
   } finally {
     await admin.disconnect();
@@ -107,12 +116,16 @@ async function main(): Promise<number> {
     await system.stop();
   }
 
+  result.finishedAt = new Date().toISOString();
   const resultsDir = join(projectRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: availableParallelism(), memoryGb: Math.round(totalmem() / 2 ** 30) }, mix: defaultMix.map((m) => ({ key: m.key, weight: m.weight, scenario: m.scenario.name })), runs }, null, 2)}\n`);
-  say(`results: ${file}`);
-  return allPassed ? 0 : 1;
+  const file = join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  say(`results: ${relative(projectRoot, file)}`);
+  if (!values['no-report']) say(`report: ${relative(projectRoot, await writeReport(file))}`);
+  const failed = result.runs.filter((r) => !r.audit.passed);
+  if (failed.length > 0) say(`FAILED: the audit of ${failed.length} run(s) failed; their figures do not count`);
+  return failed.length === 0 ? 0 : 1;
 }
 
 main().then(

@@ -5,7 +5,9 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -25,13 +27,17 @@ import {
   type OrderSagaStatus,
   type PlaceOrderInput,
 } from './definitions.ts';
-import { contextStep, gatewayCall, notification, refundCall } from './retry-profiles.ts';
+import { contextStep, gatewayCall, localContextStep, notification, refundCall } from './retry-profiles.ts';
 import { orderSearchAttributeKeys as keys } from './search-attribute-keys.ts';
 
-const orders = proxyActivities<OrderActivities>(contextStep);
+const contextActivities = proxyActivities<OrderActivities>(contextStep);
+const localContextActivities = proxyLocalActivities<OrderActivities>(localContextStep);
 const payments = proxyActivities<OrderActivities>(gatewayCall);
 const refunds = proxyActivities<OrderActivities>(refundCall);
 const mail = proxyActivities<OrderActivities>(notification);
+
+/** Marks histories whose context steps are local activities (docs/orchestrated-flow.md). */
+export const localContextStepsPatch = 'local-context-steps';
 
 /** Ends the forward path of the saga: compensation follows, with this reason. */
 class SagaAborted extends Error {
@@ -42,8 +48,9 @@ class SagaAborted extends Error {
 
 /** The error code of a failed activity (its ApplicationFailure type), if any. */
 function failureCode(err: unknown): ErrorCode | undefined {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type as ErrorCode;
-  return undefined;
+  // A regular activity's failure wraps the ApplicationFailure; a local activity's may be it.
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? (cause.type as ErrorCode) : undefined;
 }
 
 /**
@@ -54,6 +61,9 @@ function failureCode(err: unknown): ErrorCode | undefined {
  */
 export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatus> {
   const { request, correlationId } = input;
+  // Context steps (accept, reserve, record progress, release) run as local activities since this
+  // patch; sagas started before it replay with the regular activities their history recorded.
+  const orders = patched(localContextStepsPatch) ? localContextActivities : contextActivities;
   // Every log line of the saga names the order and its journey (the workflow logger adds the ids
   // of the workflow and skips lines while replaying).
   const logFields = { orderId: request.orderId, correlationId };

@@ -1,4 +1,4 @@
-import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 import { nonRetryableErrorCodes } from '../domain/errors.ts';
 
 /** Exponential backoff shared by every profile: 1 s, 2 s, 4 s … capped at 1 min between attempts. */
@@ -6,6 +6,15 @@ const backoff = { initialInterval: '1 second', backoffCoefficient: 2, maximumInt
 
 /** A context operation plus its event publish (database, Kafka): retried until it succeeds. */
 export const contextStep: ActivityOptions = { startToCloseTimeout: '10 seconds', retry: backoff };
+
+/**
+ * The same context operations run as local activities: they are short, idempotent writes to our
+ * own database, so the worker runs them in the workflow task that needs them instead of a round
+ * trip through the server per step (history gets one marker per step instead of three activity
+ * events and a workflow task). Retried in the worker while the backoff is under 10 s, then through
+ * a server timer, until they succeed.
+ */
+export const localContextStep: LocalActivityOptions = { startToCloseTimeout: '10 seconds', localRetryThreshold: '10 seconds', retry: backoff };
 
 /**
  * A charge at the payment gateway: retried with backoff, given up after 24 h. When the customer

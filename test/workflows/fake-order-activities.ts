@@ -33,7 +33,7 @@ const hours = (n: number) => n * 60 * 60 * 1000;
  * workflow can be tested on the time-skipping server in seconds. The real activities are tested
  * against real servers in test/integration.
  */
-export function createFakeOrderActivities(scenario: OrderScenario, hooks: { afterPaid?: () => Promise<void> } = {}): { activities: OrderActivities; world: FakeWorld } {
+export function createFakeOrderActivities(scenario: OrderScenario, hooks: { onCapture?: () => Promise<void> } = {}): { activities: OrderActivities; world: FakeWorld } {
   const world: FakeWorld = { calls: [], events: [], chargeAttempts: 0, charges: 0, refunds: 0, reserved: false };
   let charged = false;
   const publish = (type: EventType) => {
@@ -60,7 +60,6 @@ export function createFakeOrderActivities(scenario: OrderScenario, hooks: { afte
     },
     recordOrderProgress: async (input: Parameters<OrderActivities['recordOrderProgress']>[0]) => {
       const result = input.event ? publish(input.event.type) : { eventId: null };
-      if (input.status === 'paid') await hooks.afterPaid?.();
       return done(`recordOrderProgress:${input.status ?? input.event?.type}`, result);
     },
     chargePayment: async ({ token }: { token: string }) => {
@@ -75,6 +74,7 @@ export function createFakeOrderActivities(scenario: OrderScenario, hooks: { afte
       }
       if (!charged) world.charges += 1;
       charged = true;
+      await hooks.onCapture?.();
       return done('chargePayment', { ...publish('payment.completed'), chargeId: 'ch_fake' });
     },
     reportPaymentUnavailable: async () => done('reportPaymentUnavailable', publish('payment.failed')),

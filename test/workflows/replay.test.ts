@@ -12,13 +12,18 @@ const require = createRequire(import.meta.url);
 // devDependency protobufjs@8 in package.json hoists it (grpc-js keeps its own protobufjs 7).
 const historiesDir = join(dirname(fileURLToPath(import.meta.url)), 'histories');
 
-// Histories recorded from the scenario runs (RECORD_HISTORIES=1 npm run test:workflows). Replaying
-// them against today's workflow code fails when a change would break orders already running.
+// Histories recorded from the scenario runs (RECORD_HISTORIES=1 npm run test:workflows writes
+// histories/current). Replaying them against today's workflow code fails when a change would break
+// orders already running. Each older folder holds the histories of an earlier version of the code
+// (before-local-context-steps: every step a regular activity), which must replay too: its sagas
+// may still be running when the new code is deployed.
 describe('placeOrder replays the recorded histories of every scenario', () => {
-  const files = readdirSync(historiesDir).filter((f) => f.endsWith('.json'));
+  const versions = readdirSync(historiesDir);
+  const files = versions.flatMap((version) => readdirSync(join(historiesDir, version)).filter((f) => f.endsWith('.json')).map((f) => join(version, f)));
 
-  it('has a recorded history for each scenario', () => {
-    expect(files).toHaveLength(orderScenarios.length);
+  it("has a recorded history for each scenario, of today's code and of each earlier version", () => {
+    expect(versions).toContain('current');
+    for (const version of versions) expect(files.filter((f) => f.startsWith(`${version}/`)), version).toHaveLength(orderScenarios.length);
   });
 
   it('replays each history without a nondeterminism error', async () => {

@@ -1,0 +1,250 @@
+/**
+ * Generates docs/comparison.md and its charts (docs/comparison/*.svg) from a benchmark result
+ * file, so no figure in the report is typed by hand. `npm run bench` calls it after each run;
+ * `npm run bench:report -- [bench/results/<file>.json]` regenerates it (default: the newest file).
+ */
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { View, parse } from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { projectRoot } from '../infra/stack/paths.ts';
+import type { Flow } from './drive.ts';
+import type { FlowRun } from './flow-run.ts';
+import type { BenchResult } from './result.ts';
+
+type Run = BenchResult['runs'][number];
+
+/** Targets of the benchmark issue, on the 2-core machine with every server on it. */
+const targets: Record<Flow, { sustained: number; p99Ms: number; atRate: number }> = {
+  choreographed: { sustained: 500, p99Ms: 500, atRate: 250 },
+  orchestrated: { sustained: 100, p99Ms: 2000, atRate: 50 },
+};
+
+/** The source files that belong to one flow only; everything else (contexts, domain, API, read model) both share. */
+const flowFiles: Record<Flow, string[]> = {
+  orchestrated: ['src/workflows', 'src/activities', 'src/orchestration', 'src/workers/temporal-worker.ts', 'src/messaging/event-publisher.ts', 'src/observability/temporal-tracing.ts', 'src/observability/saga-activity-interceptor.ts', 'src/observability/saga-metrics.ts'],
+  choreographed: ['src/choreography', 'src/workers/choreography.ts', 'src/messaging/consumer-runner.ts', 'src/messaging/dead-letters.ts', 'src/messaging/outbox.ts', 'src/messaging/outbox-relay.ts', 'src/observability/consumer-metrics.ts', 'src/observability/backlog-metrics.ts'],
+};
+
+/** Lines of TypeScript that are neither blank nor only a comment, in a file or folder. */
+function codeLines(path: string): number {
+  const full = join(projectRoot, path);
+  if (!path.endsWith('.ts')) return readdirSync(full).reduce((sum, entry) => sum + codeLines(join(path, entry)), 0);
+  return readFileSync(full, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('//') && !line.startsWith('/*') && !line.startsWith('*')).length;
+}
+
+const ms = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`);
+const num = (value: number | undefined) => (value === undefined ? '–' : String(value));
+const table = (header: string[], rows: string[][]) => [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+/** The highest offered rate a flow sustained in this result, and the run that did. */
+function highestSustained(runs: Run[]): Run | undefined {
+  return runs.filter((r) => r.sustained).sort((a, b) => b.offeredRate - a.offeredRate)[0];
+}
+
+/** The throughput limit a flow's durable steps imply, from the baselines and its per-order costs. */
+function impliedLimit(result: BenchResult, flow: Flow, run: FlowRun): { perSecond: number; by: string } | undefined {
+  const { postgres, kafka, temporal } = result.baselines;
+  const candidates: { perSecond: number; by: string }[] = [];
+  if (postgres && run.perOrder.postgresCommits > 0) candidates.push({ perSecond: postgres.perSecond / run.perOrder.postgresCommits, by: `PostgreSQL: ${postgres.perSecond} commits/s ÷ ${run.perOrder.postgresCommits} commits per order` });
+  if (kafka && run.perOrder.kafkaMessages > 0) candidates.push({ perSecond: kafka.perSecond / run.perOrder.kafkaMessages, by: `Kafka: ${kafka.perSecond} messages/s ÷ ${run.perOrder.kafkaMessages} messages per order` });
+  if (temporal && flow === 'orchestrated') candidates.push({ perSecond: temporal.perSecond, by: `Temporal: ${temporal.perSecond} no-op sagas/s of the same shape` });
+  const lowest = candidates.sort((a, b) => a.perSecond - b.perSecond)[0];
+  return lowest && { perSecond: Math.round(lowest.perSecond * 10) / 10, by: lowest.by };
+}
+
+async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+/** Cumulative distribution of time to final state at the fixed rate, one line per flow. */
+function latencyChart(fixed: Run[]): TopLevelSpec {
+  const values = fixed.flatMap((run) => {
+    const sorted = run.toFinalStateMs.filter((v): v is number => v !== null).sort((a, b) => a - b);
+    return sorted.map((latency, i) => ({ flow: run.flow, latency: Math.max(latency, 1), share: (i + 1) / sorted.length }));
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Time from POST /orders to the final state, ${fixed.map((r) => `${r.flow} at ${r.offeredRate}/s`).join(', ')}`,
+    width: 560,
+    height: 300,
+    data: { values },
+    mark: { type: 'line', interpolate: 'step-after' },
+    encoding: {
+      x: { field: 'latency', type: 'quantitative', scale: { type: 'log' }, title: 'milliseconds (log scale)' },
+      y: { field: 'share', type: 'quantitative', title: 'share of orders at or below', axis: { format: '%' } },
+      color: { field: 'flow', type: 'nominal' },
+    },
+  };
+}
+
+/** Orders ended per second against orders offered per second, one line per flow, with the ideal. */
+function throughputChart(runs: Run[]): TopLevelSpec {
+  const points = runs.map((r) => ({ flow: r.flow, offered: r.offeredRate, achieved: r.throughputPerS, sustained: r.sustained ? 'sustained' : 'not sustained' }));
+  const top = Math.max(...points.map((p) => Math.max(p.offered, p.achieved)));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Throughput against offered load',
+    width: 560,
+    height: 300,
+    layer: [
+      { data: { values: [{ offered: 0, achieved: 0 }, { offered: top, achieved: top }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#999' }, encoding: { x: { field: 'offered', type: 'quantitative' }, y: { field: 'achieved', type: 'quantitative' } } },
+      {
+        data: { values: points },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'offered', type: 'quantitative', title: 'orders offered per second' },
+          y: { field: 'achieved', type: 'quantitative', title: 'orders ended per second' },
+          color: { field: 'flow', type: 'nominal' },
+          shape: { field: 'sustained', type: 'nominal' },
+        },
+      },
+    ],
+  };
+}
+
+function flowSummary(result: BenchResult, flow: Flow): string[] {
+  const runs = result.runs.filter((r) => r.flow === flow);
+  const fixed = runs.find((r) => r.phase === 'fixed');
+  if (!fixed) return [];
+  const best = highestSustained(runs);
+  const limit = impliedLimit(result, flow, fixed);
+  const target = targets[flow];
+  const atTargetRate = runs.filter((r) => r.offeredRate === target.atRate)[0];
+  const fraction = best && limit ? `${Math.round((best.throughputPerS / limit.perSecond) * 100)}% of ${limit.perSecond}/s` : '–';
+  return [
+    flow,
+    best ? `${best.offeredRate}/s (${best.throughputPerS}/s ended)` : 'none of the rates tried',
+    limit ? `${limit.perSecond}/s (${limit.by})` : '–',
+    fraction,
+    `≥ ${target.sustained}/s: ${best && best.offeredRate >= target.sustained ? 'met' : 'not met'}`,
+    `p99 ≤ ${ms(target.p99Ms)} at ${target.atRate}/s: ${atTargetRate ? (atTargetRate.latencyMs.toFinalState && atTargetRate.latencyMs.toFinalState.p99 <= target.p99Ms && atTargetRate.sustained ? 'met' : `not met (${ms(atTargetRate.latencyMs.toFinalState?.p99)})`) : `not run (${target.atRate}/s is above what it sustains)`}`,
+  ];
+}
+
+/** Writes docs/comparison.md and docs/comparison/*.svg from a result file; returns the report's path. */
+export async function writeReport(resultFile: string): Promise<string> {
+  const result = JSON.parse(readFileSync(resultFile, 'utf8')) as BenchResult;
+  const docs = join(projectRoot, 'docs');
+  const chartsDir = join(docs, 'comparison');
+  mkdirSync(chartsDir, { recursive: true });
+  const fixed = result.runs.filter((r) => r.phase === 'fixed');
+  writeFileSync(join(chartsDir, 'latency.svg'), await renderSvg(latencyChart(fixed)));
+  writeFileSync(join(chartsDir, 'throughput.svg'), await renderSvg(throughputChart(result.runs)));
+
+  const flows = [...new Set(result.runs.map((r) => r.flow))];
+  const processNames = [...new Set(fixed.flatMap((r) => Object.keys(r.processes)))];
+  const loc = Object.fromEntries((['orchestrated', 'choreographed'] as Flow[]).map((flow) => [flow, flowFiles[flow].reduce((sum, path) => sum + codeLines(path), 0)]));
+  const failedAudits = result.runs.filter((r) => !r.audit.passed);
+
+  const md = `# Orchestration and choreography, measured
+
+<!-- Generated by \`npm run bench\` (bench/report.ts) from ${relative(projectRoot, resultFile)}; do not edit by hand. -->
+
+Both flows of this repository, driven through the same HTTP API on the same machine, with the same
+scenario mix, every server (PostgreSQL, Kafka, the Temporal dev server, Zipkin) and every service
+on the box. Result file: [\`${basename(resultFile)}\`](../bench/results/${basename(resultFile)}), run ${result.startedAt} – ${result.finishedAt}.
+
+- **Machine:** ${result.machine.cpus} cores (${result.machine.cpuModel}), ${result.machine.memoryGb} GiB.
+- **Tracing:** ${result.tracing}.
+- **Mix:** ${result.mix.map((m) => `${m.weight}% ${m.key} (“${m.scenario}”)`).join('; ')}.
+- **Audit:** ${failedAudits.length === 0 ? `passed for all ${result.runs.length} runs` : `FAILED for ${failedAudits.length} of ${result.runs.length} runs; their figures do not count`}.
+
+## Summary
+
+${table(['flow', 'highest sustained rate', 'limit its durable steps imply', 'sustained / limit', 'throughput target', 'latency target'], flows.map((flow) => flowSummary(result, flow)))}
+
+A rate is **sustained** when every order reached its final state, the orders that ended from the
+end of the first quarter of the run to its last submission came to at least 90% of the offered
+rate, the p50 of approved orders submitted in the last quarter stayed within twice that of the
+first quarter plus 500 ms (latency did not grow), and the audit passed. The **limit** is the
+lowest of the baselines below divided by what one order of that flow needs.
+
+## Baselines (same run, same servers, nothing else driven)
+
+${table(['what', 'rate', 'how'], Object.entries(result.baselines).map(([name, b]) => [name, `${b.perSecond} ${b.unit}`, b.how]))}
+
+## At the fixed rate
+
+${table(
+  ['', ...fixed.map((r) => `${r.flow} at ${r.offeredRate}/s`)],
+  [
+    ['orders submitted / ended', ...fixed.map((r) => `${r.submitted} / ${r.ended}`)],
+    ['orders ended per second', ...fixed.map((r) => `${r.throughputPerS}${r.sustained ? '' : ' (not sustained)'}`)],
+    ['to final state p50 / p95 / p99', ...fixed.map((r) => `${ms(r.latencyMs.toFinalState?.p50)} / ${ms(r.latencyMs.toFinalState?.p95)} / ${ms(r.latencyMs.toFinalState?.p99)}`)],
+    ['to complete read model p50 / p99', ...fixed.map((r) => `${ms(r.latencyMs.toReadModelComplete?.p50)} / ${ms(r.latencyMs.toReadModelComplete?.p99)}`)],
+    ['POST /orders p50 / p99', ...fixed.map((r) => `${ms(r.latencyMs.http?.p50)} / ${ms(r.latencyMs.http?.p99)}`)],
+    ...result.mix.map((m) => [`${m.key}: to final state p50 / p99`, ...fixed.map((r) => `${ms(r.latencyMs.toFinalStateByKind[m.key]?.p50)} / ${ms(r.latencyMs.toFinalStateByKind[m.key]?.p99)}`)]),
+    ['PostgreSQL commits per order', ...fixed.map((r) => num(r.perOrder.postgresCommits))],
+    ['Kafka messages per order', ...fixed.map((r) => num(r.perOrder.kafkaMessages))],
+    ['CPU seconds per order (all processes)', ...fixed.map((r) => num(r.perOrder.cpuSeconds))],
+  ],
+)}
+
+![Latency distributions](comparison/latency.svg)
+
+The gateway_transient orders wait out the retry backoff of each flow (orchestrated: Temporal's
+1 s, 2 s, 4 s; choreographed: the consumer's in-place retries), so they set the p99 of the mix.
+
+CPU (% of one core over the run, drain included) and memory of each process at the fixed rate:
+
+${table(['process', ...fixed.map((r) => r.flow)], processNames.map((name) => [name, ...fixed.map((r) => (r.processes[name] ? `${r.processes[name].cpuPercentOfOneCore}%, ${r.processes[name].rssMb} MB` : '–'))]))}
+
+## Throughput against offered load
+
+![Throughput against offered load](comparison/throughput.svg)
+
+${table(
+  ['flow', 'phase', 'offered/s', 'ended/s', 'p50', 'p99', 'CPU-s/order', 'sustained', 'audit'],
+  result.runs.map((r) => [r.flow, r.phase, String(r.offeredRate), String(r.throughputPerS), ms(r.latencyMs.toFinalState?.p50), ms(r.latencyMs.toFinalState?.p99), num(r.perOrder.cpuSeconds), r.sustained ? 'yes' : 'no', r.audit.passed ? 'passed' : 'FAILED']),
+)}
+
+## The audit
+
+Every run was audited before its figures were kept:
+
+${result.runs.map((r) => `- ${r.flow} at ${r.offeredRate}/s (${r.phase}): ${r.audit.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.passed ? '' : ` (${c.detail})`}`).join('; ')}`).join('\n')}
+
+## Side by side
+
+| | orchestrated (Temporal) | choreographed (Kafka) |
+| --- | --- | --- |
+| code of its own (lines, without blanks and comments) | ${loc.orchestrated} | ${loc.choreographed} |
+| the rest | shared: domain, contexts, API, read model | shared |
+| where the flow is written | one function, \`src/workflows/place-order.ts\` | a table of reactions, \`src/choreography/services.ts\` |
+| retries | retry policies per activity (\`src/workflows/retry-profiles.ts\`), kept by the server | in-place retries with backoff in the consumer (\`src/messaging/consumer-runner.ts\`), then a dead-letter topic |
+| compensation | undo stack in the workflow, run in reverse in a non-cancellable scope | each service reacts to the failure event (\`payment.failed\` → release stock, …) |
+| timeouts | start-to-close / schedule-to-close per activity; the 24 h review is a durable timer | none built in: a stuck order waits until someone looks (lag and outbox-age alerts) |
+| a step's process crashes | the activity is retried on another worker; the workflow resumes from history | the message is not committed and is read again; the dedupe row makes it apply once |
+| a poison message | an activity failing with a non-retryable error fails the step; compensation runs | the message goes to \`dlq.<group>\` after its retries; its partition moves on |
+| cost per order on this run | ${fixed.filter((r) => r.flow === 'orchestrated').map((r) => `${r.perOrder.cpuSeconds} CPU-s, ${r.perOrder.postgresCommits} commits, ${r.perOrder.kafkaMessages} messages`)[0] ?? '–'} | ${fixed.filter((r) => r.flow === 'choreographed').map((r) => `${r.perOrder.cpuSeconds} CPU-s, ${r.perOrder.postgresCommits} commits, ${r.perOrder.kafkaMessages} messages`)[0] ?? '–'} |
+| what happened to order X? | the Web UI: search \`OrderId="X"\`, read its history and search attributes; \`npm run order -- status X\` | \`GET /orders/X/timeline\` (the read model); one trace in Zipkin; the services' logs by correlation id |
+`;
+  const reportPath = join(docs, 'comparison.md');
+  writeFileSync(reportPath, md);
+  return reportPath;
+}
+
+/** The newest result file. */
+export function latestResult(): string {
+  const dir = join(projectRoot, 'bench', 'results');
+  const newest = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().at(-1);
+  if (!newest) throw new Error(`no result in ${dir}: run npm run bench first`);
+  return join(dir, newest);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const file = process.argv[2] ?? latestResult();
+  writeReport(file).then(
+    (path) => console.log(`[bench] report: ${relative(projectRoot, path)} (from ${relative(projectRoot, file)})`),
+    (err: unknown) => {
+      console.error(`[bench] ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}
