@@ -31,6 +31,8 @@ export interface DriveOptions {
   drainS: number;
   schedule: MixEntry[];
   pollMs?: number;
+  /** Called once the last order has been sent (its answer may still be on the way). */
+  onSubmitted?: () => void;
 }
 
 /**
@@ -91,6 +93,7 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
       ),
     );
   }
+  options.onSubmitted?.();
   await Promise.all(inFlight);
   watching = false;
   await watcher;

@@ -40,7 +40,8 @@ export interface FlowRun {
   /** Every order's time to its final state, in submission order (null: never ended), for the charts. */
   toFinalStateMs: (number | null)[];
   perOrder: { postgresCommits: number; kafkaMessages: number; cpuSeconds: number };
-  processes: Record<string, { cpuSeconds: number; cpuPercentOfOneCore: number; rssMb: number } | null>;
+  /** CPU of each process: seconds and % of one core over the whole run (drain included), and % while orders were being submitted (the steady load). */
+  processes: Record<string, { cpuSeconds: number; cpuPercentOfOneCore: number; cpuPercentWhileSubmitting: number | null; rssMb: number } | null>;
   audit: { passed: boolean; checks: AuditCheck[] };
 }
 
@@ -65,20 +66,32 @@ function approvedP50(orders: DrivenOrder[]): number | null {
  */
 export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, durationS: number, drainS: number): Promise<FlowRun> {
   const pidsBefore = sut.pids();
+  const driverBefore = process.cpuUsage();
   const usageBefore = Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)]));
   const [commitsBefore, messagesBefore, deadLettersBefore] = [await postgresCommits(sut.pool), await topicMessages(sut.admin, isEventTopic), await topicMessages(sut.admin, isDeadLetterTopic)];
-  const { orders, elapsedMs } = await driveOrders({ apiUrl: sut.apiUrl, pool: sut.pool, flow, rate, durationS, drainS, schedule: mixSchedule(defaultMix, 1000) });
+  const startedAt = performance.now();
+  let whileSubmitting: { seconds: number; usage: Record<string, ReturnType<typeof processUsage>> } | undefined;
+  const onSubmitted = () => {
+    whileSubmitting = { seconds: (performance.now() - startedAt) / 1000, usage: Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)])) };
+  };
+  const { orders, elapsedMs } = await driveOrders({ apiUrl: sut.apiUrl, pool: sut.pool, flow, rate, durationS, drainS, schedule: mixSchedule(defaultMix, 1000), onSubmitted });
   const [commitsAfter, messagesAfter] = [await postgresCommits(sut.pool), await topicMessages(sut.admin, isEventTopic)];
   const pidsAfter = sut.pids();
-  const processes = Object.fromEntries(
+  const driver = process.cpuUsage(driverBefore);
+  const driverCpuSeconds = (driver.user + driver.system) / 1e6;
+  const processes: FlowRun['processes'] = Object.fromEntries(
     Object.keys(pidsBefore).map((name) => {
       const before = usageBefore[name];
       const after = pidsAfter[name] === pidsBefore[name] ? processUsage(pidsAfter[name] ?? -1) : undefined;
       if (!before || !after) return [name, null];
       const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
-      return [name, { cpuSeconds: Math.round(cpuSeconds * 100) / 100, cpuPercentOfOneCore: round1((cpuSeconds / (elapsedMs / 1000)) * 100), rssMb: after.rssMb }];
+      const submitting = whileSubmitting?.usage[name];
+      const busy = submitting && whileSubmitting ? round1(((submitting.cpuSeconds - before.cpuSeconds) / whileSubmitting.seconds) * 100) : null;
+      return [name, { cpuSeconds: Math.round(cpuSeconds * 100) / 100, cpuPercentOfOneCore: round1((cpuSeconds / (elapsedMs / 1000)) * 100), cpuPercentWhileSubmitting: busy, rssMb: after.rssMb }];
     }),
   );
+  // The benchmark itself (HTTP client, PostgreSQL polling) runs on the same cores.
+  processes['bench driver'] = { cpuSeconds: Math.round(driverCpuSeconds * 100) / 100, cpuPercentOfOneCore: round1((driverCpuSeconds / (elapsedMs / 1000)) * 100), cpuPercentWhileSubmitting: null, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20) };
   const audit = await auditRun(orders, { pool: sut.pool, gatewayUrl: sut.gatewayUrl, before: { deadLetters: deadLettersBefore }, deadLetters: () => topicMessages(sut.admin, isDeadLetterTopic) });
 
   const ended = orders.filter((o) => o.terminalAt !== undefined);

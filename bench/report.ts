@@ -127,6 +127,19 @@ function flowSummary(result: BenchResult, flow: Flow): string[] {
   ];
 }
 
+/** Where the CPU went at the first rate a flow did not sustain (or its highest rate run). */
+function limitingFactor(result: BenchResult, flow: Flow): string {
+  const runs = result.runs.filter((r) => r.flow === flow).sort((a, b) => a.offeredRate - b.offeredRate);
+  const run = runs.find((r) => !r.sustained) ?? runs.at(-1);
+  if (!run) return '';
+  const used = Object.entries(run.processes).flatMap(([name, p]) => (p ? [{ name, percent: p.cpuPercentWhileSubmitting ?? p.cpuPercentOfOneCore }] : [])).sort((a, b) => b.percent - a.percent);
+  const total = Math.round(used.reduce((sum, p) => sum + p.percent, 0));
+  return `- **${flow}** at ${run.offeredRate}/s (${run.sustained ? 'the highest rate run' : 'the first rate not sustained'}): while orders were being submitted, the processes measured used ${total}% of one core together, out of ${result.machine.cpus * 100}% on this machine; the most: ${used
+    .slice(0, 4)
+    .map((p) => `${p.name} ${p.percent}%`)
+    .join(', ')}. ${run.perOrder.cpuSeconds} CPU-seconds, ${run.perOrder.postgresCommits} PostgreSQL commits and ${run.perOrder.kafkaMessages} Kafka messages per order.`;
+}
+
 /** Writes docs/comparison.md and docs/comparison/*.svg from a result file; returns the report's path. */
 export async function writeReport(resultFile: string): Promise<string> {
   const result = JSON.parse(readFileSync(resultFile, 'utf8')) as BenchResult;
@@ -165,6 +178,10 @@ rate, the p50 of approved orders submitted in the last quarter stayed within twi
 first quarter plus 500 ms (latency did not grow), and the audit passed. The **limit** is the
 lowest of the baselines below divided by what one order of that flow needs.
 
+## What held each flow back
+
+${flows.map((flow) => limitingFactor(result, flow)).join('\n')}
+
 ## Baselines (same run, same servers, nothing else driven)
 
 ${table(['what', 'rate', 'how'], Object.entries(result.baselines).map(([name, b]) => [name, `${b.perSecond} ${b.unit}`, b.how]))}
@@ -191,9 +208,10 @@ ${table(
 The gateway_transient orders wait out the retry backoff of each flow (orchestrated: Temporal's
 1 s, 2 s, 4 s; choreographed: the consumer's in-place retries), so they set the p99 of the mix.
 
-CPU (% of one core over the run, drain included) and memory of each process at the fixed rate:
+CPU of each process at the fixed rate (% of one core while orders were being submitted / over the
+whole run, drain included) and its memory at the end:
 
-${table(['process', ...fixed.map((r) => r.flow)], processNames.map((name) => [name, ...fixed.map((r) => (r.processes[name] ? `${r.processes[name].cpuPercentOfOneCore}%, ${r.processes[name].rssMb} MB` : '–'))]))}
+${table(['process', ...fixed.map((r) => r.flow)], processNames.map((name) => [name, ...fixed.map((r) => (r.processes[name] ? `${r.processes[name].cpuPercentWhileSubmitting ?? '–'}% / ${r.processes[name].cpuPercentOfOneCore}%, ${r.processes[name].rssMb} MB` : '–'))]))}
 
 ## Throughput against offered load
 

@@ -5,10 +5,10 @@
  * nothing here passes or fails on speed; a failed audit fails the benchmark.
  *
  *   npm run bench -- [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
- *                    [--search] [--search-duration 20] [--max-rate 1000] [--no-baselines] [--no-report]
+ *                    [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report]
  *
- * For each flow: one run at the fixed --rate for --duration seconds; with --search, runs at rising
- * rates (×1.5 from --rate) until one is not sustained, to find the highest sustainable rate.
+ * For each flow: one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
+ * at rising rates (×1.5 from --rate) until one is not sustained: the highest sustainable rate.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -44,7 +44,7 @@ async function main(): Promise<number> {
       rate: { type: 'string', default: '5' },
       duration: { type: 'string', default: '30' },
       drain: { type: 'string', default: '60' },
-      search: { type: 'boolean', default: false },
+      'no-search': { type: 'boolean', default: false },
       'search-duration': { type: 'string', default: '20' },
       'max-rate': { type: 'string', default: '1000' },
       'no-baselines': { type: 'boolean', default: false },
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
     startedAt: new Date().toISOString(),
     finishedAt: '',
     machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30) },
-    tracing: process.env.OTEL_SDK_DISABLED === 'true' ? 'off (OTEL_SDK_DISABLED=true)' : system.startedHere || process.env.OTEL_TRACES_EXPORTER ? `as npm start sets it (${process.env.OTEL_TRACES_EXPORTER ?? 'zipkin'}, every span)` : 'as the running system was started',
+    tracing: system.tracing,
     mix: defaultMix.map((m) => ({ key: m.key, weight: m.weight, scenario: m.scenario.name })),
     baselines: {},
     runs: [],
@@ -99,7 +99,7 @@ async function main(): Promise<number> {
       result.runs.push({ ...fixed, phase: 'fixed' });
       say(describeRun(fixed));
       for (const c of fixed.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
-      if (!values.search || !fixed.sustained) continue;
+      if (values['no-search'] || !fixed.sustained) continue;
       // Rising rates until one is not sustained (or its audit fails): the one before is the answer.
       for (let offered = Math.round(rate * 15) / 10; offered <= maxRate; offered = Math.round(offered * 15) / 10) {
         say(`${flow}: searching, ${offered} orders/s for ${searchDurationS} s ...`);

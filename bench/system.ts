@@ -19,18 +19,22 @@ const ready = async (url: string) => {
  * benchmark starts it the same way (`infra/stack/cli.ts start`, log in .data/logs/bench-start.log)
  * and stops it with Ctrl-C's signal when done.
  */
-export async function ensureSystem(config: StackConfig, say: (line: string) => void): Promise<{ startedHere: boolean; stop(): Promise<void> }> {
+export async function ensureSystem(config: StackConfig, say: (line: string) => void): Promise<{ startedHere: boolean; tracing: string; stop(): Promise<void> }> {
   const readyz = `http://127.0.0.1:${config.API_PORT}/readyz`;
   if (await ready(readyz)) {
     say(`using the running system (${readyz} answers)`);
-    return { startedHere: false, stop: () => Promise.resolve() };
+    return { startedHere: false, tracing: 'as the running system was started', stop: () => Promise.resolve() };
   }
   const logs = stackFolders(config).logs;
   mkdirSync(logs, { recursive: true });
   const logPath = join(logs, 'bench-start.log');
   say(`starting the system (npm start; log: ${logPath}) ...`);
   const log = openSync(logPath, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], { cwd: projectRoot, stdio: ['ignore', log, log], detached: true });
+  // Tracing off unless the caller configured it: every span of every order costs the services
+  // CPU (README "The benchmark" has the figures); set OTEL_* to measure with it.
+  const tracingConfigured = Object.keys(process.env).some((name) => name.startsWith('OTEL_'));
+  const env = tracingConfigured ? process.env : { ...process.env, OTEL_SDK_DISABLED: 'true' };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], { cwd: projectRoot, env, stdio: ['ignore', log, log], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 600_000;
   while (!(await ready(readyz))) {
@@ -38,8 +42,10 @@ export async function ensureSystem(config: StackConfig, say: (line: string) => v
     if (Date.now() > deadline) throw new Error(`the system did not answer ${readyz} within 10 minutes; see ${logPath}`);
     await sleep(500);
   }
+  const otel = Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'));
   return {
     startedHere: true,
+    tracing: tracingConfigured ? `configured by the caller: ${otel.map(([name, value]) => `${name}=${value}`).join(' ')}` : 'off (OTEL_SDK_DISABLED=true, set by the benchmark)',
     async stop() {
       process.kill(-child.pid!, 'SIGINT');
       await exited;
