@@ -109,7 +109,7 @@ function throughputChart(runs: Run[]): TopLevelSpec {
 }
 
 function flowSummary(result: BenchResult, flow: Flow): string[] {
-  const runs = result.runs.filter((r) => r.flow === flow);
+  const runs = result.runs.filter((r) => r.flow === flow && r.phase !== 'warmup');
   const fixed = runs.find((r) => r.phase === 'fixed');
   if (!fixed) return [];
   const best = highestSustained(runs);
@@ -129,7 +129,7 @@ function flowSummary(result: BenchResult, flow: Flow): string[] {
 
 /** Where the CPU went at the first rate a flow did not sustain (or its highest rate run). */
 function limitingFactor(result: BenchResult, flow: Flow): string {
-  const runs = result.runs.filter((r) => r.flow === flow).sort((a, b) => a.offeredRate - b.offeredRate);
+  const runs = result.runs.filter((r) => r.flow === flow && r.phase !== 'warmup').sort((a, b) => a.offeredRate - b.offeredRate);
   const run = runs.find((r) => !r.sustained) ?? runs.at(-1);
   if (!run) return '';
   const used = Object.entries(run.processes).flatMap(([name, p]) => (p ? [{ name, percent: p.cpuPercentWhileSubmitting ?? p.cpuPercentOfOneCore }] : [])).sort((a, b) => b.percent - a.percent);
@@ -148,7 +148,7 @@ export async function writeReport(resultFile: string): Promise<string> {
   mkdirSync(chartsDir, { recursive: true });
   const fixed = result.runs.filter((r) => r.phase === 'fixed');
   writeFileSync(join(chartsDir, 'latency.svg'), await renderSvg(latencyChart(fixed)));
-  writeFileSync(join(chartsDir, 'throughput.svg'), await renderSvg(throughputChart(result.runs)));
+  writeFileSync(join(chartsDir, 'throughput.svg'), await renderSvg(throughputChart(result.runs.filter((r) => r.phase !== 'warmup'))));
 
   const flows = [...new Set(result.runs.map((r) => r.flow))];
   const processNames = [...new Set(fixed.flatMap((r) => Object.keys(r.processes)))];

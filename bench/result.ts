@@ -13,6 +13,6 @@ export interface BenchResult {
   tracing: string;
   mix: { key: string; weight: number; scenario: string }[];
   baselines: { postgres?: Baseline; kafka?: Baseline; temporal?: Baseline };
-  runs: (FlowRun & { phase: 'fixed' | 'search' })[];
+  runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' })[];
 }
 

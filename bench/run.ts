@@ -5,9 +5,9 @@
  * nothing here passes or fails on speed; a failed audit fails the benchmark.
  *
  *   npm run bench -- [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
- *                    [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report]
+ *                    [--warmup 10] [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report]
  *
- * For each flow: one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
+ * For each flow: a warm-up at --rate for --warmup seconds, one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
  * at rising rates (×1.5 from --rate) until one is not sustained: the highest sustainable rate.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -46,6 +46,7 @@ async function main(): Promise<number> {
       drain: { type: 'string', default: '60' },
       'no-search': { type: 'boolean', default: false },
       'search-duration': { type: 'string', default: '20' },
+      warmup: { type: 'string', default: '10' },
       'max-rate': { type: 'string', default: '1000' },
       'no-baselines': { type: 'boolean', default: false },
       'no-report': { type: 'boolean', default: false },
@@ -53,8 +54,8 @@ async function main(): Promise<number> {
   });
   const flows: Flow[] = values.flow === 'both' ? ['orchestrated', 'choreographed'] : [values.flow as Flow];
   if (!flows.every((f) => f === 'orchestrated' || f === 'choreographed')) throw new Error(`--flow must be orchestrated, choreographed or both, not ${values.flow}`);
-  const [rate, durationS, drainS, searchDurationS, maxRate] = [values.rate, values.duration, values.drain, values['search-duration'], values['max-rate']].map(Number) as [number, number, number, number, number];
-  if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0)) throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain zero or more');
+  const [rate, durationS, drainS, searchDurationS, maxRate, warmupS] = [values.rate, values.duration, values.drain, values['search-duration'], values['max-rate'], values.warmup].map(Number) as [number, number, number, number, number, number];
+  if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0 && warmupS >= 0)) throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain and --warmup zero or more');
 
   // The Temporal baseline runs a worker in this process: its log lines stay out of the report.
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -94,6 +95,14 @@ async function main(): Promise<number> {
       say(`  Temporal: ${result.baselines.temporal.perSecond} ${result.baselines.temporal.unit} (${result.baselines.temporal.how})`);
     }
     for (const flow of flows) {
+      if (warmupS > 0) {
+        // Fresh processes are slower (JIT, caches, connection pools): warm them at the fixed rate
+        // first. The warm-up is audited like every run but counts in no figure.
+        say(`${flow}: warming up, ${rate} orders/s for ${warmupS} s ...`);
+        const warmup = await runFlow(sut, flow, rate, warmupS, drainS);
+        result.runs.push({ ...warmup, phase: 'warmup' });
+        say(describeRun(warmup));
+      }
       say(`${flow}: ${rate} orders/s for ${durationS} s (mix ${defaultMix.map((m) => `${m.weight}% ${m.key}`).join(', ')}) ...`);
       const fixed = await runFlow(sut, flow, rate, durationS, drainS);
       result.runs.push({ ...fixed, phase: 'fixed' });

@@ -6,10 +6,10 @@
  */
 // First: tracing starts before any module loads pg.
 import { tracing } from '../observability/register-tracing.ts';
-import nodemailer from 'nodemailer';
 import { Type } from 'typebox';
 import { startChoreography } from '../choreography/runtime.ts';
 import { createChoreographyServices } from '../choreography/services.ts';
+import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
@@ -45,9 +45,10 @@ async function main(): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
+  const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
   const all = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
-    mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
+    mailer,
   });
   const registry = createMetricsRegistry('choreography');
   const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   await metricsEndpoint.close();
   await metricsAdmin.disconnect();
   await producer.disconnect();
+  mailer.close();
   await pool.end();
   await tracing?.shutdown();
   log.info('choreography stopped');

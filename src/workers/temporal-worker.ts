@@ -7,9 +7,9 @@
 import { tracing } from '../observability/register-tracing.ts';
 import { createRequire } from 'node:module';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
-import nodemailer from 'nodemailer';
 import { Type } from 'typebox';
 import { createOrderActivities } from '../activities/order-activities.ts';
+import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { createEventPublisher } from '../messaging/event-publisher.ts';
 import { ensureTopics } from '../messaging/topics.ts';
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
+  const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const worker = await Worker.create({
     connection,
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     activities: createOrderActivities({
       pool,
       gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
-      mailer: nodemailer.createTransport({ host: config.SMTP_HOST, port: config.SMTP_PORT, secure: false, ignoreTLS: true }),
+      mailer,
       publisher: createEventPublisher(producer, config.KAFKA_TOPIC_PREFIX),
     }),
     interceptors: { activity: [...traced.activity, sagaActivityInterceptor(createSagaMetrics(registry))], workflowModules: traced.workflowModules },
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
     await worker.run();
   } finally {
     await producer.disconnect();
+    mailer.close();
     await pool.end();
     await connection.close();
     await metricsEndpoint.close();

@@ -145,9 +145,12 @@ describe('npm start', () => {
       expect(metricValue(projector, 'kafka_consumer_lag', { group: 'projector', topic: 'order.placed' })).toBe(0);
     } finally {
       const records = started();
-      // Ctrl-C: the terminal signals the whole group, and npm forwards the signal once more.
-      process.kill(-child.pid!, 'SIGINT');
-      setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGINT'), 200);
+      // Ctrl-C: the terminal signals the whole group, and npm forwards the signal once more. (If
+      // npm start already ended, the exit code and its output below say why.)
+      if (child.exitCode === null) {
+        process.kill(-child.pid!, 'SIGINT');
+        setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGINT'), 200);
+      }
       const how = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
       const leftOver = records.filter(isRunning);
       for (const record of leftOver) process.kill(record.pid, 'SIGKILL');

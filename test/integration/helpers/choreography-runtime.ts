@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import nodemailer from 'nodemailer';
 import type pg from 'pg';
 import { pino } from 'pino';
 import { startChoreography, type ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
 import { createChoreographyServices } from '../../../src/choreography/services.ts';
+import { createMailer } from '../../../src/contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../../../src/contexts/payments/gateway-client.ts';
 import { buildGatewayApp, type GatewayOptions } from '../../../src/gateway/gateway-app.ts';
 import type { GatewayLedger } from '../../../src/gateway/ledger.ts';
@@ -41,9 +41,10 @@ export async function startChoreographyHarness(servers: TestServers, options: { 
   const prefix = `t${randomUUID().slice(0, 8)}.`;
   let clockOffset = 0;
   const runtimes: ChoreographyRuntime[] = [];
+  const mailer = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
   const services = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl, timeoutMs: 5000 }),
-    mailer: nodemailer.createTransport({ host: '127.0.0.1', port: sink.smtpPort, secure: false, ignoreTLS: true }),
+    mailer,
     now: () => new Date(Date.now() + clockOffset),
   });
 
@@ -76,6 +77,7 @@ export async function startChoreographyHarness(servers: TestServers, options: { 
       await Promise.all(runtimes.map((r) => r.stop()));
       await producer.disconnect();
       await app.close();
+      mailer.close();
       await sink.close();
       await pool.end();
     },

@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Kafka, logLevel } from 'kafkajs';
-import nodemailer from 'nodemailer';
 import type pg from 'pg';
 import { createOrderActivities } from '../../../src/activities/order-activities.ts';
+import { createMailer } from '../../../src/contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../../../src/contexts/payments/gateway-client.ts';
 import { buildGatewayApp, type GatewayOptions } from '../../../src/gateway/gateway-app.ts';
 import type { GatewayLedger } from '../../../src/gateway/ledger.ts';
@@ -59,6 +59,7 @@ export async function startOrchestratedRuntime(servers: TestServers, options: { 
   const client = new Client({ connection, namespace: servers.temporalNamespace, ...(options.tracing ? { interceptors: clientTracingInterceptors() } : {}) });
   const traced = workerTracing(options.tracing);
 
+  const mailer = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
   let stopWorker: () => Promise<void> = () => Promise.resolve();
   if (options.worker !== false) {
     const workerConnection = await NativeConnection.connect({ address: servers.temporalAddress });
@@ -70,7 +71,7 @@ export async function startOrchestratedRuntime(servers: TestServers, options: { 
       activities: createOrderActivities({
         pool,
         gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl }),
-        mailer: nodemailer.createTransport({ host: '127.0.0.1', port: sink.smtpPort, secure: false, ignoreTLS: true }),
+        mailer,
         publisher: createEventPublisher(producer, options.topicPrefix ?? ''),
       }),
       interceptors: { activity: traced.activity, workflowModules: traced.workflowModules },
@@ -98,6 +99,7 @@ export async function startOrchestratedRuntime(servers: TestServers, options: { 
       await connection.close();
       await producer.disconnect();
       await app.close();
+      mailer.close();
       await sink.close();
       await pool.end();
     },
