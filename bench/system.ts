@@ -43,10 +43,20 @@ export async function ensureSystem(config: StackConfig, say: (line: string) => v
     await sleep(500);
   }
   const otel = Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'));
+  // Ctrl-C on the benchmark stops the system it started too (it runs in its own process group).
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping the system it started ...`);
+    process.kill(-child.pid!, 'SIGINT');
+    void exited.then(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
   return {
     startedHere: true,
     tracing: tracingConfigured ? `configured by the caller: ${otel.map(([name, value]) => `${name}=${value}`).join(' ')}` : 'off (OTEL_SDK_DISABLED=true, set by the benchmark)',
     async stop() {
+      process.off('SIGINT', stopOnSignal);
+      process.off('SIGTERM', stopOnSignal);
       process.kill(-child.pid!, 'SIGINT');
       await exited;
     },
