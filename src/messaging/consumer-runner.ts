@@ -57,9 +57,8 @@ export interface ConsumerRunnerOptions {
   /** Counts events by outcome and times handlers, when given. */
   metrics?: ConsumerMetrics;
   /**
-   * Topic-partitions handled at the same time, each one's messages in order. An order's events sit
-   * on several topics, so handlers must lock the rows they decide on (`select … for update`), as
-   * they must anyway for two members of a group. @default 3
+   * Topic-partitions handled at the same time, each one's messages in order. The events of one
+   * order are still applied one at a time (an advisory lock per group and order). @default 3
    */
   partitionsConsumedConcurrently?: number;
 }
@@ -85,6 +84,46 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
 }
 
 /**
+ * Applies `event` with `handler` once for this group, in one transaction with its dedupe row and
+ * the events it emits; false when the group had already applied it. What the runner does with each
+ * message; exported so tests can apply events side by side.
+ */
+export async function applyEvent(options: Pick<ConsumerRunnerOptions, 'pool' | 'groupId' | 'producerName'>, event: EventEnvelope, handler: EventHandler, eventLog: Logger): Promise<boolean> {
+  return withTransaction(options.pool, async (tx) => {
+    // An order's events sit on several topics, which are handled concurrently (partitions of
+    // one member, or two members). Without this lock, two handlers of one order could each miss
+    // what the other has not committed yet (the notifications group once queued an email and
+    // stored the recipient at the same time, and neither sent it). With it, the events of one
+    // order are applied one after the other in each group.
+    await tx.query('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', [options.groupId, event.orderId]);
+    const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
+    if (fresh.rowCount === 0) return false;
+    const emitted: EventEnvelope[] = [];
+    await handler(event, {
+      tx,
+      log: eventLog,
+      emit: (type, data, discriminator = '') => {
+        emitted.push(
+          createEnvelope({
+            // Derived from this group and the cause: a handler that runs again emits the same ids.
+            eventId: deterministicEventId(options.groupId, event.eventId, type, discriminator),
+            type,
+            orderId: event.orderId,
+            correlationId: event.correlationId,
+            causationId: event.eventId,
+            producer: options.producerName,
+            flow: event.flow,
+            data,
+          }),
+        );
+      },
+    });
+    await addToOutbox(tx, emitted);
+    return true;
+  });
+}
+
+/**
  * The consumer runner every choreography service shares: one consumer group, its handlers by
  * event type, and the delivery guarantees around them.
  *
@@ -98,7 +137,9 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
  *   non-retryable failure, or the last failed attempt goes to `dlq.<group>` with the original
  *   topic, partition, offset, error and attempts in headers; the offset is then committed and the
  *   partition moves on.
- * - Up to `partitionsConsumedConcurrently` topic-partitions are handled at once, each in order.
+ * - Up to `partitionsConsumedConcurrently` topic-partitions are handled at once, each in order;
+ *   the events of one order are applied one at a time in each group (advisory lock per group and
+ *   order, taken first in the transaction), whichever member or partition they come from.
  */
 export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const maxAttempts = options.maxAttempts ?? 5;
@@ -139,36 +180,6 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
     eventLog.warn({ topic, partition, offset: message.offset, error, attempts }, 'message dead-lettered');
   }
 
-  /** Applies `event` once; false when this group had already applied it. */
-  async function apply(event: EventEnvelope, handler: EventHandler, eventLog: Logger): Promise<boolean> {
-    return withTransaction(options.pool, async (tx) => {
-      const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
-      if (fresh.rowCount === 0) return false;
-      const emitted: EventEnvelope[] = [];
-      await handler(event, {
-        tx,
-        log: eventLog,
-        emit: (type, data, discriminator = '') => {
-          emitted.push(
-            createEnvelope({
-              // Derived from this group and the cause: a handler that runs again emits the same ids.
-              eventId: deterministicEventId(options.groupId, event.eventId, type, discriminator),
-              type,
-              orderId: event.orderId,
-              correlationId: event.correlationId,
-              causationId: event.eventId,
-              producer: options.producerName,
-              flow: event.flow,
-              data,
-            }),
-          );
-        },
-      });
-      await addToOutbox(tx, emitted);
-      return true;
-    });
-  }
-
   async function handleMessage(topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
     let event: EventEnvelope;
     try {
@@ -195,7 +206,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       for (let attempt = 1; ; attempt++) {
         const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
         try {
-          const applied = await apply(event, handler, eventLog);
+          const applied = await applyEvent(options, event, handler, eventLog);
           stopTimer?.();
           count(event.type, applied ? 'applied' : 'duplicate');
           span.setAttributes({ 'order_saga.event.applied': applied, 'order_saga.attempts': attempt });
