@@ -39,7 +39,7 @@ export interface DriveOptions {
  * Submits orders through the HTTP API at a fixed arrival rate, then watches PostgreSQL until each
  * has reached its final state in the flow's store and in the read model, or the drain time is up.
  */
-export async function driveOrders(options: DriveOptions): Promise<{ orders: DrivenOrder[]; elapsedMs: number }> {
+export async function driveOrders(options: DriveOptions): Promise<{ orders: DrivenOrder[]; elapsedMs: number; queries: number }> {
   const started = performance.now();
   const now = () => performance.now() - started;
   const orders: DrivenOrder[] = [];
@@ -47,11 +47,15 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
   const total = Math.round(options.rate * options.durationS);
 
   let watching = true;
+  // The watcher's own queries are transactions too: counted, so they can be left out of the
+  // commits per order.
+  let queries = 0;
   const watcher = (async () => {
     while (watching || orders.some((o) => o.orderId && (o.terminalAt === undefined || o.visibleAt === undefined))) {
       await sleep(options.pollMs ?? 50);
       const waiting = (field: 'terminalAt' | 'visibleAt') => orders.filter((o) => o.orderId && o[field] === undefined).map((o) => o.orderId!);
       const byId = new Map(orders.filter((o) => o.orderId).map((o) => [o.orderId!, o]));
+      queries += 2;
       const terminal = await options.pool.query<{ order_id: string }>("select order_id from orders.orders where order_id = any($1) and status in ('confirmed', 'cancelled')", [waiting('terminalAt')]);
       const seenAt = now();
       for (const row of terminal.rows) byId.get(row.order_id)!.terminalAt ??= seenAt;
@@ -97,5 +101,5 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
   await Promise.all(inFlight);
   watching = false;
   await watcher;
-  return { orders, elapsedMs: now() };
+  return { orders, elapsedMs: now(), queries };
 }

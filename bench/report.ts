@@ -197,7 +197,7 @@ ${table(
     ['to complete read model p50 / p99', ...fixed.map((r) => `${ms(r.latencyMs.toReadModelComplete?.p50)} / ${ms(r.latencyMs.toReadModelComplete?.p99)}`)],
     ['POST /orders p50 / p99', ...fixed.map((r) => `${ms(r.latencyMs.http?.p50)} / ${ms(r.latencyMs.http?.p99)}`)],
     ...result.mix.map((m) => [`${m.key}: to final state p50 / p99`, ...fixed.map((r) => `${ms(r.latencyMs.toFinalStateByKind[m.key]?.p50)} / ${ms(r.latencyMs.toFinalStateByKind[m.key]?.p99)}`)]),
-    ['PostgreSQL commits per order', ...fixed.map((r) => num(r.perOrder.postgresCommits))],
+    ['PostgreSQL commits per order (the services only: the Temporal dev server keeps its own in SQLite)', ...fixed.map((r) => num(r.perOrder.postgresCommits))],
     ['Kafka messages per order', ...fixed.map((r) => num(r.perOrder.kafkaMessages))],
     ['CPU seconds per order (all processes)', ...fixed.map((r) => num(r.perOrder.cpuSeconds))],
   ],
