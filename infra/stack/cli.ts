@@ -80,23 +80,27 @@ function logs(config: StackConfig, names: string[], lines: number, follow: boole
 }
 
 async function start(config: StackConfig) {
+  // Listening from the start: a Ctrl-C while servers are still starting must not end this process
+  // and leave what it started running (the servers are detached). It stops once the start is done.
+  // Ctrl-C also reaches us twice (from the terminal and forwarded by npm); a second signal must not
+  // kill this process half-way through stopping what it started.
+  let stopRequested = false;
+  let wake: () => void = () => undefined;
+  const onSignal = () => {
+    stopRequested = true;
+    wake();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const { started } = await up(config, true);
-  say('the system is up; press Ctrl-C to stop it');
-  await new Promise<void>((resolve) => {
+  if (stopRequested) say('stop requested while starting');
+  else {
+    say('the system is up; press Ctrl-C to stop it');
     // A pending promise alone does not keep Node running; this timer does, until a signal comes.
     const keepAlive = setInterval(() => undefined, 60_000);
-    let stopping = false;
-    const stop = () => {
-      // Ctrl-C reaches us twice (from the terminal and forwarded by npm); a second signal must
-      // not kill this process half-way through stopping what it started.
-      if (stopping) return;
-      stopping = true;
-      clearInterval(keepAlive);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+    await new Promise<void>((resolve) => (wake = resolve));
+    clearInterval(keepAlive);
+  }
   say('stopping ...');
   // Servers that were running before `start` belong to whoever started them: leave them up.
   // The application stops first, so the worker's in-flight activities still reach the servers.
