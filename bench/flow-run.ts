@@ -67,12 +67,13 @@ function approvedP50(orders: DrivenOrder[]): number | null {
 export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, durationS: number, drainS: number): Promise<FlowRun> {
   const pidsBefore = sut.pids();
   const driverBefore = process.cpuUsage();
-  const usageBefore = Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)]));
+  const usageNow = () => Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)]));
+  const usageBefore = usageNow();
   const [commitsBefore, messagesBefore, deadLettersBefore] = [await postgresCommits(sut.pool), await topicMessages(sut.admin, isEventTopic), await topicMessages(sut.admin, isDeadLetterTopic)];
   const startedAt = performance.now();
   let whileSubmitting: { seconds: number; usage: Record<string, ReturnType<typeof processUsage>> } | undefined;
   const onSubmitted = () => {
-    whileSubmitting = { seconds: (performance.now() - startedAt) / 1000, usage: Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)])) };
+    whileSubmitting = { seconds: (performance.now() - startedAt) / 1000, usage: usageNow() };
   };
   const { orders, elapsedMs, queries } = await driveOrders({ apiUrl: sut.apiUrl, pool: sut.pool, flow, rate, durationS, drainS, schedule: mixSchedule(defaultMix, 1000), onSubmitted });
   const [commitsAfter, messagesAfter] = [await postgresCommits(sut.pool), await topicMessages(sut.admin, isEventTopic)];
