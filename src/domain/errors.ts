@@ -128,6 +128,22 @@ export class InvalidEventError extends OrderSagaError {
   }
 }
 
+/**
+ * Thrown when the database refuses a value for good (SQLSTATE class 22, such as a NUL character
+ * in text, or an integrity violation the code did not expect): the same write fails on every
+ * retry, so it is not retried; the saga compensates, the consumer dead-letters the event.
+ */
+export class DataRejectedError extends OrderSagaError {
+  readonly code = 'DATA_REJECTED';
+  readonly retryable = false;
+  constructor(
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the database rejected the data: ${detail}`, options);
+  }
+}
+
 /** Every error code, with whether a retry can help. */
 export const errorCodes = {
   OUT_OF_STOCK: { retryable: false },
@@ -140,6 +156,7 @@ export const errorCodes = {
   NOTIFICATION_FAILED: { retryable: true },
   EVENT_PUBLISH_FAILED: { retryable: true },
   INVALID_EVENT: { retryable: false },
+  DATA_REJECTED: { retryable: false },
 } as const;
 
 /** A stable error code. */

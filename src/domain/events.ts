@@ -13,6 +13,7 @@ const CancellationReasonSchema = Type.Union([
   Type.Literal('review_rejected'),
   Type.Literal('review_timeout'),
   Type.Literal('customer_cancelled'),
+  Type.Literal('system_error'),
 ]);
 
 /**

@@ -37,7 +37,9 @@ export type CancellationReason =
   | 'payment_gateway_unavailable'
   | 'review_rejected'
   | 'review_timeout'
-  | 'customer_cancelled';
+  | 'customer_cancelled'
+  /** A step failed in a way no retry can fix (the database refused its data, say): compensated, and the operator alerted. */
+  | 'system_error';
 
 const allowedTransitions: Record<OrderStatus, readonly OrderStatus[]> = {
   pending: ['reserved', 'cancelled'],

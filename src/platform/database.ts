@@ -3,23 +3,46 @@ import pg from 'pg';
 /** What a store needs to run queries: the pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
-/** A connection pool sized for a process on a small machine. */
-export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString: databaseUrl, max });
+/**
+ * A connection pool sized for a process on a small machine. An idle client whose connection the
+ * server ends (a restart, `pg_terminate_backend`) emits `error` on the pool; without a listener
+ * Node would end the process. The pool has already dropped that client, so the next query opens a
+ * new connection: the error is only reported.
+ */
+export function createPool(databaseUrl: string, max = 10, onIdleError: (err: Error) => void = () => undefined): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+  pool.on('error', onIdleError);
+  return pool;
 }
 
-/** Runs `work` in one transaction: committed if it resolves, rolled back if it throws. */
+/**
+ * Runs `work` in one transaction: committed if it resolves, rolled back if it throws. A client
+ * whose connection broke (the server restarted mid-transaction) is destroyed, never put back in
+ * the pool, and its `error` event, which a checked-out client emits with nobody else listening, is
+ * caught here instead of ending the process.
+ */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  const release = (err?: Error) => {
+    client.removeListener('error', onError);
+    client.release(err ?? broken);
+  };
   try {
     await client.query('begin');
     const result = await work(client);
     await client.query('commit');
+    release();
     return result;
   } catch (err) {
-    await client.query('rollback');
+    await client.query('rollback').then(
+      () => release(),
+      (rollbackErr: unknown) => release(rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr))),
+    );
     throw err;
-  } finally {
-    client.release();
   }
 }

@@ -29,7 +29,8 @@ async function main(): Promise<void> {
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
     }),
   );
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const log = createLogger('api', config.LOG_LEVEL);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const kafkaAdmin = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`).admin();
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     sagas: new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }), config.TEMPORAL_TASK_QUEUE),
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
-    logger: createLogger('api', config.LOG_LEVEL),
+    logger: log,
     readiness: [
       { name: 'postgresql', check: async () => void (await pool.query('select 1')) },
       { name: 'kafka', check: async () => void (await kafkaAdmin.describeCluster()) },

@@ -39,7 +39,7 @@ const ChoreographyEnvSchema = Type.Object({
 async function main(): Promise<void> {
   const config = loadConfig(ChoreographyEnvSchema);
   const log = createLogger('choreography', config.LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-choreography`);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });

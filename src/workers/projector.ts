@@ -22,7 +22,7 @@ import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
 async function main(): Promise<void> {
   const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv, ...LogEnv, ...metricsEnv(9467) }));
   const log = createLogger('projector', config.LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-projector`);
 

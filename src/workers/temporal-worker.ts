@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry('temporal-worker');
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
 
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL, undefined, (msg) => log.debug({ msg }, 'migration'));
 
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-temporal-worker`);

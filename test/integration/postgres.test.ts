@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isDeterministicDatabaseError, isTransientDatabaseError } from '../../src/platform/database-errors.ts';
 import '../setup/servers.ts';
 
 describe('PostgreSQL', () => {
@@ -45,5 +46,28 @@ describe('PostgreSQL', () => {
       { id: 'a', amount: 10 },
       { id: 'b', amount: 20 },
     ]);
+  });
+
+  it('tells a value the database refuses for good from a lost connection', async () => {
+    const nul = await pool.query('insert into smoke_ledger values ($1, $2)', ['nul\u0000id', 1]).catch((err: unknown) => err);
+    expect(isDeterministicDatabaseError(nul)).toBe(true);
+    expect(isTransientDatabaseError(nul)).toBe(false);
+    await pool.query('insert into smoke_ledger values ($1, $2)', ['dup', 1]);
+    const duplicate = await pool.query('insert into smoke_ledger values ($1, $2)', ['dup', 2]).catch((err: unknown) => err);
+    expect(isDeterministicDatabaseError(duplicate)).toBe(true);
+
+    const unreachable = new pg.Client({ connectionString: 'postgres://nobody:x@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
+    const refused = await unreachable.connect().catch((err: unknown) => err);
+    expect(isTransientDatabaseError(refused)).toBe(true);
+    expect(isDeterministicDatabaseError(refused)).toBe(false);
+
+    // The server ends a backend (as a restart does): its client sees 57P01.
+    const victim = await pool.connect();
+    const { rows } = await victim.query<{ pid: number }>('select pg_backend_pid() as pid');
+    const terminated = new Promise<unknown>((resolve) => victim.once('error', resolve));
+    await pool.query('select pg_terminate_backend($1)', [rows[0]?.pid]);
+    const err = await terminated;
+    victim.release(err as Error);
+    expect(isTransientDatabaseError(err)).toBe(true);
   });
 });
