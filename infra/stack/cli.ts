@@ -8,8 +8,10 @@ import { loadStackConfig, type StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
 import { installTestTools, installTools, locateTools } from './install.ts';
 import type { ServerName } from './servers/server.ts';
+import { PidFiles } from './process.ts';
 import { appServices, stackDown, stackFolders, stackServers, stackStatus, stackUp } from './stack.ts';
 import { tailOf } from './start-server.ts';
+import { Supervisor } from './supervisor.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 
@@ -20,8 +22,9 @@ const usage = `usage: tsx infra/stack/cli.ts <command>
   down [name...]   stop what up and start started (by pid)
   status           show each server's state, endpoints and log
   logs [name] [-n N] [-f]   print (or follow) the logs of one server or all
-  start            up, then the payment gateway and the Temporal worker; print the URLs and stay in
-                   the foreground; Ctrl-C stops what it started`;
+  start            up, then the application (payment gateway, Temporal worker, choreography,
+                   projector, API); print the URLs and stay in the foreground, restarting any
+                   process it started that dies; Ctrl-C stops what it started`;
 
 async function install(config: StackConfig) {
   return installTools(config.STACK_TOOLS_DIR, say);
@@ -54,15 +57,18 @@ async function up(config: StackConfig, withApp: boolean) {
 
 async function status(config: StackConfig) {
   const statuses = await stackStatus(config, everything(config));
-  for (const s of statuses) {
-    // The application processes are only expected when `npm start` runs.
-    if (s.state === 'down' && appServices(config).some((a) => a.name === s.name)) continue;
+  const isApp = (name: string) => appServices(config).some((a) => a.name === name);
+  // The application processes are only expected while `npm start` runs (their pid files say so).
+  const shown = statuses.filter((s) => !(s.state === 'down' && isApp(s.name) && !s.pid));
+  for (const s of shown) {
     const where = Object.values(s.endpoints).join('  ');
-    console.log(`${s.name.padEnd(9)} ${s.state.padEnd(14)} ${(s.pid ? `pid ${s.pid}` : '').padEnd(11)} ${where}`);
-    if (s.detail) console.log(`          ${s.detail}`);
-    console.log(`          log: ${s.logPath}`);
+    console.log(`${s.name.padEnd(15)} ${s.state.padEnd(14)} ${(s.pid ? `pid ${s.pid}` : '').padEnd(11)} ${where}`);
+    if (s.detail) console.log(`                ${s.detail}`);
+    if (s.restarts) console.log(`                restarted ${s.restarts} time(s) by npm start`);
+    if (s.lastExit) console.log(`                last exit: ${s.lastExit.reason} at ${s.lastExit.at}`);
+    console.log(`                log: ${s.logPath}`);
   }
-  return statuses.every((s) => s.state === 'up' || (s.state === 'down' && appServices(config).some((a) => a.name === s.name)));
+  return shown.every((s) => s.state === 'up');
 }
 
 function logs(config: StackConfig, names: string[], lines: number, follow: boolean) {
@@ -95,11 +101,20 @@ async function start(config: StackConfig) {
   const { started } = await up(config, true);
   if (stopRequested) say('stop requested while starting');
   else {
+    // What this command started, it keeps running; servers that were already up are someone else's.
+    const supervisor = new Supervisor({
+      servers: everything(config).filter((s) => started.includes(s.name)),
+      pids: new PidFiles(stackFolders(config).run),
+      readyTimeoutMs: config.STACK_READY_TIMEOUT_SECONDS * 1000,
+      report: say,
+    });
+    supervisor.start();
     say('the system is up; press Ctrl-C to stop it');
     // A pending promise alone does not keep Node running; this timer does, until a signal comes.
     const keepAlive = setInterval(() => undefined, 60_000);
     await new Promise<void>((resolve) => (wake = resolve));
     clearInterval(keepAlive);
+    await supervisor.stop();
   }
   say('stopping ...');
   // Servers that were running before `start` belong to whoever started them: leave them up.

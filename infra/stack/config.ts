@@ -21,6 +21,8 @@ export const StackEnvSchema = Type.Object({
   SMTP_SINK_HTTP_PORT: port(8025, 'SMTP sink (HTTP list of received mail)'),
   GATEWAY_PORT: port(3100, 'payment gateway simulator'),
   ZIPKIN_PORT: port(9411, 'Zipkin (trace viewer and span intake)'),
+  ZIPKIN_MAX_SPANS: Type.Integer({ minimum: 100, default: 20000, description: 'spans Zipkin keeps in memory before it drops the oldest traces' }),
+  ZIPKIN_HEAP_MB: Type.Integer({ minimum: 128, default: 256, description: 'Zipkin JVM heap' }),
   API_PORT: port(3000, 'HTTP API (its /metrics too)'),
   WORKER_METRICS_PORT: port(9464, 'Temporal worker /metrics'),
   TEMPORAL_SDK_METRICS_PORT: port(9465, "the Temporal SDK's own /metrics (worker process)"),

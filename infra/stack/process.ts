@@ -23,6 +23,22 @@ export interface ProcessRecord {
   command: string;
   logPath: string;
   startedAt: string;
+  /** How many times `npm start` restarted it after it died. */
+  restarts?: number;
+  /** Why it last ended on its own, and when (set by the supervisor of `npm start`). */
+  lastExit?: { reason: string; at: string };
+  /** Pid of the `npm start` that restarts it when it dies. */
+  supervisorPid?: number;
+  /** Set by `stack:down` before it stops the process: its end is wanted, not to be restarted. */
+  stopRequested?: boolean;
+}
+
+/** Why each process this one launched ended, by pid (while this process runs). */
+const exitReasons = new Map<number, () => string | undefined>();
+
+/** Why a process launched by this one ended ("process exited on signal SIGKILL"), if it has and we know. */
+export function exitReasonOf(pid: number): string | undefined {
+  return exitReasons.get(pid)?.();
 }
 
 /** State letter and start time (clock ticks since boot) of `pid` from /proc, or null without /proc. */
@@ -77,6 +93,7 @@ export function launch(name: string, spec: LaunchSpec, logPath: string): { recor
     });
     child.unref();
     const pid = child.pid ?? -1;
+    if (pid > 0) exitReasons.set(pid, () => exitReason);
     const record: ProcessRecord = {
       name,
       pid,

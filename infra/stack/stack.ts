@@ -83,7 +83,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
       logPath: join(logs, 'temporal.log'),
     }),
-    createZipkinServer({ java: tools.java, jar: tools.zipkinJar, port: config.ZIPKIN_PORT, logPath: join(logs, 'zipkin.log') }),
+    createZipkinServer({ java: tools.java, jar: tools.zipkinJar, port: config.ZIPKIN_PORT, maxSpans: config.ZIPKIN_MAX_SPANS, heapMb: config.ZIPKIN_HEAP_MB, logPath: join(logs, 'zipkin.log') }),
     createNodeService({
       name: 'smtp-sink',
       entry: 'src/workers/smtp-sink.ts',
@@ -129,7 +129,8 @@ export function appServices(config: StackConfig): ManagedServer[] {
     createNodeService({
       name: 'payment-gateway',
       entry: 'src/workers/payment-gateway.ts',
-      env: { GATEWAY_PORT: String(config.GATEWAY_PORT) },
+      // Its books survive a restart, as a real processor's do: "never charged twice" holds across one.
+      env: { GATEWAY_PORT: String(config.GATEWAY_PORT), GATEWAY_LEDGER_PATH: join(config.STACK_DATA_DIR, 'gateway', 'ledger.jsonl') },
       ports: [{ port: config.GATEWAY_PORT, setting: 'GATEWAY_PORT' }],
       logPath: join(logs, 'payment-gateway.log'),
       probe: httpProbe(`http://127.0.0.1:${config.GATEWAY_PORT}/healthz`),
@@ -192,6 +193,10 @@ export interface ServerStatus {
   detail?: string;
   endpoints: Record<string, string>;
   logPath: string;
+  /** How many times `npm start` restarted it. */
+  restarts?: number;
+  /** Why it last ended on its own, and when. */
+  lastExit?: { reason: string; at: string };
 }
 
 /** What `up` did: the servers it started, and those that were already running. */
@@ -247,6 +252,7 @@ export async function stackDown(config: StackConfig, servers: ManagedServer[], r
       .map(async (server) => {
         const record = pids.read(server.name);
         if (!record) return;
+        pids.write({ ...record, stopRequested: true }); // so that npm start does not restart it
         const how = await stopServer(server, record);
         pids.remove(server.name);
         if (how !== 'not-running') report(`${server.name} ${how} (pid ${record.pid})`);
@@ -254,14 +260,28 @@ export async function stackDown(config: StackConfig, servers: ManagedServer[], r
   );
 }
 
-/** Says of each server whether its process runs and whether it answers a real request. */
+/**
+ * Says of each server whether its process runs and whether it answers a real request. A process
+ * whose pid file remains but which is gone is `down`, with its pid, its last exit and whether
+ * `npm start` is restarting it.
+ */
 export async function stackStatus(config: StackConfig, servers: ManagedServer[]): Promise<ServerStatus[]> {
   const pids = new PidFiles(stackFolders(config).run);
   return Promise.all(
     servers.map(async (server): Promise<ServerStatus> => {
       const record: ProcessRecord | undefined = pids.read(server.name);
-      const base = { name: server.name, endpoints: server.endpoints(), logPath: server.logPath };
-      if (!record || !isRunning(record)) return { ...base, state: 'down' };
+      const base = {
+        name: server.name,
+        endpoints: server.endpoints(),
+        logPath: server.logPath,
+        ...(record?.restarts ? { restarts: record.restarts } : {}),
+        ...(record?.lastExit ? { lastExit: record.lastExit } : {}),
+      };
+      if (!record) return { ...base, state: 'down' };
+      if (!isRunning(record)) {
+        const supervisor = record.supervisorPid !== undefined && processExists(record.supervisorPid);
+        return { ...base, state: 'down', pid: record.pid, detail: supervisor ? `exited; npm start (pid ${record.supervisorPid}) is restarting it` : 'exited, and nothing restarts it' };
+      }
       try {
         await server.probe(record.pid);
         return { ...base, state: 'up', pid: record.pid };
@@ -270,4 +290,14 @@ export async function stackStatus(config: StackConfig, servers: ManagedServer[])
       }
     }),
   );
+}
+
+/** True when a process with this pid exists. */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -80,9 +80,9 @@ export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyIns
     if (behaviour.kind === 'decline') {
       return answer(key, request.body, reply, 402, problem(402, 'card_declined', 'Payment Required', 'the card was declined'));
     }
-    const charge = ledger.capture(request.body.reference, request.body.amountCents, request.body.currency);
+    const charge = ledger.capture(key, hashOf(request.body), request.body.reference, request.body.amountCents, request.body.currency);
     await options.onCapture?.(charge);
-    return answer(key, request.body, reply, 201, charge);
+    return reply.status(201).send(charge);
   });
 
   app.post('/v1/refunds', { schema: { headers: IdempotencyHeaders, body: RefundBody } }, (request: RefundRequest, reply) => {
@@ -95,7 +95,7 @@ export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyIns
     if (charge.status === 'refunded') {
       return reply.status(409).send(problem(409, 'charge_already_refunded', 'Conflict', `charge ${charge.id} is already refunded`));
     }
-    return answer(key, request.body, reply, 201, ledger.refund(charge));
+    return reply.status(201).send(ledger.refund(key, hashOf(request.body), charge));
   });
 
   app.get('/v1/charges', { schema: { querystring: Type.Object({ reference: Type.Optional(Type.String()) }) } }, (request: FastifyRequest<{ Querystring: { reference?: string } }>) => {

@@ -1,13 +1,21 @@
 /**
  * Process entry point: the payment gateway simulator (`npm run gateway`), standing in for an
- * external card processor. GATEWAY_PORT (default 3100); stops on SIGINT/SIGTERM.
+ * external card processor. GATEWAY_PORT (default 3100); GATEWAY_LEDGER_PATH, when set, is the
+ * journal that keeps its books across restarts (`npm start` sets it); stops on SIGINT/SIGTERM.
  */
 import { Type } from 'typebox';
 import { buildGatewayApp } from '../gateway/gateway-app.ts';
+import { GatewayLedger } from '../gateway/ledger.ts';
 import { loadConfig } from '../platform/config.ts';
 
-const config = loadConfig(Type.Object({ GATEWAY_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 }), GATEWAY_HOST: Type.String({ default: '127.0.0.1' }) }));
-const { app } = buildGatewayApp({ logger: true });
+const config = loadConfig(
+  Type.Object({
+    GATEWAY_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3100 }),
+    GATEWAY_HOST: Type.String({ default: '127.0.0.1' }),
+    GATEWAY_LEDGER_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  }),
+);
+const { app } = buildGatewayApp({ logger: true, ledger: new GatewayLedger(config.GATEWAY_LEDGER_PATH) });
 await app.listen({ port: config.GATEWAY_PORT, host: config.GATEWAY_HOST });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void app.close().then(() => process.exit(0)));

@@ -3,7 +3,7 @@
  * takes an order in each flow through the API, and Ctrl-C (SIGINT to the whole process group,
  * delivered twice as a terminal plus npm do) stops every process it started.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ describe('npm start', () => {
   chmodSync(dataDir, 0o755); // PostgreSQL runs as `postgres` when we are root
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('runs the whole system, takes orders in both flows, and stops everything on Ctrl-C', async () => {
+  it('runs the whole system, takes orders in both flows, restarts a process that dies, and stops everything on Ctrl-C', async () => {
     const settings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT', 'ZIPKIN_PORT'];
     const env: Record<string, string> = { STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384' };
     for (const setting of settings) env[setting] = String(await freePort());
@@ -143,6 +143,29 @@ describe('npm start', () => {
       for (const metric of metricsReadByAlertRules()) expect(scraped, `${metric} is served`).toMatch(new RegExp(`^${metric}[{ ]`, 'm'));
       expect(metricValue(projector, 'orders_completed_total', { flow: 'orchestrated', outcome: 'confirmed' })).toBe(1);
       expect(metricValue(projector, 'kafka_consumer_lag', { group: 'projector', topic: 'order.placed' })).toBe(0);
+
+      // A process that dies is restarted, with a line saying so, and stack:status tells.
+      const worker = pids.read('temporal-worker')!;
+      process.kill(worker.pid, 'SIGKILL');
+      await eventually('the worker restarted', () => Promise.resolve((pids.read('temporal-worker')?.restarts ?? 0) === 1 && output.includes('temporal-worker is up again')), 120_000);
+      expect(output).toContain('temporal-worker exited (process exited on signal SIGKILL); restart #1 in 1 s');
+      const restarted = pids.read('temporal-worker')!;
+      expect(restarted.pid).not.toBe(worker.pid);
+      expect(isRunning(restarted)).toBe(true);
+      const status = spawnSync(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'status'], { cwd: projectRoot, env: { ...process.env, ...env }, encoding: 'utf8' });
+      expect(status.stdout).toMatch(/temporal-worker +up +pid \d+/);
+      expect(status.stdout).toContain('restarted 1 time(s) by npm start');
+      expect(status.stdout).toContain('last exit: process exited on signal SIGKILL');
+      expect(status.status, status.stdout).toBe(0);
+      // The restarted worker takes orders.
+      const again = await fetch(`${api}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ customerId: 'npm-start', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow: 'orchestrated' }),
+      });
+      expect(again.status).toBe(202);
+      const { orderId: afterRestart } = (await again.json()) as { orderId: string };
+      await eventually('the order placed after the restart confirmed', async () => ((await (await fetch(`${api}/orders/${afterRestart}`)).json()) as { status?: string }).status === 'confirmed');
     } finally {
       const records = started();
       // Ctrl-C: the terminal signals the whole group, and npm forwards the signal once more. (If

@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildGatewayApp } from '../../src/gateway/gateway-app.ts';
+import { GatewayLedger } from '../../src/gateway/ledger.ts';
 import { tokenBehaviour } from '../../src/gateway/tokens.ts';
 
 const charge = (body: Record<string, unknown>, key?: string) => ({
@@ -78,5 +82,31 @@ describe('payment gateway simulator', () => {
     ['4242424242424242', { kind: 'decline' }],
   ])('reads token %s', (token, behaviour) => {
     expect(tokenBehaviour(token)).toEqual(behaviour);
+  });
+
+  describe('with a journal', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'order-saga-gateway-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('keeps its books across a restart: a retried charge or refund moves no money again', async () => {
+      const journal = join(dir, 'ledger.jsonl');
+      const before = buildGatewayApp({ ledger: new GatewayLedger(journal) });
+      const captured = await before.app.inject(charge({ reference: 'order-9' }, 'charge-order-9'));
+      await before.app.inject(charge({ reference: 'order-10', token: 'tok_fail_2' }, 'charge-order-10'));
+      const refunded = await before.app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-9' }, payload: { reference: 'order-9' } });
+      // A kill mid-write leaves half a line, which was never answered.
+      appendFileSync(journal, '{"op":"capture","key":"cut-sh');
+
+      const after = buildGatewayApp({ ledger: new GatewayLedger(journal) });
+      const retried = await after.app.inject(charge({ reference: 'order-9' }, 'charge-order-9'));
+      expect(retried.statusCode).toBe(201);
+      expect(retried.json()).toEqual(captured.json());
+      expect((await after.app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-9' }, payload: { reference: 'order-9' } })).json()).toEqual(refunded.json());
+      expect(after.ledger.charges).toEqual([{ ...captured.json<Record<string, unknown>>(), status: 'refunded' }]);
+      expect(after.ledger.refunds).toHaveLength(1);
+      // The attempt count of a "fail twice" token carries on: its third attempt is captured.
+      expect((await after.app.inject(charge({ reference: 'order-10', token: 'tok_fail_2' }, 'charge-order-10'))).statusCode).toBe(503);
+      expect((await after.app.inject(charge({ reference: 'order-10', token: 'tok_fail_2' }, 'charge-order-10'))).statusCode).toBe(201);
+    });
   });
 });
