@@ -3,22 +3,18 @@
  * takes an order in each flow through the API, and Ctrl-C (SIGINT to the whole process group,
  * delivered twice as a terminal plus npm do) stops every process it started.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadStackConfig } from '../../infra/stack/config.ts';
 import { projectRoot } from '../../infra/stack/paths.ts';
-import { freePort } from '../../infra/stack/ports.ts';
-import { PidFiles, isRunning, type ProcessRecord } from '../../infra/stack/process.ts';
+import { isRunning } from '../../infra/stack/process.ts';
 import { appServices, stackFolders } from '../../infra/stack/stack.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { metricValue, scrape } from './helpers/metrics.ts';
-
-const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink'];
+import { serverNames, startSystem } from './helpers/npm-start.ts';
 
 /** The metric names the alert rules' expressions read (label matchers, by-clauses and functions left out). */
 function metricsReadByAlertRules(): string[] {
@@ -31,38 +27,14 @@ function metricsReadByAlertRules(): string[] {
 }
 
 describe('npm start', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'order-saga-start-'));
-  chmodSync(dataDir, 0o755); // PostgreSQL runs as `postgres` when we are root
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-
   it('runs the whole system, takes orders in both flows, restarts a process that dies, and stops everything on Ctrl-C', async () => {
-    const settings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT', 'ZIPKIN_PORT'];
-    const env: Record<string, string> = { STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384' };
-    for (const setting of settings) env[setting] = String(await freePort());
-    const config = loadStackConfig(env);
-    const api = `http://127.0.0.1:${env.API_PORT}`;
-
-    let output = '';
-    // Its own process group, as a terminal gives it, so a signal can go to every process at once.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-    const pids = new PidFiles(stackFolders(config).run);
-    const started = () => [...serverNames, ...appServices(config).map((s) => s.name)].map((name) => pids.read(name)).filter((r): r is ProcessRecord => r !== undefined);
+    const system = await startSystem();
+    const { env, config, api, pids, started, output } = system;
 
     try {
-      await eventually(
-        'the system to be up',
-        () => {
-          if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
-          return Promise.resolve(output.includes('the system is up'));
-        },
-        180_000,
-      );
-      expect(output).toMatch(new RegExp(`API +http://localhost:${env.API_PORT}/orders`));
-      expect(output).toMatch(new RegExp(`Swagger UI +http://localhost:${env.API_PORT}/docs`));
-      expect(output).toMatch(new RegExp(`Temporal Web UI +http://localhost:${env.TEMPORAL_UI_PORT}`));
+      expect(output()).toMatch(new RegExp(`API +http://localhost:${env.API_PORT}/orders`));
+      expect(output()).toMatch(new RegExp(`Swagger UI +http://localhost:${env.API_PORT}/docs`));
+      expect(output()).toMatch(new RegExp(`Temporal Web UI +http://localhost:${env.TEMPORAL_UI_PORT}`));
       expect(started().map((r) => r.name).sort()).toEqual([...serverNames, ...appServices(config).map((s) => s.name)].sort());
 
       const journeys: Record<string, string> = {};
@@ -147,8 +119,8 @@ describe('npm start', () => {
       // A process that dies is restarted, with a line saying so, and stack:status tells.
       const worker = pids.read('temporal-worker')!;
       process.kill(worker.pid, 'SIGKILL');
-      await eventually('the worker restarted', () => Promise.resolve((pids.read('temporal-worker')?.restarts ?? 0) === 1 && output.includes('temporal-worker is up again')), 120_000);
-      expect(output).toContain('temporal-worker exited (process exited on signal SIGKILL); restart #1 in 1 s');
+      await eventually('the worker restarted', () => Promise.resolve((pids.read('temporal-worker')?.restarts ?? 0) === 1 && output().includes('temporal-worker is up again')), 120_000);
+      expect(output()).toContain('temporal-worker exited (process exited on signal SIGKILL); restart #1 in 1 s');
       const restarted = pids.read('temporal-worker')!;
       expect(restarted.pid).not.toBe(worker.pid);
       expect(isRunning(restarted)).toBe(true);
@@ -167,19 +139,10 @@ describe('npm start', () => {
       const { orderId: afterRestart } = (await again.json()) as { orderId: string };
       await eventually('the order placed after the restart confirmed', async () => ((await (await fetch(`${api}/orders/${afterRestart}`)).json()) as { status?: string }).status === 'confirmed');
     } finally {
-      const records = started();
-      // Ctrl-C: the terminal signals the whole group, and npm forwards the signal once more. (If
-      // npm start already ended, the exit code and its output below say why.)
-      if (child.exitCode === null) {
-        process.kill(-child.pid!, 'SIGINT');
-        setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGINT'), 200);
-      }
-      const how = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
-      const leftOver = records.filter(isRunning);
-      for (const record of leftOver) process.kill(record.pid, 'SIGKILL');
-      expect(how, output).toBe(0);
-      expect(leftOver.map((r) => r.name), 'processes left running').toEqual([]);
+      const { how, leftOver } = await system.stop();
+      expect(how, output()).toBe(0);
+      expect(leftOver, 'processes left running').toEqual([]);
     }
-    expect(output).toContain('stopping ...');
+    expect(output()).toContain('stopping ...');
   }, 300_000);
 });

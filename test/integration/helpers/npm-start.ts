@@ -1,0 +1,84 @@
+/**
+ * `npm start` run as a person runs it, on free ports and a throwaway data folder: the tests that
+ * use the whole system (npm-start, fault-tolerance) start and stop it through this.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadStackConfig, type StackConfig } from '../../../infra/stack/config.ts';
+import { projectRoot } from '../../../infra/stack/paths.ts';
+import { freePort } from '../../../infra/stack/ports.ts';
+import { PidFiles, isRunning, type ProcessRecord } from '../../../infra/stack/process.ts';
+import { appServices, stackFolders } from '../../../infra/stack/stack.ts';
+import { eventually } from './choreography-scenarios.ts';
+
+/** The servers of the stack, by name. */
+export const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink'];
+
+const portSettings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT', 'ZIPKIN_PORT'];
+
+/** A running `npm start`. */
+export interface StartedSystem {
+  env: Record<string, string>;
+  config: StackConfig;
+  /** Base URL of the API. */
+  api: string;
+  pids: PidFiles;
+  /** Everything npm start printed so far. */
+  output: () => string;
+  /** The pid records of every process it started. */
+  started: () => ProcessRecord[];
+  /**
+   * Ctrl-C as a terminal sends it (SIGINT to the group, twice: terminal plus npm); kills what is
+   * left after 90 s. Returns how it ended and the processes that were left running.
+   */
+  stop: () => Promise<{ how: unknown; leftOver: string[] }>;
+}
+
+/** Starts `npm start` in its own process group and waits until it reports the system up. */
+export async function startSystem(extraEnv: Record<string, string> = {}): Promise<StartedSystem> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'order-saga-start-'));
+  chmodSync(dataDir, 0o755); // PostgreSQL runs as `postgres` when we are root
+  const env: Record<string, string> = { STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384', ...extraEnv };
+  for (const setting of portSettings) env[setting] = String(await freePort());
+  const config = loadStackConfig(env);
+
+  let output = '';
+  // Its own process group, as a terminal gives it, so a signal can go to every process at once.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+  const pids = new PidFiles(stackFolders(config).run);
+  const started = () => [...serverNames, ...appServices(config).map((s) => s.name)].map((name) => pids.read(name)).filter((r): r is ProcessRecord => r !== undefined);
+
+  const stop = async () => {
+    const records = started();
+    if (child.exitCode === null) {
+      process.kill(-child.pid!, 'SIGINT');
+      setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGINT'), 200);
+    }
+    const how = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
+    // Read again: a process restarted meanwhile has a new pid.
+    const leftOver = [...records, ...started()].filter(isRunning);
+    for (const record of leftOver) process.kill(record.pid, 'SIGKILL');
+    if (!process.env.ORDER_SAGA_KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
+    return { how, leftOver: [...new Set(leftOver.map((r) => r.name))] };
+  };
+
+  try {
+    await eventually(
+      'the system to be up',
+      () => {
+        if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}:\n${output}`);
+        return Promise.resolve(output.includes('the system is up'));
+      },
+      180_000,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { env, config, api: `http://127.0.0.1:${env.API_PORT}`, pids, output: () => output, started, stop };
+}
