@@ -209,7 +209,8 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     const timedOut = reviewTimerScope.run(() => sleep(reviewTimeout)).then(
       () => true,
       (err: unknown) => {
-        if (isCancellation(err)) return false;
+        // Cancelled by an answer; a cancellation of the whole workflow goes on as one.
+        if (isCancellation(err) && (reviewDecision !== null || cancelRequested)) return false;
         throw err;
       },
     );
