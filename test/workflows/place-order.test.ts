@@ -140,6 +140,39 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     expect(world.charges).toBe(0);
   });
 
+  it('never starts the charge when the cancel arrives while the steps before it run (in the same workflow task)', async () => {
+    const orderId = randomUUID();
+    const taskQueue = `place-order-${orderId}`;
+    let handle: WorkflowHandle<typeof placeOrder> | undefined;
+    const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows/index.ts'),
+      activities: {
+        ...activities,
+        // The customer cancels while the last local step before the charge runs: the server holds
+        // the cancel until this workflow task ends.
+        recordOrderProgress: async (input: Parameters<OrderActivities['recordOrderProgress']>[0]) => {
+          if (input.status === 'reserved') await handle!.signal(cancelOrderSignal);
+          return activities.recordOrderProgress(input);
+        },
+      },
+    });
+
+    const status = await worker.runUntil(async () => {
+      handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+        workflowId: orderWorkflowId(orderId),
+        taskQueue,
+        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+      });
+      return handle.result();
+    });
+
+    expect(status).toMatchObject({ status: 'cancelled', reason: 'customer_cancelled', compensations: ['release_stock'] });
+    expect(world.chargeAttempts).toBe(0);
+  });
+
   it.each(orderScenarios.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
     const orderId = randomUUID();
     const taskQueue = `place-order-${orderId}`;
