@@ -6,7 +6,7 @@ import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { releaseStock as releaseReservation, reserveStock as reserveInventory } from '../contexts/inventory/inventory-store.ts';
 import { sendNotification } from '../contexts/notifications/notifier.ts';
 import { createOrder, getOrder, transitionOrder } from '../contexts/orders/order-store.ts';
-import { OrderSagaError, OutOfStockError, PaymentDeclinedError, UnknownSkuError } from '../domain/errors.ts';
+import { DataRejectedError, OrderNotFoundError, OrderSagaError, OutOfStockError, PaymentDeclinedError, UnknownSkuError } from '../domain/errors.ts';
 import type { EventData, EventType } from '../domain/events.ts';
 import type { Money } from '../domain/money.ts';
 import type { CancellationReason, OrderLine, OrderRequest, OrderStatus, PricedLine } from '../domain/order.ts';
@@ -14,6 +14,7 @@ import type { NotificationTemplate, SagaStep } from '../domain/saga-steps.ts';
 import type { EventPublisher } from '../messaging/event-publisher.ts';
 import { createEnvelope } from '../messaging/envelope.ts';
 import { deterministicEventId } from '../messaging/event-ids.ts';
+import { isDeterministicDatabaseError } from '../platform/database-errors.ts';
 import { failpoint } from '../platform/failpoints.ts';
 
 /** What the activities need; built by the worker process. */
@@ -45,9 +46,17 @@ export type OrderEvent = {
 
 /**
  * Turns our errors into Temporal failures whose type is the error code; business failures are
- * non-retryable, so the retry policy stops at once.
+ * non-retryable, so the retry policy stops at once. A database error that the same values cause
+ * every time (a NUL in a text value, a number out of range, an unexpected constraint violation)
+ * becomes `DATA_REJECTED`, non-retryable too: retrying it would never end, and the saga ends the
+ * order cancelled with reason `system_error` instead. Other errors (a lost connection, Kafka down)
+ * stay retryable.
  */
 function toFailure(err: unknown): unknown {
+  if (!(err instanceof OrderSagaError) && isDeterministicDatabaseError(err)) {
+    const { code, message } = err as { code: string; message: string };
+    err = new DataRejectedError(`${message} (SQLSTATE ${code})`, { cause: err });
+  }
   if (err instanceof OrderSagaError) {
     return ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: !err.retryable, cause: err });
   }
@@ -110,7 +119,14 @@ export function createOrderActivities(deps: OrderActivityDeps) {
     async recordOrderProgress(input: { saga: SagaRef; step: SagaStep | 'compensate' | 'cancel'; status?: OrderStatus; reason?: CancellationReason; total?: Money; event?: OrderEvent }): Promise<Published> {
       try {
         if (input.status) {
-          await transitionOrder(deps.pool, input.saga.orderId, input.status, { ...(input.reason ? { reason: input.reason } : {}), ...(input.total ? { total: input.total } : {}) });
+          try {
+            await transitionOrder(deps.pool, input.saga.orderId, input.status, { ...(input.reason ? { reason: input.reason } : {}), ...(input.total ? { total: input.total } : {}) });
+          } catch (err) {
+            // A saga that failed before its order was recorded (the database refused the order)
+            // still ends: there is no row to cancel, and `order.cancelled` below still tells the
+            // read model. Any other transition of an order that does not exist is a fault.
+            if (!(err instanceof OrderNotFoundError && input.status === 'cancelled')) throw err;
+          }
         }
         if (!input.event) return { eventId: null };
         return { eventId: await publish(input.saga, input.step, input.event.type, input.event.data as never, 'orders') };
@@ -136,7 +152,11 @@ export function createOrderActivities(deps: OrderActivityDeps) {
 
     /** Publishes `payment.failed` when the gateway stayed unavailable for the whole retry window. */
     async reportPaymentUnavailable(input: { saga: SagaRef; message: string }): Promise<Published> {
-      return { eventId: await publish(input.saga, 'charge_payment', 'payment.failed', { reason: 'payment_gateway_unavailable', message: input.message }, 'payments') };
+      try {
+        return { eventId: await publish(input.saga, 'charge_payment', 'payment.failed', { reason: 'payment_gateway_unavailable', message: input.message }, 'payments') };
+      } catch (err) {
+        throw toFailure(err);
+      }
     },
 
     /** Undo of step 4: refunds the charge (a no-op when nothing was charged); publishes `payment.refunded`. */

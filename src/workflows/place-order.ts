@@ -9,6 +9,9 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
+  TemporalFailure,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -38,6 +41,28 @@ const mail = proxyActivities<OrderActivities>(notification);
 
 /** Marks histories whose context steps are local activities (docs/orchestrated-flow.md). */
 export const localContextStepsPatch = 'local-context-steps';
+
+/**
+ * Marks histories in which an unexpected failure of a step (a non-retryable failure that is not a
+ * business answer, such as `DATA_REJECTED` or `ORDER_CONFLICT`) compensates and ends the order
+ * `cancelled` with reason `system_error`; before it, the workflow failed and left the order as it was.
+ */
+export const systemErrorPatch = 'compensate-system-errors';
+
+/**
+ * Marks histories in which the charge is scheduled only in a workflow task of its own, right after
+ * a last look at the cancel requests, and in which a `cancel` update answers only once the charge's
+ * cancellation has been requested (docs/orchestrated-flow.md, "Cancelling before the charge").
+ */
+export const chargeAfterCancelCheckPatch = 'charge-after-cancel-check';
+
+/**
+ * Marks histories in which the 24 h review timer is cancelled by the update or signal that answers
+ * the review, and an update answers only after that, so the order of the update's completion and
+ * `TimerCanceled` in the history does not depend on the workflow interceptors installed
+ * (docs/orchestrated-flow.md, "Updates and the replayer").
+ */
+export const reviewAnswerCancelsTimerPatch = 'review-answer-cancels-timer';
 
 /** Ends the forward path of the saga: compensation follows, with this reason. */
 class SagaAborted extends Error {
@@ -79,6 +104,29 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
   };
   let cancelRequested = false;
   let reviewDecision: 'approved' | 'rejected' | null = null;
+  /**
+   * Scopes whose cancellation an answer (cancel, approve, reject) must request before its update
+   * completes: the review timer while the order waits for review, the charge while it runs. Only set
+   * in sagas with the patches that use them.
+   */
+  let reviewTimerScope: CancellationScope | undefined;
+  let chargeScope: CancellationScope | undefined;
+  /**
+   * Requests the cancellation of the scopes that are set, and returns a promise that resolves once
+   * the commands this causes (cancel the timer, request the activity's cancellation) have been
+   * issued, or undefined when no scope was set. The SDK issues those commands in reactions to
+   * `cancelRequested` registered when the timer or activity started, and reactions run in the order
+   * they were registered, so an update that answers after this promise completes after those
+   * commands in the history, however many steps the installed interceptors add around its handler.
+   */
+  const cancelScopes = (...scopes: (CancellationScope | undefined)[]): Promise<void> | undefined => {
+    const set = scopes.filter((scope) => scope !== undefined);
+    if (set.length === 0) return undefined;
+    for (const scope of set) scope.cancel();
+    return Promise.all(set.map((scope) => scope.cancelRequested.catch(() => undefined))).then(() => undefined);
+  };
+  /** An update's answer: the status, once the commands its handler caused are issued. */
+  const answerAfter = (issued: Promise<void> | undefined): OrderSagaStatus | Promise<OrderSagaStatus> => (issued ? issued.then(() => state) : state);
   /** Undo actions of the steps that may have had an effect, in the order they were taken. */
   const undo: { name: Compensation; run: (reason: CancellationReason) => Promise<unknown> }[] = [];
   let lastEventId: string | null = null;
@@ -105,6 +153,11 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
   const cancellable = () => !cancelRequested && !['confirm_order', 'notify_customer', 'compensating', 'done'].includes(state.currentStep);
   const requestCancel = () => {
     cancelRequested = true;
+    return cancelScopes(reviewTimerScope, chargeScope);
+  };
+  const answerReview = (decision: 'approved' | 'rejected') => {
+    reviewDecision = decision;
+    return cancelScopes(reviewTimerScope);
   };
   const validateCancel = () => {
     if (!cancellable()) throw ApplicationFailure.nonRetryable(`order ${request.orderId} is ${state.status} (${state.currentStep}): it can no longer be cancelled`, 'ORDER_STATE_CONFLICT');
@@ -116,18 +169,20 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
   };
 
   setHandler(orderStatusQuery, () => state);
-  setHandler(cancelOrderUpdate, () => (requestCancel(), state), { validator: validateCancel });
-  setHandler(approveOrderUpdate, () => ((reviewDecision = 'approved'), state), { validator: validateReview });
-  setHandler(rejectOrderUpdate, () => ((reviewDecision = 'rejected'), state), { validator: validateReview });
+  // The updates answer once the scopes they cancel have issued their commands (cancelScopes); in
+  // sagas without the patches no scope is set and they answer at once, exactly as they always did.
+  setHandler(cancelOrderUpdate, () => answerAfter(requestCancel()), { validator: validateCancel });
+  setHandler(approveOrderUpdate, () => answerAfter(answerReview('approved')), { validator: validateReview });
+  setHandler(rejectOrderUpdate, () => answerAfter(answerReview('rejected')), { validator: validateReview });
   setHandler(cancelOrderSignal, () => {
-    if (cancellable()) requestCancel();
+    if (cancellable()) void requestCancel();
     else log.warn('cancel signal ignored: the order can no longer be cancelled', { ...logFields, status: state.status });
   });
   setHandler(approveOrderSignal, () => {
-    if (state.status === 'awaiting_review' && reviewDecision === null) reviewDecision = 'approved';
+    if (state.status === 'awaiting_review' && reviewDecision === null) void answerReview('approved');
   });
   setHandler(rejectOrderSignal, () => {
-    if (state.status === 'awaiting_review' && reviewDecision === null) reviewDecision = 'rejected';
+    if (state.status === 'awaiting_review' && reviewDecision === null) void answerReview('rejected');
   });
 
   const stopIfCancelled = () => {
@@ -142,6 +197,26 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
       state.notificationFailed = true;
       log.warn('customer notification failed', { ...logFields, template, error: String(err) });
     }
+  };
+
+  /**
+   * Waits for the review's answer or the 24 h timer; true when answered. The timer runs in its own
+   * scope, which the handler that answers cancels (answerReview, requestCancel), so the timer's
+   * cancellation is issued before an update's answer whatever the interceptors installed.
+   */
+  const waitForReview = async (): Promise<boolean> => {
+    reviewTimerScope = new CancellationScope();
+    const timedOut = reviewTimerScope.run(() => sleep(reviewTimeout)).then(
+      () => true,
+      (err: unknown) => {
+        // Cancelled by an answer; a cancellation of the whole workflow goes on as one.
+        if (isCancellation(err) && (reviewDecision !== null || cancelRequested)) return false;
+        throw err;
+      },
+    );
+    const answered = await Promise.race([timedOut.then((fired) => !fired), condition(() => reviewDecision !== null || cancelRequested).then(() => true)]);
+    reviewTimerScope = undefined;
+    return answered;
   };
 
   log.info('order saga started', logFields);
@@ -173,7 +248,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
       begin('review');
       track(await orders.recordOrderProgress({ saga: saga(), step: 'review', status: 'awaiting_review', event: { type: 'order.review_requested', data: { total: state.total } } }));
       setStatus('awaiting_review');
-      const answered = await condition(() => reviewDecision !== null || cancelRequested, reviewTimeout);
+      const answered = patched(reviewAnswerCancelsTimerPatch) ? await waitForReview() : await condition(() => reviewDecision !== null || cancelRequested, reviewTimeout);
       stopIfCancelled();
       if (reviewDecision !== 'approved') {
         const reason = answered ? 'review_rejected' : 'review_timeout';
@@ -185,16 +260,40 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     }
 
     begin('charge_payment');
+    const checkCancelBeforeCharge = patched(chargeAfterCancelCheckPatch);
+    if (checkCancelBeforeCharge) {
+      // The steps so far ran as local activities inside one workflow task, and the server delivers
+      // a cancel that arrived meanwhile only in the next task: scheduling the charge in this one
+      // let the worker start it before the workflow saw the cancel. A 1 ms timer ends this task;
+      // the next one brings every update and signal that arrived until then, and the check below
+      // runs in the same step as the scheduling, with nothing in between.
+      await sleep(1);
+      stopIfCancelled();
+    }
     // Registered before the charge: if it is interrupted, we cannot know whether the processor
     // captured, and a refund of nothing is a no-op.
     undo.push({ name: 'refund_payment', run: () => refunds.refundPayment({ saga: saga() }).then(track) });
     try {
       const total = state.total;
-      const charged = await CancellationScope.cancellable(async () => {
-        const scope = CancellationScope.current();
-        void condition(() => cancelRequested).then(() => scope.cancel());
-        return payments.chargePayment({ saga: saga(), amount: total, token: request.paymentToken });
-      });
+      const charge = () => payments.chargePayment({ saga: saga(), amount: total, token: request.paymentToken });
+      let charged;
+      if (checkCancelBeforeCharge) {
+        // A cancel from now on cancels this scope itself (requestCancel), before its update answers.
+        // The charge activity waits for a running attempt to end (WAIT_CANCELLATION_COMPLETED), and
+        // one that has not started is never started: the server drops it with the cancel request.
+        chargeScope = new CancellationScope();
+        try {
+          charged = await chargeScope.run(charge);
+        } finally {
+          chargeScope = undefined;
+        }
+      } else {
+        charged = await CancellationScope.cancellable(async () => {
+          const scope = CancellationScope.current();
+          void condition(() => cancelRequested).then(() => scope.cancel());
+          return charge();
+        });
+      }
       track(charged);
     } catch (err) {
       if (isCancellation(err) && cancelRequested) throw new SagaAborted('customer_cancelled');
@@ -203,7 +302,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
         undo.pop(); // declined: nothing was captured
         throw new SagaAborted('payment_declined');
       }
-      if (err instanceof ActivityFailure) {
+      // The gateway stayed unavailable for the whole retry window (24 h): the activity timed out.
+      // Any other failure (data the database refused, a bug) is not the gateway's: a system error.
+      if (err instanceof ActivityFailure && (!patched(systemErrorPatch) || err.cause instanceof TimeoutFailure || code === 'PAYMENT_GATEWAY_UNAVAILABLE')) {
         // Retried with backoff for 24 h and the gateway never answered: give up on this order.
         track(await orders.reportPaymentUnavailable({ saga: saga(), message: String(err.cause?.message ?? err.message) }));
         throw new SagaAborted('payment_gateway_unavailable');
@@ -228,8 +329,18 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     return state;
   } catch (err) {
     const workflowCancelled = isCancellation(err);
-    if (!(err instanceof SagaAborted) && !workflowCancelled) throw err;
-    const reason: CancellationReason = err instanceof SagaAborted ? err.reason : 'customer_cancelled';
+    let reason: CancellationReason;
+    if (err instanceof SagaAborted) reason = err.reason;
+    else if (workflowCancelled) reason = 'customer_cancelled';
+    else if (err instanceof TemporalFailure && patched(systemErrorPatch)) {
+      // A step failed for good without a business answer (the database refused the data, the order
+      // id clashes, an unexpected error code): the order must still end, so it is compensated and
+      // cancelled like any other failure, with the reason that says it was ours. Errors that are
+      // not Temporal failures are bugs in this code: they fail the workflow task, which is retried
+      // until a fixed worker runs it, and never end an order.
+      reason = 'system_error';
+      log.error('order saga step failed unexpectedly', { ...logFields, step: state.currentStep, error: String(err), cause: String(err.cause ?? '') });
+    } else throw err;
     state.currentStep = 'compensating';
     state.reason = reason;
     log.info('order saga compensating', { ...logFields, reason, undo: undo.map((u) => u.name).reverse() });

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { chargeKey } from '../../src/contexts/payments/gateway-client.ts';
+import { GatewayLedger } from '../../src/gateway/ledger.ts';
 import type { FailpointName } from '../../src/platform/failpoints.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import { startNodeProcess, type TestProcess } from './helpers/node-process.ts';
@@ -27,12 +29,22 @@ function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<strin
   );
 }
 
+/** The gateway's ledger, also noting which charges have reached the processor (held or answered). */
+class WatchedLedger extends GatewayLedger {
+  readonly requested = new Set<string>();
+  override countAttempt(key: string): number {
+    this.requested.add(key);
+    return super.countAttempt(key);
+  }
+}
+
 describe('a worker killed in the middle of the charge step', () => {
   let runtime: OrchestratedRuntime;
+  const ledger = new WatchedLedger();
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    runtime = await startOrchestratedRuntime(inject('servers'), { worker: false });
+    runtime = await startOrchestratedRuntime(inject('servers'), { worker: false, gateway: { ledger } });
   });
 
   afterAll(async () => {
@@ -77,9 +89,10 @@ describe('a worker killed in the middle of the charge step', () => {
     children.push(worker.child);
     await worker.ready;
     await runtime.sagas.start({ orderId, customerId: 'shutdown-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_slow_3000' }, `corr-${orderId}`);
-    // Wait until the gateway holds the charge (the slow token answers after 3 s), then ask the worker to stop.
-    for (let i = 0; i < 100 && (await runtime.sagas.status(orderId)).currentStep !== 'charge_payment'; i++) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 500));
+    // Wait until the gateway holds the charge (the slow token answers after 3 s), then ask the worker
+    // to stop. (The saga's step says charge_payment a workflow task before the charge is scheduled.)
+    for (let i = 0; i < 100 && !ledger.requested.has(chargeKey(orderId)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(ledger.requested.has(chargeKey(orderId))).toBe(true);
     worker.child.kill('SIGTERM');
 
     expect(await worker.exited).toBe(0);

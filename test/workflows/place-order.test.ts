@@ -14,6 +14,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { orderSearchAttributes } from '../../src/domain/search-attributes.ts';
 import type { placeOrder } from '../../src/workflows/place-order.ts';
 import { approveOrderSignal, cancelOrderSignal, cancelOrderUpdate, orderStatusQuery, orderWorkflowId, rejectOrderSignal } from '../../src/workflows/definitions.ts';
+import type { OrderActivities } from '../../src/activities/order-activities.ts';
+import type { EventType } from '../../src/domain/events.ts';
+import type { Compensation } from '../../src/domain/saga-steps.ts';
+import { orderSearchAttributeKeys } from '../../src/workflows/search-attribute-keys.ts';
 import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
 import { createFakeOrderActivities } from './fake-order-activities.ts';
 import '../setup/servers.ts';
@@ -73,6 +77,100 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     // The email is retried for its whole hour (skipped here), then the saga ends without it.
     expect(status).toMatchObject({ status: 'confirmed', reason: null, compensations: [], notificationFailed: true });
     expect(world.events).toEqual(['order.placed', 'inventory.reserved', 'payment.completed', 'order.confirmed']);
+  });
+
+  // Failures that are not business answers: a retry that meets the order it wrote itself as a
+  // conflict, data the database refuses. Each must end the order, compensated, never leave it open.
+  const systemFailures: {
+    step: string;
+    fail: (activities: OrderActivities) => Partial<OrderActivities>;
+    compensations: Compensation[];
+    events: EventType[];
+  }[] = [
+    {
+      step: 'accepting the order fails with ORDER_CONFLICT',
+      fail: () => ({ acceptOrder: () => Promise.reject(ApplicationFailure.nonRetryable('order exists with different contents', 'ORDER_CONFLICT')) }),
+      compensations: [],
+      events: ['order.cancelled', 'notification.sent'],
+    },
+    {
+      step: 'recording the reservation fails with DATA_REJECTED',
+      fail: (activities) => ({
+        recordOrderProgress: (input) =>
+          input.status === 'reserved' ? Promise.reject(ApplicationFailure.nonRetryable('the database rejected the data', 'DATA_REJECTED')) : activities.recordOrderProgress(input),
+      }),
+      compensations: ['release_stock'],
+      events: ['order.placed', 'inventory.reserved', 'inventory.released', 'order.cancelled', 'notification.sent'],
+    },
+    {
+      step: 'the charge fails with DATA_REJECTED',
+      fail: () => ({ chargePayment: () => Promise.reject(ApplicationFailure.nonRetryable('the database rejected the data', 'DATA_REJECTED')) }),
+      compensations: ['refund_payment', 'release_stock'],
+      events: ['order.placed', 'inventory.reserved', 'inventory.released', 'order.cancelled', 'notification.sent'],
+    },
+  ];
+
+  it.each(systemFailures.map((f) => [f.step, f] as const))('ends the order cancelled with reason system_error, compensated and visible, when %s', async (_step, failure) => {
+    const orderId = randomUUID();
+    const taskQueue = `place-order-${orderId}`;
+    const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows/index.ts'),
+      activities: { ...activities, ...failure.fail(activities) },
+    });
+
+    const { status, orderStatus } = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+        workflowId: orderWorkflowId(orderId),
+        taskQueue,
+        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+      });
+      const result = await handle.result();
+      return { status: result, orderStatus: (await handle.describe()).typedSearchAttributes.get(orderSearchAttributeKeys.orderStatus) };
+    });
+
+    expect(status).toMatchObject({ status: 'cancelled', reason: 'system_error', currentStep: 'done', compensations: failure.compensations });
+    // The read model and the outcome metric follow the events: the undo, then order.cancelled.
+    expect(world.events).toEqual(failure.events);
+    expect(world.calls).toContain('recordOrderProgress:cancelled');
+    // The Web UI lists the order as cancelled.
+    expect(orderStatus).toBe('cancelled');
+    expect(world.charges).toBe(0);
+  });
+
+  it('never starts the charge when the cancel arrives while the steps before it run (in the same workflow task)', async () => {
+    const orderId = randomUUID();
+    const taskQueue = `place-order-${orderId}`;
+    let handle: WorkflowHandle<typeof placeOrder> | undefined;
+    const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows/index.ts'),
+      activities: {
+        ...activities,
+        // The customer cancels while the last local step before the charge runs: the server holds
+        // the cancel until this workflow task ends.
+        recordOrderProgress: async (input: Parameters<OrderActivities['recordOrderProgress']>[0]) => {
+          if (input.status === 'reserved') await handle!.signal(cancelOrderSignal);
+          return activities.recordOrderProgress(input);
+        },
+      },
+    });
+
+    const status = await worker.runUntil(async () => {
+      handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+        workflowId: orderWorkflowId(orderId),
+        taskQueue,
+        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+      });
+      return handle.result();
+    });
+
+    expect(status).toMatchObject({ status: 'cancelled', reason: 'customer_cancelled', compensations: ['release_stock'] });
+    expect(world.chargeAttempts).toBe(0);
   });
 
   it.each(orderScenarios.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {

@@ -11,27 +11,76 @@ const require = createRequire(import.meta.url);
 // @temporalio/common and @temporalio/proto must share one protobufjs for this to work; the
 // devDependency protobufjs@8 in package.json hoists it (grpc-js keeps its own protobufjs 7).
 const historiesDir = join(dirname(fileURLToPath(import.meta.url)), 'histories');
+const workflowsPath = require.resolve('../../src/workflows/index.ts');
+/** The workflow interceptors of the stack's worker when tracing is on (src/observability/temporal-tracing.ts). */
+const tracingInterceptors = { workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] };
 
-// Histories recorded from the scenario runs (RECORD_HISTORIES=1 npm run test:workflows writes
-// histories/current). Replaying them against today's workflow code fails when a change would break
-// orders already running. Each older folder holds the histories of an earlier version of the code
-// (before-local-context-steps: every step a regular activity), which must replay too: its sagas
-// may still be running when the new code is deployed.
+// Histories recorded from the scenario runs on the time-skipping server (RECORD_HISTORIES=1
+// npm run test:record-histories writes histories/current). Replaying them against today's workflow
+// code fails when a change would break orders already running. Each `before-*` folder holds the
+// histories of an earlier version of the code (before-local-context-steps: every step a regular
+// activity; before-system-error-and-cancel-patches: before the patches compensate-system-errors,
+// charge-after-cancel-check and review-answer-cancels-timer), which must replay too: its sagas may
+// still be running when the new code is deployed.
+//
+// `recorded-on-dev-server*` folders come from the real dev server, driven with updates, by a worker
+// traced like the stack's (the OpenTelemetry workflow interceptors):
+// test/integration/orchestrated-replay.test.ts writes `recorded-on-dev-server` with
+// RECORD_HISTORIES=1. `recorded-on-dev-server-before-update-ordering-patches` was recorded the same
+// way with the code before those patches: its update answers and timer cancels are ordered by the
+// interceptors it ran with, so it replays with them only (docs/orchestrated-flow.md).
+const folders = readdirSync(historiesDir);
+const scenarioFolders = folders.filter((f) => !f.startsWith('recorded-on-dev-server'));
+const devServerFolders = folders.filter((f) => f.startsWith('recorded-on-dev-server'));
+const filesOf = (folder: string) =>
+  readdirSync(join(historiesDir, folder))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => join(folder, f));
+
+/** Replays the files and answers each one's error, if any. */
+async function replay(files: string[], interceptors?: { workflowModules: string[] }): Promise<{ workflowId: string; error?: string }[]> {
+  const histories = files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(historiesDir, file), 'utf8'))) }));
+  const results: { workflowId: string; error?: string }[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowsPath, ...(interceptors ? { interceptors } : {}) }, histories)) {
+    results.push({ workflowId: result.workflowId, ...(result.error ? { error: String(result.error) } : {}) });
+  }
+  return results;
+}
+
 describe('placeOrder replays the recorded histories of every scenario', () => {
-  const versions = readdirSync(historiesDir);
-  const files = versions.flatMap((version) => readdirSync(join(historiesDir, version)).filter((f) => f.endsWith('.json')).map((f) => join(version, f)));
-
   it("has a recorded history for each scenario, of today's code and of each earlier version", () => {
-    expect(versions).toContain('current');
-    for (const version of versions) expect(files.filter((f) => f.startsWith(`${version}/`)), version).toHaveLength(orderScenarios.length);
+    expect(scenarioFolders).toContain('current');
+    for (const folder of scenarioFolders) expect(filesOf(folder), folder).toHaveLength(orderScenarios.length);
   });
 
   it('replays each history without a nondeterminism error', async () => {
-    const histories = files.map((file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(readFileSync(join(historiesDir, file), 'utf8'))) }));
-    const results: { workflowId: string; error?: unknown }[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows/index.ts') }, histories)) {
-      results.push({ workflowId: result.workflowId, ...(result.error ? { error: String(result.error) } : {}) });
-    }
-    expect(results).toEqual(files.map((workflowId) => ({ workflowId })));
+    const files = scenarioFolders.flatMap(filesOf);
+    expect(await replay(files)).toEqual(files.map((workflowId) => ({ workflowId })));
+  });
+});
+
+describe('placeOrder replays the histories recorded on the real dev server, updates included', () => {
+  it("has today's code's histories of the answers by update and of a system error", () => {
+    expect(devServerFolders).toContain('recorded-on-dev-server');
+    expect(filesOf('recorded-on-dev-server').map((f) => f.replace(/^.*\//, ''))).toEqual(
+      expect.arrayContaining([
+        'reviewed-order-approved-by-update.json',
+        'reviewed-order-rejected-by-update.json',
+        'reviewed-order-cancelled-by-update.json',
+        'order-cancelled-by-update-right-after-it-was-placed.json',
+        'order-cancelled-by-update-while-the-gateway-captures.json',
+        'order-id-conflict-ends-the-order-cancelled-with-system-error.json',
+      ]),
+    );
+  });
+
+  it('replays each of them with the workflow interceptors of the traced worker that recorded them', async () => {
+    const files = devServerFolders.flatMap(filesOf);
+    expect(await replay(files, tracingInterceptors)).toEqual(files.map((workflowId) => ({ workflowId })));
+  });
+
+  it("replays today's code's histories without those interceptors too: tracing on or off never changes the commands", async () => {
+    const files = filesOf('recorded-on-dev-server');
+    expect(await replay(files)).toEqual(files.map((workflowId) => ({ workflowId })));
   });
 });
