@@ -1,4 +1,15 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TStringOptions } from 'typebox';
+
+/**
+ * Text PostgreSQL can store: no U+0000 (text and jsonb refuse it, SQLSTATE 22021/22P05) and no
+ * unpaired UTF-16 surrogate (jsonb refuses its escape). Every string the API takes is a
+ * {@link Text}, so such input is a 400 naming the field, never a database error.
+ * ajv compiles patterns with the `u` flag, so a surrogate pair is one code point and passes.
+ */
+export const storableTextPattern = '^[^\\u0000\\uD800-\\uDFFF]*$';
+
+/** A string of text the database can store (see {@link storableTextPattern}). */
+export const Text = (options: TStringOptions = {}) => Type.String({ pattern: storableTextPattern, ...options });
 
 /** The one error shape of the API. */
 export const Problem = Type.Object(
@@ -17,10 +28,10 @@ export const OrderLineBody = Type.Object(
 /** Body of POST /orders. Prices come from the catalog, never from here. */
 export const PlaceOrderBody = Type.Object(
   {
-    customerId: Type.String({ minLength: 1, maxLength: 100 }),
-    email: Type.String({ format: 'email', maxLength: 254 }),
+    customerId: Text({ minLength: 1, maxLength: 100 }),
+    email: Text({ format: 'email', maxLength: 254 }),
     items: Type.Array(OrderLineBody, { minItems: 1, maxItems: 20 }),
-    paymentToken: Type.String({ minLength: 1, maxLength: 100 }),
+    paymentToken: Text({ minLength: 1, maxLength: 100 }),
     flow: Type.Union([Type.Literal('orchestrated'), Type.Literal('choreographed')]),
   },
   { additionalProperties: false },
@@ -35,7 +46,7 @@ export const OrderLinks = Type.Object({ status: Type.String(), events: Type.Stri
 
 export const PlaceOrderResponse = Type.Object({ orderId: Type.String(), flow: Type.String(), links: OrderLinks });
 
-export const OrderIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+export const OrderIdParams = Type.Object({ id: Text({ minLength: 1, maxLength: 100 }) });
 
 export const OrderViewResponse = Type.Object({
   orderId: Type.String(),
@@ -71,11 +82,11 @@ export const TimelineResponse = Type.Object({
 
 export const ListQuery = Type.Object(
   {
-    status: Type.Optional(Type.String({ maxLength: 30 })),
-    customerId: Type.Optional(Type.String({ maxLength: 100 })),
+    status: Type.Optional(Text({ maxLength: 30 })),
+    customerId: Type.Optional(Text({ maxLength: 100 })),
     flow: Type.Optional(Type.Union([Type.Literal('orchestrated'), Type.Literal('choreographed')])),
     limit: Type.Optional(Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: '1 to 100, default 20' })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Text({ maxLength: 200 })),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,20 @@
+import pg from 'pg';
+
+/** Deadlines of the API's PostgreSQL calls, in ms. */
+export const apiDatabaseTimeouts = {
+  /** Waiting for a connection (a new one, or a free one of the pool). */
+  connectMs: 2000,
+  /** One query, from sent to answered. */
+  queryMs: 5000,
+};
+
+/**
+ * The API's connection pool: bounded, with deadlines (a request must not wait for a database that
+ * hangs: it answers 503/504 instead), and with a listener for an idle client's error (a restart
+ * of the server) so that the process lives on; the pool drops that client and reconnects.
+ */
+export function createApiPool(databaseUrl: string, max: number, onIdleError: (err: Error) => void = () => undefined): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: apiDatabaseTimeouts.connectMs, query_timeout: apiDatabaseTimeouts.queryMs });
+  pool.on('error', onIdleError);
+  return pool;
+}
