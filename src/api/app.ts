@@ -15,7 +15,7 @@ import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { orderWorkflowId } from '../workflows/definitions.ts';
 import { HttpProblem, frameworkErrors, installErrorHandler, problem } from './error-handler.ts';
 import type { ReadinessCheck } from './readiness.ts';
-import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from './schemas.ts';
+import { storableText, IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from './schemas.ts';
 
 /** What the API needs; built by src/workers/api.ts. */
 export interface ApiDeps {
@@ -84,7 +84,7 @@ export async function buildApiApp(deps: ApiDeps) {
     routerOptions: { maxParamLength: 1200 },
     frameworkErrors,
     // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false }, plugins: [addFormats as never] },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, formats: { [storableText.format]: storableText.validate } }, plugins: [addFormats as never] },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // A span per request (a no-op unless the process started tracing): the root of an order's trace.

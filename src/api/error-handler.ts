@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
 import { OrderSagaError, type ErrorCode } from '../domain/errors.ts';
 import { SagaUnavailableError } from '../orchestration/order-saga-client.ts';
 import { isTransientDatabaseError } from '../platform/database-errors.ts';
-import { storableTextPattern } from './schemas.ts';
+import { storableText, storableTextPattern } from './schemas.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -62,7 +62,7 @@ function validationMessage(err: FastifyError): string {
   const params = first.params;
   if (first.keyword === 'additionalProperties') return `${where}/${String(params.additionalProperty)} is not a known field`;
   if (first.keyword === 'required') return `${where}/${String(params.missingProperty)} is required`;
-  if (first.keyword === 'pattern' && params.pattern === storableTextPattern) return `${where} must not contain U+0000 (NUL) or an unpaired surrogate: the database cannot store them`;
+  if ((first.keyword === 'pattern' && params.pattern === storableTextPattern) || (first.keyword === 'format' && params.format === storableText.format)) return `${where} must not contain U+0000 (NUL) or an unpaired surrogate: the database cannot store them`;
   return `${where} ${first.message ?? 'is invalid'}`;
 }
 

@@ -86,6 +86,8 @@ describe('HTTP API against the real flows', () => {
   it.each([
     ['the customer id', () => post(order({ customerId: 'a\u0000b' })), /body\/customerId/],
     ['the payment token', () => post(order({ paymentToken: 'tok_\u0000' })), /body\/paymentToken/],
+    ['the payment token of a choreographed order (an unpaired surrogate)', () => post(order({ paymentToken: 'tok_\ud800', flow: 'choreographed' })), /body\/paymentToken/],
+    ['the customer id (an unpaired surrogate)', () => post(order({ customerId: '\udc00', flow: 'choreographed' })), /body\/customerId/],
     ['the email', () => post(order({ email: 'ada\u0000@example.com' })), /body\/email/],
     ['a SKU', () => post(order({ items: [{ sku: 'KB-\u0000', quantity: 1 }] })), /body\/items\/0\/sku/],
     ['the order id of a read', () => api.inject({ method: 'GET', url: '/orders/a%00b' }), /params\/id/],
@@ -95,7 +97,7 @@ describe('HTTP API against the real flows', () => {
     ['the cursor', () => api.inject({ method: 'GET', url: '/orders?cursor=%00' }), /querystring\/cursor/],
     ['the status filter', () => api.inject({ method: 'GET', url: '/orders?status=con%00firmed' }), /querystring\/status/],
     ['the customer filter', () => api.inject({ method: 'GET', url: '/orders?customerId=%00' }), /querystring\/customerId/],
-  ])('refuses a NUL character in %s with a 400 that names the field', async (_case, send, field) => {
+  ])('refuses a NUL character (or an unpaired surrogate) in %s with a 400 that names the field', async (_case, send, field) => {
     const res = await send();
     expect(res.statusCode).toBe(400);
     const body = res.json<{ code: string; message: string }>();
