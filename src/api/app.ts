@@ -115,6 +115,7 @@ export async function buildApiApp(deps: ApiDeps) {
   });
 
   await app.register(swagger, {
+    transformObject: (document) => ('openapiObject' in document ? withOrderLinks(document.openapiObject) : document.swaggerObject),
     openapi: {
       info: {
         title: 'order-saga API',
@@ -138,7 +139,7 @@ export async function buildApiApp(deps: ApiDeps) {
   app.post(
     '/orders',
     {
-      schema: { summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...placeFailures } },
+      schema: { operationId: 'placeOrder', summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...placeFailures } },
       config: { ifUnavailable: 'the order may or may not have been accepted; retry with the same Idempotency-Key, which never places it twice' },
     },
     async (request, reply) => {
@@ -172,6 +173,7 @@ export async function buildApiApp(deps: ApiDeps) {
     '/orders/:id',
     {
       schema: {
+        operationId: 'getOrder',
         summary: 'An order from the read model (eventually consistent), or live from its workflow',
         params: OrderIdParams,
         querystring: Type.Object({ source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) }, { additionalProperties: false }),
@@ -218,7 +220,7 @@ export async function buildApiApp(deps: ApiDeps) {
     },
   );
 
-  app.get('/orders/:id/events', { schema: { summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...readFailures } } }, async (request) => {
+  app.get('/orders/:id/events', { schema: { operationId: 'getOrderEvents', summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...readFailures } } }, async (request) => {
     const { id } = request.params;
     const { rows } = await deps.pool.query<{ event_id: string; type: string; occurred_at: Date; producer: string; flow: string; causation_id: string | null; correlation_id: string; data: unknown }>(
       'select * from read_model.order_timeline where order_id = $1 order by occurred_at, event_id',
@@ -252,7 +254,7 @@ export async function buildApiApp(deps: ApiDeps) {
     app.post(
       `/orders/:id/${command}`,
       {
-        schema: { summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures } },
+        schema: { operationId: `${command}Order`, summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures } },
         // Orchestrated orders: the saga client's error says what became of the update.
         config: { ifUnavailable: `the ${command} may not have been applied; read the order before sending it again` },
       },
@@ -277,7 +279,7 @@ export async function buildApiApp(deps: ApiDeps) {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: Temporal, Kafka and PostgreSQL answer (503 names the ones that do not)',
+        summary: 'Readiness: PostgreSQL, Kafka, the Temporal frontend and a worker on the saga task queue answer (503 names the ones that do not)',
         tags: operations,
         response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Array(Type.String()) }), 503: Problem },
       },
@@ -308,4 +310,17 @@ async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The operations that take the `id` of an order that POST /orders answers. */
+const orderOperations = ['getOrder', 'getOrderEvents', 'cancelOrder', 'approveOrder', 'rejectOrder'];
+
+/**
+ * Adds OpenAPI links from POST /orders's answer to the operations on that order, so that a
+ * client (and the stateful phase of the fuzz test) knows where its `orderId` goes.
+ */
+function withOrderLinks<T extends { paths?: Record<string, unknown> }>(doc: T): T {
+  const placed = (doc.paths?.['/orders'] as { post?: { responses?: Record<string, { links?: unknown }> } } | undefined)?.post?.responses?.['202'];
+  if (placed) placed.links = Object.fromEntries(orderOperations.map((operationId) => [operationId, { operationId, parameters: { id: '$response.body#/orderId' } }]));
+  return doc;
 }

@@ -55,7 +55,7 @@ describe('the API under generated requests', () => {
       '--seed',
       '20261129',
       '--phases',
-      'examples,coverage,fuzzing',
+      'examples,coverage,fuzzing,stateful',
       '--workers',
       '2',
       '--request-timeout',
