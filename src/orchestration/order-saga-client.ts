@@ -197,9 +197,12 @@ export class OrderSagaClient {
     // the server and is applied whenever a worker returns, long after the caller gave up: so it is
     // sent only while a worker polls, and a deadline that passes after that is reported as
     // "may still be applied", which is what Temporal guarantees (it has no way to withdraw it).
-    if (!(await this.workerPolling())) {
-      throw new SagaUnavailableError(false, `no worker polls task queue ${this.taskQueue}`, `the ${command} was not sent and will not be applied`);
-    }
+    const notSent = `the ${command} was not sent and will not be applied`;
+    const polling = await this.workerPolling().catch((err: unknown) => {
+      if (err instanceof SagaUnavailableError) throw new SagaUnavailableError(err.timedOut, err.message, notSent, { cause: err });
+      throw err;
+    });
+    if (!polling) throw new SagaUnavailableError(false, `no worker polls task queue ${this.taskQueue}`, notSent);
     try {
       return await this.call(`${command} the order`, `the ${command} was not confirmed and may still be applied when a worker takes it; read the order before sending it again`, run);
     } catch (err) {
