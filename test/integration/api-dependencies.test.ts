@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -118,6 +119,25 @@ describe('the API when its dependencies are away', () => {
     const api = await build({ pool: orchestrated.pool, sagas: orchestrated.sagas });
     const res = await api.inject({ method: 'GET', url: `/orders/${randomUUID()}?source=workflow` });
     expect(res.json()).toMatchObject({ statusCode: 404, code: 'ORDER_NOT_FOUND' });
+  });
+
+  it('answers 503 within its connect deadline, never hangs, when PostgreSQL accepts connections but never answers', async () => {
+    // A server that takes the TCP connection and says nothing: what a hung database looks like.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    const pool = createApiPool(`postgres://order_saga:order_saga@127.0.0.1:${port}/order_saga`, 2);
+    try {
+      const api = await build({ pool, sagas: orchestrated.sagas });
+      const res = await api.inject({ method: 'GET', url: '/orders?customerId=deps-1' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json<Problem>()).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', message: expect.stringMatching(/^PostgreSQL is unavailable: nothing was changed/) as unknown });
+    } finally {
+      sockets.forEach((socket) => socket.destroy());
+      silent.close();
+      await pool.end();
+    }
   });
 
   describe('with its own PostgreSQL, stopped and started again', () => {
