@@ -115,6 +115,8 @@ export async function buildApiApp(deps: ApiDeps) {
   });
 
   await app.register(swagger, {
+    // Shared schemas are named by their $id in the document (`Problem`), not `def-0`.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transformObject: (document) => ('openapiObject' in document ? withOrderLinks(document.openapiObject) : document.swaggerObject),
     openapi: {
       info: {

@@ -142,6 +142,10 @@ describe('HTTP API against the real flows', () => {
     expect(statuses('/readyz', 'get')).toEqual(expect.arrayContaining(['200', '503']));
     const unknownSku = spec.paths['/orders']!.post!.responses['422']!.content!['application/json']!.schema;
     expect(JSON.stringify(unknownSku)).toMatch(/statusCode/);
+    const raw = JSON.stringify(spec);
+    const components = (spec as unknown as { components: { schemas: Record<string, unknown>; responses: Record<string, unknown> } }).components;
+    for (const [, ref] of raw.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) expect(Object.keys(components.schemas)).toContain(ref);
+    expect(components.responses).toHaveProperty('MethodNotAllowed');
   });
 
   it.each([
