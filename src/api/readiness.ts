@@ -21,7 +21,7 @@ export function dependencyChecks(deps: { pool: Queryable; kafkaAdmin: Pick<Admin
     {
       name: 'temporal-worker',
       check: async () => {
-        if (!(await deps.sagas.workerPolling())) throw new Error('no worker polls the saga task queue');
+        if (!(await deps.sagas.workerPolling())) throw new Error(`no worker polls task queue ${deps.sagas.taskQueue}`);
       },
     },
   ];

@@ -70,7 +70,8 @@ export class OrderSagaClient {
 
   constructor(
     private readonly client: Client,
-    private readonly taskQueue: string = ordersTaskQueue,
+    /** The task queue the sagas run on. */
+    readonly taskQueue: string = ordersTaskQueue,
     options: OrderSagaClientOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? 5000;
