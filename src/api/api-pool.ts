@@ -4,8 +4,10 @@ import pg from 'pg';
 export const apiDatabaseTimeouts = {
   /** Waiting for a connection (a new one, or a free one of the pool). */
   connectMs: 2000,
-  /** One query, from sent to answered. */
-  queryMs: 5000,
+  /** One statement: the server cancels it past this (SQLSTATE 57014). */
+  statementMs: 5000,
+  /** One query, from sent to answered: the client gives up past this even if the server says nothing. */
+  queryMs: 6000,
 };
 
 /**
@@ -14,7 +16,13 @@ export const apiDatabaseTimeouts = {
  * of the server) so that the process lives on; the pool drops that client and reconnects.
  */
 export function createApiPool(databaseUrl: string, max: number, onIdleError: (err: Error) => void = () => undefined): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: apiDatabaseTimeouts.connectMs, query_timeout: apiDatabaseTimeouts.queryMs });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: apiDatabaseTimeouts.connectMs,
+    statement_timeout: apiDatabaseTimeouts.statementMs,
+    query_timeout: apiDatabaseTimeouts.queryMs,
+  });
   pool.on('error', onIdleError);
   return pool;
 }

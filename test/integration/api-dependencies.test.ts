@@ -121,6 +121,20 @@ describe('the API when its dependencies are away', () => {
     expect(res.json()).toMatchObject({ statusCode: 404, code: 'ORDER_NOT_FOUND' });
   });
 
+  it("cancels a statement of the API's pool that runs past its deadline, which the API answers 504", async () => {
+    const pool = createApiPool(servers.databaseUrl, 1);
+    try {
+      const slow = await pool.query('select pg_sleep(30)').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(slow).toMatchObject({ code: '57014' });
+      expect((await pool.query<{ ok: number }>('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('answers 503 within its connect deadline, never hangs, when PostgreSQL accepts connections but never answers', async () => {
     // A server that takes the TCP connection and says nothing: what a hung database looks like.
     const sockets: Socket[] = [];
