@@ -15,10 +15,11 @@ import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { orderWorkflowId } from '../workflows/definitions.ts';
 import { HttpProblem, frameworkErrors, installErrorHandler, problem } from './error-handler.ts';
 import type { ReadinessCheck } from './readiness.ts';
-import { storableText, IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from './schemas.ts';
+import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse, storableText } from './schemas.ts';
 
 /** What the API needs; built by src/workers/api.ts. */
 export interface ApiDeps {
+  /** PostgreSQL; the process gives it deadlines (`createApiPool`) so that no request waits on a hung database. */
   pool: pg.Pool;
   sagas: OrderSagaClient;
   /** Base URL of the Temporal Web UI, for the links of orchestrated orders. */
