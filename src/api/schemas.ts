@@ -1,4 +1,26 @@
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TStringOptions } from 'typebox';
+
+/** Characters PostgreSQL cannot store in text or jsonb: U+0000, and a UTF-16 surrogate alone. */
+// eslint-disable-next-line no-control-regex -- U+0000 is one of the characters it looks for
+const unstorable = /[\u0000\p{Cs}]/u;
+
+/**
+ * The format of text PostgreSQL can store: no U+0000 (text and jsonb refuse it, SQLSTATE
+ * 22021/22P05) and no unpaired surrogate (a JSON body may escape one, `"\ud800"`; jsonb refuses
+ * it). Registered with the API's validator; every string the API takes is a {@link Text}.
+ */
+export const storableText = { format: 'storable-text', validate: (value: string) => !unstorable.test(value) };
+
+/** No U+0000 (see {@link Text}). */
+export const storableTextPattern = '^[^\\u0000]*$';
+
+/**
+ * A string the database can store: a 400 naming the field otherwise, never a database error.
+ * The pattern says the NUL part in terms every JSON Schema tool understands, so that request
+ * generators (the fuzz test's schemathesis) draw valid values; the format adds the surrogates,
+ * which no pattern can say both to JavaScript's and to Rust's or Python's regex engines.
+ */
+export const Text = (options: TStringOptions = {}) => Type.String({ pattern: storableTextPattern, format: storableText.format, ...options });
 
 /** The one error shape of the API. */
 export const Problem = Type.Object(
@@ -17,25 +39,28 @@ export const OrderLineBody = Type.Object(
 /** Body of POST /orders. Prices come from the catalog, never from here. */
 export const PlaceOrderBody = Type.Object(
   {
-    customerId: Type.String({ minLength: 1, maxLength: 100 }),
-    email: Type.String({ format: 'email', maxLength: 254 }),
+    customerId: Text({ minLength: 1, maxLength: 100 }),
+    email: Text({ format: 'email', maxLength: 254 }),
     items: Type.Array(OrderLineBody, { minItems: 1, maxItems: 20 }),
-    paymentToken: Type.String({ minLength: 1, maxLength: 100 }),
+    paymentToken: Text({ minLength: 1, maxLength: 100 }),
     flow: Type.Union([Type.Literal('orchestrated'), Type.Literal('choreographed')]),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ customerId: 'c1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 2 }], paymentToken: 'tok_approve', flow: 'orchestrated' }],
+  },
 );
 export type PlaceOrderBody = Static<typeof PlaceOrderBody>;
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.String({ minLength: 8, maxLength: 200, pattern: '^[A-Za-z0-9._:-]+$', description: 'a key of your choosing: the same key and body return the same answer' }),
+  'idempotency-key': Type.String({ minLength: 8, maxLength: 200, pattern: '^[A-Za-z0-9._:-]+$', description: 'a key of your choosing: the same key and body return the same answer', examples: ['order-2026-0001'] }),
 });
 
 export const OrderLinks = Type.Object({ status: Type.String(), events: Type.String(), temporalUi: Type.Optional(Type.String()) });
 
 export const PlaceOrderResponse = Type.Object({ orderId: Type.String(), flow: Type.String(), links: OrderLinks });
 
-export const OrderIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+export const OrderIdParams = Type.Object({ id: Text({ minLength: 1, maxLength: 100 }) });
 
 export const OrderViewResponse = Type.Object({
   orderId: Type.String(),
@@ -71,11 +96,11 @@ export const TimelineResponse = Type.Object({
 
 export const ListQuery = Type.Object(
   {
-    status: Type.Optional(Type.String({ maxLength: 30 })),
-    customerId: Type.Optional(Type.String({ maxLength: 100 })),
+    status: Type.Optional(Text({ maxLength: 30 })),
+    customerId: Type.Optional(Text({ maxLength: 100 })),
     flow: Type.Optional(Type.Union([Type.Literal('orchestrated'), Type.Literal('choreographed')])),
     limit: Type.Optional(Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: '1 to 100, default 20' })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Text({ maxLength: 200 })),
   },
   { additionalProperties: false },
 );

@@ -6,11 +6,12 @@
 import { tracing } from '../observability/register-tracing.ts';
 import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
+import { createApiPool } from '../api/api-pool.ts';
 import { buildApiApp } from '../api/app.ts';
+import { dependencyChecks } from '../api/readiness.ts';
 import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
-import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
@@ -30,22 +31,19 @@ async function main(): Promise<void> {
     }),
   );
   const log = createLogger('api', config.LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
+  const pool = createApiPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const kafkaAdmin = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`).admin();
   await kafkaAdmin.connect();
+  const sagas = new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }), config.TEMPORAL_TASK_QUEUE);
   const app = await buildApiApp({
     pool,
-    sagas: new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }), config.TEMPORAL_TASK_QUEUE),
+    sagas,
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     logger: log,
-    readiness: [
-      { name: 'postgresql', check: async () => void (await pool.query('select 1')) },
-      { name: 'kafka', check: async () => void (await kafkaAdmin.describeCluster()) },
-      { name: 'temporal', check: async () => void (await connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE })) },
-    ],
+    readiness: dependencyChecks({ pool, kafkaAdmin, sagas }),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   app.log.info('api started');

@@ -71,6 +71,83 @@ describe('HTTP API against the real flows', () => {
     expect(rows.rowCount).toBe(1);
   });
 
+  it.each(['orchestrated', 'choreographed'])('takes a %s order retried with its keys in another order and other whitespace as the same order', async (flow) => {
+    const key = `key-${randomUUID()}`;
+    const quantityFirst = `{"customerId":"http-1","email":"ada@example.com","items":[{"quantity":1,"sku":"KB-001"}],"paymentToken":"tok_approve","flow":"${flow}"}`;
+    const first = await post(quantityFirst, key);
+    expect(first.statusCode).toBe(202);
+    const again = await post(quantityFirst, key);
+    expect({ status: again.statusCode, body: again.json<unknown>() }).toEqual({ status: 202, body: first.json<unknown>() });
+    const reordered = `{ "flow": "${flow}", "paymentToken": "tok_approve",\n  "items": [ { "sku": "KB-001", "quantity": 1 } ], "email": "ada@example.com", "customerId": "http-1" }`;
+    const third = await post(reordered, key);
+    expect({ status: third.statusCode, body: third.json<unknown>() }).toEqual({ status: 202, body: first.json<unknown>() });
+  });
+
+  it.each([
+    ['the customer id', () => post(order({ customerId: 'a\u0000b' })), /body\/customerId/],
+    ['the payment token', () => post(order({ paymentToken: 'tok_\u0000' })), /body\/paymentToken/],
+    ['the payment token of a choreographed order (an unpaired surrogate)', () => post(order({ paymentToken: 'tok_\ud800', flow: 'choreographed' })), /body\/paymentToken/],
+    ['the customer id (an unpaired surrogate)', () => post(order({ customerId: '\udc00', flow: 'choreographed' })), /body\/customerId/],
+    ['the email', () => post(order({ email: 'ada\u0000@example.com' })), /body\/email/],
+    ['a SKU', () => post(order({ items: [{ sku: 'KB-\u0000', quantity: 1 }] })), /body\/items\/0\/sku/],
+    ['the order id of a read', () => api.inject({ method: 'GET', url: '/orders/a%00b' }), /params\/id/],
+    ['the order id of a live read', () => api.inject({ method: 'GET', url: '/orders/a%00b?source=workflow' }), /params\/id/],
+    ['the order id of a timeline', () => api.inject({ method: 'GET', url: '/orders/a%00b/events' }), /params\/id/],
+    ['the order id of a command', () => api.inject({ method: 'POST', url: '/orders/a%00b/cancel' }), /params\/id/],
+    ['the cursor', () => api.inject({ method: 'GET', url: '/orders?cursor=%00' }), /querystring\/cursor/],
+    ['the status filter', () => api.inject({ method: 'GET', url: '/orders?status=con%00firmed' }), /querystring\/status/],
+    ['the customer filter', () => api.inject({ method: 'GET', url: '/orders?customerId=%00' }), /querystring\/customerId/],
+  ])('refuses a NUL character (or an unpaired surrogate) in %s with a 400 that names the field', async (_case, send, field) => {
+    const res = await send();
+    expect(res.statusCode).toBe(400);
+    const body = res.json<{ code: string; message: string }>();
+    expect(body).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request' });
+    expect(body.message).toMatch(field);
+  });
+
+  it('answers an order id over 100 characters with a 400 in the error shape', async () => {
+    for (const url of [`/orders/${'x'.repeat(101)}`, `/orders/${'x'.repeat(5000)}/events`, `/orders/${'x'.repeat(101)}/cancel`]) {
+      const res = await api.inject({ method: url.endsWith('cancel') ? 'POST' : 'GET', url });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: expect.stringMatching(/params\/id/) as unknown });
+    }
+  });
+
+  it('answers a body that is not JSON with 415', async () => {
+    const res = await api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'text/plain', 'idempotency-key': randomUUID() }, payload: JSON.stringify(order()) });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', error: 'Unsupported Media Type' });
+  });
+
+  it.each([
+    ['PUT', '/orders/some-order', 'GET, HEAD'],
+    ['TRACE', '/orders', 'GET, HEAD, POST'],
+    ['DELETE', '/orders/some-order/cancel', 'POST'],
+    ['PATCH', '/readyz', 'GET, HEAD'],
+  ])('answers %s on %s, a route without that method, with 405 and the methods it has', async (method, url, allow) => {
+    const res = await api.inject({ method: method as 'PUT', url });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe(allow);
+    expect(res.json()).toMatchObject({ statusCode: 405, code: 'METHOD_NOT_ALLOWED', error: 'Method Not Allowed' });
+  });
+
+  it('describes every error it can answer in its OpenAPI document, in the one error shape', async () => {
+    const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>> }>();
+    const statuses = (path: string, method: string) => Object.keys(spec.paths[path]![method]!.responses);
+    expect(statuses('/orders', 'post')).toEqual(expect.arrayContaining(['202', '400', '409', '413', '415', '422', '503', '504']));
+    for (const [path, method] of [['/orders/{id}', 'get'], ['/orders/{id}/events', 'get'], ['/orders/{id}/cancel', 'post']] as const) {
+      expect(statuses(path, method)).toEqual(expect.arrayContaining(['400', '404', '503', '504']));
+    }
+    expect(statuses('/orders', 'get')).toEqual(expect.arrayContaining(['400', '503', '504']));
+    expect(statuses('/readyz', 'get')).toEqual(expect.arrayContaining(['200', '503']));
+    const unknownSku = spec.paths['/orders']!.post!.responses['422']!.content!['application/json']!.schema;
+    expect(JSON.stringify(unknownSku)).toMatch(/statusCode/);
+    const raw = JSON.stringify(spec);
+    const components = (spec as unknown as { components: { schemas: Record<string, unknown>; responses: Record<string, unknown> } }).components;
+    for (const [, ref] of raw.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) expect(Object.keys(components.schemas)).toContain(ref);
+    expect(components.responses).toHaveProperty('MethodNotAllowed');
+  });
+
   it.each([
     ['malformed JSON', () => post('{"customerId": '), 400, 'INVALID_JSON', /not valid JSON/],
     ['a wrong type', () => post(order({ items: [{ sku: 'KB-001', quantity: '2' }] })), 400, 'VALIDATION_FAILED', /body\/items\/0\/quantity must be integer/],

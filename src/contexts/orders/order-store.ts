@@ -1,3 +1,4 @@
+import { sameJson } from '../../domain/canonical-json.ts';
 import { OrderConflictError, OrderNotFoundError } from '../../domain/errors.ts';
 import type { Money } from '../../domain/money.ts';
 import { canTransition, type Flow, type OrderLine, type OrderRequest, type OrderStatus } from '../../domain/order.ts';
@@ -46,7 +47,6 @@ const toRecord = (row: OrderRow): OrderRecord => ({
   reason: row.reason,
 });
 
-const sameItems = (a: OrderLine[], b: OrderLine[]) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * Creates the order in status `pending`, idempotently by order id: creating the same order again
@@ -66,7 +66,8 @@ export async function createOrder(db: Queryable, request: OrderRequest, flow: Fl
     return { created: true, order: toRecord(inserted.rows[0]) };
   }
   const existing = await getOrder(db, request.orderId);
-  if (existing.customerId !== request.customerId || existing.email !== request.email || existing.flow !== flow || !sameItems(existing.items, request.items)) {
+  // The items come back from jsonb, which reorders object keys: compare content, not text.
+  if (existing.customerId !== request.customerId || existing.email !== request.email || existing.flow !== flow || !sameJson(existing.items, request.items)) {
     throw new OrderConflictError(request.orderId);
   }
   return { created: false, order: existing };
