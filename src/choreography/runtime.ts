@@ -12,11 +12,11 @@ import type { ChoreographyService } from './services.ts';
  * The connections the choreography of one process uses at most at once, to size its pool: one per
  * event in flight (each group handles up to `partitionsConsumedConcurrently` partitions at a
  * time, each with one transaction open at most), two per relay (its batch and its LISTEN), one
- * for the sweeper and one for the outbox gauge of /metrics.
+ * for the sweeper and two for the gauges of /metrics (outbox, stalled orders).
  */
 export function choreographyPoolSize(process: { groups: number; relays: number; sweeper: boolean; partitionsConsumedConcurrently?: number }): number {
   const perGroup = process.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently;
-  return process.groups * perGroup + process.relays * 2 + (process.sweeper ? 1 : 0) + 1;
+  return process.groups * perGroup + process.relays * 2 + (process.sweeper ? 1 : 0) + 2;
 }
 
 /** Options of {@link startChoreography}. */

@@ -9,6 +9,7 @@ import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
 import { choreographyPoolSize, startChoreography } from '../choreography/runtime.ts';
 import { createChoreographyServices } from '../choreography/services.ts';
+import { registerStalledOrderMetrics } from '../choreography/stalled-orders.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   await metricsAdmin.connect();
   registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log);
   registerOutboxMetrics(registry, pool, log);
+  registerStalledOrderMetrics(registry, pool, log);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
   log.info({ services: wanted, relays: config.OUTBOX_RELAYS, poolSize, metrics: metricsEndpoint.url }, 'choreography started');
 
