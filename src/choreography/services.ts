@@ -163,12 +163,19 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
   const maybeCharge = async (event: { orderId: string; eventId: string }, ctx: HandlerContext): Promise<NetworkStep | undefined> => {
     const { orderId } = event;
     const request = await lockRequest(ctx, orderId);
-    if (!request || request.cancelled || request.token === null || request.amount_cents === null || request.needs_review === null) return;
-    if (request.needs_review && !request.approved) return;
-    const amount: Money = { amountCents: request.amount_cents, currency: request.currency ?? 'USD' };
-    const payment = await recordChargeIntent(ctx.tx, { orderId, amount, startedByEvent: event.eventId });
-    // Settled by an earlier event, or in flight under another event (whose outcome settles it).
-    if (payment.status !== 'charging' || payment.startedByEvent !== event.eventId) return;
+    if (!request || request.token === null || request.amount_cents === null || request.needs_review === null) return;
+    const existing = await paymentOf(ctx.tx, orderId);
+    // This event started a charge whose outcome we never recorded (a crash, a gateway outage):
+    // ask again with the same key even if a cancel came in since, because the processor may have
+    // captured it; the cancel waits for this outcome, and a capture is then refunded.
+    const resuming = existing?.status === 'charging' && existing.startedByEvent === event.eventId;
+    // The same request body as the first call: the processor refuses a key reused with another.
+    const amount: Money = resuming ? existing.amount : { amountCents: request.amount_cents, currency: request.currency ?? 'USD' };
+    if (!resuming) {
+      if (existing || request.cancelled) return; // settled, in flight under another event, or cancelled
+      if (request.needs_review && !request.approved) return;
+      await recordChargeIntent(ctx.tx, { orderId, amount, startedByEvent: event.eventId });
+    }
     const token = request.token;
     return networkStep(
       () => chargeAtGateway(deps.gateway, { orderId, amount, token }),
