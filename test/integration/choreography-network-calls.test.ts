@@ -17,16 +17,21 @@ describe('choreography handlers calling the gateway', () => {
   /** Orders whose first gateway answer is lost, as if the process died before recording it. */
   const loseFirstAnswer = new Set<string>();
   const gatewayCalls = new Map<string, number>();
+  /** Per order: whether the notifications group's lock was held when its email went to SMTP. */
+  const lockHeldDuringEmail = new Map<string, boolean>();
+  const groupLockHeld = async (group: string, orderId: string) => {
+    const { rowCount } = await harness.pool.query(
+      "select 1 from pg_locks where locktype = 'advisory' and objsubid = 2 and classid::int8 = (hashtext($1)::int8 & 4294967295) and objid::int8 = (hashtext($2)::int8 & 4294967295)",
+      [`${harness.prefix}${group}`, orderId],
+    );
+    return (rowCount ?? 0) > 0;
+  };
 
   beforeAll(async () => {
     harness = await startChoreographyHarness(inject('servers'), {
       gateway: {
         onCapture: async (charge) => {
-          const { rowCount } = await harness.pool.query(
-            "select 1 from pg_locks where locktype = 'advisory' and objsubid = 2 and classid::int8 = (hashtext($1)::int8 & 4294967295) and objid::int8 = (hashtext($2)::int8 & 4294967295)",
-            [`${harness.prefix}payments`, charge.reference],
-          );
-          lockHeldDuringCapture.set(charge.reference, (rowCount ?? 0) > 0);
+          lockHeldDuringCapture.set(charge.reference, await groupLockHeld('payments', charge.reference));
         },
       },
       adjustServices: (services) => {
@@ -44,6 +49,21 @@ describe('choreography handlers calling the gateway', () => {
             record: (answer, ctx2) => step.record(answer, ctx2),
           };
         };
+        // Either event may be the one that sends (whichever of the two the group sees last).
+        for (const type of ['order.placed', 'order.confirmed'] as const) {
+          const email: EventHandler = services.notifications.handlers[type]!;
+          services.notifications.handlers[type] = async (event, ctx) => {
+            const step = await email(event, ctx);
+            if (!step) return step;
+            return {
+              call: async () => {
+                lockHeldDuringEmail.set(event.orderId, await groupLockHeld('notifications', event.orderId));
+                return step.call();
+              },
+              record: (sent, ctx2) => step.record(sent, ctx2),
+            };
+          };
+        }
         return services;
       },
     });
@@ -54,11 +74,12 @@ describe('choreography handlers calling the gateway', () => {
     await harness?.close();
   });
 
-  it('holds no transaction, nor the per-order lock, while the gateway captures', async () => {
+  it('holds no transaction, nor the per-order lock, while the gateway captures or the email goes to SMTP', async () => {
     const slow = order('tok_slow_500');
     await placeOrder(harness.pool, slow, `corr-${slow.orderId}`);
-    await eventually('the order to be confirmed', async () => (await orderStatusOf(harness, slow.orderId))?.status === 'confirmed');
+    await eventually('the order to be confirmed and emailed', async () => (await orderStatusOf(harness, slow.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === slow.orderId));
     expect(lockHeldDuringCapture.get(slow.orderId)).toBe(false);
+    expect(lockHeldDuringEmail.get(slow.orderId)).toBe(false);
   });
 
   it('recovers a charge whose answer was lost: the same event calls again with the same key and records the one capture', async () => {
