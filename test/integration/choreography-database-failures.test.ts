@@ -44,6 +44,16 @@ describe('choreographed flow and database failures', () => {
       await harness?.close();
     });
 
+    it('bounds every connection of the pool: statement and idle-in-transaction timeouts reach the server', async () => {
+      const client = await harness.pool.connect();
+      try {
+        const { rows } = await client.query<{ statement: string; idle: string }>("select current_setting('statement_timeout') as statement, current_setting('idle_in_transaction_session_timeout') as idle");
+        expect(rows).toEqual([{ statement: '30s', idle: '15s' }]);
+      } finally {
+        client.release();
+      }
+    });
+
     it('dead-letters at once an event whose data the database refuses, and goes on with the next message of the partition', async () => {
       const order = smallOrder('data-rejected');
       // PostgreSQL refuses a NUL in a text value (SQLSTATE 22021): the notifications group cannot
