@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { cancelOrder, placeOrder } from '../../src/choreography/order-commands.ts';
-import { findStalledOrders } from '../../src/choreography/stalled-orders.ts';
+import { findStalledOrders, registerStalledOrderMetrics } from '../../src/choreography/stalled-orders.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
@@ -57,8 +59,14 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
       return letterId !== '';
     });
     expect(await orderStatusOf(harness, order.orderId)).toEqual({ status: 'pending', reason: null });
-    // What ChoreographedOrderStalled watches, and the operator's list of the orders concerned.
-    expect((await findStalledOrders(harness.pool, 0)).map((o) => o.orderId)).toContain(order.orderId);
+    // What ChoreographedOrderStalled watches (the gauge covers this order: at least its age; the
+    // shared database may hold older ones of other tests), and the operator's list of the orders.
+    const stalled = (await findStalledOrders(harness.pool, 0)).find((o) => o.orderId === order.orderId);
+    expect(stalled).toMatchObject({ status: 'pending', cancelRequested: false });
+    const registry = new Registry();
+    registerStalledOrderMetrics(registry, harness.pool, pino({ level: 'silent' }));
+    const [gauge] = (await registry.getMetricsAsJSON()).filter((m) => m.name === 'choreography_open_order_oldest_change_age_seconds');
+    expect(gauge?.values[0]?.value).toBeGreaterThanOrEqual((Date.now() - stalled!.lastChangeAt.getTime()) / 1000 - 1);
     expect((await messagingCli('stalled', '--minutes', '0')).map((line) => (JSON.parse(line) as { orderId: string }).orderId)).toContain(order.orderId);
     return { order, letterId };
   };
