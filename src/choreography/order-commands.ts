@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { createOrder } from '../contexts/orders/order-store.ts';
 import { OrderNotFoundError, OrderStateConflictError } from '../domain/errors.ts';
 import type { EventData, EventType } from '../domain/events.ts';
-import type { OrderRequest, OrderStatus } from '../domain/order.ts';
+import type { CancellationReason, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { createEnvelope } from '../messaging/envelope.ts';
 import { deterministicEventId } from '../messaging/event-ids.ts';
 import { addToOutbox } from '../messaging/outbox.ts';
@@ -56,14 +56,30 @@ interface LockedOrder {
   cancelRequested: boolean;
   /** payment.completed was seen before the order was reserved (events of two topics cross). */
   paymentCompleted: boolean;
+  /** The stock was released (with this reason) while the order waited for payments to settle a cancel. */
+  stockReleased: boolean;
+  releaseReason: CancellationReason | null;
+  /** Payments answered the cancel: refunded, or nothing charged and nothing will be. */
+  paymentSettled: boolean;
   totalCents: number | null;
   currency: string | null;
 }
 
 /** Reads the order under a row lock, so commands and handlers on one order take turns. */
 export async function lockOrder(tx: Queryable, orderId: string): Promise<LockedOrder | undefined> {
-  const { rows } = await tx.query<{ status: OrderStatus; correlation_id: string | null; cancel_requested_at: Date | null; payment_completed_at: Date | null; total_cents: number | null; currency: string | null }>(
-    'select status, correlation_id, cancel_requested_at, payment_completed_at, total_cents, currency from orders.orders where order_id = $1 for update',
+  const { rows } = await tx.query<{
+    status: OrderStatus;
+    correlation_id: string | null;
+    cancel_requested_at: Date | null;
+    payment_completed_at: Date | null;
+    stock_released_at: Date | null;
+    release_reason: CancellationReason | null;
+    payment_settled_at: Date | null;
+    total_cents: number | null;
+    currency: string | null;
+  }>(
+    `select status, correlation_id, cancel_requested_at, payment_completed_at, stock_released_at, release_reason, payment_settled_at, total_cents, currency
+       from orders.orders where order_id = $1 for update`,
     [orderId],
   );
   const row = rows[0];
@@ -74,6 +90,9 @@ export async function lockOrder(tx: Queryable, orderId: string): Promise<LockedO
     correlationId: row.correlation_id ?? orderId,
     cancelRequested: row.cancel_requested_at !== null,
     paymentCompleted: row.payment_completed_at !== null,
+    stockReleased: row.stock_released_at !== null,
+    releaseReason: row.release_reason,
+    paymentSettled: row.payment_settled_at !== null,
     totalCents: row.total_cents,
     currency: row.currency,
   };
@@ -81,7 +100,8 @@ export async function lockOrder(tx: Queryable, orderId: string): Promise<LockedO
 
 /**
  * The customer cancels: allowed until the order is confirmed. Emits `order.cancel_requested`;
- * inventory releases, payments refunds, and the order ends cancelled. A second cancel is a no-op.
+ * inventory releases, payments refunds or confirms that nothing was and will be charged, and the
+ * order ends cancelled once both have answered. A second cancel is a no-op.
  * @throws OrderStateConflictError when the order is confirmed or already cancelled.
  */
 export async function cancelOrder(pool: pg.Pool, orderId: string): Promise<void> {

@@ -1,12 +1,23 @@
 import type { Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { createConsumerRunner, type ConsumerRunner } from '../messaging/consumer-runner.ts';
+import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type ConsumerRunner } from '../messaging/consumer-runner.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox-relay.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import { sweepReviewDeadlines } from './order-commands.ts';
 import type { ChoreographyService } from './services.ts';
+
+/**
+ * The connections the choreography of one process uses at most at once, to size its pool: one per
+ * event in flight (each group handles up to `partitionsConsumedConcurrently` partitions at a
+ * time, each with one transaction open at most), two per relay (its batch and its LISTEN), one
+ * for the sweeper and two for the gauges of /metrics (outbox, stalled orders).
+ */
+export function choreographyPoolSize(process: { groups: number; relays: number; sweeper: boolean; partitionsConsumedConcurrently?: number }): number {
+  const perGroup = process.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently;
+  return process.groups * perGroup + process.relays * 2 + (process.sweeper ? 1 : 0) + 2;
+}
 
 /** Options of {@link startChoreography}. */
 export interface ChoreographyRuntimeOptions {

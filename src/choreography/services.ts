@@ -1,15 +1,15 @@
 import type { Transporter } from 'nodemailer';
 import { releaseStockIn, reserveStockIn } from '../contexts/inventory/inventory-store.ts';
-import { sendNotification } from '../contexts/notifications/notifier.ts';
+import { claimPendingMessages, deliverEmail, recordSent } from '../contexts/notifications/notifier.ts';
 import { transitionOrder } from '../contexts/orders/order-store.ts';
 import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
-import { chargePayment, refundPayment } from '../contexts/payments/payment-store.ts';
-import { OutOfStockError, PaymentDeclinedError, UnknownSkuError } from '../domain/errors.ts';
+import { chargeAtGateway, paymentOf, recordChargeIntent, recordChargeOutcome, recordRefund } from '../contexts/payments/payment-store.ts';
+import { OutOfStockError, PaymentGatewayUnavailableError, UnknownSkuError } from '../domain/errors.ts';
 import type { EventData, EventType } from '../domain/events.ts';
 import type { Money } from '../domain/money.ts';
 import { needsReview, type CancellationReason } from '../domain/order.ts';
 import type { NotificationTemplate } from '../domain/saga-steps.ts';
-import type { EventHandler, HandlerContext } from '../messaging/consumer-runner.ts';
+import { networkStep, type EventHandler, type HandlerContext, type NetworkStep } from '../messaging/consumer-runner.ts';
 import { lockOrder, reviewTimeoutMs } from './order-commands.ts';
 
 /** What the services need besides the database transaction each handler gets. */
@@ -31,6 +31,11 @@ export interface ChoreographyService {
  * The orders service: records progress, opens the review, confirms, and cancels with the reason
  * carried by the release (DESIGN.md choreography table). An event that does not fit the order's
  * state (late, duplicate, out of order) changes nothing: the state machine refuses it.
+ *
+ * A customer's cancel may cross a charge in flight, so it ends the order only once both answers
+ * are in, in either order: the stock released (`inventory.released`) and the payment settled
+ * (`payment.refunded`, or `payment.voided`: nothing charged and nothing will be). Until then the
+ * customer is told nothing, since a charge may still be captured (and then refunded).
  */
 function ordersService(deps: ChoreographyDeps): ChoreographyService {
   const cancel = async (ctx: HandlerContext, orderId: string, reason: CancellationReason) => {
@@ -44,6 +49,13 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
     if (cancelRequested) return;
     const confirmed = await transitionOrder(ctx.tx, orderId, 'confirmed');
     if (confirmed.applied && confirmed.order.total) ctx.emit('order.confirmed', { total: confirmed.order.total });
+  };
+  /** Payments answered a cancel; the order ends if its stock is back already. */
+  const paymentSettled = async (ctx: HandlerContext, orderId: string) => {
+    const order = await lockOrder(ctx.tx, orderId);
+    if (!order) return;
+    await ctx.tx.query('update orders.orders set payment_settled_at = now() where order_id = $1', [orderId]);
+    if (order.stockReleased) await cancel(ctx, orderId, order.releaseReason ?? 'customer_cancelled');
   };
   return {
     groupId: 'orders',
@@ -73,7 +85,18 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
         await settlePayment(ctx, event.orderId, order.cancelRequested);
       },
       'inventory.rejected': (event, ctx) => cancel(ctx, event.orderId, 'out_of_stock'),
-      'inventory.released': (event, ctx) => cancel(ctx, event.orderId, (event.data as EventData<'inventory.released'>).reason ?? 'customer_cancelled'),
+      'inventory.released': async (event, ctx) => {
+        const reason = (event.data as EventData<'inventory.released'>).reason ?? 'customer_cancelled';
+        const order = await lockOrder(ctx.tx, event.orderId);
+        if (!order) return;
+        if (order.cancelRequested && !order.paymentSettled) {
+          await ctx.tx.query('update orders.orders set stock_released_at = now(), release_reason = $2 where order_id = $1', [event.orderId, reason]);
+          return; // the payment's settlement ends the order
+        }
+        await cancel(ctx, event.orderId, reason);
+      },
+      'payment.refunded': (event, ctx) => paymentSettled(ctx, event.orderId),
+      'payment.voided': (event, ctx) => paymentSettled(ctx, event.orderId),
     },
   };
 }
@@ -110,31 +133,78 @@ function inventoryService(): ChoreographyService {
 
 /**
  * The payments service: learns the token, the amount and the approval from three events in any
- * order, charges once it knows enough (never after a cancellation), and refunds on a cancel.
+ * order, charges once it knows enough (never after a cancel), and answers every cancel.
+ *
+ * No transaction waits on the gateway: a charge commits its intent (a `charging` payment row
+ * naming the event that started it), calls the gateway outside any transaction with the order's
+ * Idempotency-Key, then records the outcome (see {@link NetworkStep}). A crash in between is
+ * recovered by the redelivery of the starting event, which finds its intent and calls again: the
+ * gateway answers with the same charge.
+ *
+ * A cancel (`order.cancel_requested`) is answered once, by one of:
+ * - nothing charged: `payment.voided` at once, and the cancel flag stops any later charge;
+ * - a charge in flight: nothing yet; its outcome answers (declined: `payment.voided`; captured:
+ *   `payment.completed`, whose handler here refunds it: `payment.refunded`);
+ * - captured: a refund, then `payment.refunded`.
  */
 function paymentsService(deps: ChoreographyDeps): ChoreographyService {
   const upsert = (ctx: HandlerContext, orderId: string, column: 'token' | 'approved' | 'cancelled', value: string | boolean) =>
     ctx.tx.query(`insert into payments.payment_requests (order_id, ${column}) values ($1, $2) on conflict (order_id) do update set ${column} = excluded.${column}`, [orderId, value]);
 
-  const maybeCharge = async (ctx: HandlerContext, orderId: string) => {
+  const lockRequest = async (ctx: HandlerContext, orderId: string) => {
     const { rows } = await ctx.tx.query<{ token: string | null; amount_cents: number | null; currency: string | null; needs_review: boolean | null; approved: boolean; cancelled: boolean }>(
       'select token, amount_cents, currency, needs_review, approved, cancelled from payments.payment_requests where order_id = $1 for update',
       [orderId],
     );
-    const request = rows[0];
-    if (!request || request.cancelled || request.token === null || request.amount_cents === null || request.needs_review === null) return;
-    if (request.needs_review && !request.approved) return;
-    const charged = await ctx.tx.query('select 1 from payments.payments where order_id = $1', [orderId]);
-    if ((charged.rowCount ?? 0) > 0) return; // charged (or declined) by an earlier event
-    const amount: Money = { amountCents: request.amount_cents, currency: request.currency ?? 'USD' };
-    try {
-      const payment = await chargePayment(ctx.tx, deps.gateway, { orderId, amount, token: request.token });
-      ctx.emit('payment.completed', { amount: payment.amount, chargeId: payment.chargeId });
-    } catch (err) {
-      if (!(err instanceof PaymentDeclinedError)) throw err; // gateway unavailable: retried, then dead-lettered
-      ctx.emit('payment.failed', { reason: 'payment_declined', message: err.gatewayMessage });
-    }
+    return rows[0];
   };
+
+  /** Starts the charge once the order is chargeable, or resumes it on the redelivery of the event that started it. */
+  const maybeCharge = async (event: { orderId: string; eventId: string }, ctx: HandlerContext): Promise<NetworkStep | undefined> => {
+    const { orderId } = event;
+    const request = await lockRequest(ctx, orderId);
+    if (!request || request.token === null || request.amount_cents === null || request.needs_review === null) return;
+    const existing = await paymentOf(ctx.tx, orderId);
+    // This event started a charge whose outcome we never recorded (a crash, a gateway outage):
+    // ask again with the same key even if a cancel came in since, because the processor may have
+    // captured it; the cancel waits for this outcome, and a capture is then refunded.
+    const resuming = existing?.status === 'charging' && existing.startedByEvent === event.eventId;
+    // The same request body as the first call: the processor refuses a key reused with another.
+    const amount: Money = resuming ? existing.amount : { amountCents: request.amount_cents, currency: request.currency ?? 'USD' };
+    if (!resuming) {
+      if (existing || request.cancelled) return; // settled, in flight under another event, or cancelled
+      if (request.needs_review && !request.approved) return;
+      await recordChargeIntent(ctx.tx, { orderId, amount, startedByEvent: event.eventId });
+    }
+    const token = request.token;
+    return networkStep(
+      () => chargeAtGateway(deps.gateway, { orderId, amount, token }),
+      async (outcome, ctx2) => {
+        if (!(await recordChargeOutcome(ctx2.tx, orderId, outcome))) return;
+        if (outcome.kind === 'captured') {
+          ctx2.emit('payment.completed', { amount: { amountCents: outcome.charge.amountCents, currency: outcome.charge.currency }, chargeId: outcome.charge.id });
+          return; // a cancel that came in meanwhile is refunded on payment.completed
+        }
+        ctx2.emit('payment.failed', { reason: 'payment_declined', message: outcome.message });
+        const now = await lockRequest(ctx2, orderId);
+        if (now?.cancelled) ctx2.emit('payment.voided', { reason: 'declined' });
+      },
+    );
+  };
+
+  /** Refunds the order's captured charge (Idempotency-Key derived from the order); emits payment.refunded once. */
+  const refund = (orderId: string): NetworkStep =>
+    networkStep(
+      async () => {
+        const answer = await deps.gateway.refund(orderId);
+        // We hold a capture the processor does not know: retry, and dead-letter if it persists.
+        if (!answer) throw new PaymentGatewayUnavailableError(`the processor has no charge for order ${orderId}`);
+        return answer;
+      },
+      async (answer, ctx) => {
+        if (await recordRefund(ctx.tx, orderId, answer)) ctx.emit('payment.refunded', { amount: { amountCents: answer.amountCents, currency: answer.currency }, refundId: answer.id });
+      },
+    );
 
   return {
     groupId: 'payments',
@@ -144,7 +214,7 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
         const { paymentToken } = event.data as EventData<'order.placed'>;
         if (!paymentToken) return;
         await upsert(ctx, event.orderId, 'token', paymentToken);
-        await maybeCharge(ctx, event.orderId);
+        return maybeCharge(event, ctx);
       },
       'inventory.reserved': async (event, ctx) => {
         const { total } = event.data as EventData<'inventory.reserved'>;
@@ -153,41 +223,63 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
            on conflict (order_id) do update set amount_cents = excluded.amount_cents, currency = excluded.currency, needs_review = excluded.needs_review`,
           [event.orderId, total.amountCents, total.currency, needsReview(total)],
         );
-        await maybeCharge(ctx, event.orderId);
+        return maybeCharge(event, ctx);
       },
       'order.approved': async (event, ctx) => {
         await upsert(ctx, event.orderId, 'approved', true);
-        await maybeCharge(ctx, event.orderId);
+        return maybeCharge(event, ctx);
       },
       'order.cancel_requested': async (event, ctx) => {
         await upsert(ctx, event.orderId, 'cancelled', true);
-        await ctx.tx.query('select 1 from payments.payment_requests where order_id = $1 for update', [event.orderId]);
-        const { refund } = await refundPayment(ctx.tx, deps.gateway, event.orderId);
-        if (refund) ctx.emit('payment.refunded', { amount: refund.amount, refundId: refund.refundId });
+        const payment = await paymentOf(ctx.tx, event.orderId);
+        if (!payment) return void ctx.emit('payment.voided', { reason: 'never_charged' });
+        if (payment.status === 'declined') return void ctx.emit('payment.voided', { reason: 'declined' });
+        if (payment.status === 'charging') return; // the charge's outcome answers the cancel
+        if (!payment.refunded) return refund(event.orderId);
+      },
+      // Our own event: a charge captured after the order's cancel came in is refunded now.
+      'payment.completed': async (event, ctx) => {
+        const request = await lockRequest(ctx, event.orderId);
+        const payment = await paymentOf(ctx.tx, event.orderId);
+        if (request?.cancelled && payment?.status === 'captured' && !payment.refunded) return refund(event.orderId);
       },
     },
   };
 }
 
-/** The notifications service: emails the customer when the order is confirmed or cancelled. */
+/**
+ * The notifications service: emails the customer when the order is confirmed or cancelled.
+ *
+ * No transaction waits on SMTP: an event claims the order's pending emails (commit), sends them
+ * outside any transaction, then records them sent (see {@link NetworkStep}). Only the claiming
+ * event sends a claimed email, so two events never send one twice; the redelivery of the
+ * claiming event after a crash between the SMTP hand-over and that record sends it again, with
+ * the same Message-ID (docs/choreographed-flow.md, "Email: at least once, one Message-ID").
+ */
 function notificationsService(deps: ChoreographyDeps): ChoreographyService {
   /** Sends the emails waiting for this order once its recipient is known. */
-  const flush = async (ctx: HandlerContext, orderId: string) => {
+  const flush = async (ctx: HandlerContext, orderId: string, eventId: string): Promise<NetworkStep | undefined> => {
     const recipient = await ctx.tx.query<{ email: string }>('select email from notifications.recipients where order_id = $1', [orderId]);
     const to = recipient.rows[0]?.email;
     if (!to) return; // order.placed not seen yet: it flushes when it comes
-    const pending = await ctx.tx.query<{ template: NotificationTemplate; data: { total?: Money; reason?: string } }>(
-      'delete from notifications.pending_messages where order_id = $1 returning template, data',
-      [orderId],
+    const claimed = await claimPendingMessages(ctx.tx, orderId, eventId);
+    if (claimed.length === 0) return;
+    return networkStep(
+      async () => {
+        const sent: { template: NotificationTemplate; messageId: string }[] = [];
+        for (const { template, data } of claimed) sent.push({ template, messageId: await deliverEmail(deps.mailer, { orderId, template, to, data: { orderId, ...data } }) });
+        return sent;
+      },
+      async (sent, ctx2) => {
+        for (const { template, messageId } of sent) {
+          if (await recordSent(ctx2.tx, { orderId, template, to, messageId })) ctx2.emit('notification.sent', { template, messageId }, template);
+        }
+      },
     );
-    for (const { template, data } of pending.rows) {
-      const { sentNow, messageId } = await sendNotification(ctx.tx, deps.mailer, { orderId, template, to, data: { orderId, ...data } });
-      if (sentNow) ctx.emit('notification.sent', { template, messageId }, template);
-    }
   };
-  const queue = async (ctx: HandlerContext, orderId: string, template: NotificationTemplate, data: object) => {
+  const queue = async (ctx: HandlerContext, orderId: string, eventId: string, template: NotificationTemplate, data: object) => {
     await ctx.tx.query('insert into notifications.pending_messages (order_id, template, data) values ($1, $2, $3) on conflict do nothing', [orderId, template, JSON.stringify(data)]);
-    await flush(ctx, orderId);
+    return flush(ctx, orderId, eventId);
   };
   return {
     groupId: 'notifications',
@@ -195,10 +287,10 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
     handlers: {
       'order.placed': async (event, ctx) => {
         await ctx.tx.query('insert into notifications.recipients (order_id, email) values ($1, $2) on conflict do nothing', [event.orderId, (event.data as EventData<'order.placed'>).email]);
-        await flush(ctx, event.orderId);
+        return flush(ctx, event.orderId, event.eventId);
       },
-      'order.confirmed': (event, ctx) => queue(ctx, event.orderId, 'order_confirmed', { total: (event.data as EventData<'order.confirmed'>).total }),
-      'order.cancelled': (event, ctx) => queue(ctx, event.orderId, 'order_cancelled', { reason: (event.data as EventData<'order.cancelled'>).reason }),
+      'order.confirmed': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_confirmed', { total: (event.data as EventData<'order.confirmed'>).total }),
+      'order.cancelled': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_cancelled', { reason: (event.data as EventData<'order.cancelled'>).reason }),
     },
   };
 }
@@ -210,9 +302,9 @@ export function createChoreographyServices(deps: ChoreographyDeps): Record<Chore
 
 /** The event types each consumer group listens to (DESIGN.md choreography table). */
 export const choreographySubscriptions = {
-  orders: ['inventory.reserved', 'payment.completed', 'inventory.rejected', 'inventory.released'],
+  orders: ['inventory.reserved', 'payment.completed', 'inventory.rejected', 'inventory.released', 'payment.refunded', 'payment.voided'],
   inventory: ['order.placed', 'payment.failed', 'order.rejected', 'order.cancel_requested'],
-  payments: ['order.placed', 'inventory.reserved', 'order.approved', 'order.cancel_requested'],
+  payments: ['order.placed', 'inventory.reserved', 'order.approved', 'order.cancel_requested', 'payment.completed'],
   notifications: ['order.placed', 'order.confirmed', 'order.cancelled'],
 } as const satisfies Record<string, readonly EventType[]>;
 

@@ -37,6 +37,9 @@ export const eventDataSchemas = {
   'payment.refunded': Type.Object({ amount: MoneySchema, refundId: Type.String() }),
   'order.cancelled': Type.Object({ reason: CancellationReasonSchema }),
   'notification.sent': Type.Object({ template: Type.String(), messageId: Type.String() }),
+  // The choreographed payments context's answer to a cancel when nothing was captured: no charge
+  // was made (`never_charged`) or the one in flight was declined (`declined`), and none will be.
+  'payment.voided': Type.Object({ reason: Type.Union([Type.Literal('never_charged'), Type.Literal('declined')]) }),
 } satisfies Record<string, TSchema>;
 
 /** Every event type of the catalog; the Kafka topic of an event is its type. */

@@ -3,11 +3,12 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { InvalidEventError, OrderSagaError } from '../domain/errors.ts';
+import { DataRejectedError, InvalidEventError, OrderSagaError } from '../domain/errors.ts';
 import type { EventData, EventEnvelope, EventType } from '../domain/events.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { inProcessSpan } from '../observability/message-tracing.ts';
 import { withTransaction } from '../platform/database.ts';
+import { isDeterministicDatabaseError, isTransientDatabaseError } from '../platform/database-errors.ts';
 import { failpoint } from '../platform/failpoints.ts';
 import { createEnvelope, validateEnvelope } from './envelope.ts';
 import { deterministicEventId } from './event-ids.ts';
@@ -26,8 +27,34 @@ export interface HandlerContext {
   log: Logger;
 }
 
-/** Applies one event. Throw an OrderSagaError with `retryable: false` to dead-letter at once. */
-export type EventHandler = (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
+/**
+ * A call to another system (the payment gateway, SMTP) that a handler needs, made outside any
+ * database transaction, and what to record once it answered. See {@link EventHandler}.
+ */
+export interface NetworkStep {
+  /** Runs with no transaction open; throws to have the event retried (with the same idempotency key). */
+  call(): Promise<unknown>;
+  /** Records the answer, in the transaction that also marks the event applied. */
+  record(result: unknown, ctx: HandlerContext): Promise<void>;
+}
+
+/** Builds a {@link NetworkStep}, keeping the type of the call's result for `record`. */
+export function networkStep<R>(call: () => Promise<R>, record: (result: R, ctx: HandlerContext) => Promise<void>): NetworkStep {
+  return { call, record: (result, ctx) => record(result as R, ctx) };
+}
+
+/**
+ * Applies one event. Throw an OrderSagaError with `retryable: false` to dead-letter at once.
+ *
+ * A handler that must call another system records its intent in `ctx.tx` and returns a
+ * {@link NetworkStep}, so that no transaction (with its row and advisory locks) waits on the
+ * network. The runner commits the intent *without* marking the event applied, makes the call,
+ * and records the answer in a second transaction that marks it applied. A crash or a failed call
+ * in between leaves the event unapplied: it is delivered again, the handler finds its intent and
+ * returns the same call, which must therefore be idempotent (an idempotency key derived from the
+ * order).
+ */
+export type EventHandler = (event: EventEnvelope, ctx: HandlerContext) => Promise<void | NetworkStep>;
 
 /** Options of {@link createConsumerRunner}. */
 export interface ConsumerRunnerOptions {
@@ -63,6 +90,9 @@ export interface ConsumerRunnerOptions {
   partitionsConsumedConcurrently?: number;
 }
 
+/** Topic-partitions a runner handles at the same time unless told otherwise. */
+export const defaultPartitionsConsumedConcurrently = 3;
+
 /** Headers a dead letter carries, besides the original message's own. */
 export const deadLetterHeaders = {
   topic: 'dlq-original-topic',
@@ -78,6 +108,24 @@ export const deadLetterHeaders = {
 export const headerText = (headers: IHeaders | undefined): Record<string, string> =>
   Object.fromEntries(Object.entries(headers ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.map(String).join(',') : String(v)]])));
 
+/**
+ * What the runner does after a failed attempt:
+ * - `dead-letter`: a retry cannot help (a non-retryable business error, or data the database
+ *   refuses: SQLSTATE class 22/23, wrapped into {@link DataRejectedError});
+ * - `wait-for-database`: the database is away or busy; the event is retried until it is back,
+ *   however long that takes, because dead-lettering it would strand a healthy order;
+ * - `retry`: anything else, at most `maxAttempts` times.
+ */
+export type FailureHandling = { action: 'dead-letter'; error: unknown } | { action: 'wait-for-database' } | { action: 'retry' };
+
+/** Decides how the runner handles a handler's error (see {@link FailureHandling}). */
+export function classifyFailure(err: unknown): FailureHandling {
+  if (err instanceof OrderSagaError) return err.retryable ? { action: 'retry' } : { action: 'dead-letter', error: err };
+  if (isDeterministicDatabaseError(err)) return { action: 'dead-letter', error: new DataRejectedError((err as Error).message, { cause: err }) };
+  if (isTransientDatabaseError(err)) return { action: 'wait-for-database' };
+  return { action: 'retry' };
+}
+
 /** Backoff before attempt `attempt + 1`: exponential, capped, with full jitter. */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
   return Math.round(random() * Math.min(maxMs, baseMs * 2 ** (attempt - 1)));
@@ -85,21 +133,57 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
 
 /**
  * Applies `event` with `handler` once for this group, in one transaction with its dedupe row and
- * the events it emits; false when the group had already applied it. What the runner does with each
- * message; exported so tests can apply events side by side.
+ * the events it emits (in two transactions around the call when the handler returns a
+ * {@link NetworkStep}); false when the group had already applied it. What the runner does with
+ * each message; exported so tests can apply events side by side.
  */
 export async function applyEvent(options: Pick<ConsumerRunnerOptions, 'pool' | 'groupId' | 'producerName'>, event: EventEnvelope, handler: EventHandler, eventLog: Logger): Promise<boolean> {
+  const first = await inEventTransaction<{ applied: boolean } | { step: NetworkStep }>(options, event, eventLog, async (ctx, markApplied) => {
+    if (await wasApplied(ctx.tx, options.groupId, event.eventId)) return { applied: false };
+    const step = await handler(event, ctx);
+    // With a network step, the intent commits now and the event is marked applied after the call.
+    if (step) return { step };
+    await markApplied();
+    return { applied: true };
+  });
+  if (!('step' in first)) return first.applied;
+
+  const { step } = first;
+  const result = await step.call();
+  return inEventTransaction(options, event, eventLog, async (ctx, markApplied) => {
+    // Another member may have finished the same event meanwhile (after a rebalance): record once.
+    if (!(await markApplied())) return false;
+    await step.record(result, ctx);
+    return true;
+  });
+}
+
+/** Whether the group has applied this event already. */
+async function wasApplied(tx: pg.PoolClient, groupId: string, eventId: string): Promise<boolean> {
+  const { rowCount } = await tx.query('select 1 from messaging.processed_events where consumer_group = $1 and event_id = $2', [groupId, eventId]);
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * One transaction of an event's handling: takes the per-order lock, gives `work` a handler context
+ * and a way to mark the event applied (false when it already was), and adds the events it emitted
+ * to the outbox before the commit.
+ */
+async function inEventTransaction<T>(
+  options: Pick<ConsumerRunnerOptions, 'pool' | 'groupId' | 'producerName'>,
+  event: EventEnvelope,
+  eventLog: Logger,
+  work: (ctx: HandlerContext, markApplied: () => Promise<boolean>) => Promise<T>,
+): Promise<T> {
   return withTransaction(options.pool, async (tx) => {
     // An order's events sit on several topics, which are handled concurrently (partitions of
     // one member, or two members). Without this lock, two handlers of one order could each miss
     // what the other has not committed yet (the notifications group once queued an email and
-    // stored the recipient at the same time, and neither sent it). With it, the events of one
-    // order are applied one after the other in each group.
+    // stored the recipient at the same time, and neither sent it). With it, the transactions of
+    // one order's events take turns in each group.
     await tx.query('select pg_advisory_xact_lock(hashtext($1), hashtext($2))', [options.groupId, event.orderId]);
-    const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
-    if (fresh.rowCount === 0) return false;
     const emitted: EventEnvelope[] = [];
-    await handler(event, {
+    const ctx: HandlerContext = {
       tx,
       log: eventLog,
       emit: (type, data, discriminator = '') => {
@@ -117,9 +201,14 @@ export async function applyEvent(options: Pick<ConsumerRunnerOptions, 'pool' | '
           }),
         );
       },
-    });
+    };
+    const markApplied = async () => {
+      const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
+      return fresh.rowCount !== 0;
+    };
+    const result = await work(ctx, markApplied);
     await addToOutbox(tx, emitted);
-    return true;
+    return result;
   });
 }
 
@@ -133,8 +222,13 @@ export async function applyEvent(options: Pick<ConsumerRunnerOptions, 'pool' | '
  * - A retryable failure is retried in place with exponential backoff and jitter, heartbeating
  *   between attempts, at most `maxAttempts` times (a few seconds in all, far inside the session
  *   timeout).
+ * - A transient database failure (connection refused or lost, server shutting down) is retried
+ *   in place for as long as the database is away: the partition waits behind the event, and the
+ *   heartbeats keep the member in its group, so an outage dead-letters nothing and the event is
+ *   applied once the database is back (once: its dedupe row commits with its effect).
  * - A poison message (not JSON, not an event of the catalog, an unknown schema version), a
- *   non-retryable failure, or the last failed attempt goes to `dlq.<group>` with the original
+ *   non-retryable failure, data the database refuses (class 22/23, as {@link DataRejectedError}),
+ *   or the last failed attempt goes to `dlq.<group>` with the original
  *   topic, partition, offset, error and attempts in headers; the offset is then committed and the
  *   partition moves on.
  * - Up to `partitionsConsumedConcurrently` topic-partitions are handled at once, each in order;
@@ -153,6 +247,8 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)) });
   const log = options.log.child({ consumerGroup: options.groupId });
   const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') => options.metrics?.events.inc({ group: options.groupId, type, result });
+  // Set by stop(): an event waiting for the database gives up (uncommitted: redelivered later).
+  let stopping = false;
 
   async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number, eventLog: Logger = log, type = 'unknown'): Promise<void> {
     const headers = headerText(message.headers);
@@ -203,6 +299,9 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
     const headers = headerText(message.headers);
     // The handling of this message continues the trace of the producer that wrote it.
     await inProcessSpan(topic, options.groupId, event.orderId, headers, async (span) => {
+      // `attempt` counts every try; `failures` only those that use up maxAttempts (a database
+      // outage does not use up the attempts of the event that waits for it).
+      let failures = 0;
       for (let attempt = 1; ; attempt++) {
         const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
         try {
@@ -215,17 +314,22 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
           return;
         } catch (err) {
           stopTimer?.();
-          const retryable = !(err instanceof OrderSagaError) || err.retryable;
-          if (!retryable || attempt >= maxAttempts) {
-            const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+          const handling = classifyFailure(err);
+          if (handling.action !== 'wait-for-database') failures += 1;
+          if (handling.action === 'dead-letter' || failures >= maxAttempts) {
+            const cause = handling.action === 'dead-letter' ? handling.error : err;
+            const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
             span.setAttributes({ 'order_saga.dead_lettered': true, 'order_saga.attempts': attempt });
             span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
             await deadLetter(topic, partition, message, reason, attempt, eventLog, event.type);
             return;
           }
+          if (stopping) throw new Error(`consumer ${options.groupId} is stopping; event ${event.eventId} is left for redelivery`, { cause: err });
           count(event.type, 'retried');
-          eventLog.info({ attempt, err }, 'handler failed; retrying');
-          await sleep(backoffMs(attempt, baseBackoff, maxBackoff));
+          if (handling.action === 'wait-for-database') eventLog.warn({ attempt, err }, 'database unavailable; retrying until it is back');
+          else eventLog.info({ attempt, err }, 'handler failed; retrying');
+          // The exponent stops growing: during a long outage the backoff stays at maxBackoff.
+          await sleep(backoffMs(Math.min(attempt, 16), baseBackoff, maxBackoff));
           await heartbeat();
         }
       }
@@ -243,13 +347,14 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       await consumer.connect();
       await consumer.subscribe({ topics: [...typeByTopic.keys()], fromBeginning: true });
       await consumer.run({
-        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
+        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently,
         eachMessage: (payload) => handleMessage(payload.topic, payload.partition, payload.message, () => payload.heartbeat()),
       });
     },
 
     /** Stops fetching, lets the handler in flight finish, commits and leaves the group, within the shutdown timeout. */
     async stop(): Promise<void> {
+      stopping = true;
       const limit = options.shutdownTimeoutMs ?? 15_000;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

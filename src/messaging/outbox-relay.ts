@@ -45,6 +45,13 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
   /** Publishes one batch; returns how many rows it published (0: nothing to do or not our turn). */
   async function publishBatch(): Promise<number> {
     const client = await options.pool.connect();
+    // A connection lost mid-batch emits `error` on the client: caught here, and the client is
+    // destroyed on release instead of going back to the pool.
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
       const locked = await client.query<{ locked: boolean }>('select pg_try_advisory_xact_lock($1) as locked', [relayLockKey]);
@@ -89,23 +96,60 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
       await client.query('commit');
       return rows.length;
     } catch (err) {
-      await client.query('rollback').catch(() => undefined);
+      await client.query('rollback').catch((rollbackErr: unknown) => {
+        broken ??= rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+      });
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 
   return {
     publishBatch,
 
-    /** Publishes until {@link stop} is called, woken by NOTIFY on each outbox insert. */
+    /**
+     * Publishes until {@link stop} is called, woken by NOTIFY on each outbox insert. The LISTEN
+     * connection may break (a database restart): its error is caught, the client destroyed, and a
+     * new one listens from the next round; meanwhile the relay polls every `pollIntervalMs`.
+     */
     async run(): Promise<void> {
-      const listener = await options.pool.connect();
-      listener.on('notification', () => wake?.());
-      await listener.query('listen outbox');
+      let listener: { client: pg.PoolClient; broken?: Error } | undefined;
+      const listen = async () => {
+        const client = await options.pool.connect();
+        const current: { client: pg.PoolClient; broken?: Error } = { client };
+        // A checked-out client that loses its connection emits `error` on itself, nowhere else:
+        // without this listener Node would end the process.
+        client.on('error', (err) => {
+          current.broken = err;
+          wake?.();
+        });
+        client.on('notification', () => wake?.());
+        try {
+          await client.query('listen outbox');
+        } catch (err) {
+          client.release(err instanceof Error ? err : new Error(String(err)));
+          throw err;
+        }
+        return current;
+      };
+      const dropListener = () => {
+        if (!listener) return;
+        options.log.warn({ err: listener.broken }, 'outbox relay lost its LISTEN connection; listening again');
+        listener.client.release(listener.broken);
+        listener = undefined;
+      };
       try {
         while (!stopping) {
+          if (listener?.broken) dropListener();
+          if (!listener) {
+            try {
+              listener = await listen();
+            } catch (err) {
+              options.log.warn({ err }, 'outbox relay cannot LISTEN; polling until it can');
+            }
+          }
           let published = 0;
           try {
             published = await publishBatch();
@@ -121,8 +165,10 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
           }
         }
       } finally {
-        await listener.query('unlisten outbox').catch(() => undefined);
-        listener.release();
+        if (listener) {
+          if (!listener.broken) await listener.client.query('unlisten outbox').catch(() => undefined);
+          listener.client.release(listener.broken);
+        }
       }
     },
 

@@ -41,8 +41,18 @@ export const KafkaEnv = {
 export const DatabaseEnv = {
   DATABASE_URL: Type.String({ default: 'postgres://order_saga:order_saga@127.0.0.1:5433/order_saga' }),
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000, description: 'longest wait for a pooled connection' }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30_000, description: 'statement_timeout of every connection' }),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15_000, description: 'idle_in_transaction_session_timeout of every connection' }),
   MIGRATE_ON_START: Type.Boolean({ default: true, description: 'apply pending migrations at start (under an advisory lock)' }),
 };
+
+/** The pool bounds of the DATABASE_* variables, for createPool. */
+export const poolTimeoutsOf = (config: { DATABASE_CONNECT_TIMEOUT_MS: number; DATABASE_STATEMENT_TIMEOUT_MS: number; DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: number }) => ({
+  connectionTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+  idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+});
 
 /** The payment gateway and the SMTP server the activities talk to. */
 export const IntegrationsEnv = {

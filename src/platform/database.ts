@@ -3,14 +3,37 @@ import pg from 'pg';
 /** What a store needs to run queries: the pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
+/** Bounds on every connection of a pool, so nothing waits or holds a lock without end. */
+export interface PoolTimeouts {
+  /** How long a checkout may wait for a free connection or a new one. @default 5000 */
+  connectionTimeoutMs: number;
+  /** The server cancels a statement that runs longer (`statement_timeout`). @default 30_000 */
+  statementTimeoutMs: number;
+  /**
+   * The server ends a session that sits idle inside a transaction longer
+   * (`idle_in_transaction_session_timeout`), releasing its locks. @default 15_000
+   */
+  idleInTransactionTimeoutMs: number;
+}
+
+/** The bounds a pool gets unless told otherwise (DATABASE_* in src/platform/config.ts). */
+export const defaultPoolTimeouts: PoolTimeouts = { connectionTimeoutMs: 5000, statementTimeoutMs: 30_000, idleInTransactionTimeoutMs: 15_000 };
+
 /**
- * A connection pool sized for a process on a small machine. An idle client whose connection the
- * server ends (a restart, `pg_terminate_backend`) emits `error` on the pool; without a listener
- * Node would end the process. The pool has already dropped that client, so the next query opens a
- * new connection: the error is only reported.
+ * A connection pool of `max` connections, each bounded by `timeouts` (the server-side ones are
+ * sent as connection options, so they hold for every session of the pool). An idle client whose
+ * connection the server ends (a restart, `pg_terminate_backend`) emits `error` on the pool;
+ * without a listener Node would end the process. The pool has already dropped that client, so
+ * the next query opens a new connection: the error is only reported.
  */
-export function createPool(databaseUrl: string, max = 10, onIdleError: (err: Error) => void = () => undefined): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+export function createPool(databaseUrl: string, max = 10, onIdleError: (err: Error) => void = () => undefined, timeouts: PoolTimeouts = defaultPoolTimeouts): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: timeouts.connectionTimeoutMs,
+    statement_timeout: timeouts.statementTimeoutMs,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionTimeoutMs,
+  });
   pool.on('error', onIdleError);
   return pool;
 }

@@ -11,7 +11,8 @@ export interface OrderView {
   reason: string | null;
   totalCents: number | null;
   currency: string | null;
-  paymentStatus: 'captured' | 'declined' | 'unavailable' | 'refunded' | null;
+  /** `voided`: the choreographed payments context answered a cancel with "nothing charged, and nothing will be". */
+  paymentStatus: 'captured' | 'declined' | 'unavailable' | 'refunded' | 'voided' | null;
   stockStatus: 'reserved' | 'rejected' | 'released' | null;
   notified: boolean;
   eventCount: number;
@@ -99,6 +100,9 @@ export function projectOrder(events: readonly EventEnvelope[]): OrderView {
         break;
       case 'payment.refunded':
         view.paymentStatus = 'refunded';
+        break;
+      case 'payment.voided':
+        if (view.paymentStatus === null) view.paymentStatus = 'voided';
         break;
       case 'order.cancelled':
         view.reason = data.reason as string;

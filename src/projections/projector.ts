@@ -2,7 +2,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { eventTypes, type EventEnvelope, type EventType } from '../domain/events.ts';
-import { createConsumerRunner, type EventHandler } from '../messaging/consumer-runner.ts';
+import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type EventHandler } from '../messaging/consumer-runner.ts';
 import { resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import type { Queryable } from '../platform/database.ts';
@@ -77,6 +77,12 @@ export async function rebuildReadModel(pool: pg.Pool, admin: Admin, groupId: str
   await pool.query('truncate read_model.order_view, read_model.order_timeline');
   await resetGroupToEarliest(admin, pool, groupId, true);
 }
+
+/**
+ * Connections the projector uses at most at once: one per partition it handles at a time, and
+ * one for the stalled-orders gauge of /metrics.
+ */
+export const projectorPoolSize = defaultPartitionsConsumedConcurrently + 1;
 
 /** Options of {@link startProjector}. */
 export interface ProjectorOptions {

@@ -7,14 +7,15 @@
 // First: tracing starts before any module loads pg.
 import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
-import { startChoreography } from '../choreography/runtime.ts';
+import { choreographyPoolSize, startChoreography } from '../choreography/runtime.ts';
 import { createChoreographyServices } from '../choreography/services.ts';
+import { registerStalledOrderMetrics } from '../choreography/stalled-orders.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv } from '../platform/config.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -29,6 +30,8 @@ const ChoreographyEnvSchema = Type.Object({
   ...IntegrationsEnv,
   ...LogEnv,
   ...metricsEnv(9466),
+  // Unset: sized from what this process runs (choreographyPoolSize).
+  DATABASE_POOL_MAX: Type.Optional(Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the groups, relays and sweeper of this process' })),
   CHOREOGRAPHY_SERVICES: Type.String({ default: serviceNames.join(','), pattern: `^((${serviceNames.join('|')}),?)*$`, description: 'consumer groups to run here' }),
   OUTBOX_RELAYS: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
   REVIEW_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000, description: '0: no sweeper in this process' }),
@@ -39,7 +42,11 @@ const ChoreographyEnvSchema = Type.Object({
 async function main(): Promise<void> {
   const config = loadConfig(ChoreographyEnvSchema);
   const log = createLogger('choreography', config.LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
+  const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
+  const needed = choreographyPoolSize({ groups: wanted.length, relays: config.OUTBOX_RELAYS, sweeper: config.REVIEW_SWEEP_INTERVAL_MS > 0 });
+  const poolSize = config.DATABASE_POOL_MAX ?? needed;
+  if (poolSize < needed) log.warn({ poolSize, needed }, 'DATABASE_POOL_MAX is below what this process may use at once: handlers will wait for connections');
+  const pool = createPool(config.DATABASE_URL, poolSize, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-choreography`);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -51,7 +58,6 @@ async function main(): Promise<void> {
     mailer,
   });
   const registry = createMetricsRegistry('choreography');
-  const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
   const runtime = await startChoreography({
     kafka,
     pool,
@@ -71,8 +77,9 @@ async function main(): Promise<void> {
   await metricsAdmin.connect();
   registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log);
   registerOutboxMetrics(registry, pool, log);
+  registerStalledOrderMetrics(registry, pool, log);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
-  log.info({ services: wanted, relays: config.OUTBOX_RELAYS, metrics: metricsEndpoint.url }, 'choreography started');
+  log.info({ services: wanted, relays: config.OUTBOX_RELAYS, poolSize, metrics: metricsEndpoint.url }, 'choreography started');
 
   await untilStopSignal();
   log.info('stopping');

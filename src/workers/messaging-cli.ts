@@ -3,11 +3,13 @@
  *   dlq-list <group>                      list the dead letters of a consumer group
  *   dlq-replay <group> <partition:offset>...  publish chosen dead letters again to their original topic
  *   replay <group> [--forget-processed]   reset a stopped group to the start of its topics
+ *   stalled [--minutes N]                 list choreographed orders waiting on the system for N minutes (default 10)
  * Groups: orders, inventory, payments, notifications (with KAFKA_TOPIC_PREFIX prepended).
  */
 import { parseArgs } from 'node:util';
 import { Type } from 'typebox';
 import { choreographySubscriptions, type ChoreographyGroup } from '../choreography/services.ts';
+import { findStalledOrders } from '../choreography/stalled-orders.ts';
 import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { topicOf } from '../messaging/topics.ts';
 import { runCli } from '../platform/cli.ts';
@@ -17,11 +19,27 @@ import { createKafka } from '../platform/kafka.ts';
 
 const usage = `usage: npm run messaging -- dlq-list <group>
        npm run messaging -- dlq-replay <group> <partition:offset>...
-       npm run messaging -- replay <group> [--forget-processed]   (stop the group's consumers first)`;
+       npm run messaging -- replay <group> [--forget-processed]   (stop the group's consumers first)
+       npm run messaging -- stalled [--minutes N]   (orders not final and not in review, unchanged for N minutes)`;
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'forget-processed': { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'forget-processed': { type: 'boolean', default: false }, minutes: { type: 'string', default: '10' } } });
   const [command, group, ...ids] = positionals;
+  if (command === 'stalled') {
+    const minutes = Number(values.minutes);
+    if (!Number.isFinite(minutes) || minutes < 0) {
+      console.error(usage);
+      return 2;
+    }
+    const config = loadConfig(Type.Object({ ...DatabaseEnv }));
+    const pool = createPool(config.DATABASE_URL, 1);
+    try {
+      for (const order of await findStalledOrders(pool, minutes * 60_000)) console.log(JSON.stringify(order));
+    } finally {
+      await pool.end();
+    }
+    return 0;
+  }
   if (!command || !group || !Object.hasOwn(choreographySubscriptions, group)) {
     console.error(usage);
     return 2;

@@ -7,12 +7,12 @@
 // First: tracing starts before any module loads pg.
 import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
-import { startProjector, projectorGroup, rebuildReadModel } from '../projections/projector.ts';
+import { startProjector, projectorGroup, projectorPoolSize, rebuildReadModel } from '../projections/projector.ts';
 import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
 import { createOrderMetrics } from '../observability/order-metrics.ts';
-import { DatabaseEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv } from '../platform/config.ts';
+import { DatabaseEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -20,9 +20,18 @@ import { migrateAll } from '../platform/migrations.ts';
 import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
 
 async function main(): Promise<void> {
-  const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv, ...LogEnv, ...metricsEnv(9467) }));
+  const config = loadConfig(
+    Type.Object({
+      ...KafkaEnv,
+      ...DatabaseEnv,
+      // Unset: sized from the projector's concurrency (projectorPoolSize).
+      DATABASE_POOL_MAX: Type.Optional(Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the projector concurrency' })),
+      ...LogEnv,
+      ...metricsEnv(9467),
+    }),
+  );
   const log = createLogger('projector', config.LOG_LEVEL);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX ?? projectorPoolSize, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-projector`);
 

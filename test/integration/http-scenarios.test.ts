@@ -4,7 +4,7 @@ import type { buildApiApp } from '../../src/api/app.ts';
 import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
 import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
-import { eventually } from './helpers/choreography-scenarios.ts';
+import { choreographedEventsOf, eventually } from './helpers/choreography-scenarios.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
@@ -56,9 +56,10 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
         // The last events of a cancellation (the refund) may land after the email: wait until the
         // timeline holds as many events as the scenario has, then compare which.
         let events: string[] = [];
-        await eventually(`${orderId}: ${scenario.expected.events.length} events in its timeline`, async () => {
+        const expectedCount = (flow === 'choreographed' ? choreographedEventsOf(scenario) : scenario.expected.events).length;
+        await eventually(`${orderId}: ${expectedCount} events in its timeline`, async () => {
           events = (await api.inject({ method: 'GET', url: `/orders/${orderId}/events` })).json<{ events: { type: string }[] }>().events.map((e) => e.type);
-          return events.length >= scenario.expected.events.length;
+          return events.length >= expectedCount;
         });
         outcomes.push({ scenario, orderId, view: final, events });
       }),
@@ -76,7 +77,9 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
 
   it("shows every scenario's events in its timeline, as GET /orders/:id/events shows it", () => {
     for (const { scenario, events } of outcomes) {
-      expect({ scenario: scenario.name, events: [...events].sort() }).toEqual({ scenario: scenario.name, events: [...scenario.expected.events].sort() });
+      // The choreography answers a cancel made before any charge with payment.voided; the workflow needs no event for it.
+      const expected = flow === 'choreographed' ? choreographedEventsOf(scenario) : scenario.expected.events;
+      expect({ scenario: scenario.name, events: [...events].sort() }).toEqual({ scenario: scenario.name, events: [...expected].sort() });
     }
   });
 

@@ -3,9 +3,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
 import { projectorGroup, rebuildReadModel, startProjector } from '../../src/projections/projector.ts';
-import { orderScenarios } from '../scenarios/order-scenarios.ts';
+import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
-import { eventually, runScenarios, type ChoreographedRun } from './helpers/choreography-scenarios.ts';
+import { choreographedEventsOf, eventually, runScenarios, type ChoreographedRun } from './helpers/choreography-scenarios.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
@@ -22,9 +22,10 @@ describe('read model projected from both flows', () => {
     (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [runs.map((r) => r.request.orderId)])).rows as Record<string, unknown>[];
   const timelines = async () =>
     (await harness.pool.query('select * from read_model.order_timeline where order_id = any($1) order by order_id, event_id', [runs.map((r) => r.request.orderId)])).rows as Record<string, unknown>[];
+  const eventsOf = (run: { scenario: OrderScenario; flow: string }) => (run.flow === 'choreographed' ? choreographedEventsOf(run.scenario) : run.scenario.expected.events);
   const projected = async () => {
     const rows = await views();
-    return rows.length === runs.length && runs.every((r) => rows.find((v) => v.order_id === r.request.orderId)?.event_count === r.scenario.expected.events.length);
+    return rows.length === runs.length && runs.every((r) => rows.find((v) => v.order_id === r.request.orderId)?.event_count === eventsOf(r).length);
   };
 
   beforeAll(async () => {
@@ -70,9 +71,9 @@ describe('read model projected from both flows', () => {
 
   it('keeps each order timeline with every event once, chained by causation', async () => {
     const rows = await timelines();
-    for (const { scenario, request } of runs) {
+    for (const { scenario, request, flow } of runs) {
       const mine = rows.filter((r) => r.order_id === request.orderId);
-      expect(mine.map((r) => r.type as string).sort()).toEqual([...scenario.expected.events].sort());
+      expect(mine.map((r) => r.type as string).sort()).toEqual([...eventsOf({ scenario, flow })].sort());
       const ids = new Set(mine.map((r) => r.event_id));
       expect(mine.filter((r) => r.causation_id !== null).every((r) => ids.has(r.causation_id))).toBe(true);
     }

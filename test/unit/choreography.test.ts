@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { choreographySubscriptions, createChoreographyServices } from '../../src/choreography/services.ts';
-import { backoffMs } from '../../src/messaging/consumer-runner.ts';
+import { choreographyPoolSize } from '../../src/choreography/runtime.ts';
+import { DataRejectedError, OrderConflictError } from '../../src/domain/errors.ts';
+import { backoffMs, classifyFailure } from '../../src/messaging/consumer-runner.ts';
 
 describe('choreography wiring', () => {
   it('subscribes each consumer group to exactly the event types it has handlers for', () => {
@@ -21,5 +23,34 @@ describe('consumer retry backoff', () => {
   it('keeps every attempt of a message far inside the 30 s session timeout', () => {
     const worstCase = [1, 2, 3, 4].reduce((sum, attempt) => sum + backoffMs(attempt, 200, 3000, () => 1), 0);
     expect(worstCase).toBeLessThan(10_000);
+  });
+});
+
+describe('consumer failure handling', () => {
+  const pgError = (code: string, message = 'from PostgreSQL') => Object.assign(new Error(message), { code });
+
+  it('dead-letters data the database refuses at once, as DATA_REJECTED', () => {
+    const handling = classifyFailure(pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00'));
+    expect(handling.action).toBe('dead-letter');
+    expect(handling.action === 'dead-letter' && handling.error).toBeInstanceOf(DataRejectedError);
+    expect(handling.action === 'dead-letter' && (handling.error as DataRejectedError).code).toBe('DATA_REJECTED');
+  });
+
+  it('waits for the database when it is away, however long, instead of dead-lettering', () => {
+    for (const err of [pgError('57P01'), pgError('ECONNREFUSED'), new Error('Connection terminated unexpectedly'), pgError('40001')]) {
+      expect(classifyFailure(err)).toEqual({ action: 'wait-for-database' });
+    }
+  });
+
+  it('retries other failures a few times, and dead-letters business failures at once', () => {
+    expect(classifyFailure(new Error('gateway hiccup'))).toEqual({ action: 'retry' });
+    expect(classifyFailure(new OrderConflictError('o-1')).action).toBe('dead-letter');
+  });
+});
+
+describe('choreography pool size', () => {
+  it('holds one connection per event in flight, two per relay, the sweeper and the gauges', () => {
+    expect(choreographyPoolSize({ groups: 4, relays: 1, sweeper: true })).toBe(4 * 3 + 2 + 1 + 2);
+    expect(choreographyPoolSize({ groups: 1, relays: 0, sweeper: false })).toBe(3 + 2);
   });
 });

@@ -3,7 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { pino } from 'pino';
 import { startChoreography, type ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
-import { createChoreographyServices } from '../../../src/choreography/services.ts';
+import { createChoreographyServices, type ChoreographyGroup, type ChoreographyService } from '../../../src/choreography/services.ts';
 import { createMailer } from '../../../src/contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../../../src/contexts/payments/gateway-client.ts';
 import { buildGatewayApp, type GatewayOptions } from '../../../src/gateway/gateway-app.ts';
@@ -29,7 +29,14 @@ export interface ChoreographyHarness {
   close(): Promise<void>;
 }
 
-export async function startChoreographyHarness(servers: TestServers, options: { gateway?: GatewayOptions } = {}): Promise<ChoreographyHarness> {
+/**
+ * Starts the harness. `adjustServices` lets a test change a group's handlers (e.g. inject the
+ * defect whose dead letter an operator has to deal with).
+ */
+export async function startChoreographyHarness(
+  servers: TestServers,
+  options: { gateway?: GatewayOptions; adjustServices?: (services: Record<ChoreographyGroup, ChoreographyService>) => Record<ChoreographyGroup, ChoreographyService> } = {},
+): Promise<ChoreographyHarness> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 20);
   const kafka = new Kafka({ clientId: 'choreography-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -42,11 +49,12 @@ export async function startChoreographyHarness(servers: TestServers, options: { 
   let clockOffset = 0;
   const runtimes: ChoreographyRuntime[] = [];
   const mailer = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
-  const services = createChoreographyServices({
+  const created = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl, timeoutMs: 5000 }),
     mailer,
     now: () => new Date(Date.now() + clockOffset),
   });
+  const services = options.adjustServices ? options.adjustServices(created) : created;
 
   return {
     pool,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cancelOrder, decideReview, placeOrder, reviewTimeoutMs } from '../../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
+import type { EventType } from '../../../src/domain/events.ts';
 import type { OrderRequest } from '../../../src/domain/order.ts';
 import type { OrderScenario } from '../../scenarios/order-scenarios.ts';
 import { eventsOfOrder, readAllEvents, type LoggedEvent } from './event-log.ts';
@@ -11,6 +12,16 @@ import type { ChoreographyHarness } from './choreography-runtime.ts';
 export interface ChoreographedRun {
   scenario: OrderScenario;
   request: OrderRequest;
+}
+
+/**
+ * The event types a scenario publishes in the choreographed flow: the scenario's own, plus
+ * `payment.voided` when the customer cancels before anything was charged. The choreography's
+ * payments group answers every cancel with an event (the orders group waits for it before it
+ * ends the order); the workflow knows that nothing was charged without one.
+ */
+export function choreographedEventsOf(scenario: OrderScenario): EventType[] {
+  return scenario.action.kind === 'cancel_during_review' ? [...scenario.expected.events, 'payment.voided'] : scenario.expected.events;
 }
 
 /** Polls `check` every 100 ms until it returns true. */
@@ -56,7 +67,7 @@ export async function runScenarios(harness: ChoreographyHarness, runtime: Choreo
     'every order to publish its expected events',
     async () => {
       events = await readAllEvents(harness.kafka, harness.prefix);
-      return runs.every(({ scenario, request }) => eventsOfOrder(events, request.orderId).length >= scenario.expected.events.length);
+      return runs.every(({ scenario, request }) => eventsOfOrder(events, request.orderId).length >= choreographedEventsOf(scenario).length);
     },
     90_000,
   );
