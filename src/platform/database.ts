@@ -14,6 +14,11 @@ export interface PoolTimeouts {
    * (`idle_in_transaction_session_timeout`), releasing its locks. @default 15_000
    */
   idleInTransactionTimeoutMs: number;
+  /**
+   * The client gives up on a query past this, even when the server says nothing at all (a hung
+   * host); unset, it waits for the server's `statement_timeout`.
+   */
+  queryTimeoutMs?: number;
 }
 
 /** The bounds a pool gets unless told otherwise (DATABASE_* in src/platform/config.ts). */
@@ -33,6 +38,7 @@ export function createPool(databaseUrl: string, max = 10, onIdleError: (err: Err
     connectionTimeoutMillis: timeouts.connectionTimeoutMs,
     statement_timeout: timeouts.statementTimeoutMs,
     idle_in_transaction_session_timeout: timeouts.idleInTransactionTimeoutMs,
+    ...(timeouts.queryTimeoutMs ? { query_timeout: timeouts.queryTimeoutMs } : {}),
   });
   pool.on('error', onIdleError);
   return pool;

@@ -17,7 +17,7 @@ import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts
 import { sagaActivityInterceptor } from '../observability/saga-activity-interceptor.ts';
 import { createSagaMetrics } from '../observability/saga-metrics.ts';
 import { workerTracing } from '../observability/temporal-tracing.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig, metricsEnv } from '../platform/config.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger, temporalLogger } from '../platform/logger.ts';
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry('temporal-worker');
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
 
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
+  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL, undefined, (msg) => log.debug({ msg }, 'migration'));
 
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-temporal-worker`);

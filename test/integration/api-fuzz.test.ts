@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
 import { locateFuzzer } from '../../infra/stack/install.ts';
@@ -23,6 +24,7 @@ describe('the API under generated requests', () => {
   let kafkaAdmin: Admin;
   let url: string;
   const reports = mkdtempSync(join(tmpdir(), 'order-saga-fuzz-'));
+  const apiLog = join(reports, 'api-errors.log');
 
   beforeAll(async () => {
     const servers = inject('servers');
@@ -30,7 +32,8 @@ describe('the API under generated requests', () => {
     await kafkaAdmin.connect();
     // The readiness checks are the API's own, so /readyz is fuzzed as it really answers.
     const checks: ReturnType<typeof dependencyChecks> = [];
-    runtime = await startFullRuntime(servers, { readiness: checks });
+    // The API logs its errors to a file: a server error the fuzzer finds comes with its cause.
+    runtime = await startFullRuntime(servers, { readiness: checks, apiLogger: pino({ level: 'error' }, pino.destination({ dest: apiLog, sync: true })) });
     checks.push(...dependencyChecks({ pool: runtime.harness.pool, kafkaAdmin, sagas: runtime.orchestrated.sagas }));
     url = await runtime.api.listen({ port: 0, host: '127.0.0.1' });
   }, 120_000);
@@ -70,6 +73,7 @@ describe('the API under generated requests', () => {
       ({ stdout }) => ({ code: 0, output: stdout }),
       (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? -1, output: `${err.stdout ?? ''}${err.stderr ?? ''}` }),
     );
-    expect(outcome.code, outcome.output).toBe(0);
+    const logged = existsSync(apiLog) ? readFileSync(apiLog, 'utf8') : '';
+    expect(outcome.code, `${outcome.output}\nerrors the API logged:\n${logged}`).toBe(0);
   }, 240_000);
 });
