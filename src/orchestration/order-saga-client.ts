@@ -1,4 +1,5 @@
 import {
+  ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -62,6 +63,14 @@ export class SagaUnavailableError extends Error {
 
 /** gRPC status UNAVAILABLE: the frontend cannot be reached. */
 const grpcUnavailable = 14;
+/** gRPC status FAILED_PRECONDITION: for a query, the server has seen no worker poll the task queue lately. */
+const grpcFailedPrecondition = 9;
+
+/** The gRPC status code of a failed call, whether the client wrapped it (ServiceError's cause) or not. */
+function grpcCodeOf(err: unknown): number | undefined {
+  const grpc = isGrpcServiceError(err) ? err : err instanceof ServiceError && isGrpcServiceError(err.cause) ? err.cause : undefined;
+  return grpc ? Number(grpc.code) : undefined;
+}
 
 /** Starts and drives order sagas on Temporal: what the API and the tools use. */
 export class OrderSagaClient {
@@ -186,8 +195,13 @@ export class OrderSagaClient {
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || isGrpcCancelledError(err)) {
         throw new SagaUnavailableError(true, `Temporal did not ${what} within ${this.timeoutMs} ms (is the worker of task queue ${this.taskQueue} running?)`, outcome, { cause: err });
       }
-      if (isGrpcServiceError(err) && Number(err.code) === grpcUnavailable) {
+      const code = grpcCodeOf(err);
+      if (code === grpcUnavailable) {
         throw new SagaUnavailableError(false, `Temporal is unreachable, could not ${what}`, outcome, { cause: err });
+      }
+      // A query with no worker polling is refused at once ("no poller seen for task queue recently").
+      if (code === grpcFailedPrecondition && /no poller/i.test(err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause)}` : '')) {
+        throw new SagaUnavailableError(false, `no worker polls task queue ${this.taskQueue}, could not ${what}`, outcome, { cause: err });
       }
       throw err;
     }
