@@ -194,7 +194,8 @@ describe('faults under load, through npm start', () => {
       console.log(`fault test: ${faults.join('; ')}\noutcomes: ${JSON.stringify(tally)}\nrestarts: ${JSON.stringify(restarts)}`);
     } finally {
       await pool.end();
-      const { how, leftOver } = await system.stop();
+      // SIGINT to npm alone, as a process manager sends it (a terminal's Ctrl-C is npm-start.test.ts's).
+      const { how, leftOver } = await system.stop('sigint');
       expect(how, system.output()).toBe(0);
       expect(leftOver).toEqual([]);
     }

@@ -30,13 +30,14 @@ export interface StartedSystem {
   /** The pid records of every process it started. */
   started: () => ProcessRecord[];
   /**
-   * Ctrl-C as a terminal sends it (SIGINT to the group, twice: terminal plus npm); kills what is
-   * left after 90 s. Returns how it ended and the processes that were left running.
+   * Stops it: `ctrl-c` as a terminal does (SIGINT to the whole group, twice: terminal plus npm),
+   * or `sigint` to the npm process alone, as a process manager does. Kills what is left after
+   * 90 s. Returns how it ended and the processes that were left running.
    */
-  stop: () => Promise<{ how: unknown; leftOver: string[] }>;
+  stop: (how?: 'ctrl-c' | 'sigint') => Promise<{ how: unknown; leftOver: string[] }>;
 }
 
-/** Starts `npm start` in its own process group and waits until it reports the system up. */
+/** Starts `npm start` (the npm script itself) in its own process group and waits until it reports the system up. */
 export async function startSystem(extraEnv: Record<string, string> = {}): Promise<StartedSystem> {
   const dataDir = mkdtempSync(join(tmpdir(), 'order-saga-start-'));
   chmodSync(dataDir, 0o755); // PostgreSQL runs as `postgres` when we are root
@@ -46,25 +47,26 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
 
   let output = '';
   // Its own process group, as a terminal gives it, so a signal can go to every process at once.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('npm', ['start'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   const pids = new PidFiles(stackFolders(config).run);
   const started = () => [...serverNames, ...appServices(config).map((s) => s.name)].map((name) => pids.read(name)).filter((r): r is ProcessRecord => r !== undefined);
 
-  const stop = async () => {
+  const stop = async (how: 'ctrl-c' | 'sigint' = 'ctrl-c') => {
     const records = started();
-    if (child.exitCode === null) {
+    if (child.exitCode === null && how === 'ctrl-c') {
       process.kill(-child.pid!, 'SIGINT');
       setTimeout(() => child.exitCode === null && process.kill(-child.pid!, 'SIGINT'), 200);
     }
-    const how = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
+    if (child.exitCode === null && how === 'sigint') process.kill(child.pid!, 'SIGINT');
+    const ended = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
     // Read again: a process restarted meanwhile has a new pid.
     const leftOver = [...records, ...started()].filter(isRunning);
     for (const record of leftOver) process.kill(record.pid, 'SIGKILL');
     if (!process.env.ORDER_SAGA_KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
-    return { how, leftOver: [...new Set(leftOver.map((r) => r.name))] };
+    return { how: ended, leftOver: [...new Set(leftOver.map((r) => r.name))] };
   };
 
   try {
