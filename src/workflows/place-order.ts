@@ -64,6 +64,14 @@ export const chargeAfterCancelCheckPatch = 'charge-after-cancel-check';
  */
 export const reviewAnswerCancelsTimerPatch = 'review-answer-cancels-timer';
 
+/**
+ * Marks histories in which a charge that fails after the customer's cancel was accepted (timed out
+ * because the worker running it died, failed, or was declined) ends the order `customer_cancelled`;
+ * before it, such a failure ended it `payment_gateway_unavailable`, `system_error` or
+ * `payment_declined`, and the customer was told a wrong reason (docs/orchestrated-flow.md).
+ */
+export const acceptedCancelOutranksChargeFailurePatch = 'accepted-cancel-outranks-charge-failure';
+
 /** Ends the forward path of the saga: compensation follows, with this reason. */
 class SagaAborted extends Error {
   constructor(readonly reason: CancellationReason) {
@@ -298,6 +306,17 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     } catch (err) {
       if (isCancellation(err) && cancelRequested) throw new SagaAborted('customer_cancelled');
       const code = failureCode(err);
+      // The customer's cancel was accepted (and answered) while the charge ran, and the charge then
+      // failed otherwise: its attempt timed out because the worker running it died (the server does
+      // not retry an activity whose cancellation was requested), it failed, or the card was
+      // declined. The order ends as the customer was told; the failure is not the gateway's. The
+      // patch is checked only on this path, so the histories of every other path are unchanged.
+      if (cancelRequested && err instanceof TemporalFailure && patched(acceptedCancelOutranksChargeFailurePatch)) {
+        // A decline is a definitive answer that nothing was captured; after any other failure a
+        // capture may have happened, so the refund stays.
+        if (code === 'PAYMENT_DECLINED') undo.pop();
+        throw new SagaAborted('customer_cancelled');
+      }
       if (code === 'PAYMENT_DECLINED') {
         undo.pop(); // declined: nothing was captured
         throw new SagaAborted('payment_declined');

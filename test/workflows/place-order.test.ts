@@ -25,7 +25,10 @@ import '../setup/servers.ts';
 const require = createRequire(import.meta.url);
 // Histories of today's workflow code; older folders beside it keep earlier versions' histories.
 const historiesDir = join(dirname(fileURLToPath(import.meta.url)), 'histories', 'current');
-export const historyFile = (scenario: OrderScenario) => join(historiesDir, `${scenario.name.replaceAll(/[^a-z0-9]+/gi, '-').toLowerCase()}.json`);
+const slug = (name: string) => name.replaceAll(/[^a-z0-9]+/gi, '-').toLowerCase();
+export const historyFile = (scenario: OrderScenario) => join(historiesDir, `${slug(scenario.name)}.json`);
+// Histories of the charge failing after an accepted cancel, a path the scenario table does not take.
+const chargeFailureAfterCancelDir = join(dirname(fileURLToPath(import.meta.url)), 'histories', 'charge-failure-after-cancel-current');
 
 describe('placeOrder workflow on the time-skipping test server', () => {
   let env: TestWorkflowEnvironment;
@@ -172,6 +175,95 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     expect(status).toMatchObject({ status: 'cancelled', reason: 'customer_cancelled', compensations: ['release_stock'] });
     expect(world.chargeAttempts).toBe(0);
   });
+
+  // The customer's cancel was accepted while the charge ran, and the charge then failed otherwise
+  // than by its cancellation: the worker running it died (the attempt timed out, and the server does
+  // not retry an activity whose cancellation was requested), the attempt failed, or the card was
+  // declined. The customer asked to cancel and was told so: the order ends customer_cancelled, never
+  // as a gateway outage or a system error (the customer would be emailed a wrong reason).
+  const chargeFailuresAfterCancel: {
+    failure: string;
+    paymentToken: string;
+    fail: (activities: OrderActivities, input: Parameters<OrderActivities['chargePayment']>[0]) => Promise<unknown>;
+    compensations: Compensation[];
+    events: EventType[];
+  }[] = [
+    {
+      // What the black-box run saw: the worker was killed, the attempt timed out, and the server did
+      // not retry it (its cancellation was requested), so the workflow got a gateway-like failure.
+      // The time-skipping server retries such an attempt anyway, unlike the real one: the fake
+      // fails for good to hand the workflow what the real server hands it.
+      failure: 'the attempt fails for good with PAYMENT_GATEWAY_UNAVAILABLE',
+      paymentToken: 'tok_approve',
+      fail: () => Promise.reject(ApplicationFailure.nonRetryable('the worker running the charge was lost', 'PAYMENT_GATEWAY_UNAVAILABLE')),
+      // A capture may have happened: the refund stays.
+      compensations: ['refund_payment', 'release_stock'],
+      events: ['order.placed', 'inventory.reserved', 'order.cancel_requested', 'inventory.released', 'order.cancelled', 'notification.sent'],
+    },
+    {
+      failure: 'the attempt fails with a non-retryable DATA_REJECTED',
+      paymentToken: 'tok_approve',
+      fail: () => Promise.reject(ApplicationFailure.nonRetryable('the database rejected the data', 'DATA_REJECTED')),
+      compensations: ['refund_payment', 'release_stock'],
+      events: ['order.placed', 'inventory.reserved', 'order.cancel_requested', 'inventory.released', 'order.cancelled', 'notification.sent'],
+    },
+    {
+      failure: 'the card is declined',
+      paymentToken: 'tok_decline',
+      fail: (activities, input) => activities.chargePayment(input),
+      // Declined: nothing was captured, so there is nothing to refund.
+      compensations: ['release_stock'],
+      events: ['order.placed', 'inventory.reserved', 'payment.failed', 'order.cancel_requested', 'inventory.released', 'order.cancelled', 'notification.sent'],
+    },
+  ];
+
+  it.each(chargeFailuresAfterCancel.map((f) => [f.failure, f] as const))(
+    'ends the order customer_cancelled, not as a gateway or system failure, when the cancel was accepted during the charge and %s',
+    async (_failure, failure) => {
+      const orderId = randomUUID();
+      const taskQueue = `place-order-${orderId}`;
+      let handle: WorkflowHandle<typeof placeOrder> | undefined;
+      let cancelAccepted = false;
+      const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowsPath: require.resolve('../../src/workflows/index.ts'),
+        activities: {
+          ...activities,
+          // The cancel update completes while this attempt runs; the attempt then fails.
+          chargePayment: async (input: Parameters<OrderActivities['chargePayment']>[0]) => {
+            if (!cancelAccepted) {
+              await handle!.executeUpdate(cancelOrderUpdate);
+              cancelAccepted = true;
+            }
+            return failure.fail(activities, input);
+          },
+        },
+      });
+
+      const status = await worker.runUntil(async () => {
+        handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+          workflowId: orderWorkflowId(orderId),
+          taskQueue,
+          args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: failure.paymentToken }, correlationId: 'corr' }],
+        });
+        return handle.result();
+      });
+
+      // Written before the assertions, so that a run of the code before the patch can record its path.
+      if (process.env.RECORD_HISTORIES === '1') {
+        mkdirSync(chargeFailureAfterCancelDir, { recursive: true });
+        writeFileSync(join(chargeFailureAfterCancelDir, `${slug(failure.failure)}.json`), `${historyToJSON(await handle!.fetchHistory())}\n`);
+      }
+
+      expect(cancelAccepted).toBe(true);
+      expect(status).toMatchObject({ status: 'cancelled', reason: 'customer_cancelled', currentStep: 'done', compensations: failure.compensations });
+      expect(world.calls).not.toContain('reportPaymentUnavailable');
+      expect(world.calls.filter((call) => call === 'refundPayment')).toHaveLength(failure.compensations.includes('refund_payment') ? 1 : 0);
+      expect(world.events).toEqual(failure.events);
+    },
+  );
 
   it.each(orderScenarios.map((s) => [s.name, s] as const))('%s', async (_name, scenario) => {
     const orderId = randomUUID();

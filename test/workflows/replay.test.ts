@@ -29,9 +29,17 @@ const tracingInterceptors = { workflowModules: [require.resolve('@temporalio/int
 // RECORD_HISTORIES=1. `recorded-on-dev-server-before-update-ordering-patches` was recorded the same
 // way with the code before those patches: its update answers and timer cancels are ordered by the
 // interceptors it ran with, so it replays with them only (docs/orchestrated-flow.md).
+//
+// `charge-failure-after-cancel-*` folders hold the path the scenario table does not take: a charge
+// that fails after the customer's cancel was accepted (test/workflows/place-order.test.ts writes
+// `charge-failure-after-cancel-current` with RECORD_HISTORIES=1); `-before-accepted-cancel-patch`
+// was recorded by the code before the patch accepted-cancel-outranks-charge-failure.
 const folders = readdirSync(historiesDir);
-const scenarioFolders = folders.filter((f) => !f.startsWith('recorded-on-dev-server'));
-const devServerFolders = folders.filter((f) => f.startsWith('recorded-on-dev-server'));
+const isDevServerFolder = (f: string) => f.startsWith('recorded-on-dev-server');
+const isChargeFailureAfterCancelFolder = (f: string) => f.startsWith('charge-failure-after-cancel');
+const scenarioFolders = folders.filter((f) => !isDevServerFolder(f) && !isChargeFailureAfterCancelFolder(f));
+const devServerFolders = folders.filter(isDevServerFolder);
+const chargeFailureAfterCancelFolders = folders.filter(isChargeFailureAfterCancelFolder);
 const filesOf = (folder: string) =>
   readdirSync(join(historiesDir, folder))
     .filter((f) => f.endsWith('.json'))
@@ -81,6 +89,18 @@ describe('placeOrder replays the histories recorded on the real dev server, upda
 
   it("replays today's code's histories without those interceptors too: tracing on or off never changes the commands", async () => {
     const files = filesOf('recorded-on-dev-server');
+    expect(await replay(files)).toEqual(files.map((workflowId) => ({ workflowId })));
+  });
+});
+
+describe('placeOrder replays the histories of a charge that failed after the cancel was accepted', () => {
+  it('has them for the code before the patch and for today\'s code', () => {
+    expect(chargeFailureAfterCancelFolders.sort()).toEqual(['charge-failure-after-cancel-before-accepted-cancel-patch', 'charge-failure-after-cancel-current']);
+    for (const folder of chargeFailureAfterCancelFolders) expect(filesOf(folder), folder).toHaveLength(3);
+  });
+
+  it('replays each of them without a nondeterminism error: the old ones keep their recorded reason', async () => {
+    const files = chargeFailureAfterCancelFolders.flatMap(filesOf);
     expect(await replay(files)).toEqual(files.map((workflowId) => ({ workflowId })));
   });
 });
