@@ -14,8 +14,10 @@ interface ParserError extends Error {
  * closes it: after a parse error the stream cannot be resynchronised, so the connection ends.
  */
 function answerOnSocket(socket: Duplex, statusCode: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  // A socket that already carried part of an answer (a pipelined request) cannot take another one.
-  if (!socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) {
+  // Node's own rule: answer unless a response in flight on this connection (keep-alive,
+  // pipelining) has begun to be sent, which our bytes would corrupt; then just close.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (!socket.writable || inFlight?.headersSent) {
     socket.destroy();
     return;
   }

@@ -5,6 +5,7 @@ import { clientErrorHandler } from '../../src/api/client-errors.ts';
 
 describe("the API's answer to what Node's HTTP parser refuses", () => {
   const app = Fastify({ logger: false, clientErrorHandler });
+  app.get('/', () => ({ ok: true }));
   let port = 0;
 
   beforeAll(async () => {
@@ -37,5 +38,20 @@ describe("the API's answer to what Node's HTTP parser refuses", () => {
     const answer = await exchange('GET / HTTP/1.1\r\nHost: localhost\r\nBad Name: x\r\n\r\n');
     const body = JSON.parse(answer.split('\r\n\r\n')[1] ?? '') as unknown;
     expect(body).toEqual({ statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: expect.stringMatching(/^the HTTP request is malformed and was not read: .*\(HPE_[A-Z_]+\)$/) as unknown });
+  });
+
+  it('answers a malformed request that follows an answered one on a kept-alive connection', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+      let received = '';
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('utf8');
+        // The first answer is complete: send the malformed second request on the same connection.
+        if (received.endsWith('{"ok":true}')) socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nBad Name: x\r\n\r\n');
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(received));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"ok":true\}HTTP\/1\.1 400 Bad Request\r\n[\s\S]*"code":"MALFORMED_REQUEST"/);
   });
 });
