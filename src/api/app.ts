@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -13,7 +15,9 @@ import { canonicalJson } from '../domain/canonical-json.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { orderWorkflowId } from '../workflows/definitions.ts';
-import { HttpProblem, frameworkErrors, installErrorHandler, problem } from './error-handler.ts';
+import { answerConnect, clientErrorHandler } from './client-errors.ts';
+import { decodeListCursor, encodeListCursor } from './list-cursor.ts';
+import { HttpProblem, allowedMethods, frameworkErrors, installErrorHandler, problem } from './error-handler.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse, storableText } from './schemas.ts';
 
@@ -84,6 +88,9 @@ export async function buildApiApp(deps: ApiDeps) {
     // longer path parameter is answered by frameworkErrors, in the error shape.
     routerOptions: { maxParamLength: 1200 },
     frameworkErrors,
+    // What Node's HTTP parser refuses before routing (a control character in a header, a NUL in
+    // the path) is answered in the error shape too, not with Fastify's code-less default.
+    clientErrorHandler,
     // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, formats: { [storableText.format]: storableText.validate } }, plugins: [addFormats as never] },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -94,6 +101,8 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(httpTracing.plugin());
 
   installErrorHandler(app);
+  // Node gives CONNECT to this event, never to the router, and drops the connection when nothing listens.
+  app.server.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(request, socket, (path) => allowedMethods(app, path)));
   // JSON only: without this, Fastify's text/plain parser hands the route a string (a 400 that
   // blames the body) instead of the 415 an unsupported media type is.
   app.removeContentTypeParser('text/plain');
@@ -125,7 +134,9 @@ export async function buildApiApp(deps: ApiDeps) {
         version: '1.0.0',
         description:
           'One order saga, orchestrated by Temporal or choreographed over Kafka. Every error is a Problem. ' +
-          'A method a path does not have is answered 405 (a Problem) with an Allow header listing the ones it has.',
+          'A method a path does not have, CONNECT included, is answered 405 (a Problem) with an Allow header listing the ones it has. ' +
+          "A request Node's HTTP parser refuses before routing (a control character in a header, a NUL byte in the path) is answered 400 MALFORMED_REQUEST, " +
+          'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed.',
       },
       components: { responses: { MethodNotAllowed: { description: 'the path has no such method; Allow lists the ones it has', headers: { Allow: { schema: { type: 'string' } } }, content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } } } } },
     },
@@ -240,16 +251,17 @@ export async function buildApiApp(deps: ApiDeps) {
     '/orders',
     { schema: { summary: 'Orders by status, customer and flow, newest id first, with a cursor', querystring: ListQuery, response: { 200: Type.Object({ data: Type.Array(Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) })), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...failures } } },
     async (request) => {
-      const { status, customerId, flow, cursor } = request.query;
+      const { status, customerId, flow } = request.query;
+      const after = request.query.cursor === undefined ? null : decodeListCursor(request.query.cursor);
       const limit = Number(request.query.limit ?? 20);
       const { rows } = await deps.pool.query<{ order_id: string; flow: string; status: string; customer_id: string | null }>(
         `select order_id, flow, status, customer_id from read_model.order_view
           where ($1::text is null or status = $1) and ($2::text is null or customer_id = $2) and ($3::text is null or flow = $3) and ($4::text is null or order_id > $4)
           order by order_id limit $5`,
-        [status ?? null, customerId ?? null, flow ?? null, cursor ?? null, limit + 1],
+        [status ?? null, customerId ?? null, flow ?? null, after, limit + 1],
       );
       const page = rows.slice(0, limit);
-      return { data: page.map((r) => ({ orderId: r.order_id, flow: r.flow, status: r.status, customerId: r.customer_id })), nextCursor: rows.length > limit ? page[page.length - 1]!.order_id : null };
+      return { data: page.map((r) => ({ orderId: r.order_id, flow: r.flow, status: r.status, customerId: r.customer_id })), nextCursor: rows.length > limit ? encodeListCursor(page[page.length - 1]!.order_id) : null };
     },
   );
 

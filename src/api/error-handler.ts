@@ -28,10 +28,12 @@ const reasons: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
@@ -61,6 +63,7 @@ function validationMessage(err: FastifyError): string {
   const where = `${err.validationContext ?? 'request'}${first.instancePath}`;
   const params = first.params;
   if (first.keyword === 'additionalProperties') return `${where}/${String(params.additionalProperty)} is not a known field`;
+  if (first.keyword === 'enum') return `${where} must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
   if (first.keyword === 'required') return `${where}/${String(params.missingProperty)} is required`;
   if ((first.keyword === 'pattern' && params.pattern === storableTextPattern) || (first.keyword === 'format' && params.format === storableText.format)) return `${where} must not contain U+0000 (NUL) or an unpaired surrogate: the database cannot store them`;
   return `${where} ${first.message ?? 'is invalid'}`;
@@ -89,6 +92,11 @@ export function frameworkErrors(err: FastifyError, _request: FastifyRequest, rep
   else void reply.status(400).send(problem(400, 'INVALID_URL', `the URL is not valid: ${err.message}`));
 }
 
+/** The methods `path` has routes for, in the order an `Allow` header lists them. */
+export function allowedMethods(app: FastifyInstance, path: string): HTTPMethods[] {
+  return methods.filter((method) => app.findRoute({ method, url: path }) !== null);
+}
+
 /**
  * One error handler for the whole API: every error becomes `{ statusCode, code, error, message }`,
  * never a stack trace. A dependency that fails is a 503 or 504 that says whether the request was
@@ -97,7 +105,7 @@ export function frameworkErrors(err: FastifyError, _request: FastifyRequest, rep
 export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? request.url;
-    const allowed = methods.filter((method) => app.findRoute({ method, url: path }) !== null);
+    const allowed = allowedMethods(app, path);
     if (allowed.length > 0) {
       return reply
         .status(405)

@@ -1,4 +1,5 @@
 import { Type, type Static, type TStringOptions } from 'typebox';
+import type { OrderStatus } from '../domain/order.ts';
 
 /** Characters PostgreSQL cannot store in text or jsonb: U+0000, and a UTF-16 surrogate alone. */
 // eslint-disable-next-line no-control-regex -- U+0000 is one of the characters it looks for
@@ -22,6 +23,18 @@ export const storableTextPattern = '^[^\\u0000]*$';
  */
 export const Text = (options: TStringOptions = {}) => Type.String({ pattern: storableTextPattern, format: storableText.format, ...options });
 
+/** Every status of an order, for the schemas (the compile-time check below keeps it complete). */
+export const orderStatuses = ['pending', 'reserved', 'awaiting_review', 'paid', 'confirmed', 'cancelled'] as const satisfies readonly OrderStatus[];
+// Fails to compile when OrderStatus gains a status this list lacks.
+const everyStatusListed: Exclude<OrderStatus, (typeof orderStatuses)[number]> extends never ? true : never = true;
+void everyStatusListed;
+
+/**
+ * The flow that runs an order. An enum rather than a union of literals: a wrong value is then
+ * answered "must be one of orchestrated, choreographed" instead of "must be equal to constant".
+ */
+export const Flow = Type.Enum(['orchestrated', 'choreographed']);
+
 /** The one error shape of the API. */
 export const Problem = Type.Object(
   { statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() },
@@ -43,7 +56,7 @@ export const PlaceOrderBody = Type.Object(
     email: Text({ format: 'email', maxLength: 254 }),
     items: Type.Array(OrderLineBody, { minItems: 1, maxItems: 20 }),
     paymentToken: Text({ minLength: 1, maxLength: 100 }),
-    flow: Type.Union([Type.Literal('orchestrated'), Type.Literal('choreographed')]),
+    flow: Flow,
   },
   {
     additionalProperties: false,
@@ -96,11 +109,12 @@ export const TimelineResponse = Type.Object({
 
 export const ListQuery = Type.Object(
   {
-    status: Type.Optional(Text({ maxLength: 30 })),
+    status: Type.Optional(Type.Enum([...orderStatuses])),
     customerId: Type.Optional(Text({ maxLength: 100 })),
-    flow: Type.Optional(Type.Union([Type.Literal('orchestrated'), Type.Literal('choreographed')])),
+    flow: Type.Optional(Flow),
     limit: Type.Optional(Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$', description: '1 to 100, default 20' })),
-    cursor: Type.Optional(Text({ maxLength: 200 })),
+    // base64url of an order id (at most 100 characters, 4 bytes each in UTF-8): 534 characters.
+    cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 534, description: 'the nextCursor of the previous page (opaque)' })),
   },
   { additionalProperties: false },
 );

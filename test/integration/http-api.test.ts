@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { buildApiApp } from '../../src/api/app.ts';
+import { orderStatuses } from '../../src/api/schemas.ts';
 import { demoCases, formatDemo, runDemo } from '../../src/demo/demo.ts';
 import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
@@ -19,6 +21,27 @@ describe('HTTP API against the real flows', () => {
   const order = (overrides: Record<string, unknown> = {}) => ({ customerId: 'http-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow: 'orchestrated', ...overrides });
   const post = (body: unknown, key: string | undefined = randomUUID()) =>
     api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  // Listening on a real port once, for the tests that need real sockets (inject bypasses Node's HTTP parser).
+  let listening: Promise<string> | undefined;
+  const baseUrl = () => (listening ??= api.listen({ port: 0, host: '127.0.0.1' }));
+  /** Sends `request` as raw bytes and reads the answer until the server closes the connection. */
+  const rawExchange = async (request: string) => {
+    const { port } = new URL(await baseUrl());
+    return new Promise<{ closed: boolean; status: number; headers: Record<string, string>; body: unknown }>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.end(Buffer.from(request, 'latin1')));
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const [head = '', body = ''] = text.split('\r\n\r\n', 2);
+        const [statusLine = '', ...headerLines] = head.split('\r\n');
+        const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+        resolve({ closed: true, status: Number(statusLine.split(' ')[1]), headers, body: body === '' ? undefined : (JSON.parse(body) as unknown) });
+      });
+    });
+  };
 
   beforeAll(async () => {
     runtime = await startFullRuntime(inject('servers'), { readiness: [{ name: 'postgresql', check: async () => void (await harness.pool.query('select 1')) }] });
@@ -105,6 +128,58 @@ describe('HTTP API against the real flows', () => {
     expect(body.message).toMatch(field);
   });
 
+  it.each([
+    ['a control character in a header value', 'GET /orders HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: abcdefgh\x01ij\r\n\r\n', /header value.*HPE_INVALID_HEADER_TOKEN/],
+    ['a NUL byte in the path', 'GET /ord\x00ers HTTP/1.1\r\nHost: localhost\r\n\r\n', /url.*HPE_INVALID_URL/],
+    ['a malformed request line', 'GET /orders HTTP/9\r\nHost: localhost\r\n\r\n', /HPE_/],
+  ])('answers a request the HTTP parser refuses (%s) with a 400 in the error shape, then closes the connection', async (_case, request, message) => {
+    const res = await rawExchange(request);
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(res.body)));
+    expect(res.body).toMatchObject({ statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: expect.stringMatching(message) as unknown });
+    expect(res.closed).toBe(true);
+  });
+
+  it('answers CONNECT with a 405 in the error shape and the methods the path has', async () => {
+    const res = await rawExchange('CONNECT /orders HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET, HEAD, POST');
+    expect(res.body).toMatchObject({ statusCode: 405, code: 'METHOD_NOT_ALLOWED', error: 'Method Not Allowed', message: expect.stringMatching(/CONNECT is not allowed on \/orders/) as unknown });
+  });
+
+  it.each([
+    ['an unknown status', '/orders?status=bogus', /querystring\/status must be one of pending, reserved, awaiting_review, paid, confirmed, cancelled/],
+    ['an unknown flow', '/orders?flow=telepathic', /querystring\/flow must be one of orchestrated, choreographed/],
+    ['a cursor that is not base64url', '/orders?cursor=!!!notbase64', /querystring\/cursor/],
+    ['a cursor that decodes to no order id', '/orders?cursor=AAAA', /querystring\/cursor is not a cursor this API gave out/],
+    ['a cursor that is not UTF-8', '/orders?cursor=_w', /querystring\/cursor is not a cursor this API gave out/],
+  ])('refuses a list with %s with a 400 that names the field', async (_case, url, message) => {
+    const res = await api.inject({ method: 'GET', url });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: expect.stringMatching(message) as unknown });
+  });
+
+  it('pages through the orders with the cursor it gives out, each order once', async () => {
+    const customerId = `pager-${randomUUID()}`;
+    const placed = await Promise.all([1, 2, 3].map(async () => (await post(order({ customerId, flow: 'choreographed' }))).json<{ orderId: string }>().orderId));
+    await eventually('the three orders in the read model', async () => {
+      const res = await api.inject({ method: 'GET', url: `/orders?customerId=${customerId}` });
+      return res.json<{ data: unknown[] }>().data.length === 3;
+    });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const url: string = `/orders?customerId=${customerId}&limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const res = await api.inject({ method: 'GET', url });
+      expect(res.statusCode).toBe(200);
+      const page = res.json<{ data: { orderId: string }[]; nextCursor: string | null }>();
+      seen.push(...page.data.map((o) => o.orderId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual([...placed].sort());
+  });
+
   it('answers an order id over 100 characters with a 400 in the error shape', async () => {
     for (const url of [`/orders/${'x'.repeat(101)}`, `/orders/${'x'.repeat(5000)}/events`, `/orders/${'x'.repeat(101)}/cancel`]) {
       const res = await api.inject({ method: url.endsWith('cancel') ? 'POST' : 'GET', url });
@@ -139,6 +214,9 @@ describe('HTTP API against the real flows', () => {
       expect(statuses(path, method)).toEqual(expect.arrayContaining(['400', '404', '503', '504']));
     }
     expect(statuses('/orders', 'get')).toEqual(expect.arrayContaining(['400', '503', '504']));
+    const listParameters = (spec.paths['/orders']!.get as unknown as { parameters: { name: string; schema: Record<string, unknown> }[] }).parameters;
+    expect(listParameters.find((p) => p.name === 'status')?.schema).toMatchObject({ enum: [...orderStatuses] });
+    expect(listParameters.find((p) => p.name === 'flow')?.schema).toMatchObject({ enum: ['orchestrated', 'choreographed'] });
     expect(statuses('/readyz', 'get')).toEqual(expect.arrayContaining(['200', '503']));
     const unknownSku = spec.paths['/orders']!.post!.responses['422']!.content!['application/json']!.schema;
     expect(JSON.stringify(unknownSku)).toMatch(/statusCode/);
@@ -172,7 +250,7 @@ describe('HTTP API against the real flows', () => {
   });
 
   it('runs the demo: every kind of order in both flows ends as expected', async () => {
-    const url = await api.listen({ port: 0, host: '127.0.0.1' });
+    const url = await baseUrl();
     const outcomes = await runDemo(url);
     const table = formatDemo(outcomes);
     const expected: Record<string, [string, string | null]> = {
