@@ -122,11 +122,11 @@ describe('faults under load, through npm start', () => {
     try {
       const stockBefore = new Map((await query<{ sku: string; stock: number }>('select sku, stock from inventory.catalog')).map((r) => [r.sku, r.stock]));
 
-      // 40 orders, one every 700 ms, alternating flows, while the faults happen.
+      // 40 orders, one every 700 ms while the faults happen: each kind twice in each flow.
       const faulting = injectFaults(system, faults);
       const following: Promise<Placed>[] = [];
       for (let i = 0; i < 40; i++) {
-        following.push(placeAndFollow(system, kinds[i % kinds.length]!, i % 2 === 0 ? 'orchestrated' : 'choreographed'));
+        following.push(placeAndFollow(system, kinds[Math.floor(i / 2) % kinds.length]!, i % 2 === 0 ? 'orchestrated' : 'choreographed'));
         await sleep(700);
       }
       await faulting;
@@ -155,6 +155,8 @@ describe('faults under load, through npm start', () => {
       const chargesOf = (id: string) => charges.filter((c) => c.reference === id);
       expect(ids.filter((id) => chargesOf(id).length > 1)).toEqual([]);
       expect(ids.filter((id) => final.get(id)!.status === 'cancelled' && chargesOf(id).some((c) => c.status !== 'refunded'))).toEqual([]);
+      // Every kind ran in both flows.
+      expect(new Set(orders.map((o) => `${o.flow} ${o.kind}`)).size).toBe(2 * new Set(kinds).size);
       expect(ids.filter((id) => final.get(id)!.status === 'confirmed' && chargesOf(id).filter((c) => c.status === 'captured').length !== 1)).toEqual([]);
 
       // One email per order, saying what happened.
