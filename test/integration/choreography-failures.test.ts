@@ -181,6 +181,27 @@ describe('choreographed flow under failure', () => {
       const [letter] = await listDeadLetters(harness.kafka, `${prefix}g`);
       expect(letter).toMatchObject({ key: 'conflicting-order', attempts: 1, error: expect.stringMatching(/ORDER_CONFLICT|OrderConflictError/) as unknown });
     });
+
+    it('rides out a payment gateway that refuses connections for several seconds: the order is confirmed with one capture and nothing is dead-lettered', async () => {
+      const order = smallOrder();
+      await harness.stopGateway();
+      try {
+        await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+        // The charge's intent commits before the call: from here the payments group is retrying.
+        await eventually('the payments group to be trying the gateway', async () => (await harness.pool.query("select 1 from payments.payments where order_id = $1 and status = 'charging'", [order.orderId])).rowCount === 1);
+        // The outage itself: a restart that takes a few seconds, twice what five attempts used to
+        // wait in all (at most 3 s of backoff) before they dead-lettered the charge.
+        await sleep(6000);
+      } finally {
+        await harness.startGateway();
+      }
+      const letters = async () => (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === order.orderId);
+      await eventually('the order to be confirmed, or its charge dead-lettered', async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' || (await letters()).length > 0);
+
+      expect(await letters()).toEqual([]);
+      expect(await orderStatusOf(harness, order.orderId)).toEqual({ status: 'confirmed', reason: null });
+      expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(1);
+    }, 90_000);
   });
 
   describe('with the services in a process that is killed', () => {
