@@ -37,8 +37,8 @@ export interface ChoreographyRuntimeOptions {
   prefix?: string;
   topicPartitions?: number;
   replicationFactor?: number;
-  /** Consumer attempts before dead-lettering. */
-  maxAttempts?: number;
+  /** How long the consumers retry a retryable failure before dead-lettering (see ConsumerRunnerOptions). */
+  retryWindowMs?: number;
   /** Kafka session timeout of the consumers. */
   sessionTimeoutMs?: number;
   metrics?: ConsumerMetrics;
@@ -63,7 +63,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       producer: options.producer,
       log: options.log,
       topicPrefix: prefix,
-      ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+      ...(options.retryWindowMs !== undefined ? { retryWindowMs: options.retryWindowMs } : {}),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     }),

@@ -70,11 +70,17 @@ export interface ConsumerRunnerOptions {
   log: Logger;
   /** Only events of this flow are applied (`any`: both); the others are skipped. @default 'choreographed' */
   flow?: EventEnvelope['flow'] | 'any';
-  /** Attempts before a message is dead-lettered. @default 5 */
-  maxAttempts?: number;
+  /**
+   * How long a retryable failure (gateway or SMTP unavailable, an event not published, any
+   * unexpected error) is retried in place, counted from its first failure, before the event is
+   * dead-lettered. Long enough to ride out a restart or a short outage of a dependency; meanwhile
+   * the partition waits behind the event (head-of-line). 0 dead-letters at the first failure.
+   * @default defaultRetryWindowMs (5 min)
+   */
+  retryWindowMs?: number;
   /** First backoff; doubles each attempt, with full jitter. @default 200 */
   baseBackoffMs?: number;
-  /** Longest single backoff; keeps all attempts well inside the session timeout. @default 3000 */
+  /** Longest single backoff: how soon at worst an attempt follows a dependency's return. @default 3000 */
   maxBackoffMs?: number;
   topicPrefix?: string;
   /** How long `stop()` waits for in-flight handlers before it gives up. @default 15_000 */
@@ -89,6 +95,13 @@ export interface ConsumerRunnerOptions {
    */
   partitionsConsumedConcurrently?: number;
 }
+
+/**
+ * How long a runner retries a retryable failure unless told otherwise: 5 min. A restart of the
+ * gateway simulator took about 1 s and stranded orders when the budget was 5 attempts (about 2 s);
+ * a rolling restart or failover of a real dependency takes tens of seconds to a few minutes.
+ */
+export const defaultRetryWindowMs = 5 * 60_000;
 
 /** Topic-partitions a runner handles at the same time unless told otherwise. */
 export const defaultPartitionsConsumedConcurrently = 3;
@@ -114,7 +127,7 @@ export const headerText = (headers: IHeaders | undefined): Record<string, string
  *   refuses: SQLSTATE class 22/23, wrapped into {@link DataRejectedError});
  * - `wait-for-database`: the database is away or busy; the event is retried until it is back,
  *   however long that takes, because dead-lettering it would strand a healthy order;
- * - `retry`: anything else, at most `maxAttempts` times.
+ * - `retry`: anything else, for up to `retryWindowMs` from its first failure.
  */
 export type FailureHandling = { action: 'dead-letter'; error: unknown } | { action: 'wait-for-database' } | { action: 'retry' };
 
@@ -219,16 +232,17 @@ async function inEventTransaction<T>(
  * - Each event is applied in one PostgreSQL transaction that also inserts
  *   `(group, eventId)` into `messaging.processed_events` (ON CONFLICT DO NOTHING) and the events it
  *   causes into the outbox: a redelivered event finds its row and applies nothing.
- * - A retryable failure is retried in place with exponential backoff and jitter, heartbeating
- *   between attempts, at most `maxAttempts` times (a few seconds in all, far inside the session
- *   timeout).
+ * - A retryable failure is retried in place with exponential backoff (capped, full jitter),
+ *   heartbeating while it waits so the member keeps its partitions, for `retryWindowMs` from its
+ *   first failure (5 min by default: a dependency's restart or short outage dead-letters nothing).
+ *   The partition waits behind the event meanwhile.
  * - A transient database failure (connection refused or lost, server shutting down) is retried
  *   in place for as long as the database is away: the partition waits behind the event, and the
  *   heartbeats keep the member in its group, so an outage dead-letters nothing and the event is
  *   applied once the database is back (once: its dedupe row commits with its effect).
  * - A poison message (not JSON, not an event of the catalog, an unknown schema version), a
  *   non-retryable failure, data the database refuses (class 22/23, as {@link DataRejectedError}),
- *   or the last failed attempt goes to `dlq.<group>` with the original
+ *   or a retryable failure still failing at the end of its window goes to `dlq.<group>` with the original
  *   topic, partition, offset, error and attempts in headers; the offset is then committed and the
  *   partition moves on.
  * - Up to `partitionsConsumedConcurrently` topic-partitions are handled at once, each in order;
@@ -236,7 +250,7 @@ async function inEventTransaction<T>(
  *   order, taken first in the transaction), whichever member or partition they come from.
  */
 export function createConsumerRunner(options: ConsumerRunnerOptions) {
-  const maxAttempts = options.maxAttempts ?? 5;
+  const retryWindow = options.retryWindowMs ?? defaultRetryWindowMs;
   const baseBackoff = options.baseBackoffMs ?? 200;
   const maxBackoff = options.maxBackoffMs ?? 3000;
   const prefix = options.topicPrefix ?? '';
@@ -244,11 +258,24 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const types = Object.keys(options.handlers) as EventType[];
   const typeByTopic = new Map(types.map((type) => [topicOf(type, prefix), type]));
   const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
-  const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout, heartbeatInterval: Math.min(3000, Math.floor(sessionTimeout / 3)) });
+  const heartbeatInterval = Math.min(3000, Math.floor(sessionTimeout / 3));
+  const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout, heartbeatInterval });
   const log = options.log.child({ consumerGroup: options.groupId });
   const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') => options.metrics?.events.inc({ group: options.groupId, type, result });
-  // Set by stop(): an event waiting for the database gives up (uncommitted: redelivered later).
-  let stopping = false;
+  // Aborted by stop(): an event waiting to be retried gives up at once (uncommitted: redelivered later).
+  const stopping = new AbortController();
+
+  /**
+   * Waits `ms` before the next attempt, heartbeating at the consumer's interval so that a wait
+   * longer than the session timeout does not cost the member its partitions; rejects as soon as
+   * the runner stops.
+   */
+  async function pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
+    for (let left = ms; left > 0; left -= heartbeatInterval) {
+      await sleep(Math.min(left, heartbeatInterval), undefined, { signal: stopping.signal });
+      await heartbeat();
+    }
+  }
 
   async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number, eventLog: Logger = log, type = 'unknown'): Promise<void> {
     const headers = headerText(message.headers);
@@ -299,9 +326,11 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
     const headers = headerText(message.headers);
     // The handling of this message continues the trace of the producer that wrote it.
     await inProcessSpan(topic, options.groupId, event.orderId, headers, async (span) => {
-      // `attempt` counts every try; `failures` only those that use up maxAttempts (a database
-      // outage does not use up the attempts of the event that waits for it).
-      let failures = 0;
+      // `attempt` counts every try. `retriedMs` is the time spent retrying retryable failures
+      // (from each such failure to the next one); a database outage does not use up the window of
+      // the event that waits for it.
+      let retriedMs = 0;
+      let lastRetryableFailureAt: number | undefined;
       for (let attempt = 1; ; attempt++) {
         const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
         try {
@@ -315,8 +344,10 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
         } catch (err) {
           stopTimer?.();
           const handling = classifyFailure(err);
-          if (handling.action !== 'wait-for-database') failures += 1;
-          if (handling.action === 'dead-letter' || failures >= maxAttempts) {
+          const now = Date.now();
+          if (lastRetryableFailureAt !== undefined) retriedMs += now - lastRetryableFailureAt;
+          lastRetryableFailureAt = handling.action === 'retry' ? now : undefined;
+          if (handling.action === 'dead-letter' || (handling.action === 'retry' && retriedMs >= retryWindow)) {
             const cause = handling.action === 'dead-letter' ? handling.error : err;
             const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
             span.setAttributes({ 'order_saga.dead_lettered': true, 'order_saga.attempts': attempt });
@@ -324,13 +355,20 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
             await deadLetter(topic, partition, message, reason, attempt, eventLog, event.type);
             return;
           }
-          if (stopping) throw new Error(`consumer ${options.groupId} is stopping; event ${event.eventId} is left for redelivery`, { cause: err });
+          const leftForRedelivery = () => new Error(`consumer ${options.groupId} is stopping; event ${event.eventId} is left for redelivery`, { cause: err });
+          if (stopping.signal.aborted) throw leftForRedelivery();
           count(event.type, 'retried');
           if (handling.action === 'wait-for-database') eventLog.warn({ attempt, err }, 'database unavailable; retrying until it is back');
-          else eventLog.info({ attempt, err }, 'handler failed; retrying');
-          // The exponent stops growing: during a long outage the backoff stays at maxBackoff.
-          await sleep(backoffMs(Math.min(attempt, 16), baseBackoff, maxBackoff));
-          await heartbeat();
+          else eventLog.info({ attempt, err, retriedMs, retryWindowMs: retryWindow }, 'handler failed; retrying');
+          // The exponent stops growing: during a long outage the backoff stays at maxBackoff. The
+          // last wait of a window ends with it, so that the last attempt falls on its end.
+          const backoff = backoffMs(Math.min(attempt, 16), baseBackoff, maxBackoff);
+          try {
+            await pause(handling.action === 'retry' ? Math.min(backoff, retryWindow - retriedMs) : backoff, heartbeat);
+          } catch (pauseErr) {
+            if (stopping.signal.aborted) throw leftForRedelivery();
+            throw pauseErr;
+          }
         }
       }
     });
@@ -354,7 +392,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
 
     /** Stops fetching, lets the handler in flight finish, commits and leaves the group, within the shutdown timeout. */
     async stop(): Promise<void> {
-      stopping = true;
+      stopping.abort();
       const limit = options.shutdownTimeoutMs ?? 15_000;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

@@ -12,6 +12,7 @@ import { createChoreographyServices } from '../choreography/services.ts';
 import { registerStalledOrderMetrics } from '../choreography/stalled-orders.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
+import { defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
@@ -35,7 +36,8 @@ const ChoreographyEnvSchema = Type.Object({
   CHOREOGRAPHY_SERVICES: Type.String({ default: serviceNames.join(','), pattern: `^((${serviceNames.join('|')}),?)*$`, description: 'consumer groups to run here' }),
   OUTBOX_RELAYS: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
   REVIEW_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000, description: '0: no sweeper in this process' }),
-  CONSUMER_MAX_ATTEMPTS: Type.Integer({ minimum: 1, default: 5 }),
+  // 5 min: rides out a restart or short outage of the gateway or SMTP; the partition waits meanwhile.
+  CONSUMER_RETRY_WINDOW_MS: Type.Integer({ minimum: 0, default: defaultRetryWindowMs, description: 'how long a retryable failure is retried (its partition waiting) before the event is dead-lettered' }),
   CONSUMER_SESSION_TIMEOUT_MS: Type.Integer({ minimum: 6000, default: 30_000, description: 'how soon a dead member loses its partitions' }),
 });
 
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     prefix: config.KAFKA_TOPIC_PREFIX,
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-    maxAttempts: config.CONSUMER_MAX_ATTEMPTS,
+    retryWindowMs: config.CONSUMER_RETRY_WINDOW_MS,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
     metrics: createConsumerMetrics(registry),
   });

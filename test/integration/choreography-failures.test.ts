@@ -181,6 +181,80 @@ describe('choreographed flow under failure', () => {
       const [letter] = await listDeadLetters(harness.kafka, `${prefix}g`);
       expect(letter).toMatchObject({ key: 'conflicting-order', attempts: 1, error: expect.stringMatching(/ORDER_CONFLICT|OrderConflictError/) as unknown });
     });
+
+    it('stops at once while an event waits for its next retry, and leaves the event to the next member, which applies it once', async () => {
+      const prefix = `${harness.prefix}stop.`;
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      await ensureTopics(admin, { prefix, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
+      await admin.disconnect();
+      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      let healed = false;
+      let attempts = 0;
+      const applied: string[] = [];
+      const runnerOf = () =>
+        createConsumerRunner({
+          kafka: harness.kafka,
+          pool: harness.pool,
+          groupId: `${prefix}g`,
+          producerName: 'test',
+          producer,
+          log: pino({ level: 'silent' }),
+          topicPrefix: prefix,
+          // Waits of up to a minute between attempts: a stop that waited for one would miss its
+          // deadline, which leaves room for kafkajs to end a fetch in flight (a 5 s long poll).
+          baseBackoffMs: 60_000,
+          maxBackoffMs: 60_000,
+          shutdownTimeoutMs: 15_000,
+          handlers: {
+            'order.placed': (event) => {
+              attempts += 1;
+              if (!healed) return Promise.reject(new Error('payment gateway restarting'));
+              applied.push(event.orderId);
+              return Promise.resolve();
+            },
+          },
+        });
+      const first = runnerOf();
+      await first.start();
+      const orderId = randomUUID();
+      const event = createEnvelope({ eventId: randomUUID(), type: 'order.placed', orderId, correlationId: 'c', causationId: null, producer: 'test', flow: 'choreographed', data: { customerId: 'stop', email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] } });
+      await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
+      await eventually('the first attempt to fail', () => Promise.resolve(attempts >= 1));
+      // Rejects with "did not stop within 15000 ms" if the stop waits for the backoff to end.
+      await first.stop();
+
+      healed = true;
+      const second = runnerOf();
+      await second.start();
+      await eventually('the next member to apply the event', () => Promise.resolve(applied.length > 0));
+      await second.stop();
+      await producer.disconnect();
+      expect(applied).toEqual([orderId]);
+      expect(await listDeadLetters(harness.kafka, `${prefix}g`)).toEqual([]);
+    }, 60_000);
+
+    it('rides out a payment gateway that refuses connections for several seconds: the order is confirmed with one capture and nothing is dead-lettered', async () => {
+      const order = smallOrder();
+      await harness.stopGateway();
+      try {
+        await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+        // The charge's intent commits before the call: from here the payments group is retrying.
+        await eventually('the payments group to be trying the gateway', async () => (await harness.pool.query("select 1 from payments.payments where order_id = $1 and status = 'charging'", [order.orderId])).rowCount === 1);
+        // The outage itself: a restart that takes a few seconds, twice what five attempts used to
+        // wait in all (at most 3 s of backoff) before they dead-lettered the charge.
+        await sleep(6000);
+      } finally {
+        await harness.startGateway();
+      }
+      const letters = async () => (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === order.orderId);
+      await eventually('the order to be confirmed, or its charge dead-lettered', async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' || (await letters()).length > 0);
+
+      expect(await letters()).toEqual([]);
+      expect(await orderStatusOf(harness, order.orderId)).toEqual({ status: 'confirmed', reason: null });
+      expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(1);
+    }, 90_000);
   });
 
   describe('with the services in a process that is killed', () => {

@@ -31,6 +31,8 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
 
   beforeAll(async () => {
     harness = await startChoreographyHarness(inject('servers'), {
+      // The defect fails the same way however long it is retried: dead-letter it after a second.
+      retryWindowMs: 1000,
       adjustServices: (services) => {
         const reserve = services.inventory.handlers['order.placed']!;
         services.inventory.handlers['order.placed'] = (event, ctx) => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { pino } from 'pino';
@@ -19,6 +20,10 @@ export interface ChoreographyHarness {
   kafka: Kafka;
   ledger: GatewayLedger;
   gatewayUrl: string;
+  /** Stops the gateway simulator: calls to it are refused until {@link startGateway}. */
+  stopGateway(): Promise<void>;
+  /** Starts the gateway simulator again on the same port, with the same ledger (as a restart would). */
+  startGateway(): Promise<void>;
   sink: SmtpSink & { smtpPort: number };
   /** Topic and group prefix of this harness. */
   prefix: string;
@@ -35,15 +40,21 @@ export interface ChoreographyHarness {
  */
 export async function startChoreographyHarness(
   servers: TestServers,
-  options: { gateway?: GatewayOptions; adjustServices?: (services: Record<ChoreographyGroup, ChoreographyService>) => Record<ChoreographyGroup, ChoreographyService> } = {},
+  options: {
+    gateway?: GatewayOptions;
+    adjustServices?: (services: Record<ChoreographyGroup, ChoreographyService>) => Record<ChoreographyGroup, ChoreographyService>;
+    /** How long the consumers retry a retryable failure before dead-lettering. @default the runner's (5 min) */
+    retryWindowMs?: number;
+  } = {},
 ): Promise<ChoreographyHarness> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 20);
   const kafka = new Kafka({ clientId: 'choreography-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const { app, ledger } = buildGatewayApp(options.gateway);
-  const gatewayUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  const { app: firstApp, ledger } = buildGatewayApp(options.gateway);
+  let app: FastifyInstance | undefined = firstApp;
+  const gatewayUrl = await firstApp.listen({ port: 0, host: '127.0.0.1' });
   const sink = await startSmtpSink({ smtpPort: 0, httpPort: 0 });
   const prefix = `t${randomUUID().slice(0, 8)}.`;
   let clockOffset = 0;
@@ -61,6 +72,16 @@ export async function startChoreographyHarness(
     kafka,
     ledger,
     gatewayUrl,
+    async stopGateway() {
+      await app?.close();
+      app = undefined;
+    },
+    async startGateway() {
+      if (app) return;
+      // The ledger survives the restart, as a processor's books would: a charge retried with the same key is not captured twice.
+      app = buildGatewayApp({ ...options.gateway, ledger }).app;
+      await app.listen({ port: Number(new URL(gatewayUrl).port), host: '127.0.0.1' });
+    },
     sink,
     prefix,
     advanceClock(ms) {
@@ -77,6 +98,7 @@ export async function startChoreographyHarness(
         sweepIntervalMs: 0,
         now: () => new Date(Date.now() + clockOffset),
         prefix,
+        ...(options.retryWindowMs !== undefined ? { retryWindowMs: options.retryWindowMs } : {}),
       });
       runtimes.push(runtime);
       return runtime;
@@ -84,7 +106,7 @@ export async function startChoreographyHarness(
     async close() {
       await Promise.all(runtimes.map((r) => r.stop()));
       await producer.disconnect();
-      await app.close();
+      await app?.close();
       mailer.close();
       await sink.close();
       await pool.end();
