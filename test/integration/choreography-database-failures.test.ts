@@ -24,7 +24,8 @@ import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import '../setup/servers.ts';
 
 const groups = Object.keys(choreographySubscriptions);
-const smallOrder = (customerId: string): OrderRequest => ({ orderId: randomUUID(), customerId, email: 'ada@example.com', items: [{ sku: 'CB-005', quantity: 1 }], paymentToken: 'tok_approve' });
+// KB-001: a SKU no other test restocks (the contexts test empties CB-005 on the shared database).
+const smallOrder = (customerId: string): OrderRequest => ({ orderId: randomUUID(), customerId, email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' });
 
 /** Dead letters of every group of the harness. */
 async function deadLetters(harness: ChoreographyHarness) {
@@ -67,7 +68,7 @@ describe('choreographed flow and database failures', () => {
         causationId: null,
         producer: 'test',
         flow: 'choreographed',
-        data: { customerId: 'data-rejected', email: 'ada\u0000@example.com', items: [{ sku: 'CB-005', quantity: 1 }] },
+        data: { customerId: 'data-rejected', email: 'ada\u0000@example.com', items: [{ sku: 'KB-001', quantity: 1 }] },
       });
       const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();

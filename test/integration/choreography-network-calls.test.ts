@@ -8,7 +8,7 @@ import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import '../setup/servers.ts';
 
-const order = (paymentToken: string): OrderRequest => ({ orderId: randomUUID(), customerId: 'network-calls', email: 'ada@example.com', items: [{ sku: 'CB-005', quantity: 1 }], paymentToken });
+const order = (paymentToken: string): OrderRequest => ({ orderId: randomUUID(), customerId: 'network-calls', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken });
 
 describe('choreography handlers calling the gateway', () => {
   let harness: ChoreographyHarness;
