@@ -126,8 +126,13 @@ export class OrderSagaClient {
    */
   status(orderId: string): Promise<OrderSagaStatus> {
     return this.call('query the saga', undefined, async () => {
+      const handle = this.handle(orderId);
       try {
-        return await this.handle(orderId).query(orderStatusQuery);
+        // A finished saga's status is its result, kept in its history: no worker needs to replay
+        // it to answer (a query would, and fails while no worker polls).
+        const { status } = await handle.describe();
+        if (status.name === 'COMPLETED') return await handle.result();
+        return await handle.query(orderStatusQuery);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw new OrderNotFoundError(orderId);
         throw err;

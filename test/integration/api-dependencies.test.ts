@@ -113,6 +113,13 @@ describe('the API when its dependencies are away', () => {
     const final = await worker.runUntil(sagas.result(orderId));
     await connection.close();
     expect(final.status).toBe('confirmed');
+
+    // The worker is gone again; the saga has ended: its status comes from its history, no worker needed.
+    const ended = await api.inject({ method: 'GET', url: `/orders/${orderId}?source=workflow` });
+    expect(ended.statusCode).toBe(200);
+    expect(ended.json()).toMatchObject({ orderId, status: 'confirmed', source: 'workflow' });
+    const late = await api.inject({ method: 'POST', url: `/orders/${orderId}/cancel` });
+    expect(late.json<Problem>()).toMatchObject({ statusCode: 409, code: 'ORDER_STATE_CONFLICT' });
   });
 
   it('answers an unknown order of a live read with 404, and nothing else', async () => {

@@ -16,7 +16,7 @@ function noPollerError(): ServiceError {
 function clientFailingQueriesWith(error: Error): Client {
   return {
     withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
-    workflow: { getHandle: () => ({ query: () => Promise.reject(error) }) },
+    workflow: { getHandle: () => ({ describe: () => Promise.resolve({ status: { name: 'RUNNING' } }), query: () => Promise.reject(error) }) },
   } as unknown as Client;
 }
 
