@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadStackConfig } from '../../infra/stack/config.ts';
-import { locateTools } from '../../infra/stack/install.ts';
 import { freePort } from '../../infra/stack/ports.ts';
-import { postgresUser } from '../../infra/stack/prerequisites.ts';
-import type { ProcessRecord } from '../../infra/stack/process.ts';
-import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
-import { startServer, stopServer } from '../../infra/stack/start-server.ts';
 import { createApiPool } from '../../src/api/api-pool.ts';
 import { buildApiApp } from '../../src/api/app.ts';
 import { dependencyChecks } from '../../src/api/readiness.ts';
@@ -25,6 +16,7 @@ import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { createFakeOrderActivities } from '../workflows/fake-order-activities.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { startOwnPostgres, type OwnPostgres } from './helpers/own-postgres.ts';
 import '../setup/servers.ts';
 
 const require = createRequire(import.meta.url);
@@ -162,20 +154,14 @@ describe('the API when its dependencies are away', () => {
   });
 
   describe('with its own PostgreSQL, stopped and started again', () => {
-    const root = mkdtempSync(join(tmpdir(), 'order-saga-api-pg-'));
-    let server: ReturnType<typeof createPostgresServer>;
-    let record: ProcessRecord | undefined;
+    let database: OwnPostgres;
     let pool: pg.Pool;
     let api: Api;
     const idleErrors: Error[] = [];
 
     beforeAll(async () => {
-      chmodSync(root, 0o755);
-      const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
-      const database = { user: 'order_saga', password: 'order_saga', database: 'order_saga_api', port: await freePort() };
-      server = createPostgresServer({ ...database, binDir: locateTools(loadStackConfig().STACK_TOOLS_DIR).postgresBinDir, dataDir: join(root, 'postgres'), logPath: join(root, 'postgres.log'), durable: false, ...(runAs ? { runAs } : {}) });
-      record = await startServer(server, 60_000);
-      const url = postgresUrl(database);
+      database = await startOwnPostgres('order_saga_api');
+      const url = database.url;
       await migrateAll(url);
       pool = createApiPool(url, 4, (err) => idleErrors.push(err));
       api = await build({ pool, sagas: orchestrated.sagas, readiness: dependencyChecks({ pool, kafkaAdmin, sagas: orchestrated.sagas }) });
@@ -183,8 +169,7 @@ describe('the API when its dependencies are away', () => {
 
     afterAll(async () => {
       await pool?.end();
-      if (record) await stopServer(server, record, 15_000);
-      rmSync(root, { recursive: true, force: true });
+      await database?.close();
     });
 
     it('answers 503 in the error shape while PostgreSQL is away, saying whether the order was accepted, and serves again once it is back', async () => {
@@ -192,8 +177,7 @@ describe('the API when its dependencies are away', () => {
       expect(placed.statusCode).toBe(202);
       const { orderId } = placed.json<{ orderId: string }>();
 
-      await stopServer(server, record!, 15_000);
-      record = undefined;
+      await database.stop();
       const key = `key-${randomUUID()}`;
       const whileDown = {
         list: await api.inject({ method: 'GET', url: '/orders?customerId=deps-1' }),
@@ -211,7 +195,7 @@ describe('the API when its dependencies are away', () => {
       expect(whileDown.cancel.json<Problem>().message).toMatch(/the cancel may not have been applied/);
       expect(whileDown.ready.json<Problem>()).toMatchObject({ statusCode: 503, code: 'NOT_READY', message: expect.stringMatching(/^postgresql: /) as unknown });
 
-      record = await startServer(server, 60_000);
+      await database.start();
       await eventually('the API serves again', async () => (await api.inject({ method: 'GET', url: '/orders?customerId=deps-1' })).statusCode === 200);
       const retried = await place(api, order('choreographed'), key);
       expect(retried.statusCode).toBe(202);

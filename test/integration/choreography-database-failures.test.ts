@@ -1,17 +1,6 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { loadStackConfig } from '../../infra/stack/config.ts';
-import { locateTools } from '../../infra/stack/install.ts';
-import { freePort } from '../../infra/stack/ports.ts';
-import { postgresUser } from '../../infra/stack/prerequisites.ts';
-import type { ProcessRecord } from '../../infra/stack/process.ts';
-import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
-import type { ManagedServer } from '../../infra/stack/servers/server.ts';
-import { startServer, stopServer } from '../../infra/stack/start-server.ts';
 import { placeOrder } from '../../src/choreography/order-commands.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
@@ -21,6 +10,7 @@ import type { OrderRequest } from '../../src/domain/order.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
+import { startOwnPostgres, type OwnPostgres } from './helpers/own-postgres.ts';
 import '../setup/servers.ts';
 
 const groups = Object.keys(choreographySubscriptions);
@@ -85,42 +75,27 @@ describe('choreographed flow and database failures', () => {
   });
 
   describe('on a PostgreSQL of its own that is stopped and started again', () => {
-    const root = mkdtempSync(join(tmpdir(), 'order-saga-pg-restart-'));
-    let server: ManagedServer;
-    let record: ProcessRecord;
+    let database: OwnPostgres;
     let harness: ChoreographyHarness;
 
     beforeAll(async () => {
-      // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
-      chmodSync(root, 0o755);
-      const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
-      const database = { user: 'order_saga', password: 'order_saga', database: 'order_saga_restart', port: await freePort() };
-      server = createPostgresServer({
-        ...database,
-        binDir: locateTools(loadStackConfig().STACK_TOOLS_DIR).postgresBinDir,
-        dataDir: join(root, 'postgres'),
-        logPath: join(root, 'postgres.log'),
-        durable: false,
-        ...(runAs ? { runAs } : {}),
-      });
-      record = await startServer(server, 120_000);
-      harness = await startChoreographyHarness({ ...inject('servers'), databaseUrl: postgresUrl(database) });
+      database = await startOwnPostgres('order_saga_restart');
+      harness = await startChoreographyHarness({ ...inject('servers'), databaseUrl: database.url });
       await harness.startInstance();
     }, 180_000);
 
     afterAll(async () => {
       await harness?.close();
-      if (record) await stopServer(server, record, 15_000);
-      rmSync(root, { recursive: true, force: true });
+      await database?.close();
     });
 
     it('waits through the outage without dead-lettering, then ends every order with each effect applied once', async () => {
       const orders = Array.from({ length: 12 }, () => smallOrder('database-restart'));
       await Promise.all(orders.map((o) => placeOrder(harness.pool, o, `corr-${o.orderId}`)));
       // Fast shutdown while the burst is in flight; 8 s away, as in the report of issue 12.
-      await stopServer(server, record, 15_000);
+      await database.stop();
       await sleep(8000);
-      record = await startServer(server, 120_000);
+      await database.start();
 
       const ids = orders.map((o) => o.orderId);
       await eventually(
