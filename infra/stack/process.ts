@@ -41,6 +41,16 @@ export function exitReasonOf(pid: number): string | undefined {
   return exitReasons.get(pid)?.();
 }
 
+/**
+ * Like {@link exitReasonOf}, for a process seen gone: Node learns of a child's exit a moment
+ * after /proc shows it ended, so this waits up to `waitMs` for the reason of a process launched here.
+ */
+export async function exitReasonOnceKnown(pid: number, waitMs = 2000): Promise<string | undefined> {
+  const deadline = Date.now() + waitMs;
+  while (exitReasons.has(pid) && exitReasonOf(pid) === undefined && Date.now() < deadline) await sleep(20);
+  return exitReasonOf(pid);
+}
+
 /** State letter and start time (clock ticks since boot) of `pid` from /proc, or null without /proc. */
 function procStat(pid: number): { state: string; startTicks: number } | null {
   try {

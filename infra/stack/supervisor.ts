@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exitReasonOf, isRunning, type PidFiles, type ProcessRecord } from './process.ts';
+import { exitReasonOnceKnown, isRunning, type PidFiles, type ProcessRecord } from './process.ts';
 import type { ManagedServer, ServerName } from './servers/server.ts';
 import { startServer } from './start-server.ts';
 
@@ -76,7 +76,7 @@ export class Supervisor {
   /** Restarts a dead process after its backoff, until it answers again or we stop. */
   private async restart(server: ManagedServer, dead: ProcessRecord): Promise<void> {
     const { pids, report, initialBackoffMs = 1000, maxBackoffMs = 30_000, stableAfterMs = 60_000 } = this.options;
-    const reason = exitReasonOf(dead.pid) ?? `pid ${dead.pid} is gone`;
+    const reason = (await exitReasonOnceKnown(dead.pid)) ?? `pid ${dead.pid} is gone`;
     if (Date.now() - Date.parse(dead.startedAt) >= stableAfterMs) this.streaks.set(server.name, 0);
     let record: ProcessRecord = { ...dead, lastExit: { reason, at: new Date().toISOString() } };
     pids.write(record);
