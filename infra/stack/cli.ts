@@ -46,7 +46,9 @@ async function up(config: StackConfig, withApp: boolean) {
   const result = await stackUp(config, stackServers(config, tools, say), say);
   if (withApp) {
     // The application needs the servers: it starts once they all answer.
-    const app = await stackUp(config, appServices(config), say);
+    // Application processes start together and may race at first start (topics, migrations): a
+    // process that fails then gets two more tries before the start is called failed.
+    const app = await stackUp(config, appServices(config), say, 3);
     result.started.push(...app.started);
     result.alreadyRunning.push(...app.alreadyRunning);
   }

@@ -210,7 +210,7 @@ export interface UpResult {
  * answers. A second call finds them running and starts nothing.
  * @throws StackError naming every server that failed, with the path of its log.
  */
-export async function stackUp(config: StackConfig, servers: ManagedServer[], report: Reporter): Promise<UpResult> {
+export async function stackUp(config: StackConfig, servers: ManagedServer[], report: Reporter, attempts = 1): Promise<UpResult> {
   const pids = new PidFiles(stackFolders(config).run);
   const result: UpResult = { started: [], alreadyRunning: [] };
   const outcomes = await Promise.allSettled(
@@ -221,7 +221,16 @@ export async function stackUp(config: StackConfig, servers: ManagedServer[], rep
         return;
       }
       report(`starting ${server.name} (log: ${server.logPath})`);
-      const record = await startServer(server, config.STACK_READY_TIMEOUT_SECONDS * 1000);
+      let record;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          record = await startServer(server, config.STACK_READY_TIMEOUT_SECONDS * 1000);
+          break;
+        } catch (err) {
+          if (attempt >= attempts) throw err;
+          report(`${server.name} did not start (${(err as Error).message}); trying again`);
+        }
+      }
       pids.write(record);
       result.started.push(server.name);
       report(`${server.name} is up (pid ${record.pid})`);
