@@ -3,6 +3,7 @@ import { Type, type Static, type TObject, type TProperties } from 'typebox';
 
 /** Thrown when environment variables are missing, of the wrong type or out of range; lists every problem. */
 export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
   readonly code = 'CONFIG_INVALID';
   constructor(readonly problems: string) {
     super(`invalid configuration: ${problems}`);

@@ -16,9 +16,9 @@ import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
-import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
+import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
 
-async function main(): Promise<void> {
+async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const config = loadConfig(
     Type.Object({
       ...TemporalEnv,
@@ -47,12 +47,13 @@ async function main(): Promise<void> {
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   app.log.info('api started');
-  await untilStopSignal();
-  await app.close();
-  await kafkaAdmin.disconnect();
-  await connection.close();
-  await pool.end();
-  await tracing?.shutdown();
+  // Closed in reverse: the app first, so in-flight requests finish while the clients they use are open.
+  useLogger(log);
+  onStop('tracing', () => tracing?.shutdown());
+  onStop('database pool', () => pool.end());
+  onStop('temporal connection', () => connection.close());
+  onStop('kafka admin', () => kafkaAdmin.disconnect());
+  onStop('http server', () => app.close());
 }
 
 runProcess(main);

@@ -21,7 +21,7 @@ import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
-import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
+import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
 
 const serviceNames = ['orders', 'inventory', 'payments', 'notifications'] as const;
 
@@ -41,20 +41,25 @@ const ChoreographyEnvSchema = Type.Object({
   CONSUMER_SESSION_TIMEOUT_MS: Type.Integer({ minimum: 6000, default: 30_000, description: 'how soon a dead member loses its partitions' }),
 });
 
-async function main(): Promise<void> {
+async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
+  onStop('tracing', () => tracing?.shutdown());
   const config = loadConfig(ChoreographyEnvSchema);
   const log = createLogger('choreography', config.LOG_LEVEL);
+  useLogger(log);
   const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
   const needed = choreographyPoolSize({ groups: wanted.length, relays: config.OUTBOX_RELAYS, sweeper: config.REVIEW_SWEEP_INTERVAL_MS > 0 });
   const poolSize = config.DATABASE_POOL_MAX ?? needed;
   if (poolSize < needed) log.warn({ poolSize, needed }, 'DATABASE_POOL_MAX is below what this process may use at once: handlers will wait for connections');
   const pool = createPool(config.DATABASE_URL, poolSize, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
+  onStop('database pool', () => pool.end());
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-choreography`);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  onStop('producer', () => producer.disconnect());
 
   const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
+  onStop('mailer', () => mailer.close());
   const all = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
     mailer,
@@ -75,24 +80,17 @@ async function main(): Promise<void> {
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
     metrics: createConsumerMetrics(registry),
   });
+  // Stops fetching, lets in-flight handlers finish and commit, then disconnects.
+  onStop('consumers, relays and sweeper', () => runtime.stop());
   const metricsAdmin = kafka.admin();
   await metricsAdmin.connect();
+  onStop('metrics admin', () => metricsAdmin.disconnect());
   registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log);
   registerOutboxMetrics(registry, pool, log);
   registerStalledOrderMetrics(registry, pool, log);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
+  onStop('metrics endpoint', () => metricsEndpoint.close());
   log.info({ services: wanted, relays: config.OUTBOX_RELAYS, poolSize, metrics: metricsEndpoint.url }, 'choreography started');
-
-  await untilStopSignal();
-  log.info('stopping');
-  await runtime.stop();
-  await metricsEndpoint.close();
-  await metricsAdmin.disconnect();
-  await producer.disconnect();
-  mailer.close();
-  await pool.end();
-  await tracing?.shutdown();
-  log.info('choreography stopped');
 }
 
 runProcess(main);

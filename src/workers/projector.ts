@@ -17,9 +17,10 @@ import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
-import { runProcess, untilStopSignal } from '../platform/process-lifecycle.ts';
+import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
 
-async function main(): Promise<void> {
+async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
+  onStop('tracing', () => tracing?.shutdown());
   const config = loadConfig(
     Type.Object({
       ...KafkaEnv,
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     }),
   );
   const log = createLogger('projector', config.LOG_LEVEL);
+  useLogger(log);
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX ?? projectorPoolSize, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-projector`);
@@ -45,8 +47,10 @@ async function main(): Promise<void> {
     return;
   }
 
+  onStop('database pool', () => pool.end());
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  onStop('producer', () => producer.disconnect());
   const registry = createMetricsRegistry('projector');
   const runner = await startProjector({
     kafka,
@@ -58,19 +62,15 @@ async function main(): Promise<void> {
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     metrics: { consumer: createConsumerMetrics(registry), orders: createOrderMetrics(registry) },
   });
+  // Stops fetching, lets in-flight events finish and commit, then disconnects.
+  onStop('consumer', () => runner.stop());
   const metricsAdmin = kafka.admin();
   await metricsAdmin.connect();
+  onStop('metrics admin', () => metricsAdmin.disconnect());
   registerKafkaBacklogMetrics(registry, metricsAdmin, [runner], log);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
+  onStop('metrics endpoint', () => metricsEndpoint.close());
   log.info({ metrics: metricsEndpoint.url }, 'projector started');
-  await untilStopSignal();
-  await runner.stop();
-  await metricsEndpoint.close();
-  await metricsAdmin.disconnect();
-  await producer.disconnect();
-  await pool.end();
-  await tracing?.shutdown();
-  log.info('projector stopped');
 }
 
 runProcess(main);

@@ -6,17 +6,19 @@
 import { Type } from 'typebox';
 import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/logger.ts';
+import { runProcess } from '../platform/process-lifecycle.ts';
 import { startSmtpSink } from '../smtp-sink/smtp-sink.ts';
 
-const config = loadConfig(
-  Type.Object({
-    SMTP_SINK_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 2525 }),
-    SMTP_SINK_HTTP_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8025 }),
-  }),
-);
-const log = createLogger('smtp-sink');
-const sink = await startSmtpSink({ smtpPort: config.SMTP_SINK_PORT, httpPort: config.SMTP_SINK_HTTP_PORT });
-log.info({ smtpPort: sink.smtpPort, messages: `${sink.httpUrl}/messages` }, 'smtp sink listening');
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void sink.close().then(() => process.exit(0)));
-}
+runProcess(async ({ onStop, useLogger }) => {
+  const config = loadConfig(
+    Type.Object({
+      SMTP_SINK_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 2525 }),
+      SMTP_SINK_HTTP_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8025 }),
+    }),
+  );
+  const log = createLogger('smtp-sink');
+  useLogger(log);
+  const sink = await startSmtpSink({ smtpPort: config.SMTP_SINK_PORT, httpPort: config.SMTP_SINK_HTTP_PORT });
+  onStop('smtp sink', () => sink.close());
+  log.info({ smtpPort: sink.smtpPort, messages: `${sink.httpUrl}/messages` }, 'smtp sink listening');
+});

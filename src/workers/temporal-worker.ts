@@ -23,7 +23,7 @@ import { createKafka } from '../platform/kafka.ts';
 import { createLogger, temporalLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
-import { runProcess } from '../platform/process-lifecycle.ts';
+import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
 
 const WorkerEnvSchema = Type.Object({
   ...TemporalEnv,
@@ -36,10 +36,16 @@ const WorkerEnvSchema = Type.Object({
   WORKER_SHUTDOWN_GRACE_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'how long in-flight activities get to finish on SIGTERM' }),
 });
 
-async function main(): Promise<void> {
+async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle): Promise<void> {
+  onStop('tracing', () => tracing?.shutdown());
   const config = loadConfig(WorkerEnvSchema);
   const log = createLogger('temporal-worker', config.LOG_LEVEL);
+  useLogger(log);
+  // The worker's own stop (below) waits up to this long for in-flight activities.
+  extendGracePeriod(config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000);
   Runtime.install({
+    // runProcess handles the signals, stopping the worker first (the SDK would stop it on its own).
+    shutdownSignals: [],
     // Workflow and activity log lines go through pino like every other line of this process.
     logger: temporalLogger(log),
     telemetryOptions: {
@@ -50,8 +56,10 @@ async function main(): Promise<void> {
   const traced = workerTracing(tracing);
   const registry = createMetricsRegistry('temporal-worker');
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
+  onStop('metrics endpoint', () => metricsEndpoint.close());
 
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
+  onStop('database pool', () => pool.end());
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL, undefined, (msg) => log.debug({ msg }, 'migration'));
 
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-temporal-worker`);
@@ -62,9 +70,12 @@ async function main(): Promise<void> {
   // Idempotent producer: a retried send never writes a message twice (needs one request in flight).
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  onStop('producer', () => producer.disconnect());
 
   const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
+  onStop('mailer', () => mailer.close());
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  onStop('temporal connection', () => connection.close());
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -81,18 +92,14 @@ async function main(): Promise<void> {
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metrics: metricsEndpoint.url }, 'worker started');
-  try {
-    // Resolves after SIGINT/SIGTERM, once polling stopped and in-flight activities finished.
-    await worker.run();
-  } finally {
-    await producer.disconnect();
-    mailer.close();
-    await pool.end();
-    await connection.close();
-    await metricsEndpoint.close();
-    await tracing?.shutdown();
-    log.info('worker stopped');
-  }
+  const running = worker.run();
+  onStop('worker', async () => {
+    // Stops polling; `running` resolves once in-flight activities finished (or shutdownGraceTime passed).
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+  });
+  // A worker that fails on its own rejects here, and runProcess stops the process with exit code 1.
+  await running;
 }
 
 runProcess(main);
