@@ -9,7 +9,8 @@ import { eventTypes, type EventType } from '../domain/events.ts';
 export const topicOf = (type: EventType, prefix = ''): string => `${prefix}${type}`;
 
 /** The dead-letter topic of a consumer group. */
-export const deadLetterTopicOf = (groupId: string, prefix = ''): string => `${prefix}dlq.${groupId}`;
+// No prefix of its own: the group id already carries the environment's prefix.
+export const deadLetterTopicOf = (groupId: string): string => `dlq.${groupId}`;
 
 /** Options of {@link ensureTopics}. */
 export interface TopicOptions {
