@@ -2,7 +2,6 @@ import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { deadLetterTopicOf } from '../messaging/topics.ts';
 
 /** A consumer group and the topics it reads, whose lag a process reports. */
 export interface WatchedGroup {
@@ -17,8 +16,10 @@ export interface WatchedGroup {
  * - `kafka_dlq_depth{group}`: messages in the group's dead-letter topic (high minus low watermark
  *   over its partitions; a replayed dead letter stays until retention removes it).
  * A failed read leaves the gauge empty for that scrape and is logged, never a failed scrape.
+ * `deadLetterTopicOf` names a group's dead-letter topic (src/messaging's, passed in by the entry
+ * point: observability depends on nothing above platform and domain).
  */
-export function registerKafkaBacklogMetrics(registry: Registry, admin: Admin, groups: WatchedGroup[], log: Logger): void {
+export function registerKafkaBacklogMetrics(registry: Registry, admin: Admin, groups: WatchedGroup[], log: Logger, deadLetterTopicOf: (groupId: string) => string): void {
   const watermarks = async (topic: string) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, high: Number(p.high), low: Number(p.low) }));
 
   new Gauge({

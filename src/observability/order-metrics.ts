@@ -1,6 +1,11 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { EventEnvelope } from '../domain/events.ts';
-import type { OrderView } from '../projections/order-projection.ts';
+
+/** What the metrics read of the order's read-model view (src/projections' OrderView fits): observability depends on nothing above platform and domain. */
+export interface EndedOrderView {
+  reason: string | null;
+  placedAt: string | null;
+}
 
 /** Outcomes and durations of orders in both flows, counted by the projector as orders end. */
 export function createOrderMetrics(registry: Registry) {
@@ -19,7 +24,7 @@ export function createOrderMetrics(registry: Registry) {
   });
   return {
     /** Records a final event the projector applied for the first time. */
-    orderEnded(event: EventEnvelope, view: OrderView) {
+    orderEnded(event: EventEnvelope, view: EndedOrderView) {
       const outcome = event.type === 'order.confirmed' ? 'confirmed' : 'cancelled';
       ended.inc({ flow: event.flow, outcome, reason: outcome === 'confirmed' ? 'none' : (view.reason ?? 'unknown') });
       if (view.placedAt) duration.observe({ flow: event.flow, outcome }, Math.max(0, (Date.parse(event.occurredAt) - Date.parse(view.placedAt)) / 1000));

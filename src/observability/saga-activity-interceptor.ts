@@ -1,9 +1,14 @@
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptors } from '@temporalio/worker';
-import type { SagaRef } from '../activities/order-activities.ts';
 import type { SagaMetrics } from './saga-metrics.ts';
 
-/** The saga reference every order activity takes as `input.saga`, if this call has one. */
+/** What this interceptor reads of the saga reference every order activity takes as `input.saga` (src/activities' SagaRef). */
+interface SagaRef {
+  orderId: string;
+  correlationId: string;
+}
+
+/** The saga reference of this call, if it has one. */
 function sagaOf(args: readonly unknown[]): SagaRef | undefined {
   const first = args[0] as { saga?: SagaRef } | undefined;
   return first?.saga;

@@ -13,6 +13,7 @@ import { registerStalledOrderMetrics } from '../choreography/stalled-orders.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
+import { deadLetterTopicOf } from '../messaging/topics.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
@@ -85,7 +86,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const metricsAdmin = kafka.admin();
   await metricsAdmin.connect();
   onStop('metrics admin', () => metricsAdmin.disconnect());
-  registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log);
+  registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log, deadLetterTopicOf);
   registerOutboxMetrics(registry, pool, log);
   registerStalledOrderMetrics(registry, pool, log);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });

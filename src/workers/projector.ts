@@ -8,6 +8,7 @@
 import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
 import { startProjector, projectorGroup, projectorPoolSize, rebuildReadModel } from '../projections/projector.ts';
+import { deadLetterTopicOf } from '../messaging/topics.ts';
 import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
@@ -67,7 +68,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const metricsAdmin = kafka.admin();
   await metricsAdmin.connect();
   onStop('metrics admin', () => metricsAdmin.disconnect());
-  registerKafkaBacklogMetrics(registry, metricsAdmin, [runner], log);
+  registerKafkaBacklogMetrics(registry, metricsAdmin, [runner], log, deadLetterTopicOf);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
   onStop('metrics endpoint', () => metricsEndpoint.close());
   log.info({ metrics: metricsEndpoint.url }, 'projector started');

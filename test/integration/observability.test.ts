@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { placeOrder } from '../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
+import { deadLetterTopicOf } from '../../src/messaging/topics.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../../src/observability/backlog-metrics.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
@@ -31,7 +32,7 @@ describe('backlog metrics', () => {
     admin = harness.kafka.admin();
     await admin.connect();
     const log = pino({ level: 'silent' });
-    registerKafkaBacklogMetrics(registry, admin, runtime.consumers, log);
+    registerKafkaBacklogMetrics(registry, admin, runtime.consumers, log, deadLetterTopicOf);
     registerOutboxMetrics(registry, harness.pool, log);
   }, 120_000);
 
