@@ -1,6 +1,7 @@
 // Lint for correctness and for structure: the dependency rules of DESIGN.md and STYLE.md are
 // enforced here, not left to review.
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import { createNodeResolver, flatConfigs as importX } from 'eslint-plugin-import-x';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -27,6 +28,48 @@ const workflowSandboxRules = {
   'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' }, { name: 'setInterval', message: 'Use sleep() in a loop.' }],
 };
 
+/**
+ * DESIGN.md's dependency rules ("Layout"): what each folder of src/ may import of ours, besides
+ * itself. Dependencies point inward; the two flows (workflows, activities, orchestration on one
+ * side, choreography on the other) never import each other; the API and the CLIs reach a flow only
+ * through the flows port (src/flows); observability depends on nothing above platform and domain;
+ * only the process entry points (workers) wire everything together.
+ */
+const layers = {
+  domain: [],
+  platform: ['domain'],
+  observability: ['platform', 'domain'],
+  contexts: ['domain', 'platform'],
+  messaging: ['domain', 'platform', 'observability'],
+  // And the types of activities (below): workflow code runs in the sandbox.
+  workflows: ['domain'],
+  activities: ['contexts', 'messaging', 'domain', 'platform', 'observability'],
+  orchestration: ['workflows', 'domain', 'platform', 'observability'],
+  choreography: ['contexts', 'messaging', 'domain', 'platform', 'observability'],
+  flows: ['orchestration', 'workflows', 'choreography', 'contexts', 'messaging', 'projections', 'domain', 'platform', 'observability'],
+  projections: ['messaging', 'domain', 'platform', 'observability'],
+  gateway: ['domain', 'platform'],
+  'smtp-sink': ['domain', 'platform'],
+  demo: ['domain', 'platform'],
+  api: ['flows', 'projections', 'contexts', 'messaging', 'domain', 'platform', 'observability'],
+  // The CLIs wire what they run, but reach a flow only through the port, as the API does.
+  cli: ['api', 'flows', 'projections', 'contexts', 'messaging', 'gateway', 'smtp-sink', 'demo', 'domain', 'platform', 'observability'],
+  workers: null,
+};
+const layerTypes = Object.keys(layers);
+
+/** The boundaries/dependencies policies of {@link layers}: each folder is denied the folders it may not import. */
+const layerPolicies = [
+  ...Object.entries(layers)
+    .filter(([, allowed]) => allowed !== null)
+    .map(([type, allowed]) => ({
+      from: { element: { type } },
+      disallow: [{ to: { element: { type: layerTypes.filter((other) => other !== type && !allowed.includes(other)) } } }],
+      message: `src/${type} may import only ${allowed.length === 0 ? 'nothing of ours' : allowed.map((t) => `src/${t}`).join(', ')} (DESIGN.md "Layout")`,
+    })),
+  { from: { element: { type: 'workflows' } }, allow: [{ to: { element: { type: 'activities' } }, dependency: { kind: 'type' } }] },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.tools/', '.data/', 'dist/', 'coverage/', 'test/fixtures/lint-violations/'] },
   js.configs.recommended,
@@ -50,6 +93,16 @@ export default tseslint.config(
       'import-x/no-duplicates': 'error',
       'import-x/no-named-as-default-member': 'off',
       'no-console': 'off',
+    },
+  },
+  {
+    // DESIGN.md's layering, on src/ and on the lint fixtures laid out as src/ (test/fixtures/lint-violations/boundaries/src).
+    plugins: { boundaries },
+    settings: {
+      'boundaries/elements': layerTypes.map((type) => ({ type, pattern: `src/${type}` })),
+    },
+    rules: {
+      'boundaries/dependencies': ['error', { default: 'allow', policies: layerPolicies }],
     },
   },
   {
