@@ -7,7 +7,23 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 /** What deterministic workflow code may never import: I/O libraries and the non-workflow SDK packages. */
-const ioLibraries = ['pg', 'pg-*', 'kafkajs', 'fastify', '@fastify/*', 'nodemailer', 'smtp-server', 'pino', 'undici', 'axios', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', '@opentelemetry/*'];
+const ioLibraries = [
+  'pg',
+  'pg-*',
+  'kafkajs',
+  'fastify',
+  '@fastify/*',
+  'nodemailer',
+  'smtp-server',
+  'pino',
+  'undici',
+  'axios',
+  '@temporalio/client',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  '@temporalio/testing',
+  '@opentelemetry/*',
+];
 
 /** Rules for files that run inside the Temporal workflow sandbox (deterministic, replayed). */
 const workflowSandboxRules = {
@@ -17,7 +33,11 @@ const workflowSandboxRules = {
     {
       patterns: [
         { group: ioLibraries, message: 'Workflow code is replayed and must be deterministic: do I/O in an activity.' },
-        { group: ['**/activities', '**/activities/**', '**/*activities*'], allowTypeImports: true, message: 'Workflows import only the types of activities (use proxyActivities).' },
+        {
+          group: ['**/activities', '**/activities/**', '**/*activities*'],
+          allowTypeImports: true,
+          message: 'Workflows import only the types of activities (use proxyActivities).',
+        },
         {
           group: ['../*', '!../domain', '!../domain/**', '!../activities', '!../activities/**'],
           message: 'Workflows import only @temporalio/workflow, src/domain and the types of activities.',
@@ -25,7 +45,11 @@ const workflowSandboxRules = {
       ],
     },
   ],
-  'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' }, { name: 'setInterval', message: 'Use sleep() in a loop.' }],
+  'no-restricted-globals': [
+    'error',
+    { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },
+    { name: 'setInterval', message: 'Use sleep() in a loop.' },
+  ],
 };
 
 /**
@@ -114,7 +138,10 @@ export default tseslint.config(
     // Only process entry points wire things together; the domain imports nothing of ours.
     files: ['src/domain/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['../*'], message: 'src/domain is the pure core: it imports nothing of ours.' }] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../*'], message: 'src/domain is the pure core: it imports nothing of ours.' }] },
+      ],
     },
   },
   {

@@ -80,7 +80,10 @@ export function runProcess(main: (lifecycle: ProcessLifecycle) => Promise<void>,
     closeWithGrace(
       {
         delay: graceMs,
-        logger: { error: (message: unknown) => log.error({ err: message instanceof Error ? message : undefined }, message instanceof Error ? 'stop failed' : String(message)) },
+        logger: {
+          error: (message: unknown) =>
+            log.error({ err: message instanceof Error ? message : undefined }, message instanceof Error ? 'stop failed' : String(message)),
+        },
       },
       stop,
     );

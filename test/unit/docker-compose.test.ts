@@ -16,7 +16,15 @@ const compose = parse(readFileSync(join(projectRoot, 'infra', 'docker-compose.ym
 function defaultStack() {
   vi.spyOn(process, 'getuid').mockReturnValue(1000);
   try {
-    const tools = { temporal: 'temporal', temporalTestServer: 'temporal-test-server', kafkaLibDir: 'lib', kafkaLog4jConfig: 'log4j2.properties', java: 'java', postgresBinDir: 'bin', zipkinJar: 'zipkin.jar' };
+    const tools = {
+      temporal: 'temporal',
+      temporalTestServer: 'temporal-test-server',
+      kafkaLibDir: 'lib',
+      kafkaLog4jConfig: 'log4j2.properties',
+      java: 'java',
+      postgresBinDir: 'bin',
+      zipkinJar: 'zipkin.jar',
+    };
     return stackServers(loadStackConfig({ STACK_DATA_DIR: '/nonexistent/order-saga' }), tools);
   } finally {
     vi.restoreAllMocks();
@@ -45,7 +53,9 @@ describe('infra/docker-compose.yml', () => {
   it('registers the search attributes the stack registers on its Temporal server', () => {
     const args = servers.find((s) => s.name === 'temporal')!.launchSpec().args;
     const stackAttributes = args.flatMap((arg, i) => (args[i - 1] === '--search-attribute' ? [arg] : []));
-    const composeAttributes = (compose.services.temporal?.command ?? []).flatMap((arg) => (arg.startsWith('--search-attribute=') ? [arg.slice('--search-attribute='.length)] : []));
+    const composeAttributes = (compose.services.temporal?.command ?? []).flatMap((arg) =>
+      arg.startsWith('--search-attribute=') ? [arg.slice('--search-attribute='.length)] : [],
+    );
     expect(stackAttributes).toHaveLength(5);
     expect(composeAttributes.sort()).toEqual(stackAttributes.sort());
   });

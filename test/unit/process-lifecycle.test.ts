@@ -12,7 +12,11 @@ interface Run {
 
 /** Runs the fixture entry point as production runs one (`node --import tsx`), sending `signal` once it is up. */
 function runEntryPoint(env: Record<string, string>, signal?: NodeJS.Signals): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/process-lifecycle/entry-point.ts'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/process-lifecycle/entry-point.ts'], {
+    cwd: projectRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let signalled = false;
@@ -36,11 +40,15 @@ describe('process entry points', () => {
     expect((error as Error).name).toBe('ConfigError');
   });
 
-  it.each<NodeJS.Signals>(['SIGTERM', 'SIGINT'])('on %s close what they opened, last opened first, and exit 0', async (signal) => {
-    const run = await runEntryPoint({ FIXTURE_MODE: 'serve' }, signal);
-    expect(run.stdout.split('\n').filter((line) => line.startsWith('closed'))).toEqual(['closed server', 'closed pool']);
-    expect(run.code).toBe(0);
-  }, 30_000);
+  it.each<NodeJS.Signals>(['SIGTERM', 'SIGINT'])(
+    'on %s close what they opened, last opened first, and exit 0',
+    async (signal) => {
+      const run = await runEntryPoint({ FIXTURE_MODE: 'serve' }, signal);
+      expect(run.stdout.split('\n').filter((line) => line.startsWith('closed'))).toEqual(['closed server', 'closed pool']);
+      expect(run.code).toBe(0);
+    },
+    30_000,
+  );
 
   it('exit 1 when something fails to close, after closing the rest', async () => {
     const run = await runEntryPoint({ FIXTURE_MODE: 'serve', FIXTURE_FAIL_CLOSE: 'server' }, 'SIGTERM');
