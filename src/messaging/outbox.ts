@@ -19,3 +19,17 @@ export async function addToOutbox(tx: Queryable, events: readonly EventEnvelope[
     );
   }
 }
+
+/** How far the relay is behind: the unsent outbox rows and the age of the oldest (0 when none). */
+export interface OutboxBacklog {
+  rows: number;
+  ageSeconds: number;
+}
+
+/** Counts the unsent outbox rows and the age of the oldest, in one read-only query. */
+export async function outboxBacklog(db: Queryable): Promise<OutboxBacklog> {
+  const { rows } = await db.query<{ rows: string; age: number | null }>(
+    'select count(*) as rows, extract(epoch from now() - min(created_at))::float8 as age from messaging.outbox where sent_at is null',
+  );
+  return { rows: Number(rows[0]!.rows), ageSeconds: rows[0]!.age ?? 0 };
+}

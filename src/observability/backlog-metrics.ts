@@ -2,6 +2,7 @@ import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { outboxBacklog, type OutboxBacklog } from '../messaging/outbox.ts';
 import { deadLetterTopicOf } from '../messaging/topics.ts';
 
 /** A consumer group and the topics it reads, whose lag a process reports. */
@@ -72,12 +73,10 @@ export function registerKafkaBacklogMetrics(registry: Registry, admin: Admin, gr
  * as a growing age.
  */
 export function registerOutboxMetrics(registry: Registry, pool: pg.Pool, log: Logger): void {
-  let last: Promise<{ rows: number; ageSeconds: number } | null> | null = null;
+  let last: Promise<OutboxBacklog | null> | null = null;
   // One query per scrape serves both gauges.
   const read = () =>
-    (last ??= pool
-      .query<{ rows: string; age: number | null }>("select count(*) as rows, extract(epoch from now() - min(created_at))::float8 as age from messaging.outbox where sent_at is null")
-      .then((r) => ({ rows: Number(r.rows[0]!.rows), ageSeconds: r.rows[0]!.age ?? 0 }))
+    (last ??= outboxBacklog(pool)
       .catch((err: unknown) => {
         log.warn({ err }, 'outbox backlog could not be read');
         return null;

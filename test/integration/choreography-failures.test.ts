@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { OrderConflictError } from '../../src/domain/errors.ts';
@@ -112,7 +112,7 @@ describe('choreographed flow under failure', () => {
         // Same key as the order: same partition, just ahead of the order's own events.
         await producer.send({ topic: topicOf(type, harness.prefix), messages: [{ key: orderId, value: 'not json at all' }] });
       }
-      await placeOrder(harness.pool, smallOrder(orderId), `corr-${orderId}`);
+      await placeChoreographedOrder(harness.pool, smallOrder(orderId), `corr-${orderId}`);
       await eventually('the order behind the poison to be confirmed and emailed', async () => (await orderStatusOf(harness, orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === orderId));
 
       for (const group of groups) {
@@ -239,7 +239,7 @@ describe('choreographed flow under failure', () => {
       const order = smallOrder();
       await harness.stopGateway();
       try {
-        await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+        await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
         // The charge's intent commits before the call: from here the payments group is retrying.
         await eventually('the payments group to be trying the gateway', async () => (await harness.pool.query("select 1 from payments.payments where order_id = $1 and status = 'charging'", [order.orderId])).rowCount === 1);
         // The outage itself: a restart that takes a few seconds, twice what five attempts used to
@@ -299,7 +299,7 @@ describe('choreographed flow under failure', () => {
       const orders = [smallOrder(), smallOrder(), smallOrder()];
       const crashing = startProcess(failpoint);
       await crashing.ready;
-      await Promise.all(orders.map((o) => placeOrder(harness.pool, o, `corr-${o.orderId}`)));
+      await Promise.all(orders.map((o) => placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`)));
       expect(await crashing.exited).toBe('SIGKILL');
 
       const restarted = startProcess();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import type { EventHandler } from '../../src/messaging/consumer-runner.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
@@ -76,7 +76,7 @@ describe('choreography handlers calling the gateway', () => {
 
   it('holds no transaction, nor the per-order lock, while the gateway captures or the email goes to SMTP', async () => {
     const slow = order('tok_slow_500');
-    await placeOrder(harness.pool, slow, `corr-${slow.orderId}`);
+    await placeChoreographedOrder(harness.pool, slow, `corr-${slow.orderId}`);
     await eventually('the order to be confirmed and emailed', async () => (await orderStatusOf(harness, slow.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === slow.orderId));
     expect(lockHeldDuringCapture.get(slow.orderId)).toBe(false);
     expect(lockHeldDuringEmail.get(slow.orderId)).toBe(false);
@@ -85,7 +85,7 @@ describe('choreography handlers calling the gateway', () => {
   it('recovers a charge whose answer was lost: the same event calls again with the same key and records the one capture', async () => {
     const lost = order('tok_approve');
     loseFirstAnswer.add(lost.orderId);
-    await placeOrder(harness.pool, lost, `corr-${lost.orderId}`);
+    await placeChoreographedOrder(harness.pool, lost, `corr-${lost.orderId}`);
     await eventually('the order to be confirmed', async () => (await orderStatusOf(harness, lost.orderId))?.status === 'confirmed');
 
     expect(gatewayCalls.get(lost.orderId)).toBe(2);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { createChoreographyServices } from '../../src/choreography/services.ts';
 import { createMailer } from '../../src/contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../../src/contexts/payments/gateway-client.ts';
@@ -50,7 +50,7 @@ describe('orders group, events of two topics in either order', () => {
     ['payment first', ['payment.completed', 'inventory.reserved']],
   ] as const)('confirms the order once, %s', async (_name, arrival) => {
     const orderId = randomUUID();
-    await placeOrder(pool, { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, 'ordering');
+    await placeChoreographedOrder(pool, { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, 'ordering');
     const events = {
       'inventory.reserved': event(orderId, 'inventory.reserved', { lines: [{ sku: 'KB-001', quantity: 1, unitPriceCents: 8900, lineTotalCents: 8900 }], total }),
       'payment.completed': event(orderId, 'payment.completed', { amount: total, chargeId: 'ch_1' }),
