@@ -8,11 +8,11 @@ import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { lockPaymentRequest, recordAmountDue, recordPaymentApproval, recordPaymentCancel, recordPaymentToken } from '../contexts/payments/payment-requests.ts';
 import { chargeAtGateway, paymentOf, recordChargeIntent, recordChargeOutcome, recordRefund } from '../contexts/payments/payment-store.ts';
 import { OutOfStockError, PaymentGatewayUnavailableError, UnknownSkuError } from '../domain/errors.ts';
-import type { EventData, EventType } from '../domain/events.ts';
+import type { EventType } from '../domain/events.ts';
 import type { Money } from '../domain/money.ts';
 import { needsReview, type CancellationReason } from '../domain/order.ts';
 import type { NotificationTemplate } from '../domain/saga-steps.ts';
-import { networkStep, type EventHandler, type HandlerContext, type NetworkStep } from '../messaging/consumer-runner.ts';
+import { handledTypes, networkStep, type EventHandlers, type HandlerContext, type NetworkStep } from '../messaging/consumer-runner.ts';
 import { reviewTimeoutMs } from './order-commands.ts';
 
 /** What the services need besides the database transaction each handler gets. */
@@ -27,7 +27,7 @@ export interface ChoreographyDeps {
 export interface ChoreographyService {
   groupId: string;
   producerName: string;
-  handlers: Partial<Record<string, EventHandler>>;
+  handlers: EventHandlers;
 }
 
 /**
@@ -65,7 +65,7 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'orders',
     handlers: {
       'inventory.reserved': async (event, ctx) => {
-        const { total } = event.data as EventData<'inventory.reserved'>;
+        const { total } = event.data;
         const order = await lockOrder(ctx.tx, event.orderId);
         if (!order || order.cancelRequested) return;
         if (!(await transitionOrder(ctx.tx, event.orderId, 'reserved', { total })).applied) return;
@@ -89,7 +89,7 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
       },
       'inventory.rejected': (event, ctx) => cancel(ctx, event.orderId, 'out_of_stock'),
       'inventory.released': async (event, ctx) => {
-        const reason = (event.data as EventData<'inventory.released'>).reason ?? 'customer_cancelled';
+        const reason = event.data.reason ?? 'customer_cancelled';
         const order = await lockOrder(ctx.tx, event.orderId);
         if (!order) return;
         if (order.cancelRequested && !order.paymentSettled) {
@@ -118,7 +118,7 @@ function inventoryService(): ChoreographyService {
     producerName: 'inventory',
     handlers: {
       'order.placed': async (event, ctx) => {
-        const { items } = event.data as EventData<'order.placed'>;
+        const { items } = event.data;
         try {
           const reservation = await reserveStockIn(ctx.tx, event.orderId, items);
           if (reservation.status === 'reserved') ctx.emit('inventory.reserved', { lines: reservation.lines, total: reservation.total });
@@ -127,8 +127,8 @@ function inventoryService(): ChoreographyService {
           ctx.emit('inventory.rejected', { reason: err instanceof OutOfStockError ? 'out_of_stock' : 'unknown_sku', sku: err.sku });
         }
       },
-      'payment.failed': (event, ctx) => release(ctx, event.orderId, (event.data as EventData<'payment.failed'>).reason),
-      'order.rejected': (event, ctx) => release(ctx, event.orderId, (event.data as EventData<'order.rejected'>).reason),
+      'payment.failed': (event, ctx) => release(ctx, event.orderId, event.data.reason),
+      'order.rejected': (event, ctx) => release(ctx, event.orderId, event.data.reason),
       'order.cancel_requested': (event, ctx) => release(ctx, event.orderId, 'customer_cancelled'),
     },
   };
@@ -203,13 +203,13 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'payments',
     handlers: {
       'order.placed': async (event, ctx) => {
-        const { paymentToken } = event.data as EventData<'order.placed'>;
+        const { paymentToken } = event.data;
         if (!paymentToken) return;
         await recordPaymentToken(ctx.tx, event.orderId, paymentToken);
         return maybeCharge(event, ctx);
       },
       'inventory.reserved': async (event, ctx) => {
-        const { total } = event.data as EventData<'inventory.reserved'>;
+        const { total } = event.data;
         await recordAmountDue(ctx.tx, event.orderId, total, needsReview(total));
         return maybeCharge(event, ctx);
       },
@@ -273,27 +273,40 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'notifications',
     handlers: {
       'order.placed': async (event, ctx) => {
-        await recordRecipient(ctx.tx, event.orderId, (event.data as EventData<'order.placed'>).email);
+        await recordRecipient(ctx.tx, event.orderId, event.data.email);
         return flush(ctx, event.orderId, event.eventId);
       },
-      'order.confirmed': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_confirmed', { total: (event.data as EventData<'order.confirmed'>).total }),
-      'order.cancelled': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_cancelled', { reason: (event.data as EventData<'order.cancelled'>).reason }),
+      'order.confirmed': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_confirmed', { total: event.data.total }),
+      'order.cancelled': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_cancelled', { reason: event.data.reason }),
     },
   };
 }
 
 /** The four consumer groups of the choreographed flow, by group id. */
-export function createChoreographyServices(deps: ChoreographyDeps): Record<ChoreographyGroup, ChoreographyService> {
-  return { orders: ordersService(deps), inventory: inventoryService(), payments: paymentsService(deps), notifications: notificationsService(deps) };
+export function createChoreographyServices(deps: ChoreographyDeps) {
+  return { orders: ordersService(deps), inventory: inventoryService(), payments: paymentsService(deps), notifications: notificationsService(deps) } satisfies Record<string, ChoreographyService>;
 }
 
-/** The event types each consumer group listens to (DESIGN.md choreography table). */
-export const choreographySubscriptions = {
-  orders: ['inventory.reserved', 'payment.completed', 'inventory.rejected', 'inventory.released', 'payment.refunded', 'payment.voided'],
-  inventory: ['order.placed', 'payment.failed', 'order.rejected', 'order.cancel_requested'],
-  payments: ['order.placed', 'inventory.reserved', 'order.approved', 'order.cancel_requested', 'payment.completed'],
-  notifications: ['order.placed', 'order.confirmed', 'order.cancelled'],
-} as const satisfies Record<string, readonly EventType[]>;
-
 /** A consumer group of the choreographed flow. */
-export type ChoreographyGroup = keyof typeof choreographySubscriptions;
+export type ChoreographyGroup = keyof ReturnType<typeof createChoreographyServices>;
+
+/** Stands in for a dependency that nothing may call: the services below are built only to read their handlers' types. */
+const notToBeCalled = (): never => {
+  throw new Error('a choreography service built to read its subscriptions was asked to handle an event');
+};
+
+/**
+ * The event types each consumer group listens to (DESIGN.md choreography table), derived from its
+ * handlers: a group reads the topics of exactly the types it has a handler for. For the processes
+ * that need them without running the groups (the messaging CLI), so the services are built with
+ * dependencies that throw if a handler ever ran.
+ */
+export const choreographySubscriptions: Readonly<Record<ChoreographyGroup, readonly EventType[]>> = (() => {
+  const services = createChoreographyServices({ gateway: { charge: notToBeCalled, refund: notToBeCalled }, mailer: { sendMail: notToBeCalled } });
+  return Object.freeze({
+    orders: handledTypes(services.orders.handlers),
+    inventory: handledTypes(services.inventory.handlers),
+    payments: handledTypes(services.payments.handlers),
+    notifications: handledTypes(services.notifications.handlers),
+  });
+})();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
-import type { EventHandler } from '../../src/messaging/consumer-runner.ts';
+import type { NetworkStep } from '../../src/messaging/consumer-runner.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
@@ -35,7 +35,7 @@ describe('choreography handlers calling the gateway', () => {
         },
       },
       adjustServices: (services) => {
-        const charge: EventHandler = services.payments.handlers['inventory.reserved']!;
+        const charge = services.payments.handlers['inventory.reserved']!;
         services.payments.handlers['inventory.reserved'] = async (event, ctx) => {
           const step = await charge(event, ctx);
           if (!step) return step;
@@ -50,20 +50,17 @@ describe('choreography handlers calling the gateway', () => {
           };
         };
         // Either event may be the one that sends (whichever of the two the group sees last).
-        for (const type of ['order.placed', 'order.confirmed'] as const) {
-          const email: EventHandler = services.notifications.handlers[type]!;
-          services.notifications.handlers[type] = async (event, ctx) => {
-            const step = await email(event, ctx);
-            if (!step) return step;
-            return {
-              call: async () => {
-                lockHeldDuringEmail.set(event.orderId, await groupLockHeld('notifications', event.orderId));
-                return step.call();
-              },
-              record: (sent, ctx2) => step.record(sent, ctx2),
-            };
+        const watchEmail = (orderId: string, step: NetworkStep | void): NetworkStep | void =>
+          step && {
+            call: async () => {
+              lockHeldDuringEmail.set(orderId, await groupLockHeld('notifications', orderId));
+              return step.call();
+            },
+            record: (sent, ctx2) => step.record(sent, ctx2),
           };
-        }
+        const { 'order.placed': placed, 'order.confirmed': confirmed } = services.notifications.handlers;
+        services.notifications.handlers['order.placed'] = async (event, ctx) => watchEmail(event.orderId, await placed!(event, ctx));
+        services.notifications.handlers['order.confirmed'] = async (event, ctx) => watchEmail(event.orderId, await confirmed!(event, ctx));
         return services;
       },
     });
