@@ -129,7 +129,7 @@ export function createOrderActivities(deps: OrderActivityDeps) {
           }
         }
         if (!input.event) return { eventId: null };
-        return { eventId: await publish(input.saga, input.step, input.event.type, input.event.data as never, 'orders') };
+        return { eventId: await publish(input.saga, input.step, input.event.type, input.event.data, 'orders') };
       } catch (err) {
         throw toFailure(err);
       }

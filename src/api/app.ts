@@ -10,7 +10,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
 import { Type } from 'typebox';
-import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
+import { cancelOrder, decideReview, placeChoreographedOrder } from '../choreography/order-commands.ts';
 import { canonicalJson } from '../domain/canonical-json.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import type { OrderSagaClient } from '../orchestration/order-saga-client.ts';
@@ -176,7 +176,7 @@ export async function buildApiApp(deps: ApiDeps) {
       const { orderId: id } = stored.response;
       const order = { orderId: id, customerId: body.customerId, email: body.email, items: body.items, paymentToken: body.paymentToken };
       if (body.flow === 'orchestrated') await deps.sagas.start(order, request.id);
-      else await placeOrder(deps.pool, order, request.id);
+      else await placeChoreographedOrder(deps.pool, order, request.id);
       if (id === orderId) ordersPlaced.inc({ flow: body.flow });
       request.log.info({ orderId: id, flow: body.flow, replayed: id !== orderId }, 'order accepted');
       return reply.status(202).send(stored.response);

@@ -1,8 +1,10 @@
 import type pg from 'pg';
+import { lockOrder, markCancelRequested, recordCorrelationId } from '../contexts/orders/choreography-state.ts';
 import { createOrder } from '../contexts/orders/order-store.ts';
+import { lockDueReviewDeadlines, resolveReviewDeadline } from '../contexts/orders/review-deadlines.ts';
 import { OrderNotFoundError, OrderStateConflictError } from '../domain/errors.ts';
 import type { EventData, EventType } from '../domain/events.ts';
-import type { CancellationReason, OrderRequest, OrderStatus } from '../domain/order.ts';
+import type { OrderRequest } from '../domain/order.ts';
 import { createEnvelope } from '../messaging/envelope.ts';
 import { deterministicEventId } from '../messaging/event-ids.ts';
 import { addToOutbox } from '../messaging/outbox.ts';
@@ -38,64 +40,15 @@ export async function emitOrderEvent<T extends EventType>(
  * Submitting the same order again changes nothing and emits nothing.
  * @throws OrderConflictError when the id exists with other contents.
  */
-export async function placeOrder(pool: pg.Pool, request: OrderRequest, correlationId: string): Promise<{ created: boolean }> {
+export async function placeChoreographedOrder(pool: pg.Pool, request: OrderRequest, correlationId: string): Promise<{ created: boolean }> {
   return withTransaction(pool, async (tx) => {
     const { created } = await createOrder(tx, request, 'choreographed');
     if (!created) return { created };
-    await tx.query('update orders.orders set correlation_id = $2 where order_id = $1', [request.orderId, correlationId]);
+    await recordCorrelationId(tx, request.orderId, correlationId);
     const { customerId, email, items, paymentToken } = request;
     await emitOrderEvent(tx, { orderId: request.orderId, correlationId }, 'order.placed', { customerId, email, items, paymentToken });
     return { created };
   });
-}
-
-interface LockedOrder {
-  orderId: string;
-  status: OrderStatus;
-  correlationId: string;
-  cancelRequested: boolean;
-  /** payment.completed was seen before the order was reserved (events of two topics cross). */
-  paymentCompleted: boolean;
-  /** The stock was released (with this reason) while the order waited for payments to settle a cancel. */
-  stockReleased: boolean;
-  releaseReason: CancellationReason | null;
-  /** Payments answered the cancel: refunded, or nothing charged and nothing will be. */
-  paymentSettled: boolean;
-  totalCents: number | null;
-  currency: string | null;
-}
-
-/** Reads the order under a row lock, so commands and handlers on one order take turns. */
-export async function lockOrder(tx: Queryable, orderId: string): Promise<LockedOrder | undefined> {
-  const { rows } = await tx.query<{
-    status: OrderStatus;
-    correlation_id: string | null;
-    cancel_requested_at: Date | null;
-    payment_completed_at: Date | null;
-    stock_released_at: Date | null;
-    release_reason: CancellationReason | null;
-    payment_settled_at: Date | null;
-    total_cents: number | null;
-    currency: string | null;
-  }>(
-    `select status, correlation_id, cancel_requested_at, payment_completed_at, stock_released_at, release_reason, payment_settled_at, total_cents, currency
-       from orders.orders where order_id = $1 for update`,
-    [orderId],
-  );
-  const row = rows[0];
-  if (!row) return undefined;
-  return {
-    orderId,
-    status: row.status,
-    correlationId: row.correlation_id ?? orderId,
-    cancelRequested: row.cancel_requested_at !== null,
-    paymentCompleted: row.payment_completed_at !== null,
-    stockReleased: row.stock_released_at !== null,
-    releaseReason: row.release_reason,
-    paymentSettled: row.payment_settled_at !== null,
-    totalCents: row.total_cents,
-    currency: row.currency,
-  };
 }
 
 /**
@@ -110,8 +63,8 @@ export async function cancelOrder(pool: pg.Pool, orderId: string): Promise<void>
     if (!order) throw new OrderNotFoundError(orderId);
     if (order.status === 'confirmed' || order.status === 'cancelled') throw new OrderStateConflictError(orderId, order.status, 'cancel');
     if (order.cancelRequested) return;
-    await tx.query('update orders.orders set cancel_requested_at = now() where order_id = $1', [orderId]);
-    await tx.query(`update orders.review_deadlines set resolved_at = now(), resolution = 'cancelled' where order_id = $1 and resolved_at is null`, [orderId]);
+    await markCancelRequested(tx, orderId);
+    await resolveReviewDeadline(tx, orderId, 'cancelled');
     await emitOrderEvent(tx, order, 'order.cancel_requested', { reason: 'customer_cancelled' });
   });
 }
@@ -124,11 +77,8 @@ export async function decideReview(pool: pg.Pool, orderId: string, decision: 'ap
   await withTransaction(pool, async (tx) => {
     const order = await lockOrder(tx, orderId);
     if (!order) throw new OrderNotFoundError(orderId);
-    const resolved = await tx.query(
-      `update orders.review_deadlines set resolved_at = now(), resolution = $2 where order_id = $1 and resolved_at is null returning 1`,
-      [orderId, decision === 'approve' ? 'approved' : 'rejected'],
-    );
-    if (order.status !== 'awaiting_review' || order.cancelRequested || resolved.rowCount === 0) throw new OrderStateConflictError(orderId, order.status, decision);
+    const resolved = await resolveReviewDeadline(tx, orderId, decision === 'approve' ? 'approved' : 'rejected');
+    if (order.status !== 'awaiting_review' || order.cancelRequested || !resolved) throw new OrderStateConflictError(orderId, order.status, decision);
     if (decision === 'approve') {
       const total = order.totalCents !== null && order.currency !== null ? { amountCents: order.totalCents, currency: order.currency } : undefined;
       await emitOrderEvent(tx, order, 'order.approved', total ? { total } : {});
@@ -146,14 +96,11 @@ export async function decideReview(pool: pg.Pool, orderId: string, decision: 'ap
  */
 export async function sweepReviewDeadlines(pool: pg.Pool, now: Date, limit = 100): Promise<number> {
   return withTransaction(pool, async (tx) => {
-    const { rows } = await tx.query<{ order_id: string }>(
-      'select order_id from orders.review_deadlines where resolved_at is null and due_at <= $1 order by due_at limit $2 for update skip locked',
-      [now, limit],
-    );
     let rejected = 0;
-    for (const { order_id: orderId } of rows) {
+    for (const orderId of await lockDueReviewDeadlines(tx, now, limit)) {
       const order = await lockOrder(tx, orderId);
-      await tx.query(`update orders.review_deadlines set resolved_at = now(), resolution = 'timed_out' where order_id = $1`, [orderId]);
+      // The deadline is ours (locked above) and still open, so this resolves it.
+      await resolveReviewDeadline(tx, orderId, 'timed_out');
       if (order?.status === 'awaiting_review' && !order.cancelRequested) {
         await emitOrderEvent(tx, order, 'order.rejected', { reason: 'review_timeout' });
         rejected += 1;

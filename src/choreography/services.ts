@@ -1,16 +1,19 @@
 import type { Transporter } from 'nodemailer';
 import { releaseStockIn, reserveStockIn } from '../contexts/inventory/inventory-store.ts';
-import { claimPendingMessages, deliverEmail, recordSent } from '../contexts/notifications/notifier.ts';
+import { claimPendingMessages, deliverEmail, type ClaimedMessage, queueMessage, recipientOf, recordRecipient, recordSent } from '../contexts/notifications/notifier.ts';
+import { lockOrder, markPaymentCompleted, markPaymentSettled, markStockReleased } from '../contexts/orders/choreography-state.ts';
 import { transitionOrder } from '../contexts/orders/order-store.ts';
+import { openReviewDeadline } from '../contexts/orders/review-deadlines.ts';
 import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
+import { lockPaymentRequest, recordAmountDue, recordPaymentApproval, recordPaymentCancel, recordPaymentToken } from '../contexts/payments/payment-requests.ts';
 import { chargeAtGateway, paymentOf, recordChargeIntent, recordChargeOutcome, recordRefund } from '../contexts/payments/payment-store.ts';
 import { OutOfStockError, PaymentGatewayUnavailableError, UnknownSkuError } from '../domain/errors.ts';
-import type { EventData, EventType } from '../domain/events.ts';
+import type { EventType } from '../domain/events.ts';
 import type { Money } from '../domain/money.ts';
 import { needsReview, type CancellationReason } from '../domain/order.ts';
 import type { NotificationTemplate } from '../domain/saga-steps.ts';
-import { networkStep, type EventHandler, type HandlerContext, type NetworkStep } from '../messaging/consumer-runner.ts';
-import { lockOrder, reviewTimeoutMs } from './order-commands.ts';
+import { handledTypes, networkStep, type EventHandlers, type HandlerContext, type NetworkStep } from '../messaging/consumer-runner.ts';
+import { reviewTimeoutMs } from './order-commands.ts';
 
 /** What the services need besides the database transaction each handler gets. */
 export interface ChoreographyDeps {
@@ -24,7 +27,7 @@ export interface ChoreographyDeps {
 export interface ChoreographyService {
   groupId: string;
   producerName: string;
-  handlers: Partial<Record<string, EventHandler>>;
+  handlers: EventHandlers;
 }
 
 /**
@@ -54,7 +57,7 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
   const paymentSettled = async (ctx: HandlerContext, orderId: string) => {
     const order = await lockOrder(ctx.tx, orderId);
     if (!order) return;
-    await ctx.tx.query('update orders.orders set payment_settled_at = now() where order_id = $1', [orderId]);
+    await markPaymentSettled(ctx.tx, orderId);
     if (order.stockReleased) await cancel(ctx, orderId, order.releaseReason ?? 'customer_cancelled');
   };
   return {
@@ -62,7 +65,7 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'orders',
     handlers: {
       'inventory.reserved': async (event, ctx) => {
-        const { total } = event.data as EventData<'inventory.reserved'>;
+        const { total } = event.data;
         const order = await lockOrder(ctx.tx, event.orderId);
         if (!order || order.cancelRequested) return;
         if (!(await transitionOrder(ctx.tx, event.orderId, 'reserved', { total })).applied) return;
@@ -71,7 +74,7 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
         if (!needsReview(total)) return; // payments charges on inventory.reserved
         await transitionOrder(ctx.tx, event.orderId, 'awaiting_review');
         const dueAt = new Date((deps.now ?? (() => new Date()))().getTime() + reviewTimeoutMs);
-        await ctx.tx.query('insert into orders.review_deadlines (order_id, due_at) values ($1, $2) on conflict do nothing', [event.orderId, dueAt]);
+        await openReviewDeadline(ctx.tx, event.orderId, dueAt);
         ctx.emit('order.review_requested', { total });
       },
       'payment.completed': async (event, ctx) => {
@@ -79,18 +82,18 @@ function ordersService(deps: ChoreographyDeps): ChoreographyService {
         if (!order) return;
         if (order.status === 'pending') {
           // Charged before this group saw the reservation: remember it; inventory.reserved settles it.
-          await ctx.tx.query('update orders.orders set payment_completed_at = now() where order_id = $1', [event.orderId]);
+          await markPaymentCompleted(ctx.tx, event.orderId);
           return;
         }
         await settlePayment(ctx, event.orderId, order.cancelRequested);
       },
       'inventory.rejected': (event, ctx) => cancel(ctx, event.orderId, 'out_of_stock'),
       'inventory.released': async (event, ctx) => {
-        const reason = (event.data as EventData<'inventory.released'>).reason ?? 'customer_cancelled';
+        const reason = event.data.reason ?? 'customer_cancelled';
         const order = await lockOrder(ctx.tx, event.orderId);
         if (!order) return;
         if (order.cancelRequested && !order.paymentSettled) {
-          await ctx.tx.query('update orders.orders set stock_released_at = now(), release_reason = $2 where order_id = $1', [event.orderId, reason]);
+          await markStockReleased(ctx.tx, event.orderId, reason);
           return; // the payment's settlement ends the order
         }
         await cancel(ctx, event.orderId, reason);
@@ -115,7 +118,7 @@ function inventoryService(): ChoreographyService {
     producerName: 'inventory',
     handlers: {
       'order.placed': async (event, ctx) => {
-        const { items } = event.data as EventData<'order.placed'>;
+        const { items } = event.data;
         try {
           const reservation = await reserveStockIn(ctx.tx, event.orderId, items);
           if (reservation.status === 'reserved') ctx.emit('inventory.reserved', { lines: reservation.lines, total: reservation.total });
@@ -124,8 +127,8 @@ function inventoryService(): ChoreographyService {
           ctx.emit('inventory.rejected', { reason: err instanceof OutOfStockError ? 'out_of_stock' : 'unknown_sku', sku: err.sku });
         }
       },
-      'payment.failed': (event, ctx) => release(ctx, event.orderId, (event.data as EventData<'payment.failed'>).reason),
-      'order.rejected': (event, ctx) => release(ctx, event.orderId, (event.data as EventData<'order.rejected'>).reason),
+      'payment.failed': (event, ctx) => release(ctx, event.orderId, event.data.reason),
+      'order.rejected': (event, ctx) => release(ctx, event.orderId, event.data.reason),
       'order.cancel_requested': (event, ctx) => release(ctx, event.orderId, 'customer_cancelled'),
     },
   };
@@ -148,32 +151,21 @@ function inventoryService(): ChoreographyService {
  * - captured: a refund, then `payment.refunded`.
  */
 function paymentsService(deps: ChoreographyDeps): ChoreographyService {
-  const upsert = (ctx: HandlerContext, orderId: string, column: 'token' | 'approved' | 'cancelled', value: string | boolean) =>
-    ctx.tx.query(`insert into payments.payment_requests (order_id, ${column}) values ($1, $2) on conflict (order_id) do update set ${column} = excluded.${column}`, [orderId, value]);
-
-  const lockRequest = async (ctx: HandlerContext, orderId: string) => {
-    const { rows } = await ctx.tx.query<{ token: string | null; amount_cents: number | null; currency: string | null; needs_review: boolean | null; approved: boolean; cancelled: boolean }>(
-      'select token, amount_cents, currency, needs_review, approved, cancelled from payments.payment_requests where order_id = $1 for update',
-      [orderId],
-    );
-    return rows[0];
-  };
-
   /** Starts the charge once the order is chargeable, or resumes it on the redelivery of the event that started it. */
   const maybeCharge = async (event: { orderId: string; eventId: string }, ctx: HandlerContext): Promise<NetworkStep | undefined> => {
     const { orderId } = event;
-    const request = await lockRequest(ctx, orderId);
-    if (!request || request.token === null || request.amount_cents === null || request.needs_review === null) return;
+    const request = await lockPaymentRequest(ctx.tx, orderId);
+    if (!request || request.token === null || request.amountCents === null || request.needsReview === null) return;
     const existing = await paymentOf(ctx.tx, orderId);
     // This event started a charge whose outcome we never recorded (a crash, a gateway outage):
     // ask again with the same key even if a cancel came in since, because the processor may have
     // captured it; the cancel waits for this outcome, and a capture is then refunded.
     const resuming = existing?.status === 'charging' && existing.startedByEvent === event.eventId;
     // The same request body as the first call: the processor refuses a key reused with another.
-    const amount: Money = resuming ? existing.amount : { amountCents: request.amount_cents, currency: request.currency ?? 'USD' };
+    const amount: Money = resuming ? existing.amount : { amountCents: request.amountCents, currency: request.currency ?? 'USD' };
     if (!resuming) {
       if (existing || request.cancelled) return; // settled, in flight under another event, or cancelled
-      if (request.needs_review && !request.approved) return;
+      if (request.needsReview && !request.approved) return;
       await recordChargeIntent(ctx.tx, { orderId, amount, startedByEvent: event.eventId });
     }
     const token = request.token;
@@ -186,7 +178,7 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
           return; // a cancel that came in meanwhile is refunded on payment.completed
         }
         ctx2.emit('payment.failed', { reason: 'payment_declined', message: outcome.message });
-        const now = await lockRequest(ctx2, orderId);
+        const now = await lockPaymentRequest(ctx2.tx, orderId);
         if (now?.cancelled) ctx2.emit('payment.voided', { reason: 'declined' });
       },
     );
@@ -211,26 +203,22 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'payments',
     handlers: {
       'order.placed': async (event, ctx) => {
-        const { paymentToken } = event.data as EventData<'order.placed'>;
+        const { paymentToken } = event.data;
         if (!paymentToken) return;
-        await upsert(ctx, event.orderId, 'token', paymentToken);
+        await recordPaymentToken(ctx.tx, event.orderId, paymentToken);
         return maybeCharge(event, ctx);
       },
       'inventory.reserved': async (event, ctx) => {
-        const { total } = event.data as EventData<'inventory.reserved'>;
-        await ctx.tx.query(
-          `insert into payments.payment_requests (order_id, amount_cents, currency, needs_review) values ($1, $2, $3, $4)
-           on conflict (order_id) do update set amount_cents = excluded.amount_cents, currency = excluded.currency, needs_review = excluded.needs_review`,
-          [event.orderId, total.amountCents, total.currency, needsReview(total)],
-        );
+        const { total } = event.data;
+        await recordAmountDue(ctx.tx, event.orderId, total, needsReview(total));
         return maybeCharge(event, ctx);
       },
       'order.approved': async (event, ctx) => {
-        await upsert(ctx, event.orderId, 'approved', true);
+        await recordPaymentApproval(ctx.tx, event.orderId);
         return maybeCharge(event, ctx);
       },
       'order.cancel_requested': async (event, ctx) => {
-        await upsert(ctx, event.orderId, 'cancelled', true);
+        await recordPaymentCancel(ctx.tx, event.orderId);
         const payment = await paymentOf(ctx.tx, event.orderId);
         if (!payment) return void ctx.emit('payment.voided', { reason: 'never_charged' });
         if (payment.status === 'declined') return void ctx.emit('payment.voided', { reason: 'declined' });
@@ -239,7 +227,7 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
       },
       // Our own event: a charge captured after the order's cancel came in is refunded now.
       'payment.completed': async (event, ctx) => {
-        const request = await lockRequest(ctx, event.orderId);
+        const request = await lockPaymentRequest(ctx.tx, event.orderId);
         const payment = await paymentOf(ctx.tx, event.orderId);
         if (request?.cancelled && payment?.status === 'captured' && !payment.refunded) return refund(event.orderId);
       },
@@ -259,8 +247,7 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
 function notificationsService(deps: ChoreographyDeps): ChoreographyService {
   /** Sends the emails waiting for this order once its recipient is known. */
   const flush = async (ctx: HandlerContext, orderId: string, eventId: string): Promise<NetworkStep | undefined> => {
-    const recipient = await ctx.tx.query<{ email: string }>('select email from notifications.recipients where order_id = $1', [orderId]);
-    const to = recipient.rows[0]?.email;
+    const to = await recipientOf(ctx.tx, orderId);
     if (!to) return; // order.placed not seen yet: it flushes when it comes
     const claimed = await claimPendingMessages(ctx.tx, orderId, eventId);
     if (claimed.length === 0) return;
@@ -277,8 +264,8 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
       },
     );
   };
-  const queue = async (ctx: HandlerContext, orderId: string, eventId: string, template: NotificationTemplate, data: object) => {
-    await ctx.tx.query('insert into notifications.pending_messages (order_id, template, data) values ($1, $2, $3) on conflict do nothing', [orderId, template, JSON.stringify(data)]);
+  const queue = async (ctx: HandlerContext, orderId: string, eventId: string, template: NotificationTemplate, data: ClaimedMessage['data']) => {
+    await queueMessage(ctx.tx, orderId, template, data);
     return flush(ctx, orderId, eventId);
   };
   return {
@@ -286,27 +273,40 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'notifications',
     handlers: {
       'order.placed': async (event, ctx) => {
-        await ctx.tx.query('insert into notifications.recipients (order_id, email) values ($1, $2) on conflict do nothing', [event.orderId, (event.data as EventData<'order.placed'>).email]);
+        await recordRecipient(ctx.tx, event.orderId, event.data.email);
         return flush(ctx, event.orderId, event.eventId);
       },
-      'order.confirmed': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_confirmed', { total: (event.data as EventData<'order.confirmed'>).total }),
-      'order.cancelled': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_cancelled', { reason: (event.data as EventData<'order.cancelled'>).reason }),
+      'order.confirmed': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_confirmed', { total: event.data.total }),
+      'order.cancelled': (event, ctx) => queue(ctx, event.orderId, event.eventId, 'order_cancelled', { reason: event.data.reason }),
     },
   };
 }
 
 /** The four consumer groups of the choreographed flow, by group id. */
-export function createChoreographyServices(deps: ChoreographyDeps): Record<ChoreographyGroup, ChoreographyService> {
-  return { orders: ordersService(deps), inventory: inventoryService(), payments: paymentsService(deps), notifications: notificationsService(deps) };
+export function createChoreographyServices(deps: ChoreographyDeps) {
+  return { orders: ordersService(deps), inventory: inventoryService(), payments: paymentsService(deps), notifications: notificationsService(deps) } satisfies Record<string, ChoreographyService>;
 }
 
-/** The event types each consumer group listens to (DESIGN.md choreography table). */
-export const choreographySubscriptions = {
-  orders: ['inventory.reserved', 'payment.completed', 'inventory.rejected', 'inventory.released', 'payment.refunded', 'payment.voided'],
-  inventory: ['order.placed', 'payment.failed', 'order.rejected', 'order.cancel_requested'],
-  payments: ['order.placed', 'inventory.reserved', 'order.approved', 'order.cancel_requested', 'payment.completed'],
-  notifications: ['order.placed', 'order.confirmed', 'order.cancelled'],
-} as const satisfies Record<string, readonly EventType[]>;
-
 /** A consumer group of the choreographed flow. */
-export type ChoreographyGroup = keyof typeof choreographySubscriptions;
+export type ChoreographyGroup = keyof ReturnType<typeof createChoreographyServices>;
+
+/** Stands in for a dependency that nothing may call: the services below are built only to read their handlers' types. */
+const notToBeCalled = (): never => {
+  throw new Error('a choreography service built to read its subscriptions was asked to handle an event');
+};
+
+/**
+ * The event types each consumer group listens to (DESIGN.md choreography table), derived from its
+ * handlers: a group reads the topics of exactly the types it has a handler for. For the processes
+ * that need them without running the groups (the messaging CLI), so the services are built with
+ * dependencies that throw if a handler ever ran.
+ */
+export const choreographySubscriptions: Readonly<Record<ChoreographyGroup, readonly EventType[]>> = (() => {
+  const services = createChoreographyServices({ gateway: { charge: notToBeCalled, refund: notToBeCalled }, mailer: { sendMail: notToBeCalled } });
+  return Object.freeze({
+    orders: handledTypes(services.orders.handlers),
+    inventory: handledTypes(services.inventory.handlers),
+    payments: handledTypes(services.payments.handlers),
+    notifications: handledTypes(services.notifications.handlers),
+  });
+})();

@@ -54,8 +54,8 @@ export type EventData<T extends EventType> = Static<(typeof eventDataSchemas)[T]
 /** Schema version this code writes and the only one it accepts. */
 export const currentSchemaVersion = 1;
 
-/** The envelope every event travels in (DESIGN.md "Events"). */
-export interface EventEnvelope<T extends EventType = EventType> {
+/** The envelope of an event of type `T` (DESIGN.md "Events"). */
+export interface EnvelopeOf<T extends EventType> {
   eventId: string;
   type: T;
   schemaVersion: number;
@@ -69,6 +69,15 @@ export interface EventEnvelope<T extends EventType = EventType> {
   flow: 'orchestrated' | 'choreographed';
   data: EventData<T>;
 }
+
+/**
+ * The envelope every event travels in: a union over the catalog (`EnvelopeOf<T>` for each type),
+ * discriminated by `type`, so that checking `event.type` types `event.data`. `EventEnvelope<T>`
+ * is the envelope of type `T` (of each type, for a union `T`). Written as a distributive
+ * conditional type, not `{ [K in T]: EnvelopeOf<K> }[T]`: TypeScript sees that an
+ * `EventEnvelope<T>` of a generic `T` is an `EventEnvelope`, so generic code needs no cast.
+ */
+export type EventEnvelope<T extends EventType = EventType> = T extends EventType ? EnvelopeOf<T> : never;
 
 /** Schema of the envelope, with `data` checked separately against its type's schema. */
 export const EnvelopeSchema = Type.Object({

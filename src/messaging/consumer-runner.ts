@@ -4,7 +4,7 @@ import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs'
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { DataRejectedError, InvalidEventError, OrderSagaError } from '../domain/errors.ts';
-import type { EventData, EventEnvelope, EventType } from '../domain/events.ts';
+import { eventTypes, type EventData, type EventEnvelope, type EventType } from '../domain/events.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { inProcessSpan } from '../observability/message-tracing.ts';
 import { withTransaction } from '../platform/database.ts';
@@ -54,7 +54,23 @@ export function networkStep<R>(call: () => Promise<R>, record: (result: R, ctx: 
  * returns the same call, which must therefore be idempotent (an idempotency key derived from the
  * order).
  */
-export type EventHandler = (event: EventEnvelope, ctx: HandlerContext) => Promise<void | NetworkStep>;
+export type EventHandler<T extends EventType = EventType> = (event: EventEnvelope<T>, ctx: HandlerContext) => Promise<void | NetworkStep>;
+
+/**
+ * A consumer group's handlers by event type: the handler of a type gets that type's envelope, so
+ * `event.data` is typed without a cast. The group reads the topics of exactly these types.
+ */
+export type EventHandlers = { [T in EventType]?: EventHandler<T> };
+
+/** The handler of events of type `type`, typed for that type (the map is keyed by type). */
+export function handlerFor<T extends EventType>(handlers: EventHandlers, type: T): EventHandler<T> | undefined {
+  return handlers[type];
+}
+
+/** The event types `handlers` handles, in catalog order: the topics its group subscribes to. */
+export function handledTypes(handlers: EventHandlers): EventType[] {
+  return eventTypes.filter((type) => Object.hasOwn(handlers, type));
+}
 
 /** Options of {@link createConsumerRunner}. */
 export interface ConsumerRunnerOptions {
@@ -64,7 +80,7 @@ export interface ConsumerRunnerOptions {
   groupId: string;
   /** The context name written as `producer` in emitted events. */
   producerName: string;
-  handlers: Partial<Record<EventType, EventHandler>>;
+  handlers: EventHandlers;
   /** Connected producer for dead letters. */
   producer: Producer;
   log: Logger;
@@ -150,7 +166,12 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
  * {@link NetworkStep}); false when the group had already applied it. What the runner does with
  * each message; exported so tests can apply events side by side.
  */
-export async function applyEvent(options: Pick<ConsumerRunnerOptions, 'pool' | 'groupId' | 'producerName'>, event: EventEnvelope, handler: EventHandler, eventLog: Logger): Promise<boolean> {
+export async function applyEvent<T extends EventType>(
+  options: Pick<ConsumerRunnerOptions, 'pool' | 'groupId' | 'producerName'>,
+  event: EventEnvelope<T>,
+  handler: EventHandler<T>,
+  eventLog: Logger,
+): Promise<boolean> {
   const first = await inEventTransaction<{ applied: boolean } | { step: NetworkStep }>(options, event, eventLog, async (ctx, markApplied) => {
     if (await wasApplied(ctx.tx, options.groupId, event.eventId)) return { applied: false };
     const step = await handler(event, ctx);
@@ -255,7 +276,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const maxBackoff = options.maxBackoffMs ?? 3000;
   const prefix = options.topicPrefix ?? '';
   const flow = options.flow ?? 'choreographed';
-  const types = Object.keys(options.handlers) as EventType[];
+  const types = handledTypes(options.handlers);
   const typeByTopic = new Map(types.map((type) => [topicOf(type, prefix), type]));
   const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
   const heartbeatInterval = Math.min(3000, Math.floor(sessionTimeout / 3));
@@ -314,7 +335,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
     }
     // Every line about this event names it, its order and the order's journey.
     const eventLog = log.child({ eventId: event.eventId, type: event.type, orderId: event.orderId, correlationId: event.correlationId });
-    const handler = options.handlers[event.type];
+    const handler = handlerFor(options.handlers, event.type);
     if (typeByTopic.get(topic) !== event.type) {
       await deadLetter(topic, partition, message, `event of type ${event.type} on topic ${topic}`, 1, eventLog, event.type);
       return;

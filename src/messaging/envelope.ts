@@ -20,10 +20,10 @@ const describe = (errors: { instancePath: string; message: string }[]) => errors
 
 /**
  * Checks that `value` is an event of the catalog in the current schema version, with a `data`
- * that matches its type's schema.
+ * that matches its type's schema (and of type `expectedType`, when given).
  * @throws InvalidEventError saying what is wrong (the consumer sends such a message to its DLQ).
  */
-export function validateEnvelope(value: unknown): EventEnvelope {
+export function validateEnvelope<T extends EventType = EventType>(value: unknown, expectedType?: T): EventEnvelope<T> {
   if (!envelopeValidator.Check(value)) throw new InvalidEventError(describe(envelopeValidator.Errors(value)));
   if (!isEventType(value.type)) throw new InvalidEventError(`unknown event type ${value.type}`);
   if (value.schemaVersion !== currentSchemaVersion) {
@@ -31,7 +31,11 @@ export function validateEnvelope(value: unknown): EventEnvelope {
   }
   const data = dataValidator(value.type);
   if (!data.Check(value.data)) throw new InvalidEventError(`${value.type} data: ${describe(data.Errors(value.data))}`);
-  return value as EventEnvelope;
+  if (expectedType !== undefined && value.type !== expectedType) throw new InvalidEventError(`an event of type ${value.type} where ${expectedType} was expected`);
+  // The one cast between an event and its type: the checks above proved that `value` is the
+  // envelope of its type, with that type's data, which the compiler cannot follow through the
+  // schema validators.
+  return value as EventEnvelope<T>;
 }
 
 /** What a producer says about a new event; the envelope fills in the version and checks it. */
@@ -54,6 +58,5 @@ export interface NewEvent<T extends EventType> {
  */
 export function createEnvelope<T extends EventType>(event: NewEvent<T>): EventEnvelope<T> {
   const envelope = { ...event, schemaVersion: currentSchemaVersion, occurredAt: event.occurredAt ?? new Date().toISOString() };
-  validateEnvelope(envelope);
-  return envelope;
+  return validateEnvelope(envelope, event.type);
 }

@@ -1,4 +1,5 @@
 import type { EventEnvelope } from '../domain/events.ts';
+import type { OutboxBacklog } from '../observability/backlog-metrics.ts';
 import type { Queryable } from '../platform/database.ts';
 import { traceHeaders } from '../observability/message-tracing.ts';
 import { eventHeaders } from './event-publisher.ts';
@@ -18,4 +19,13 @@ export async function addToOutbox(tx: Queryable, events: readonly EventEnvelope[
       [event.eventId, topicOf(event.type), event.orderId, JSON.stringify(event), JSON.stringify({ ...eventHeaders(event), ...traceHeaders() })],
     );
   }
+}
+
+
+/** Counts the unsent outbox rows and the age of the oldest, in one read-only query. */
+export async function outboxBacklog(db: Queryable): Promise<OutboxBacklog> {
+  const { rows } = await db.query<{ rows: string; age: number | null }>(
+    'select count(*) as rows, extract(epoch from now() - min(created_at))::float8 as age from messaging.outbox where sent_at is null',
+  );
+  return { rows: Number(rows[0]!.rows), ageSeconds: rows[0]!.age ?? 0 };
 }

@@ -1,5 +1,4 @@
 import type { Admin } from 'kafkajs';
-import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 
@@ -67,18 +66,25 @@ export function registerKafkaBacklogMetrics(registry: Registry, admin: Admin, gr
   });
 }
 
+/** How far the relay is behind: the unsent outbox rows and the age of the oldest (0 when none). */
+export interface OutboxBacklog {
+  rows: number;
+  ageSeconds: number;
+}
+
 /**
+ * `readBacklog` reads the outbox (src/messaging's `outboxBacklog`, passed in by the entry point:
+ * observability depends on nothing above platform and domain).
+ *
  * Outbox gauges, computed when Prometheus scrapes: `outbox_unsent_rows` and
  * `outbox_oldest_unsent_age_seconds` (0 when everything is sent). A stopped or stuck relay shows
  * as a growing age.
  */
-export function registerOutboxMetrics(registry: Registry, pool: pg.Pool, log: Logger): void {
-  let last: Promise<{ rows: number; ageSeconds: number } | null> | null = null;
+export function registerOutboxMetrics(registry: Registry, readBacklog: () => Promise<OutboxBacklog>, log: Logger): void {
+  let last: Promise<OutboxBacklog | null> | null = null;
   // One query per scrape serves both gauges.
   const read = () =>
-    (last ??= pool
-      .query<{ rows: string; age: number | null }>("select count(*) as rows, extract(epoch from now() - min(created_at))::float8 as age from messaging.outbox where sent_at is null")
-      .then((r) => ({ rows: Number(r.rows[0]!.rows), ageSeconds: r.rows[0]!.age ?? 0 }))
+    (last ??= readBacklog()
       .catch((err: unknown) => {
         log.warn({ err }, 'outbox backlog could not be read');
         return null;

@@ -72,15 +72,14 @@ export function projectOrder(events: readonly EventEnvelope[]): OrderView {
   for (const event of sorted) {
     const proven = statusProvenBy(event);
     if (proven && statusRank[proven] > statusRank[view.status]) view.status = proven;
-    const data = event.data as Record<string, unknown>;
     switch (event.type) {
       case 'order.placed':
-        view.customerId = data.customerId as string;
-        view.items = data.items as OrderView['items'];
+        view.customerId = event.data.customerId;
+        view.items = event.data.items;
         view.placedAt = event.occurredAt;
         break;
       case 'inventory.reserved': {
-        const total = data.total as { amountCents: number; currency: string };
+        const { total } = event.data;
         view.totalCents = total.amountCents;
         view.currency = total.currency;
         if (view.stockStatus === null) view.stockStatus = 'reserved';
@@ -96,7 +95,7 @@ export function projectOrder(events: readonly EventEnvelope[]): OrderView {
         if (view.paymentStatus !== 'refunded') view.paymentStatus = 'captured';
         break;
       case 'payment.failed':
-        view.paymentStatus = data.reason === 'payment_declined' ? 'declined' : 'unavailable';
+        view.paymentStatus = event.data.reason === 'payment_declined' ? 'declined' : 'unavailable';
         break;
       case 'payment.refunded':
         view.paymentStatus = 'refunded';
@@ -105,7 +104,7 @@ export function projectOrder(events: readonly EventEnvelope[]): OrderView {
         if (view.paymentStatus === null) view.paymentStatus = 'voided';
         break;
       case 'order.cancelled':
-        view.reason = data.reason as string;
+        view.reason = event.data.reason;
         break;
       case 'notification.sent':
         view.notified = true;

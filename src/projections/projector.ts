@@ -2,7 +2,8 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { eventTypes, type EventEnvelope, type EventType } from '../domain/events.ts';
-import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type EventHandler } from '../messaging/consumer-runner.ts';
+import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type EventHandler, type EventHandlers } from '../messaging/consumer-runner.ts';
+import { validateEnvelope } from '../messaging/envelope.ts';
 import { resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import type { Queryable } from '../platform/database.ts';
@@ -31,19 +32,23 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
     'select * from read_model.order_timeline where order_id = $1',
     [event.orderId],
   );
+  // The timeline holds only events that were validated when they were consumed; validating them
+  // again is what types each one's data by its type.
   const view = projectOrder(
-    rows.map((r) => ({
-      eventId: r.event_id,
-      type: r.type,
-      schemaVersion: 1,
-      occurredAt: r.occurred_at.toISOString(),
-      orderId: event.orderId,
-      correlationId: r.correlation_id,
-      causationId: r.causation_id,
-      producer: r.producer,
-      flow: r.flow,
-      data: r.data as never,
-    })),
+    rows.map((r) =>
+      validateEnvelope({
+        eventId: r.event_id,
+        type: r.type,
+        schemaVersion: 1,
+        occurredAt: r.occurred_at.toISOString(),
+        orderId: event.orderId,
+        correlationId: r.correlation_id,
+        causationId: r.causation_id,
+        producer: r.producer,
+        flow: r.flow,
+        data: r.data,
+      }),
+    ),
   );
   await tx.query(
     `insert into read_model.order_view (order_id, flow, customer_id, items, status, reason, total_cents, currency, payment_status, stock_status, notified, event_count, placed_at, updated_at)
@@ -60,7 +65,7 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
  * The projector's handlers: every event type of both flows. The projector sees every order of
  * both flows end, so it also counts outcomes and saga durations, once per terminal event.
  */
-export function projectorHandlers(metrics?: OrderMetrics): Partial<Record<EventType, EventHandler>> {
+export function projectorHandlers(metrics?: OrderMetrics): EventHandlers {
   const handler: EventHandler = async (event, ctx) => {
     const view = await projectEvent(ctx.tx, event);
     if (view && metrics && (event.type === 'order.confirmed' || event.type === 'order.cancelled')) metrics.orderEnded(event, view);

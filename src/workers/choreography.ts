@@ -14,6 +14,7 @@ import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
 import { deadLetterTopicOf } from '../messaging/topics.ts';
+import { outboxBacklog } from '../messaging/outbox.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
@@ -87,7 +88,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   await metricsAdmin.connect();
   onStop('metrics admin', () => metricsAdmin.disconnect());
   registerKafkaBacklogMetrics(registry, metricsAdmin, runtime.consumers, log, deadLetterTopicOf);
-  registerOutboxMetrics(registry, pool, log);
+  registerOutboxMetrics(registry, () => outboxBacklog(pool), log);
   registerStalledOrderMetrics(registry, pool, log);
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
   onStop('metrics endpoint', () => metricsEndpoint.close());

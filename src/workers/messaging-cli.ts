@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { Type } from 'typebox';
 import { choreographySubscriptions, type ChoreographyGroup } from '../choreography/services.ts';
-import { findStalledOrders } from '../choreography/stalled-orders.ts';
+import { findStalledOrders } from '../contexts/orders/stalled-orders.ts';
 import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { topicOf } from '../messaging/topics.ts';
 import { runCli } from '../platform/cli.ts';

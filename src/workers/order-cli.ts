@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cancelOrder, decideReview, placeOrder } from '../choreography/order-commands.ts';
+import { cancelOrder, decideReview, placeChoreographedOrder } from '../choreography/order-commands.ts';
 import { getOrder } from '../contexts/orders/order-store.ts';
 import type { OrderLine } from '../domain/order.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
@@ -87,7 +87,7 @@ async function choreographed(command: string | undefined, orderId: string | unde
   try {
     if (command === 'place') {
       const request = { orderId: randomUUID(), customerId: values.customer, email: values.email, items: parseItems(values.items), paymentToken: values.token };
-      await placeOrder(pool, request, randomUUID());
+      await placeChoreographedOrder(pool, request, randomUUID());
       console.log(JSON.stringify({ orderId: request.orderId, flow: 'choreographed' }, null, 2));
       if (values.wait) {
         for (let i = 0; i < 600 && !['confirmed', 'cancelled'].includes((await status(request.orderId)).status); i++) await sleep(100);

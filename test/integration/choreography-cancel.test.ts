@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cancelOrder, placeOrder } from '../../src/choreography/order-commands.ts';
+import { cancelOrder, placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { OrderStateConflictError } from '../../src/domain/errors.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { listDeadLetters } from '../../src/messaging/dead-letters.ts';
@@ -41,7 +41,7 @@ describe('choreographed cancel racing a slow charge', () => {
     }));
     await Promise.all(
       orders.map(async (order, i) => {
-        await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+        await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
         // The delay is the scenario (when the customer clicks cancel), not a wait for a result.
         await sleep(i * 200);
         await cancelOrder(harness.pool, order.orderId).catch((err: unknown) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { listDeadLetters } from '../../src/messaging/dead-letters.ts';
@@ -64,7 +64,7 @@ describe('choreographed flow and database failures', () => {
       await producer.connect();
       await producer.send({ topic: topicOf('order.placed', harness.prefix), acks: -1, messages: [{ key: order.orderId, value: JSON.stringify(poison) }] });
       await producer.disconnect();
-      await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+      await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
 
       await eventually('the order behind the refused event to be confirmed and emailed', async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === order.orderId));
       const letters = (await listDeadLetters(harness.kafka, `${harness.prefix}notifications`)).filter((l) => l.key === order.orderId);
@@ -91,7 +91,7 @@ describe('choreographed flow and database failures', () => {
 
     it('waits through the outage without dead-lettering, then ends every order with each effect applied once', async () => {
       const orders = Array.from({ length: 12 }, () => smallOrder('database-restart'));
-      await Promise.all(orders.map((o) => placeOrder(harness.pool, o, `corr-${o.orderId}`)));
+      await Promise.all(orders.map((o) => placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`)));
       // Fast shutdown while the burst is in flight; 8 s away, as in the report of issue 12.
       await database.stop();
       await sleep(8000);

@@ -3,11 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { OrderConflictError } from '../../src/domain/errors.ts';
-import type { EventData } from '../../src/domain/events.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { createConsumerRunner } from '../../src/messaging/consumer-runner.ts';
 import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../src/messaging/dead-letters.ts';
@@ -112,7 +111,7 @@ describe('choreographed flow under failure', () => {
         // Same key as the order: same partition, just ahead of the order's own events.
         await producer.send({ topic: topicOf(type, harness.prefix), messages: [{ key: orderId, value: 'not json at all' }] });
       }
-      await placeOrder(harness.pool, smallOrder(orderId), `corr-${orderId}`);
+      await placeChoreographedOrder(harness.pool, smallOrder(orderId), `corr-${orderId}`);
       await eventually('the order behind the poison to be confirmed and emailed', async () => (await orderStatusOf(harness, orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === orderId));
 
       for (const group of groups) {
@@ -157,7 +156,7 @@ describe('choreographed flow under failure', () => {
           'order.placed': (event) => {
             const n = (attempts.get(event.orderId) ?? 0) + 1;
             attempts.set(event.orderId, n);
-            const { customerId } = event.data as EventData<'order.placed'>;
+            const { customerId } = event.data;
             if (customerId === 'flaky' && n < 3) return Promise.reject(new Error('database restarting'));
             if (customerId === 'conflicting') return Promise.reject(new OrderConflictError(event.orderId));
             applied.push(event.orderId);
@@ -239,7 +238,7 @@ describe('choreographed flow under failure', () => {
       const order = smallOrder();
       await harness.stopGateway();
       try {
-        await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+        await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
         // The charge's intent commits before the call: from here the payments group is retrying.
         await eventually('the payments group to be trying the gateway', async () => (await harness.pool.query("select 1 from payments.payments where order_id = $1 and status = 'charging'", [order.orderId])).rowCount === 1);
         // The outage itself: a restart that takes a few seconds, twice what five attempts used to
@@ -299,7 +298,7 @@ describe('choreographed flow under failure', () => {
       const orders = [smallOrder(), smallOrder(), smallOrder()];
       const crashing = startProcess(failpoint);
       await crashing.ready;
-      await Promise.all(orders.map((o) => placeOrder(harness.pool, o, `corr-${o.orderId}`)));
+      await Promise.all(orders.map((o) => placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`)));
       expect(await crashing.exited).toBe('SIGKILL');
 
       const restarted = startProcess();

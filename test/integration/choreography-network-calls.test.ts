@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
-import type { EventHandler } from '../../src/messaging/consumer-runner.ts';
+import type { NetworkStep } from '../../src/messaging/consumer-runner.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
@@ -35,7 +35,7 @@ describe('choreography handlers calling the gateway', () => {
         },
       },
       adjustServices: (services) => {
-        const charge: EventHandler = services.payments.handlers['inventory.reserved']!;
+        const charge = services.payments.handlers['inventory.reserved']!;
         services.payments.handlers['inventory.reserved'] = async (event, ctx) => {
           const step = await charge(event, ctx);
           if (!step) return step;
@@ -50,20 +50,17 @@ describe('choreography handlers calling the gateway', () => {
           };
         };
         // Either event may be the one that sends (whichever of the two the group sees last).
-        for (const type of ['order.placed', 'order.confirmed'] as const) {
-          const email: EventHandler = services.notifications.handlers[type]!;
-          services.notifications.handlers[type] = async (event, ctx) => {
-            const step = await email(event, ctx);
-            if (!step) return step;
-            return {
-              call: async () => {
-                lockHeldDuringEmail.set(event.orderId, await groupLockHeld('notifications', event.orderId));
-                return step.call();
-              },
-              record: (sent, ctx2) => step.record(sent, ctx2),
-            };
+        const watchEmail = (orderId: string, step: NetworkStep | void): NetworkStep | void =>
+          step && {
+            call: async () => {
+              lockHeldDuringEmail.set(orderId, await groupLockHeld('notifications', orderId));
+              return step.call();
+            },
+            record: (sent, ctx2) => step.record(sent, ctx2),
           };
-        }
+        const { 'order.placed': placed, 'order.confirmed': confirmed } = services.notifications.handlers;
+        services.notifications.handlers['order.placed'] = async (event, ctx) => watchEmail(event.orderId, await placed!(event, ctx));
+        services.notifications.handlers['order.confirmed'] = async (event, ctx) => watchEmail(event.orderId, await confirmed!(event, ctx));
         return services;
       },
     });
@@ -76,7 +73,7 @@ describe('choreography handlers calling the gateway', () => {
 
   it('holds no transaction, nor the per-order lock, while the gateway captures or the email goes to SMTP', async () => {
     const slow = order('tok_slow_500');
-    await placeOrder(harness.pool, slow, `corr-${slow.orderId}`);
+    await placeChoreographedOrder(harness.pool, slow, `corr-${slow.orderId}`);
     await eventually('the order to be confirmed and emailed', async () => (await orderStatusOf(harness, slow.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === slow.orderId));
     expect(lockHeldDuringCapture.get(slow.orderId)).toBe(false);
     expect(lockHeldDuringEmail.get(slow.orderId)).toBe(false);
@@ -85,7 +82,7 @@ describe('choreography handlers calling the gateway', () => {
   it('recovers a charge whose answer was lost: the same event calls again with the same key and records the one capture', async () => {
     const lost = order('tok_approve');
     loseFirstAnswer.add(lost.orderId);
-    await placeOrder(harness.pool, lost, `corr-${lost.orderId}`);
+    await placeChoreographedOrder(harness.pool, lost, `corr-${lost.orderId}`);
     await eventually('the order to be confirmed', async () => (await orderStatusOf(harness, lost.orderId))?.status === 'confirmed');
 
     expect(gatewayCalls.get(lost.orderId)).toBe(2);

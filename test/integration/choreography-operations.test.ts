@@ -5,8 +5,9 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { projectRoot } from '../../infra/stack/paths.ts';
-import { cancelOrder, placeOrder } from '../../src/choreography/order-commands.ts';
-import { findStalledOrders, registerStalledOrderMetrics } from '../../src/choreography/stalled-orders.ts';
+import { cancelOrder, placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
+import { registerStalledOrderMetrics } from '../../src/choreography/stalled-orders.ts';
+import { findStalledOrders } from '../../src/contexts/orders/stalled-orders.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
@@ -53,7 +54,7 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
   const placeStrandedOrder = async (): Promise<{ order: OrderRequest; letterId: string }> => {
     const order: OrderRequest = { orderId: randomUUID(), customerId: 'operations', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' };
     defective.add(order.orderId);
-    await placeOrder(harness.pool, order, `corr-${order.orderId}`);
+    await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
     let letterId = '';
     await eventually('the reservation to be dead-lettered', async () => {
       const letters = (await messagingCli('dlq-list', 'inventory')).map((line) => JSON.parse(line) as { id: string; key: string; error: string });

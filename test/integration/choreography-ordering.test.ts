@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { createChoreographyServices } from '../../src/choreography/services.ts';
 import { createMailer } from '../../src/contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../../src/contexts/payments/gateway-client.ts';
 import type { EventData, EventEnvelope, EventType } from '../../src/domain/events.ts';
-import { applyEvent, type HandlerContext } from '../../src/messaging/consumer-runner.ts';
+import { applyEvent, handlerFor, type HandlerContext } from '../../src/messaging/consumer-runner.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { createPool, withTransaction } from '../../src/platform/database.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
@@ -30,7 +30,7 @@ describe('orders group, events of two topics in either order', () => {
   afterAll(async () => pool?.end());
 
   const total = { amountCents: 8900, currency: 'USD' };
-  const event = <T extends EventType>(orderId: string, type: T, data: EventData<T>): EventEnvelope =>
+  const event = <T extends EventType>(orderId: string, type: T, data: EventData<T>): EventEnvelope<T> =>
     createEnvelope({ eventId: randomUUID(), type, orderId, correlationId: 'ordering', causationId: null, producer: 'test', flow: 'choreographed', data });
 
   /** Applies one event with the orders group's handler in a transaction; returns the types it emitted. */
@@ -38,7 +38,7 @@ describe('orders group, events of two topics in either order', () => {
     const emitted: string[] = [];
     await withTransaction(pool, async (tx) => {
       const ctx: HandlerContext = { tx, log: pino({ level: 'silent' }), emit: (type) => void emitted.push(type) };
-      await orders.handlers[envelope.type]!(envelope, ctx);
+      await handlerFor(orders.handlers, envelope.type)!(envelope, ctx);
     });
     return emitted;
   }
@@ -50,7 +50,7 @@ describe('orders group, events of two topics in either order', () => {
     ['payment first', ['payment.completed', 'inventory.reserved']],
   ] as const)('confirms the order once, %s', async (_name, arrival) => {
     const orderId = randomUUID();
-    await placeOrder(pool, { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, 'ordering');
+    await placeChoreographedOrder(pool, { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, 'ordering');
     const events = {
       'inventory.reserved': event(orderId, 'inventory.reserved', { lines: [{ sku: 'KB-001', quantity: 1, unitPriceCents: 8900, lineTotalCents: 8900 }], total }),
       'payment.completed': event(orderId, 'payment.completed', { amount: total, chargeId: 'ch_1' }),
@@ -79,7 +79,7 @@ describe('orders group, events of two topics in either order', () => {
         orderIds.flatMap((id) => [
           event(id, 'order.placed', { customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] }),
           event(id, 'order.confirmed', { total }),
-        ]).map((envelope) => applyEvent(group, envelope, notifications.handlers[envelope.type]!, log)),
+        ]).map((envelope) => applyEvent(group, envelope, handlerFor(notifications.handlers, envelope.type)!, log)),
       );
 
       const sent = await pool.query<{ order_id: string }>("select order_id from notifications.sent_messages where template = 'order_confirmed' and order_id = any($1)", [orderIds]);

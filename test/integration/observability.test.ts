@@ -8,9 +8,10 @@ import type { Admin } from 'kafkajs';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { placeOrder } from '../../src/choreography/order-commands.ts';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { deadLetterTopicOf } from '../../src/messaging/topics.ts';
+import { outboxBacklog } from '../../src/messaging/outbox.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../../src/observability/backlog-metrics.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
@@ -33,7 +34,7 @@ describe('backlog metrics', () => {
     await admin.connect();
     const log = pino({ level: 'silent' });
     registerKafkaBacklogMetrics(registry, admin, runtime.consumers, log, deadLetterTopicOf);
-    registerOutboxMetrics(registry, harness.pool, log);
+    registerOutboxMetrics(registry, () => outboxBacklog(harness.pool), log);
   }, 120_000);
 
   afterAll(async () => {
@@ -44,7 +45,7 @@ describe('backlog metrics', () => {
   it("rises while a consumer group is down and returns to zero once it is back (kafka_consumer_lag)", async () => {
     await runtime.consumers.find((c) => c.groupId === group('payments'))!.stop();
     const orders = [order(), order(), order()];
-    for (const o of orders) await placeOrder(harness.pool, o, `corr-${o.orderId}`);
+    for (const o of orders) await placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`);
     // Each order's inventory.reserved waits for the stopped payments group.
     await eventually('payments lag of 3', async () => (await read('kafka_consumer_lag', { group: group('payments'), topic: `${harness.prefix}inventory.reserved` })) === 3);
     expect(await read('kafka_consumer_lag', { group: group('inventory') })).toBe(0);
@@ -71,7 +72,7 @@ describe('backlog metrics', () => {
     await runtime.stopRelays();
 
     const stuck = order();
-    await placeOrder(harness.pool, stuck, `corr-${stuck.orderId}`);
+    await placeChoreographedOrder(harness.pool, stuck, `corr-${stuck.orderId}`);
     expect(await read('outbox_unsent_rows')).toBe(1);
     const firstAge = (await read('outbox_oldest_unsent_age_seconds'))!;
     await new Promise((resolve) => setTimeout(resolve, 1500));

@@ -1,11 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../../infra/stack/paths.ts';
 import { choreographySubscriptions, createChoreographyServices } from '../../src/choreography/services.ts';
 import { choreographyPoolSize } from '../../src/choreography/runtime.ts';
 import { DataRejectedError, EventPublishFailedError, NotificationFailedError, OrderConflictError, PaymentDeclinedError, PaymentGatewayUnavailableError } from '../../src/domain/errors.ts';
 import { backoffMs, classifyFailure } from '../../src/messaging/consumer-runner.ts';
 
 describe('choreography wiring', () => {
-  it('subscribes each consumer group to exactly the event types it has handlers for', () => {
+  /** The event types each group listens to, per the table of docs/choreographed-flow.md (the flow's version of DESIGN.md's). */
+  const documentedSubscriptions = () => {
+    const table = new Map<string, Set<string>>();
+    for (const line of readFileSync(join(projectRoot, 'docs/choreographed-flow.md'), 'utf8').split('\n')) {
+      const [group, listensTo] = line.split('|').slice(1, 3).map((cell) => cell.trim());
+      if (!group || !listensTo || !Object.hasOwn(choreographySubscriptions, group)) continue;
+      for (const [, type] of listensTo.matchAll(/`([a-z_]+\.[a-z_]+)`/g)) (table.get(group) ?? table.set(group, new Set()).get(group)!).add(type!);
+    }
+    return Object.fromEntries([...table].map(([group, types]) => [group, [...types].sort()]));
+  };
+
+  it('subscribes each consumer group to exactly the event types of the documented choreography table', () => {
+    const derived = Object.fromEntries(Object.entries(choreographySubscriptions).map(([group, types]) => [group, [...types].sort()]));
+    expect(derived).toEqual(documentedSubscriptions());
+    expect(Object.keys(derived).sort()).toEqual(['inventory', 'notifications', 'orders', 'payments']);
+  });
+
+  it('derives each group\'s subscriptions from its handlers', () => {
     const services = createChoreographyServices({ gateway: { charge: () => Promise.reject(new Error('unused')), refund: () => Promise.resolve(null) }, mailer: { sendMail: () => Promise.resolve() } as never });
     for (const [group, service] of Object.entries(services)) {
       expect({ group, types: Object.keys(service.handlers).sort() }).toEqual({ group, types: [...choreographySubscriptions[group as keyof typeof choreographySubscriptions]].sort() });

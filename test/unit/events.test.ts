@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { InvalidEventError } from '../../src/domain/errors.ts';
+import type { EventData, EventEnvelope } from '../../src/domain/events.ts';
 import { canTransition, isFinal, needsReview } from '../../src/domain/order.ts';
+import { handlerFor, type EventHandler, type EventHandlers, type HandlerContext } from '../../src/messaging/consumer-runner.ts';
 import { createEnvelope, validateEnvelope } from '../../src/messaging/envelope.ts';
 import { deterministicEventId } from '../../src/messaging/event-ids.ts';
 
@@ -32,6 +34,29 @@ describe('event envelope', () => {
     const bad = mutate(placed() as unknown as Record<string, unknown>);
     expect(() => validateEnvelope(bad)).toThrow(InvalidEventError);
     expect(() => validateEnvelope(bad)).toThrow(message);
+  });
+
+  it('rejects a valid event of another type than the one expected', () => {
+    expect(() => validateEnvelope(placed(), 'payment.completed')).toThrow(/order\.placed where payment\.completed was expected/);
+    expect(validateEnvelope(placed(), 'order.placed')).toEqual(placed());
+  });
+
+  it('types an event\'s data by its type: a handler, or a check of the type, needs no cast (checked by tsc)', async () => {
+    const charges: string[] = [];
+    const handlers: EventHandlers = {
+      'payment.completed': (event) => {
+        expectTypeOf(event.data).toEqualTypeOf<EventData<'payment.completed'>>();
+        charges.push(event.data.chargeId);
+        return Promise.resolve();
+      },
+    };
+    const event: EventEnvelope = validateEnvelope(JSON.parse(JSON.stringify({ ...placed(), type: 'payment.completed', data: { amount: { amountCents: 1, currency: 'USD' }, chargeId: 'ch-1' } })));
+    if (event.type === 'payment.completed') {
+      expectTypeOf(event).toEqualTypeOf<EventEnvelope<'payment.completed'>>();
+      await handlerFor(handlers, event.type)?.(event, {} as HandlerContext);
+    }
+    expectTypeOf(handlerFor(handlers, 'order.placed')).toEqualTypeOf<EventHandler<'order.placed'> | undefined>();
+    expect(charges).toEqual(['ch-1']);
   });
 
   it('derives the same event id from the same saga and step, and another from another step', () => {

@@ -81,3 +81,23 @@ export async function recordSent(db: Queryable, request: { orderId: string; temp
   ]);
   return (rowCount ?? 0) > 0;
 }
+
+// The choreographed flow learns an order's recipient from order.placed, and the events that ask
+// for an email may arrive before it: those emails wait as pending messages until the recipient
+// is known (migration 1795000100000_pending.sql).
+
+/** Records the order's recipient; a second call keeps the first. */
+export async function recordRecipient(db: Queryable, orderId: string, email: string): Promise<void> {
+  await db.query('insert into notifications.recipients (order_id, email) values ($1, $2) on conflict do nothing', [orderId, email]);
+}
+
+/** The order's recipient, or undefined while order.placed has not been seen. */
+export async function recipientOf(db: Queryable, orderId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ email: string }>('select email from notifications.recipients where order_id = $1', [orderId]);
+  return rows[0]?.email;
+}
+
+/** Queues the order's email of `template` until it is claimed and sent; a second call keeps the first. */
+export async function queueMessage(db: Queryable, orderId: string, template: NotificationTemplate, data: Omit<TemplateData, 'orderId'>): Promise<void> {
+  await db.query('insert into notifications.pending_messages (order_id, template, data) values ($1, $2, $3) on conflict do nothing', [orderId, template, JSON.stringify(data)]);
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cancelOrder, decideReview, placeOrder, reviewTimeoutMs } from '../../../src/choreography/order-commands.ts';
+import { cancelOrder, decideReview, placeChoreographedOrder, reviewTimeoutMs } from '../../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
 import type { EventType } from '../../../src/domain/events.ts';
 import type { OrderRequest } from '../../../src/domain/order.ts';
@@ -49,7 +49,7 @@ export async function runScenarios(harness: ChoreographyHarness, runtime: Choreo
   await Promise.all(
     runs.map(async ({ scenario, request }) => {
       if (scenario.action.kind === 'cancel_after_charge') cancelOnCapture.add(request.orderId);
-      await placeOrder(harness.pool, request, `corr-${request.orderId}`);
+      await placeChoreographedOrder(harness.pool, request, `corr-${request.orderId}`);
       const action = scenario.action.kind;
       const reviewed = action === 'approve' || action === 'reject' || action === 'cancel_during_review' || scenario.expected.reason === 'review_timeout';
       if (!reviewed) return;

@@ -4,11 +4,11 @@ import { eventTypes, type EventEnvelope } from '../../../src/domain/events.ts';
 import { topicOf } from '../../../src/messaging/topics.ts';
 
 /** An event as read back from its topic. */
-export interface LoggedEvent extends EventEnvelope {
+export type LoggedEvent = EventEnvelope & {
   topic: string;
   partition: number;
   offset: string;
-}
+};
 
 /**
  * Reads every message of every event topic, from the beginning up to the end offsets seen at the
