@@ -17,6 +17,7 @@ import { answerConnect, clientErrorHandler } from './client-errors.ts';
 import { allowedMethods, frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { claimIdempotencyKey } from './idempotency-store.ts';
 import type { ReadinessCheck } from './readiness.ts';
+// The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { orderRoutes } from './routes/orders.ts';

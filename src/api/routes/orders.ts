@@ -6,6 +6,7 @@ import { canonicalJson } from '../../domain/canonical-json.ts';
 import { orderWorkflowId } from '../../workflows/definitions.ts';
 import { HttpProblem } from '../error-handler.ts';
 import { decodeListCursor, encodeListCursor } from '../list-cursor.ts';
+// The types of the decorators the routes use (declaration merging on FastifyInstance).
 import type {} from '../repositories.ts';
 import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from '../schemas.ts';
 
