@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { OrderSagaError, type ErrorCode } from '../domain/errors.ts';
-import { SagaUnavailableError } from '../orchestration/order-saga-client.ts';
+import { FlowUnavailableError } from '../flows/flow-unavailable-error.ts';
 import { isTransientDatabaseError } from '../platform/database-errors.ts';
 import { storableText, storableTextPattern } from './schemas.ts';
 
@@ -75,7 +75,7 @@ function validationMessage(err: FastifyError): string {
  */
 function dependencyFailure(err: unknown, request: FastifyRequest): { statusCode: 503 | 504; message: string } | undefined {
   const ifUnavailable = request.routeOptions.config.ifUnavailable ?? 'nothing was changed; try again later';
-  if (err instanceof SagaUnavailableError) return { statusCode: err.timedOut ? 504 : 503, message: err.outcome ? err.message : `${err.message}: ${ifUnavailable}` };
+  if (err instanceof FlowUnavailableError) return { statusCode: err.timedOut ? 504 : 503, message: err.outcome ? err.message : `${err.message}: ${ifUnavailable}` };
   const state = (err as { code?: unknown } | null)?.code;
   // query_timeout of the pool (pg's own message) or a statement_timeout (SQLSTATE 57014).
   if (state === '57014' || (err instanceof Error && err.message === 'Query read timeout')) return { statusCode: 504, message: `PostgreSQL did not answer in time: ${ifUnavailable}` };

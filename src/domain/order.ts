@@ -70,3 +70,9 @@ export function needsReview(total: Money): boolean {
 
 /** How long a review may stay unanswered before the order is rejected. */
 export const reviewTimeout = '24 hours';
+
+/**
+ * Workflow id of an order's saga in the orchestrated flow: one per order id, ever. Here, not in
+ * src/workflows, because the API and the CLI link to it (the Temporal Web UI page of an order).
+ */
+export const orderWorkflowId = (orderId: string) => `order-${orderId}`;

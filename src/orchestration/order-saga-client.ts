@@ -12,6 +12,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, tsToMs } from '@temporalio/common';
 import { OrderNotFoundError, OrderStateConflictError } from '../domain/errors.ts';
+import { FlowUnavailableError } from '../flows/flow-unavailable-error.ts';
 import type { OrderRequest } from '../domain/order.ts';
 import {
   approveOrderUpdate,
@@ -45,18 +46,12 @@ export interface OrderSagaClientOptions {
 /**
  * Thrown when Temporal, or the worker of the order's task queue, did not answer: the frontend
  * cannot be reached, no worker polls, or the deadline passed. `outcome` says what became of a
- * command (an update), when the call was one.
+ * command (an update), when the call was one. The flows port's {@link FlowUnavailableError}, so
+ * that the API answers it 503/504 without knowing Temporal.
  */
-export class SagaUnavailableError extends Error {
-  constructor(
-    /** True when the deadline passed (the call may have got through); false when it was refused. */
-    readonly timedOut: boolean,
-    message: string,
-    /** What became of the command, for updates: applied or not, or that it may still be. */
-    readonly outcome: string | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(outcome ? `${message}: ${outcome}` : message, options);
+export class SagaUnavailableError extends FlowUnavailableError {
+  constructor(timedOut: boolean, message: string, outcome: string | undefined, options?: { cause?: unknown }) {
+    super(timedOut, message, outcome, options);
     this.name = 'SagaUnavailableError';
   }
 }

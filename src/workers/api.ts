@@ -17,6 +17,7 @@ import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
+import { wireOrderFlows } from './order-flows.ts';
 
 async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const config = loadConfig(
@@ -39,7 +40,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const sagas = new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }), config.TEMPORAL_TASK_QUEUE);
   const app = await buildApiApp({
     pool,
-    sagas,
+    flows: wireOrderFlows({ pool, sagas }),
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     logger: log,

@@ -6,8 +6,7 @@ import type { Compensation, SagaStep } from '../domain/saga-steps.ts';
 /** Task queue of the orchestrated flow's workers. */
 export const ordersTaskQueue = 'orders';
 
-/** Workflow id of an order's saga: one per order id, ever. */
-export const orderWorkflowId = (orderId: string) => `order-${orderId}`;
+export { orderWorkflowId } from '../domain/order.ts';
 
 /** Input of the `placeOrder` workflow. */
 export interface PlaceOrderInput {

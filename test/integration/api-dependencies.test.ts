@@ -15,6 +15,7 @@ import { migrateAll } from '../../src/platform/migrations.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { createFakeOrderActivities } from '../workflows/fake-order-activities.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
+import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import { startOwnPostgres, type OwnPostgres } from './helpers/own-postgres.ts';
 import '../setup/servers.ts';
@@ -32,8 +33,8 @@ describe('the API when its dependencies are away', () => {
   let orchestrated: OrchestratedRuntime;
   let kafkaAdmin: Admin;
   const apis: Api[] = [];
-  const build = async (deps: Partial<Parameters<typeof buildApiApp>[0]> & Pick<Parameters<typeof buildApiApp>[0], 'pool' | 'sagas'>) => {
-    const api = await buildApiApp({ temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [], ...deps });
+  const build = async ({ sagas, ...deps }: Partial<Parameters<typeof buildApiApp>[0]> & Pick<Parameters<typeof buildApiApp>[0], 'pool'> & { sagas: OrderSagaClient }) => {
+    const api = await buildApiApp({ temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [], flows: wireOrderFlows({ pool: deps.pool, sagas }), ...deps });
     apis.push(api);
     return api;
   };

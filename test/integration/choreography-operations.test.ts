@@ -23,7 +23,7 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
   /** `npm run messaging -- <args>` against the harness's topics, as an operator runs it. */
   const messagingCli = async (...args: string[]) => {
     const servers = inject('servers');
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/workers/messaging-cli.ts', ...args], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/choreography-operations/messaging-cli.ts', ...args], {
       cwd: projectRoot,
       env: { ...process.env, KAFKA_BROKERS: servers.kafkaBrokers.join(','), DATABASE_URL: servers.databaseUrl, KAFKA_TOPIC_PREFIX: harness.prefix },
     });

@@ -10,6 +10,7 @@ import { buildApiApp } from '../../src/api/app.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
+import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
@@ -111,7 +112,7 @@ describe('in a real browser', () => {
   });
 
   it('shows every route of the API in Swagger UI', async () => {
-    const api = await buildApiApp({ pool: runtime.pool, sagas: runtime.sagas, temporalUiUrl: servers.temporalUiUrl, namespace: servers.temporalNamespace, readiness: [] });
+    const api = await buildApiApp({ pool: runtime.pool, flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }), temporalUiUrl: servers.temporalUiUrl, namespace: servers.temporalNamespace, readiness: [] });
     try {
       const base = await api.listen({ port: 0, host: '127.0.0.1' });
       const routes = [

@@ -12,15 +12,6 @@ export interface Reservation {
   total: Money;
 }
 
-/** A catalog entry. */
-export interface CatalogItem {
-  sku: string;
-  name: string;
-  priceCents: number;
-  currency: string;
-  stock: number;
-}
-
 interface ReservationRow {
   order_id: string;
   status: 'reserved' | 'released';
@@ -143,15 +134,16 @@ export async function releaseStockIn(tx: Queryable, orderId: string): Promise<Re
   return { releasedNow: false, tombstonedNow: false, reservation: reservation.lines.length > 0 ? reservation : null };
 }
 
-/** The catalog, for the API and the seeds. */
-export async function listCatalog(pool: pg.Pool): Promise<CatalogItem[]> {
-  const { rows } = await pool.query<{ sku: string; name: string; price_cents: number; currency: string; stock: number }>('select * from inventory.catalog order by sku');
-  return rows.map((r) => ({ sku: r.sku, name: r.name, priceCents: r.price_cents, currency: r.currency, stock: r.stock }));
-}
-
 /** Stock of one SKU (tests and the API). */
 export async function stockOf(pool: pg.Pool, sku: string): Promise<number> {
   const { rows } = await pool.query<{ stock: number }>('select stock from inventory.catalog where sku = $1', [sku]);
   if (!rows[0]) throw new UnknownSkuError(sku);
   return rows[0].stock;
+}
+
+/** The SKUs of `skus` that the catalog does not have, in the order given (the API refuses such an order). */
+export async function unknownSkus(db: Queryable, skus: readonly string[]): Promise<string[]> {
+  const { rows } = await db.query<{ sku: string }>('select sku from inventory.catalog where sku = any($1)', [skus]);
+  const known = new Set(rows.map((r) => r.sku));
+  return skus.filter((sku) => !known.has(sku));
 }

@@ -109,3 +109,9 @@ export async function statusHistory(db: Queryable, orderId: string): Promise<Ord
   const { rows } = await db.query<{ status: OrderStatus }>('select status from orders.status_history where order_id = $1 order by reached_at, ctid', [orderId]);
   return rows.map((r) => r.status);
 }
+
+/** The flow that runs an order, or undefined when there is no order with this id (yet). */
+export async function flowOf(db: Queryable, orderId: string): Promise<Flow | undefined> {
+  const { rows } = await db.query<{ flow: Flow }>('select flow from orders.orders where order_id = $1', [orderId]);
+  return rows[0]?.flow;
+}

@@ -5,6 +5,7 @@ import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
 import type { Tracing } from '../../../src/observability/tracing.ts';
 import { startProjector } from '../../../src/projections/projector.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './choreography-runtime.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
 
@@ -29,7 +30,7 @@ export async function startFullRuntime(servers: TestServers, options: { gateway?
   const producer = harness.kafka.producer();
   await producer.connect();
   const projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
-  const api = await buildApiApp({ pool: harness.pool, sagas: orchestrated.sagas, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: options.readiness ?? [], ...(options.apiLogger ? { logger: options.apiLogger } : {}) });
+  const api = await buildApiApp({ pool: harness.pool, flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas }), temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: options.readiness ?? [], ...(options.apiLogger ? { logger: options.apiLogger } : {}) });
   return {
     harness,
     orchestrated,

@@ -8,14 +8,14 @@
  */
 import { parseArgs } from 'node:util';
 import { Type } from 'typebox';
-import { choreographySubscriptions, type ChoreographyGroup } from '../choreography/services.ts';
-import { findStalledOrders } from '../contexts/orders/stalled-orders.ts';
-import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../messaging/dead-letters.ts';
-import { topicOf } from '../messaging/topics.ts';
-import { runCli } from '../platform/cli.ts';
-import { DatabaseEnv, KafkaEnv, loadConfig } from '../platform/config.ts';
-import { createPool } from '../platform/database.ts';
-import { createKafka } from '../platform/kafka.ts';
+import { choreographySubscriptions, type ChoreographyGroup } from '../../choreography/services.ts';
+import { findStalledOrders } from '../../contexts/orders/stalled-orders.ts';
+import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../messaging/dead-letters.ts';
+import { topicOf } from '../../messaging/topics.ts';
+import { runCli } from '../../platform/cli.ts';
+import { DatabaseEnv, KafkaEnv, loadConfig } from '../../platform/config.ts';
+import { createPool } from '../../platform/database.ts';
+import { createKafka } from '../../platform/kafka.ts';
 
 const usage = `usage: npm run messaging -- dlq-list <group>
        npm run messaging -- dlq-replay <group> <partition:offset>...

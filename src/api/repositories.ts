@@ -1,0 +1,33 @@
+import type { OrderFlows } from '../flows/order-flows.ts';
+import type { ReadModelQueries } from '../projections/read-model-queries.ts';
+import type { IdempotentAnswer } from './idempotency-store.ts';
+
+/** The catalog questions the API asks (the inventory context answers them). */
+export interface CatalogQueries {
+  /** The SKUs of `skus` the catalog does not have. */
+  unknownSkus(skus: readonly string[]): Promise<string[]>;
+}
+
+/** The API's own store of Idempotency-Keys (schema `api`), see src/api/idempotency-store.ts. */
+export interface IdempotencyKeys {
+  claim<T>(key: string, requestHash: string, response: T): Promise<IdempotentAnswer<T>>;
+}
+
+/**
+ * What the routes use, decorated onto the Fastify instance by `buildApiApp` (so that every route
+ * plugin sees them, with no module of the API running SQL or importing a flow).
+ */
+export interface ApiRepositories {
+  /** Both flows, through the flows port. */
+  flows: OrderFlows;
+  /** The read model. */
+  readModel: ReadModelQueries;
+  catalog: CatalogQueries;
+  idempotencyKeys: IdempotencyKeys;
+}
+
+declare module 'fastify' {
+  // Declaration merging: the decorators of buildApiApp, typed on every instance.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- an interface merges; a type alias cannot
+  interface FastifyInstance extends ApiRepositories {}
+}

@@ -1,0 +1,148 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import type { Counter } from 'prom-client';
+import { Type } from 'typebox';
+import { canonicalJson } from '../../domain/canonical-json.ts';
+import { orderWorkflowId } from '../../domain/order.ts';
+import { HttpProblem } from '../error-handler.ts';
+import { decodeListCursor, encodeListCursor } from '../list-cursor.ts';
+// The types of the decorators the routes use (declaration merging on FastifyInstance).
+import type {} from '../repositories.ts';
+import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from '../schemas.ts';
+
+/** Options of {@link orderRoutes}. */
+export interface OrderRoutesOptions {
+  /** Base URL of the Temporal Web UI, for the links of orchestrated orders. */
+  temporalUiUrl: string;
+  namespace: string;
+  /** Counts the orders POST /orders accepts, by flow. */
+  ordersPlaced: Counter<'flow'>;
+}
+
+// The errors each kind of route can answer, all in the one shape. 503/504: a dependency
+// (PostgreSQL, Temporal or its worker) is unreachable or did not answer in time.
+const failures = { 400: Problem, 500: Problem, 503: Problem, 504: Problem };
+const readFailures = { ...failures, 404: Problem };
+const commandFailures = { ...failures, 404: Problem, 409: Problem, 413: Problem, 415: Problem };
+const placeFailures = { ...failures, 409: Problem, 413: Problem, 415: Problem, 422: Problem };
+
+/**
+ * The orders resource: place an order in either flow, read it (read model, or live from its
+ * saga), its timeline, the list, and the commands, which go to the flow that runs the order.
+ */
+export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (app, options, done) => {
+  const links = (orderId: string, flow: string) => ({
+    status: `/orders/${orderId}`,
+    events: `/orders/${orderId}/events`,
+    ...(flow === 'orchestrated' ? { temporalUi: `${options.temporalUiUrl}/namespaces/${options.namespace}/workflows/${orderWorkflowId(orderId)}` } : {}),
+  });
+
+  app.post(
+    '/orders',
+    {
+      schema: { operationId: 'placeOrder', summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...placeFailures } },
+      config: { ifUnavailable: 'the order may or may not have been accepted; retry with the same Idempotency-Key, which never places it twice' },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const key = request.headers['idempotency-key'];
+      // The same content is the same request, whatever its key order or whitespace.
+      const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
+      const unknown = await app.catalog.unknownSkus([...new Set(body.items.map((i) => i.sku))]);
+      if (unknown.length > 0) throw new HttpProblem(422, 'UNKNOWN_SKU', `body/items: unknown SKU ${unknown.join(', ')}`);
+
+      // The key is stored with its order id before anything starts: a retry, or a concurrent
+      // duplicate, gets the same order id, and starting that order again is idempotent.
+      const orderId = randomUUID();
+      const stored = await app.idempotencyKeys.claim(key, hash, { orderId, flow: body.flow, links: links(orderId, body.flow) });
+      if (stored.requestHash !== hash) throw new HttpProblem(409, 'IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${key} was already used with a different body`);
+      const { orderId: id } = stored.response;
+      await app.flows.place(body.flow, { orderId: id, customerId: body.customerId, email: body.email, items: body.items, paymentToken: body.paymentToken }, request.id);
+      if (id === orderId) options.ordersPlaced.inc({ flow: body.flow });
+      request.log.info({ orderId: id, flow: body.flow, replayed: id !== orderId }, 'order accepted');
+      return reply.status(202).send(stored.response);
+    },
+  );
+
+  app.get(
+    '/orders/:id',
+    {
+      schema: {
+        operationId: 'getOrder',
+        summary: 'An order from the read model (eventually consistent), or live from its workflow',
+        params: OrderIdParams,
+        querystring: Type.Object({ source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) }, { additionalProperties: false }),
+        response: { 200: OrderViewResponse, ...readFailures },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (request.query.source === 'workflow') {
+        // Live from the saga: only the orchestrated flow has one (OrderNotFoundError otherwise).
+        const live = await app.flows.flow('orchestrated').status(id);
+        return {
+          orderId: id,
+          flow: 'orchestrated',
+          status: live.status,
+          reason: live.reason,
+          customerId: null,
+          total: live.total,
+          paymentStatus: null,
+          stockStatus: null,
+          notified: live.notified === true,
+          updatedAt: new Date().toISOString(),
+          source: 'workflow' as const,
+          consistency: `live: the saga is at step ${live.step}`,
+          links: links(id, 'orchestrated'),
+        };
+      }
+      const view = await app.readModel.orderView(id);
+      if (!view) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (yet: it is eventually consistent)`);
+      return {
+        ...view,
+        updatedAt: view.updatedAt.toISOString(),
+        source: 'read-model' as const,
+        consistency: 'eventual: projected from the events',
+        links: links(view.orderId, view.flow),
+      };
+    },
+  );
+
+  app.get('/orders/:id/events', { schema: { operationId: 'getOrderEvents', summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...readFailures } } }, async (request) => {
+    const { id } = request.params;
+    const events = await app.readModel.timeline(id);
+    if (events.length === 0) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} has no events in the read model`);
+    return { orderId: id, events: events.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString() })) };
+  });
+
+  app.get(
+    '/orders',
+    { schema: { summary: 'Orders by status, customer and flow, newest id first, with a cursor', querystring: ListQuery, response: { 200: Type.Object({ data: Type.Array(Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) })), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...failures } } },
+    async (request) => {
+      const { status, customerId, flow } = request.query;
+      const after = request.query.cursor === undefined ? null : decodeListCursor(request.query.cursor);
+      const limit = Number(request.query.limit ?? 20);
+      // One more than the page: whether there is a next page.
+      const rows = await app.readModel.list({ status, customerId, flow, after, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      return { data: page, nextCursor: rows.length > limit ? encodeListCursor(page[page.length - 1]!.orderId) : null };
+    },
+  );
+
+  for (const command of ['cancel', 'approve', 'reject'] as const) {
+    app.post(
+      `/orders/:id/${command}`,
+      {
+        schema: { operationId: `${command}Order`, summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures } },
+        // Orchestrated orders: the flow's FlowUnavailableError says what became of the command.
+        config: { ifUnavailable: `the ${command} may not have been applied; read the order before sending it again` },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        await app.flows.command(id, command);
+        return reply.status(202).send({ orderId: id, accepted: true as const });
+      },
+    );
+  }
+  done();
+};

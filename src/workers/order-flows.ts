@@ -1,0 +1,38 @@
+/**
+ * Not a process: the wiring of the flows port (src/flows), shared by the api process and the
+ * order CLI. It is the one module that puts the two flows' implementations behind the port, so
+ * that neither the API nor the CLI imports src/orchestration or src/choreography.
+ */
+import { Client, Connection } from '@temporalio/client';
+import type pg from 'pg';
+import type { Static, TObject } from 'typebox';
+import { ChoreographedFlow } from '../choreography/choreographed-flow.ts';
+import { flowOf } from '../contexts/orders/order-store.ts';
+import type { OrderFlows } from '../flows/order-flows.ts';
+import { createOrderRouter } from '../flows/order-router.ts';
+import { OrchestratedFlow } from '../orchestration/orchestrated-flow.ts';
+import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
+import type { TemporalEnv } from '../platform/config.ts';
+import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
+
+/**
+ * Both flows behind the port: the orchestrated one on `sagas`, the choreographed one on `pool`,
+ * and the orders context (on `pool`) says which flow runs an order.
+ */
+export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient }): OrderFlows {
+  return createOrderRouter({
+    flows: { orchestrated: new OrchestratedFlow(deps.sagas), choreographed: new ChoreographedFlow(deps.pool) },
+    flowOf: (orderId) => flowOf(deps.pool, orderId),
+  });
+}
+
+/**
+ * {@link wireOrderFlows} with a saga client of its own on a lazy Temporal connection: it
+ * connects on the first orchestrated call only, so choreographed orders need no Temporal.
+ * `close` closes that connection (not the pool).
+ */
+export function openOrderFlows(pool: pg.Pool, temporal: Static<TObject<typeof TemporalEnv>>): { flows: OrderFlows; close: () => Promise<void> } {
+  const connection = Connection.lazy(temporalConnectionOptions(temporal));
+  const sagas = new OrderSagaClient(new Client({ connection, namespace: temporal.TEMPORAL_NAMESPACE }), temporal.TEMPORAL_TASK_QUEUE);
+  return { flows: wireOrderFlows({ pool, sagas }), close: () => connection.close() };
+}

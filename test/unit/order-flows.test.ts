@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { buildApiApp } from '../../src/api/app.ts';
+import { OrderNotFoundError } from '../../src/domain/errors.ts';
+import type { Flow } from '../../src/domain/order.ts';
+import { FlowUnavailableError } from '../../src/flows/flow-unavailable-error.ts';
+import type { OrderFlow } from '../../src/flows/order-flows.ts';
+import { createOrderRouter } from '../../src/flows/order-router.ts';
+
+/** A flow that records the calls it gets and answers every read and command with `failure`, if given. */
+function recordingFlow(name: Flow, calls: string[], failure?: Error): OrderFlow {
+  const answer = (what: string, orderId: string) => {
+    calls.push(`${name} ${what} ${orderId}`);
+    return failure ? Promise.reject(failure) : Promise.resolve();
+  };
+  return {
+    name,
+    place: (order) => {
+      calls.push(`${name} place ${order.orderId}`);
+      return Promise.resolve({});
+    },
+    status: async (orderId) => {
+      await answer('status', orderId);
+      return { orderId, flow: name, status: 'pending', reason: null, total: null, step: 'reserve', notified: false };
+    },
+    cancel: (orderId) => answer('cancel', orderId),
+    approve: (orderId) => answer('approve', orderId),
+    reject: (orderId) => answer('reject', orderId),
+  };
+}
+
+describe('the order router', () => {
+  it('sends reads and commands to the flow that runs the order, and an order the orders context does not know to the orchestrated flow', async () => {
+    const calls: string[] = [];
+    const flows = createOrderRouter({
+      flows: { orchestrated: recordingFlow('orchestrated', calls), choreographed: recordingFlow('choreographed', calls) },
+      flowOf: (orderId) => Promise.resolve(orderId === 'c-1' ? 'choreographed' : orderId === 'o-1' ? 'orchestrated' : undefined),
+    });
+    await flows.command('c-1', 'approve');
+    await flows.command('o-1', 'cancel');
+    await flows.status('c-1');
+    await flows.command('unknown', 'reject');
+    await flows.place('choreographed', { orderId: 'new', customerId: 'c', email: 'e@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 't' }, 'corr');
+    expect(calls).toEqual(['choreographed approve c-1', 'orchestrated cancel o-1', 'choreographed status c-1', 'orchestrated reject unknown', 'choreographed place new']);
+  });
+});
+
+describe('the API over the flows port', () => {
+  /** The API over flows that fail every read and command of an orchestrated order with `failure`. */
+  async function apiFailingWith(failure: Error) {
+    const calls: string[] = [];
+    const flows = createOrderRouter({ flows: { orchestrated: recordingFlow('orchestrated', calls, failure), choreographed: recordingFlow('choreographed', calls, failure) }, flowOf: () => Promise.resolve('orchestrated') });
+    // No route below reaches PostgreSQL: the pool is never used.
+    return buildApiApp({ pool: {} as never, flows, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [] });
+  }
+
+  it.each([
+    ['the order has no saga', 404, 'ORDER_NOT_FOUND', new OrderNotFoundError('o-1')],
+    ['Temporal is unreachable', 503, 'DEPENDENCY_UNAVAILABLE', new FlowUnavailableError(false, 'Temporal is unreachable, could not query the saga', undefined)],
+    ['Temporal did not answer in time', 504, 'DEPENDENCY_TIMEOUT', new FlowUnavailableError(true, 'Temporal did not query the saga within 5000 ms', undefined)],
+    ['Temporal failed otherwise', 500, 'INTERNAL', new Error('13 INTERNAL: boom')],
+  ])('answers a live read and a command when %s with %i %s: only a missing saga is ORDER_NOT_FOUND', async (_case, statusCode, code, failure) => {
+    const api = await apiFailingWith(failure);
+    try {
+      for (const request of [
+        { method: 'GET' as const, url: '/orders/o-1?source=workflow' },
+        { method: 'POST' as const, url: '/orders/o-1/cancel' },
+      ]) {
+        const res = await api.inject(request);
+        expect(res.statusCode).toBe(statusCode);
+        expect(res.json()).toMatchObject({ statusCode, code });
+      }
+    } finally {
+      await api.close();
+    }
+  });
+});
