@@ -124,8 +124,8 @@ const installPostgres = (toolsDir: string, report: InstallReporter) =>
 export interface TestTools {
   chromium: string;
   promtool: string;
-  /** The API fuzzer's command (`st` of schemathesis). */
-  schemathesis: string;
+  /** How to run the API fuzzer (schemathesis). */
+  schemathesis: { command: string; args: string[] };
 }
 
 /**
@@ -143,15 +143,17 @@ export async function installTestTools(toolsDir: string, report: InstallReporter
 }
 
 /**
- * Says where the installed API fuzzer is, without installing anything.
+ * Says how to run the installed API fuzzer, without installing anything: the venv's Python with
+ * `-m schemathesis.cli`, not the venv's `st` script, whose first line names the folder the venv
+ * was created in (a `.tools` reached through another path or a moved clone would fail ENOENT).
  * @throws PrerequisiteMissingError naming the install command when it is missing or its pin changed.
  */
-export function locateFuzzer(toolsDir: string): string {
+export function locateFuzzer(toolsDir: string): { command: string; args: string[] } {
   const paths = layout(toolsDir);
   if (!isCurrent(paths.fuzzStamp, fuzzRequirements)) {
     throw new PrerequisiteMissingError(`the pinned API fuzzer in ${paths.fuzzDir}`, 'run `npx tsx infra/stack/cli.ts install --test-tools` (npm test does it for you)');
   }
-  return join(paths.fuzzDir, 'bin', 'st');
+  return { command: join(paths.fuzzDir, 'bin', 'python3'), args: ['-m', 'schemathesis.cli'] };
 }
 
 /**

@@ -69,7 +69,7 @@ describe('the API under generated requests', () => {
       reports,
     ];
     // Run in the reports folder: schemathesis keeps a cache in its working directory.
-    const outcome = await run(fuzzer, args, { cwd: reports, maxBuffer: 64 * 1024 * 1024 }).then(
+    const outcome = await run(fuzzer.command, [...fuzzer.args, ...args], { cwd: reports, maxBuffer: 64 * 1024 * 1024 }).then(
       ({ stdout }) => ({ code: 0, output: stdout }),
       (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? -1, output: `${err.stdout ?? ''}${err.stderr ?? ''}` }),
     );
