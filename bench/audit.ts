@@ -33,19 +33,31 @@ const sample = (ids: string[]) => (ids.length === 0 ? 'none' : `${ids.length}: $
  */
 export async function auditRun(orders: DrivenOrder[], sources: AuditSources): Promise<{ passed: boolean; checks: AuditCheck[] }> {
   const checks: AuditCheck[] = [];
-  const check = (name: string, failures: string[], what: string) => checks.push({ name, passed: failures.length === 0, detail: failures.length === 0 ? what : `failed for ${sample(failures)}` });
+  const check = (name: string, failures: string[], what: string) =>
+    checks.push({ name, passed: failures.length === 0, detail: failures.length === 0 ? what : `failed for ${sample(failures)}` });
 
   const rejected = orders.filter((o) => o.httpStatus !== 202 || !o.orderId);
-  check('every order accepted (HTTP 202)', rejected.map((o) => `${o.kind} (HTTP ${o.httpStatus ?? 'none'})`), `${orders.length} accepted`);
+  check(
+    'every order accepted (HTTP 202)',
+    rejected.map((o) => `${o.kind} (HTTP ${o.httpStatus ?? 'none'})`),
+    `${orders.length} accepted`,
+  );
   const accepted = orders.filter((o) => o.orderId);
   const ids = accepted.map((o) => o.orderId!);
   const byId = new Map(accepted.map((o) => [o.orderId!, o]));
 
-  const { rows: states } = await sources.pool.query<{ order_id: string; status: string; reason: string | null }>('select order_id, status, reason from orders.orders where order_id = any($1)', [ids]);
+  const { rows: states } = await sources.pool.query<{ order_id: string; status: string; reason: string | null }>(
+    'select order_id, status, reason from orders.orders where order_id = any($1)',
+    [ids],
+  );
   const stateOf = new Map(states.map((r) => [r.order_id, r]));
-  check('every order ended', ids.filter((id) => !['confirmed', 'cancelled'].includes(stateOf.get(id)?.status ?? '')), `${ids.length} ended`);
   check(
-    "every order ended as its scenario says (status, reason)",
+    'every order ended',
+    ids.filter((id) => !['confirmed', 'cancelled'].includes(stateOf.get(id)?.status ?? '')),
+    `${ids.length} ended`,
+  );
+  check(
+    'every order ended as its scenario says (status, reason)',
     ids.filter((id) => {
       const expected = byId.get(id)!.scenario.expected;
       const state = stateOf.get(id);
@@ -57,14 +69,32 @@ export async function auditRun(orders: DrivenOrder[], sources: AuditSources): Pr
   const charges = ((await (await fetch(`${sources.gatewayUrl}/v1/charges`)).json()) as { data: Charge[] }).data.filter((c) => byId.has(c.reference));
   const capturesOf = new Map<string, Charge[]>();
   for (const charge of charges) capturesOf.set(charge.reference, [...(capturesOf.get(charge.reference) ?? []), charge]);
-  check('at most one capture per order', ids.filter((id) => (capturesOf.get(id)?.length ?? 0) > 1), `${charges.length} captures for ${ids.length} orders`);
+  check(
+    'at most one capture per order',
+    ids.filter((id) => (capturesOf.get(id)?.length ?? 0) > 1),
+    `${charges.length} captures for ${ids.length} orders`,
+  );
   const cancelled = ids.filter((id) => stateOf.get(id)?.status === 'cancelled');
-  check('no capture left unrefunded on a cancelled order', cancelled.filter((id) => (capturesOf.get(id) ?? []).some((c) => c.status !== 'refunded')), `${cancelled.length} cancelled orders`);
+  check(
+    'no capture left unrefunded on a cancelled order',
+    cancelled.filter((id) => (capturesOf.get(id) ?? []).some((c) => c.status !== 'refunded')),
+    `${cancelled.length} cancelled orders`,
+  );
 
-  const { rows: reservations } = await sources.pool.query<{ order_id: string; status: string }>('select order_id, status from inventory.reservations where order_id = any($1)', [cancelled]);
-  check('stock released for every cancelled order', reservations.filter((r) => r.status !== 'released').map((r) => r.order_id), `${reservations.length} reservations released`);
+  const { rows: reservations } = await sources.pool.query<{ order_id: string; status: string }>(
+    'select order_id, status from inventory.reservations where order_id = any($1)',
+    [cancelled],
+  );
+  check(
+    'stock released for every cancelled order',
+    reservations.filter((r) => r.status !== 'released').map((r) => r.order_id),
+    `${reservations.length} reservations released`,
+  );
 
-  const { rows: timeline } = await sources.pool.query<{ order_id: string; types: string[] }>('select order_id, array_agg(type order by type) as types from read_model.order_timeline where order_id = any($1) group by order_id', [ids]);
+  const { rows: timeline } = await sources.pool.query<{ order_id: string; types: string[] }>(
+    'select order_id, array_agg(type order by type) as types from read_model.order_timeline where order_id = any($1) group by order_id',
+    [ids],
+  );
   const typesOf = new Map(timeline.map((r) => [r.order_id, r.types.join(',')]));
   check(
     "each order's events are its scenario's",
@@ -73,7 +103,11 @@ export async function auditRun(orders: DrivenOrder[], sources: AuditSources): Pr
   );
 
   const deadLetters = await sources.deadLetters();
-  check('no new dead letter', deadLetters > sources.before.deadLetters ? [`${deadLetters - sources.before.deadLetters} new`] : [], `${deadLetters} in all, none new`);
+  check(
+    'no new dead letter',
+    deadLetters > sources.before.deadLetters ? [`${deadLetters - sources.before.deadLetters} new`] : [],
+    `${deadLetters} in all, none new`,
+  );
   const { rows: outbox } = await sources.pool.query<{ unsent: string }>('select count(*)::text as unsent from messaging.outbox where sent_at is null');
   check('outbox drained', Number(outbox[0]!.unsent) > 0 ? [`${outbox[0]!.unsent} unsent rows`] : [], 'no unsent row');
 

@@ -37,8 +37,12 @@ const round = (value: number) => Math.round(value * 10) / 10;
  */
 export async function postgresBaseline(pool: pg.Pool, clients: number, seconds: number): Promise<Baseline> {
   await pool.query('create schema if not exists bench');
-  await pool.query('create table if not exists bench.baseline_commits (id uuid primary key, payload jsonb not null, created_at timestamptz not null default now())');
-  const perSecond = await closedLoop(clients, seconds, () => pool.query('insert into bench.baseline_commits (id, payload) values ($1, $2)', [randomUUID(), { bench: true }]));
+  await pool.query(
+    'create table if not exists bench.baseline_commits (id uuid primary key, payload jsonb not null, created_at timestamptz not null default now())',
+  );
+  const perSecond = await closedLoop(clients, seconds, () =>
+    pool.query('insert into bench.baseline_commits (id, payload) values ($1, $2)', [randomUUID(), { bench: true }]),
+  );
   await pool.query('truncate bench.baseline_commits');
   return { perSecond: round(perSecond), unit: 'commits/s', how: `${clients} clients, one-row insert per transaction, synchronous_commit on` };
 }
@@ -69,7 +73,11 @@ export async function kafkaBaseline(kafka: Kafka, messages: number, batch: numbe
         return Promise.resolve();
       },
     });
-    const value = JSON.stringify({ eventId: randomUUID(), type: 'bench.baseline', data: { orderId: randomUUID(), total: { amountCents: 8900, currency: 'USD' } } });
+    const value = JSON.stringify({
+      eventId: randomUUID(),
+      type: 'bench.baseline',
+      data: { orderId: randomUUID(), total: { amountCents: 8900, currency: 'USD' } },
+    });
     const started = performance.now();
     for (let sent = 0; sent < messages; sent += batch) {
       const count = Math.min(batch, messages - sent);
@@ -77,7 +85,11 @@ export async function kafkaBaseline(kafka: Kafka, messages: number, batch: numbe
     }
     await finished;
     const perSecond = messages / ((performance.now() - started) / 1000);
-    return { perSecond: round(perSecond), unit: 'messages/s', how: `${messages} messages, idempotent producer acks=all in batches of ${batch}, one consumer (eachMessage), 3 partitions` };
+    return {
+      perSecond: round(perSecond),
+      unit: 'messages/s',
+      how: `${messages} messages, idempotent producer acks=all in batches of ${batch}, one consumer (eachMessage), 3 partitions`,
+    };
   } finally {
     await consumer.disconnect();
     await producer.disconnect();
@@ -103,9 +115,17 @@ export async function temporalBaseline(address: string, plan: ('local' | 'regula
       activities: { noOp: (step: number) => Promise.resolve(step) },
     });
     const client = new Client({ connection });
-    const perSecond = await worker.runUntil(closedLoop(concurrency, seconds, () => client.workflow.execute<typeof noOpSaga>('noOpSaga', { taskQueue, workflowId: `${taskQueue}-${randomUUID()}`, args: [plan] })));
+    const perSecond = await worker.runUntil(
+      closedLoop(concurrency, seconds, () =>
+        client.workflow.execute<typeof noOpSaga>('noOpSaga', { taskQueue, workflowId: `${taskQueue}-${randomUUID()}`, args: [plan] }),
+      ),
+    );
     const kinds = `${plan.filter((k) => k === 'local').length} local + ${plan.filter((k) => k === 'regular').length} regular no-op activities`;
-    return { perSecond: round(perSecond), unit: 'workflows/s', how: `${kinds} in the saga's order, ${concurrency} workflows in flight, one worker with default options` };
+    return {
+      perSecond: round(perSecond),
+      unit: 'workflows/s',
+      how: `${kinds} in the saga's order, ${concurrency} workflows in flight, one worker with default options`,
+    };
   } finally {
     await connection.close();
     await nativeConnection.close();

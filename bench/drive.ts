@@ -56,7 +56,10 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
       const waiting = (field: 'terminalAt' | 'visibleAt') => orders.filter((o) => o.orderId && o[field] === undefined).map((o) => o.orderId!);
       const byId = new Map(orders.filter((o) => o.orderId).map((o) => [o.orderId!, o]));
       queries += 2;
-      const terminal = await options.pool.query<{ order_id: string }>("select order_id from orders.orders where order_id = any($1) and status in ('confirmed', 'cancelled')", [waiting('terminalAt')]);
+      const terminal = await options.pool.query<{ order_id: string }>(
+        "select order_id from orders.orders where order_id = any($1) and status in ('confirmed', 'cancelled')",
+        [waiting('terminalAt')],
+      );
       const seenAt = now();
       for (const row of terminal.rows) byId.get(row.order_id)!.terminalAt ??= seenAt;
       const visible = await options.pool.query<{ order_id: string; event_count: number }>(
@@ -83,7 +86,13 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
       fetch(`${options.apiUrl}/orders`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: JSON.stringify({ customerId: `bench-${entry.key}`, email: 'bench@example.com', items: entry.scenario.items, paymentToken: entry.scenario.paymentToken, flow: options.flow }),
+        body: JSON.stringify({
+          customerId: `bench-${entry.key}`,
+          email: 'bench@example.com',
+          items: entry.scenario.items,
+          paymentToken: entry.scenario.paymentToken,
+          flow: options.flow,
+        }),
       }).then(
         async (response) => {
           order.httpStatus = response.status;

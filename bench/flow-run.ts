@@ -69,13 +69,26 @@ export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, du
   const driverBefore = process.cpuUsage();
   const usageNow = () => Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)]));
   const usageBefore = usageNow();
-  const [commitsBefore, messagesBefore, deadLettersBefore] = [await postgresCommits(sut.pool), await topicMessages(sut.admin, isEventTopic), await topicMessages(sut.admin, isDeadLetterTopic)];
+  const [commitsBefore, messagesBefore, deadLettersBefore] = [
+    await postgresCommits(sut.pool),
+    await topicMessages(sut.admin, isEventTopic),
+    await topicMessages(sut.admin, isDeadLetterTopic),
+  ];
   const startedAt = performance.now();
   let whileSubmitting: { seconds: number; usage: Record<string, ReturnType<typeof processUsage>> } | undefined;
   const onSubmitted = () => {
     whileSubmitting = { seconds: (performance.now() - startedAt) / 1000, usage: usageNow() };
   };
-  const { orders, elapsedMs, queries } = await driveOrders({ apiUrl: sut.apiUrl, pool: sut.pool, flow, rate, durationS, drainS, schedule: mixSchedule(defaultMix, 1000), onSubmitted });
+  const { orders, elapsedMs, queries } = await driveOrders({
+    apiUrl: sut.apiUrl,
+    pool: sut.pool,
+    flow,
+    rate,
+    durationS,
+    drainS,
+    schedule: mixSchedule(defaultMix, 1000),
+    onSubmitted,
+  });
   const [commitsAfter, messagesAfter] = [await postgresCommits(sut.pool), await topicMessages(sut.admin, isEventTopic)];
   const pidsAfter = sut.pids();
   const driver = process.cpuUsage(driverBefore);
@@ -88,12 +101,30 @@ export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, du
       const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
       const submitting = whileSubmitting?.usage[name];
       const busy = submitting && whileSubmitting ? round1(((submitting.cpuSeconds - before.cpuSeconds) / whileSubmitting.seconds) * 100) : null;
-      return [name, { cpuSeconds: Math.round(cpuSeconds * 100) / 100, cpuPercentOfOneCore: round1((cpuSeconds / (elapsedMs / 1000)) * 100), cpuPercentWhileSubmitting: busy, rssMb: after.rssMb }];
+      return [
+        name,
+        {
+          cpuSeconds: Math.round(cpuSeconds * 100) / 100,
+          cpuPercentOfOneCore: round1((cpuSeconds / (elapsedMs / 1000)) * 100),
+          cpuPercentWhileSubmitting: busy,
+          rssMb: after.rssMb,
+        },
+      ];
     }),
   );
   // The benchmark itself (HTTP client, PostgreSQL polling) runs on the same cores.
-  processes['bench driver'] = { cpuSeconds: Math.round(driverCpuSeconds * 100) / 100, cpuPercentOfOneCore: round1((driverCpuSeconds / (elapsedMs / 1000)) * 100), cpuPercentWhileSubmitting: null, rssMb: Math.round(process.memoryUsage().rss / 2 ** 20) };
-  const audit = await auditRun(orders, { pool: sut.pool, gatewayUrl: sut.gatewayUrl, before: { deadLetters: deadLettersBefore }, deadLetters: () => topicMessages(sut.admin, isDeadLetterTopic) });
+  processes['bench driver'] = {
+    cpuSeconds: Math.round(driverCpuSeconds * 100) / 100,
+    cpuPercentOfOneCore: round1((driverCpuSeconds / (elapsedMs / 1000)) * 100),
+    cpuPercentWhileSubmitting: null,
+    rssMb: Math.round(process.memoryUsage().rss / 2 ** 20),
+  };
+  const audit = await auditRun(orders, {
+    pool: sut.pool,
+    gatewayUrl: sut.gatewayUrl,
+    before: { deadLetters: deadLettersBefore },
+    deadLetters: () => topicMessages(sut.admin, isDeadLetterTopic),
+  });
 
   const ended = orders.filter((o) => o.terminalAt !== undefined);
   const windowStart = durationS * 250;
@@ -117,7 +148,9 @@ export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, du
       http: percentiles(orders.flatMap((o) => (o.httpMs === null ? [] : [o.httpMs]))),
       toFinalState: percentiles(ended.map((o) => o.terminalAt! - o.submittedAt)),
       toReadModelComplete: percentiles(orders.flatMap((o) => (o.visibleAt === undefined ? [] : [o.visibleAt - o.submittedAt]))),
-      toFinalStateByKind: Object.fromEntries(defaultMix.map((m) => [m.key, percentiles(ended.filter((o) => o.kind === m.key).map((o) => o.terminalAt! - o.submittedAt))])),
+      toFinalStateByKind: Object.fromEntries(
+        defaultMix.map((m) => [m.key, percentiles(ended.filter((o) => o.kind === m.key).map((o) => o.terminalAt! - o.submittedAt))]),
+      ),
       firstQuarterP50,
       lastQuarterP50,
     },

@@ -23,8 +23,26 @@ const targets: Record<Flow, { sustained: number; p99Ms: number; atRate: number }
 
 /** The source files that belong to one flow only; everything else (contexts, domain, API, read model) both share. */
 const flowFiles: Record<Flow, string[]> = {
-  orchestrated: ['src/workflows', 'src/activities', 'src/orchestration', 'src/workers/temporal-worker.ts', 'src/messaging/event-publisher.ts', 'src/observability/temporal-tracing.ts', 'src/observability/saga-activity-interceptor.ts', 'src/observability/saga-metrics.ts'],
-  choreographed: ['src/choreography', 'src/workers/choreography.ts', 'src/messaging/consumer-runner.ts', 'src/messaging/dead-letters.ts', 'src/messaging/outbox.ts', 'src/messaging/outbox-relay.ts', 'src/observability/consumer-metrics.ts', 'src/observability/backlog-metrics.ts'],
+  orchestrated: [
+    'src/workflows',
+    'src/activities',
+    'src/orchestration',
+    'src/workers/temporal-worker.ts',
+    'src/messaging/event-publisher.ts',
+    'src/observability/temporal-tracing.ts',
+    'src/observability/saga-activity-interceptor.ts',
+    'src/observability/saga-metrics.ts',
+  ],
+  choreographed: [
+    'src/choreography',
+    'src/workers/choreography.ts',
+    'src/messaging/consumer-runner.ts',
+    'src/messaging/dead-letters.ts',
+    'src/messaging/outbox.ts',
+    'src/messaging/outbox-relay.ts',
+    'src/observability/consumer-metrics.ts',
+    'src/observability/backlog-metrics.ts',
+  ],
 };
 
 /** Lines of TypeScript that are neither blank nor only a comment, in a file or folder. */
@@ -37,9 +55,11 @@ function codeLines(path: string): number {
     .filter((line) => line !== '' && !line.startsWith('//') && !line.startsWith('/*') && !line.startsWith('*')).length;
 }
 
-const ms = (value: number | null | undefined) => (value === null || value === undefined ? '–' : value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`);
+const ms = (value: number | null | undefined) =>
+  value === null || value === undefined ? '–' : value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
 const num = (value: number | undefined) => (value === undefined ? '–' : String(value));
-const table = (header: string[], rows: string[][]) => [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+const table = (header: string[], rows: string[][]) =>
+  [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
 /** The highest offered rate a flow sustained in this result, and the run that did. */
 function highestSustained(runs: Run[]): Run | undefined {
@@ -50,9 +70,18 @@ function highestSustained(runs: Run[]): Run | undefined {
 function impliedLimit(result: BenchResult, flow: Flow, run: FlowRun): { perSecond: number; by: string } | undefined {
   const { postgres, kafka, temporal } = result.baselines;
   const candidates: { perSecond: number; by: string }[] = [];
-  if (postgres && run.perOrder.postgresCommits > 0) candidates.push({ perSecond: postgres.perSecond / run.perOrder.postgresCommits, by: `PostgreSQL: ${postgres.perSecond} commits/s ÷ ${run.perOrder.postgresCommits} commits per order` });
-  if (kafka && run.perOrder.kafkaMessages > 0) candidates.push({ perSecond: kafka.perSecond / run.perOrder.kafkaMessages, by: `Kafka: ${kafka.perSecond} messages/s ÷ ${run.perOrder.kafkaMessages} messages per order` });
-  if (temporal && flow === 'orchestrated') candidates.push({ perSecond: temporal.perSecond, by: `Temporal: ${temporal.perSecond} no-op sagas/s of the same shape` });
+  if (postgres && run.perOrder.postgresCommits > 0)
+    candidates.push({
+      perSecond: postgres.perSecond / run.perOrder.postgresCommits,
+      by: `PostgreSQL: ${postgres.perSecond} commits/s ÷ ${run.perOrder.postgresCommits} commits per order`,
+    });
+  if (kafka && run.perOrder.kafkaMessages > 0)
+    candidates.push({
+      perSecond: kafka.perSecond / run.perOrder.kafkaMessages,
+      by: `Kafka: ${kafka.perSecond} messages/s ÷ ${run.perOrder.kafkaMessages} messages per order`,
+    });
+  if (temporal && flow === 'orchestrated')
+    candidates.push({ perSecond: temporal.perSecond, by: `Temporal: ${temporal.perSecond} no-op sagas/s of the same shape` });
   const lowest = candidates.sort((a, b) => a.perSecond - b.perSecond)[0];
   return lowest && { perSecond: Math.round(lowest.perSecond * 10) / 10, by: lowest.by };
 }
@@ -85,7 +114,12 @@ function latencyChart(fixed: Run[]): TopLevelSpec {
 
 /** Orders ended per second against orders offered per second, one line per flow, with the ideal. */
 function throughputChart(runs: Run[]): TopLevelSpec {
-  const points = runs.map((r) => ({ flow: r.flow, offered: r.offeredRate, achieved: r.throughputPerS, sustained: r.sustained ? 'sustained' : 'not sustained' }));
+  const points = runs.map((r) => ({
+    flow: r.flow,
+    offered: r.offeredRate,
+    achieved: r.throughputPerS,
+    sustained: r.sustained ? 'sustained' : 'not sustained',
+  }));
   const top = Math.max(...points.map((p) => Math.max(p.offered, p.achieved)));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -93,7 +127,16 @@ function throughputChart(runs: Run[]): TopLevelSpec {
     width: 560,
     height: 300,
     layer: [
-      { data: { values: [{ offered: 0, achieved: 0 }, { offered: top, achieved: top }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#999' }, encoding: { x: { field: 'offered', type: 'quantitative' }, y: { field: 'achieved', type: 'quantitative' } } },
+      {
+        data: {
+          values: [
+            { offered: 0, achieved: 0 },
+            { offered: top, achieved: top },
+          ],
+        },
+        mark: { type: 'line', strokeDash: [4, 4], color: '#999' },
+        encoding: { x: { field: 'offered', type: 'quantitative' }, y: { field: 'achieved', type: 'quantitative' } },
+      },
       {
         data: { values: points },
         mark: { type: 'line', point: true },
@@ -132,12 +175,16 @@ function limitingFactor(result: BenchResult, flow: Flow): string {
   const runs = result.runs.filter((r) => r.flow === flow && r.phase !== 'warmup').sort((a, b) => a.offeredRate - b.offeredRate);
   const run = runs.find((r) => !r.sustained) ?? runs.at(-1);
   if (!run) return '';
-  const used = Object.entries(run.processes).flatMap(([name, p]) => (p ? [{ name, percent: p.cpuPercentWhileSubmitting ?? p.cpuPercentOfOneCore }] : [])).sort((a, b) => b.percent - a.percent);
+  const used = Object.entries(run.processes)
+    .flatMap(([name, p]) => (p ? [{ name, percent: p.cpuPercentWhileSubmitting ?? p.cpuPercentOfOneCore }] : []))
+    .sort((a, b) => b.percent - a.percent);
   const total = Math.round(used.reduce((sum, p) => sum + p.percent, 0));
   return `- **${flow}** at ${run.offeredRate}/s (${run.sustained ? 'the highest rate run' : 'the first rate not sustained'}): while orders were being submitted, the processes measured used ${total}% of one core together, out of ${result.machine.cpus * 100}% on this machine; the most: ${used
     .slice(0, 4)
     .map((p) => `${p.name} ${p.percent}%`)
-    .join(', ')}. ${run.perOrder.cpuSeconds} CPU-seconds, ${run.perOrder.postgresCommits} PostgreSQL commits and ${run.perOrder.kafkaMessages} Kafka messages per order.`;
+    .join(
+      ', ',
+    )}. ${run.perOrder.cpuSeconds} CPU-seconds, ${run.perOrder.postgresCommits} PostgreSQL commits and ${run.perOrder.kafkaMessages} Kafka messages per order.`;
 }
 
 /** Writes docs/comparison.md and docs/comparison/*.svg from a result file; returns the report's path. */
@@ -152,7 +199,9 @@ export async function writeReport(resultFile: string): Promise<string> {
 
   const flows = [...new Set(result.runs.map((r) => r.flow))];
   const processNames = [...new Set(fixed.flatMap((r) => Object.keys(r.processes)))];
-  const loc = Object.fromEntries((['orchestrated', 'choreographed'] as Flow[]).map((flow) => [flow, flowFiles[flow].reduce((sum, path) => sum + codeLines(path), 0)]));
+  const loc = Object.fromEntries(
+    (['orchestrated', 'choreographed'] as Flow[]).map((flow) => [flow, flowFiles[flow].reduce((sum, path) => sum + codeLines(path), 0)]),
+  );
   const failedAudits = result.runs.filter((r) => !r.audit.passed);
 
   const md = `# Orchestration and choreography, measured
@@ -170,7 +219,10 @@ on the box. Result file: [\`${basename(resultFile)}\`](../bench/results/${basena
 
 ## Summary
 
-${table(['flow', 'highest sustained rate', 'limit its durable steps imply', 'sustained / limit', 'throughput target', 'latency target'], flows.map((flow) => flowSummary(result, flow)))}
+${table(
+  ['flow', 'highest sustained rate', 'limit its durable steps imply', 'sustained / limit', 'throughput target', 'latency target'],
+  flows.map((flow) => flowSummary(result, flow)),
+)}
 
 A rate is **sustained** when every order reached its final state, the orders that ended from the
 end of the first quarter of the run to its last submission came to at least 90% of the offered
@@ -184,7 +236,10 @@ ${flows.map((flow) => limitingFactor(result, flow)).join('\n')}
 
 ## Baselines (same run, same servers, nothing else driven)
 
-${table(['what', 'rate', 'how'], Object.entries(result.baselines).map(([name, b]) => [name, `${b.perSecond} ${b.unit}`, b.how]))}
+${table(
+  ['what', 'rate', 'how'],
+  Object.entries(result.baselines).map(([name, b]) => [name, `${b.perSecond} ${b.unit}`, b.how]),
+)}
 
 ## At the fixed rate
 
@@ -193,10 +248,16 @@ ${table(
   [
     ['orders submitted / ended', ...fixed.map((r) => `${r.submitted} / ${r.ended}`)],
     ['orders ended per second', ...fixed.map((r) => `${r.throughputPerS}${r.sustained ? '' : ' (not sustained)'}`)],
-    ['to final state p50 / p95 / p99', ...fixed.map((r) => `${ms(r.latencyMs.toFinalState?.p50)} / ${ms(r.latencyMs.toFinalState?.p95)} / ${ms(r.latencyMs.toFinalState?.p99)}`)],
+    [
+      'to final state p50 / p95 / p99',
+      ...fixed.map((r) => `${ms(r.latencyMs.toFinalState?.p50)} / ${ms(r.latencyMs.toFinalState?.p95)} / ${ms(r.latencyMs.toFinalState?.p99)}`),
+    ],
     ['to complete read model p50 / p99', ...fixed.map((r) => `${ms(r.latencyMs.toReadModelComplete?.p50)} / ${ms(r.latencyMs.toReadModelComplete?.p99)}`)],
     ['POST /orders p50 / p99', ...fixed.map((r) => `${ms(r.latencyMs.http?.p50)} / ${ms(r.latencyMs.http?.p99)}`)],
-    ...result.mix.map((m) => [`${m.key}: to final state p50 / p99`, ...fixed.map((r) => `${ms(r.latencyMs.toFinalStateByKind[m.key]?.p50)} / ${ms(r.latencyMs.toFinalStateByKind[m.key]?.p99)}`)]),
+    ...result.mix.map((m) => [
+      `${m.key}: to final state p50 / p99`,
+      ...fixed.map((r) => `${ms(r.latencyMs.toFinalStateByKind[m.key]?.p50)} / ${ms(r.latencyMs.toFinalStateByKind[m.key]?.p99)}`),
+    ]),
     ['PostgreSQL commits per order (the services only: the Temporal dev server keeps its own in SQLite)', ...fixed.map((r) => num(r.perOrder.postgresCommits))],
     ['Kafka messages per order', ...fixed.map((r) => num(r.perOrder.kafkaMessages))],
     ['CPU seconds per order (all processes)', ...fixed.map((r) => num(r.perOrder.cpuSeconds))],
@@ -211,7 +272,17 @@ The gateway_transient orders wait out the retry backoff of each flow (orchestrat
 CPU of each process at the fixed rate (% of one core while orders were being submitted / over the
 whole run, drain included) and its memory at the end:
 
-${table(['process', ...fixed.map((r) => r.flow)], processNames.map((name) => [name, ...fixed.map((r) => (r.processes[name] ? `${r.processes[name].cpuPercentWhileSubmitting ?? '–'}% / ${r.processes[name].cpuPercentOfOneCore}%, ${r.processes[name].rssMb} MB` : '–'))]))}
+${table(
+  ['process', ...fixed.map((r) => r.flow)],
+  processNames.map((name) => [
+    name,
+    ...fixed.map((r) =>
+      r.processes[name]
+        ? `${r.processes[name].cpuPercentWhileSubmitting ?? '–'}% / ${r.processes[name].cpuPercentOfOneCore}%, ${r.processes[name].rssMb} MB`
+        : '–',
+    ),
+  ]),
+)}
 
 ## Throughput against offered load
 
@@ -219,7 +290,17 @@ ${table(['process', ...fixed.map((r) => r.flow)], processNames.map((name) => [na
 
 ${table(
   ['flow', 'phase', 'offered/s', 'ended/s', 'p50', 'p99', 'CPU-s/order', 'sustained', 'audit'],
-  result.runs.map((r) => [r.flow, r.phase, String(r.offeredRate), String(r.throughputPerS), ms(r.latencyMs.toFinalState?.p50), ms(r.latencyMs.toFinalState?.p99), num(r.perOrder.cpuSeconds), r.sustained ? 'yes' : 'no', r.audit.passed ? 'passed' : 'FAILED']),
+  result.runs.map((r) => [
+    r.flow,
+    r.phase,
+    String(r.offeredRate),
+    String(r.throughputPerS),
+    ms(r.latencyMs.toFinalState?.p50),
+    ms(r.latencyMs.toFinalState?.p99),
+    num(r.perOrder.cpuSeconds),
+    r.sustained ? 'yes' : 'no',
+    r.audit.passed ? 'passed' : 'FAILED',
+  ]),
 )}
 
 ## The audit
@@ -251,7 +332,10 @@ ${result.runs.map((r) => `- ${r.flow} at ${r.offeredRate}/s (${r.phase}): ${r.au
 /** The newest result file. */
 export function latestResult(): string {
   const dir = join(projectRoot, 'bench', 'results');
-  const newest = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().at(-1);
+  const newest = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .at(-1);
   if (!newest) throw new Error(`no result in ${dir}: run npm run bench first`);
   return join(dir, newest);
 }

@@ -15,4 +15,3 @@ export interface BenchResult {
   baselines: { postgres?: Baseline; kafka?: Baseline; temporal?: Baseline };
   runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' })[];
 }
-

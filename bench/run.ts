@@ -53,15 +53,27 @@ async function main(): Promise<number> {
     },
   });
   const flows: Flow[] = values.flow === 'both' ? ['orchestrated', 'choreographed'] : [values.flow as Flow];
-  if (!flows.every((f) => f === 'orchestrated' || f === 'choreographed')) throw new Error(`--flow must be orchestrated, choreographed or both, not ${values.flow}`);
-  const [rate, durationS, drainS, searchDurationS, maxRate, warmupS] = [values.rate, values.duration, values.drain, values['search-duration'], values['max-rate'], values.warmup].map(Number) as [number, number, number, number, number, number];
-  if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0 && warmupS >= 0)) throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain and --warmup zero or more');
+  if (!flows.every((f) => f === 'orchestrated' || f === 'choreographed'))
+    throw new Error(`--flow must be orchestrated, choreographed or both, not ${values.flow}`);
+  const [rate, durationS, drainS, searchDurationS, maxRate, warmupS] = [
+    values.rate,
+    values.duration,
+    values.drain,
+    values['search-duration'],
+    values['max-rate'],
+    values.warmup,
+  ].map(Number) as [number, number, number, number, number, number];
+  if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0 && warmupS >= 0))
+    throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain and --warmup zero or more');
 
   // The Temporal baseline runs a worker in this process: its log lines stay out of the report.
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const config = loadStackConfig();
   const system = await ensureSystem(config, say);
-  const pool = createPool(postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }), 16);
+  const pool = createPool(
+    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    16,
+  );
   const kafka = new Kafka({ clientId: 'bench', brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();

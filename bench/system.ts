@@ -12,7 +12,10 @@ import { waitUntil } from '../infra/stack/wait.ts';
  * benchmark starts it the same way (`infra/stack/cli.ts start`, log in .data/logs/bench-start.log)
  * and stops it with Ctrl-C's signal when done.
  */
-export async function ensureSystem(config: StackConfig, say: (line: string) => void): Promise<{ startedHere: boolean; tracing: string; stop(): Promise<void> }> {
+export async function ensureSystem(
+  config: StackConfig,
+  say: (line: string) => void,
+): Promise<{ startedHere: boolean; tracing: string; stop(): Promise<void> }> {
   const readyz = `http://127.0.0.1:${config.API_PORT}/readyz`;
   if ((await waitUntil(httpProbe(readyz), { timeoutMs: 0 })).ready) {
     say(`using the running system (${readyz} answers)`);
@@ -28,7 +31,12 @@ export async function ensureSystem(config: StackConfig, say: (line: string) => v
   // CPU (README "The benchmark" has the figures); set OTEL_* to measure with it.
   const otel = Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'));
   const env = otel.length > 0 ? process.env : { ...process.env, OTEL_SDK_DISABLED: 'true' };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], { cwd: projectRoot, env, stdio: ['ignore', log, log], detached: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], {
+    cwd: projectRoot,
+    env,
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Up when npm start says so (every service started), not only when the API answers.
   const systemUp = async () => {
@@ -51,7 +59,10 @@ export async function ensureSystem(config: StackConfig, say: (line: string) => v
   process.once('SIGTERM', stopOnSignal);
   return {
     startedHere: true,
-    tracing: otel.length > 0 ? `configured by the caller: ${otel.map(([name, value]) => `${name}=${value}`).join(' ')}` : 'off (OTEL_SDK_DISABLED=true, set by the benchmark)',
+    tracing:
+      otel.length > 0
+        ? `configured by the caller: ${otel.map(([name, value]) => `${name}=${value}`).join(' ')}`
+        : 'off (OTEL_SDK_DISABLED=true, set by the benchmark)',
     async stop() {
       process.off('SIGINT', stopOnSignal);
       process.off('SIGTERM', stopOnSignal);

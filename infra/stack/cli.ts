@@ -129,7 +129,12 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { 'test-tools': { type: 'boolean', default: false }, lines: { type: 'string', short: 'n', default: '100' }, follow: { type: 'boolean', short: 'f', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'test-tools': { type: 'boolean', default: false },
+      lines: { type: 'string', short: 'n', default: '100' },
+      follow: { type: 'boolean', short: 'f', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {

@@ -4,8 +4,7 @@ import { Type, type Static } from 'typebox';
 import { StackConfigError } from './errors.ts';
 import { projectRoot } from './paths.ts';
 
-const port = (defaultPort: number, description: string) =>
-  Type.Integer({ minimum: 1, maximum: 65535, default: defaultPort, description });
+const port = (defaultPort: number, description: string) => Type.Integer({ minimum: 1, maximum: 65535, default: defaultPort, description });
 
 /** Environment variables of the local stack, with their defaults. */
 export const StackEnvSchema = Type.Object({

@@ -70,7 +70,15 @@ const installPythonTools = (toolsDir: string, report: InstallReporter) => {
 };
 
 /** Copies the artifacts of a pinned Maven `pom` into `libDir`, unless its stamp says they are there. */
-async function installFromMaven(what: string, pom: string, dir: string, libDir: string, stamp: string, toolsDir: string, report: InstallReporter): Promise<void> {
+async function installFromMaven(
+  what: string,
+  pom: string,
+  dir: string,
+  libDir: string,
+  stamp: string,
+  toolsDir: string,
+  report: InstallReporter,
+): Promise<void> {
   if (isCurrent(stamp, pom)) return;
   checkMaven();
   const log = layout(toolsDir).log;
@@ -89,14 +97,29 @@ const installKafka = (toolsDir: string, report: InstallReporter) => {
 
 const installZipkin = (toolsDir: string, report: InstallReporter) => {
   const paths = layout(toolsDir);
-  return installFromMaven('the Zipkin server (trace viewer)', installInputs.zipkinPom, paths.zipkinDir, paths.zipkinLibDir, paths.zipkinStamp, toolsDir, report);
+  return installFromMaven(
+    'the Zipkin server (trace viewer)',
+    installInputs.zipkinPom,
+    paths.zipkinDir,
+    paths.zipkinLibDir,
+    paths.zipkinStamp,
+    toolsDir,
+    report,
+  );
 };
 
 /**
  * Installs a Debian package with apt-get (root only), refreshing the package lists once if the
  * first attempt fails, then says where the tool landed.
  */
-async function aptInstall(what: string, debianPackage: string, locate: () => string | undefined, howTo: string, toolsDir: string, report: InstallReporter): Promise<string> {
+async function aptInstall(
+  what: string,
+  debianPackage: string,
+  locate: () => string | undefined,
+  howTo: string,
+  toolsDir: string,
+  report: InstallReporter,
+): Promise<string> {
   const found = locate();
   if (found) return found;
   if (process.getuid?.() !== 0 || capture('apt-get', ['--version']).error) {
@@ -118,7 +141,14 @@ async function aptInstall(what: string, debianPackage: string, locate: () => str
 }
 
 const installPostgres = (toolsDir: string, report: InstallReporter) =>
-  aptInstall('the PostgreSQL server', 'postgresql', () => findPostgresBinDir(), 'install it (Debian: apt-get install postgresql) or set PG_BIN to the folder holding postgres and initdb', toolsDir, report);
+  aptInstall(
+    'the PostgreSQL server',
+    'postgresql',
+    () => findPostgresBinDir(),
+    'install it (Debian: apt-get install postgresql) or set PG_BIN to the folder holding postgres and initdb',
+    toolsDir,
+    report,
+  );
 
 /** Where the tools only the tests need are. */
 export interface TestTools {
@@ -135,8 +165,22 @@ export interface TestTools {
  * the API fuzzer schemathesis (`infra/python/fuzz-requirements.txt`). `npm start` never installs them.
  */
 export async function installTestTools(toolsDir: string, report: InstallReporter = () => undefined): Promise<TestTools> {
-  const chromium = await aptInstall('Chromium (for the browser tests)', 'chromium', () => findChromium(), 'install it (Debian: apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary', toolsDir, report);
-  const promtool = await aptInstall('promtool (for the alert rule tests)', 'prometheus', () => findPromtool(), 'install it (Debian: apt-get install prometheus) or set PROMTOOL_PATH to a promtool binary', toolsDir, report);
+  const chromium = await aptInstall(
+    'Chromium (for the browser tests)',
+    'chromium',
+    () => findChromium(),
+    'install it (Debian: apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary',
+    toolsDir,
+    report,
+  );
+  const promtool = await aptInstall(
+    'promtool (for the alert rule tests)',
+    'prometheus',
+    () => findPromtool(),
+    'install it (Debian: apt-get install prometheus) or set PROMTOOL_PATH to a promtool binary',
+    toolsDir,
+    report,
+  );
   const paths = layout(toolsDir);
   await installPythonVenv('the API fuzzer (schemathesis)', fuzzRequirements, paths.fuzzDir, paths.fuzzStamp, toolsDir, report);
   return { chromium, promtool, schemathesis: locateFuzzer(toolsDir) };
@@ -151,7 +195,10 @@ export async function installTestTools(toolsDir: string, report: InstallReporter
 export function locateFuzzer(toolsDir: string): { command: string; args: string[] } {
   const paths = layout(toolsDir);
   if (!isCurrent(paths.fuzzStamp, fuzzRequirements)) {
-    throw new PrerequisiteMissingError(`the pinned API fuzzer in ${paths.fuzzDir}`, 'run `npx tsx infra/stack/cli.ts install --test-tools` (npm test does it for you)');
+    throw new PrerequisiteMissingError(
+      `the pinned API fuzzer in ${paths.fuzzDir}`,
+      'run `npx tsx infra/stack/cli.ts install --test-tools` (npm test does it for you)',
+    );
   }
   return { command: join(paths.fuzzDir, 'bin', 'python3'), args: ['-m', 'schemathesis.cli'] };
 }
@@ -188,6 +235,9 @@ export function locateTools(toolsDir: string): InstalledTools {
     kafkaLog4jConfig: installInputs.kafkaLog4jConfig,
     java: findJava(),
     postgresBinDir,
-    zipkinJar: join(paths.zipkinLibDir, readdirSync(paths.zipkinLibDir).find((f) => f.startsWith('zipkin-server-') && f.endsWith('-exec.jar')) ?? 'zipkin-server-exec.jar'),
+    zipkinJar: join(
+      paths.zipkinLibDir,
+      readdirSync(paths.zipkinLibDir).find((f) => f.startsWith('zipkin-server-') && f.endsWith('-exec.jar')) ?? 'zipkin-server-exec.jar',
+    ),
   };
 }

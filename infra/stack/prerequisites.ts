@@ -53,7 +53,9 @@ export function findPostgresBinDir(env: NodeJS.ProcessEnv = process.env): string
   if (env.PG_BIN) candidates.push(env.PG_BIN);
   const debianRoot = '/usr/lib/postgresql';
   if (existsSync(debianRoot)) {
-    const versions = readdirSync(debianRoot).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(debianRoot)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map((v) => join(debianRoot, v, 'bin')));
   }
   const pgConfig = capture('pg_config', ['--bindir']);

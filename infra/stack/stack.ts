@@ -83,7 +83,14 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
       logPath: join(logs, 'temporal.log'),
     }),
-    createZipkinServer({ java: tools.java, jar: tools.zipkinJar, port: config.ZIPKIN_PORT, maxSpans: config.ZIPKIN_MAX_SPANS, heapMb: config.ZIPKIN_HEAP_MB, logPath: join(logs, 'zipkin.log') }),
+    createZipkinServer({
+      java: tools.java,
+      jar: tools.zipkinJar,
+      port: config.ZIPKIN_PORT,
+      maxSpans: config.ZIPKIN_MAX_SPANS,
+      heapMb: config.ZIPKIN_HEAP_MB,
+      logPath: join(logs, 'zipkin.log'),
+    }),
     createNodeService({
       name: 'smtp-sink',
       entry: 'src/workers/smtp-sink.ts',
@@ -104,7 +111,9 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
  * elsewhere with the standard OTEL_* variables (an OTLP collector, say), which then win.
  */
 function tracingEnv(config: StackConfig): Record<string, string> {
-  const own = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED'].some((name) => process.env[name]);
+  const own = ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_SDK_DISABLED'].some(
+    (name) => process.env[name],
+  );
   return own ? {} : { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkinSpansUrl(config.ZIPKIN_PORT), OTEL_BSP_SCHEDULE_DELAY: '1000' };
 }
 
@@ -139,7 +148,12 @@ export function appServices(config: StackConfig): ManagedServer[] {
     createNodeService({
       name: 'temporal-worker',
       entry: 'src/workers/temporal-worker.ts',
-      env: { TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`, ...backends, METRICS_PORT: String(config.WORKER_METRICS_PORT), TEMPORAL_SDK_METRICS_PORT: String(config.TEMPORAL_SDK_METRICS_PORT) },
+      env: {
+        TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+        ...backends,
+        METRICS_PORT: String(config.WORKER_METRICS_PORT),
+        TEMPORAL_SDK_METRICS_PORT: String(config.TEMPORAL_SDK_METRICS_PORT),
+      },
       ports: [
         { port: config.WORKER_METRICS_PORT, setting: 'WORKER_METRICS_PORT' },
         { port: config.TEMPORAL_SDK_METRICS_PORT, setting: 'TEMPORAL_SDK_METRICS_PORT' },
@@ -167,11 +181,20 @@ export function appServices(config: StackConfig): ManagedServer[] {
     createNodeService({
       name: 'api',
       entry: 'src/workers/api.ts',
-      env: { ...backends, TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`, API_PORT: String(config.API_PORT), TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}` },
+      env: {
+        ...backends,
+        TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+        API_PORT: String(config.API_PORT),
+        TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
+      },
       ports: [{ port: config.API_PORT, setting: 'API_PORT' }],
       logPath: join(logs, 'api.log'),
       probe: httpProbe(`http://127.0.0.1:${config.API_PORT}/readyz`),
-      endpoints: { API: `http://localhost:${config.API_PORT}/orders`, 'Swagger UI': `http://localhost:${config.API_PORT}/docs`, 'API metrics': `http://localhost:${config.API_PORT}/metrics` },
+      endpoints: {
+        API: `http://localhost:${config.API_PORT}/orders`,
+        'Swagger UI': `http://localhost:${config.API_PORT}/docs`,
+        'API metrics': `http://localhost:${config.API_PORT}/metrics`,
+      },
     }),
     createNodeService({
       name: 'projector',
@@ -180,7 +203,10 @@ export function appServices(config: StackConfig): ManagedServer[] {
       ports: [{ port: config.PROJECTOR_METRICS_PORT, setting: 'PROJECTOR_METRICS_PORT' }],
       logPath: join(logs, 'projector.log'),
       probe: logLineProbe(join(logs, 'projector.log'), 'projector started'),
-      endpoints: { Projector: 'read_model.order_view, read_model.order_timeline', 'Projector metrics': `http://localhost:${config.PROJECTOR_METRICS_PORT}/metrics` },
+      endpoints: {
+        Projector: 'read_model.order_view, read_model.order_timeline',
+        'Projector metrics': `http://localhost:${config.PROJECTOR_METRICS_PORT}/metrics`,
+      },
     }),
   ];
 }
@@ -289,7 +315,12 @@ export async function stackStatus(config: StackConfig, servers: ManagedServer[])
       if (!record) return { ...base, state: 'down' };
       if (!isRunning(record)) {
         const supervisor = record.supervisorPid !== undefined && processExists(record.supervisorPid);
-        return { ...base, state: 'down', pid: record.pid, detail: supervisor ? `exited; npm start (pid ${record.supervisorPid}) is restarting it` : 'exited, and nothing restarts it' };
+        return {
+          ...base,
+          state: 'down',
+          pid: record.pid,
+          detail: supervisor ? `exited; npm start (pid ${record.supervisorPid}) is restarting it` : 'exited, and nothing restarts it',
+        };
       }
       try {
         await server.probe(record.pid);

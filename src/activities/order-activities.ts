@@ -41,7 +41,10 @@ export interface Published {
 
 /** An event the orders context publishes when it records a step. */
 export type OrderEvent = {
-  [T in 'order.review_requested' | 'order.approved' | 'order.rejected' | 'order.confirmed' | 'order.cancel_requested' | 'order.cancelled']: { type: T; data: EventData<T> };
+  [T in 'order.review_requested' | 'order.approved' | 'order.rejected' | 'order.confirmed' | 'order.cancel_requested' | 'order.cancelled']: {
+    type: T;
+    data: EventData<T>;
+  };
 }['order.review_requested' | 'order.approved' | 'order.rejected' | 'order.confirmed' | 'order.cancel_requested' | 'order.cancelled'];
 
 /**
@@ -116,11 +119,21 @@ export function createOrderActivities(deps: OrderActivityDeps) {
     },
 
     /** Records an order status and/or publishes an orders event (review, confirmation, cancellation). */
-    async recordOrderProgress(input: { saga: SagaRef; step: SagaStep | 'compensate' | 'cancel'; status?: OrderStatus; reason?: CancellationReason; total?: Money; event?: OrderEvent }): Promise<Published> {
+    async recordOrderProgress(input: {
+      saga: SagaRef;
+      step: SagaStep | 'compensate' | 'cancel';
+      status?: OrderStatus;
+      reason?: CancellationReason;
+      total?: Money;
+      event?: OrderEvent;
+    }): Promise<Published> {
       try {
         if (input.status) {
           try {
-            await transitionOrder(deps.pool, input.saga.orderId, input.status, { ...(input.reason ? { reason: input.reason } : {}), ...(input.total ? { total: input.total } : {}) });
+            await transitionOrder(deps.pool, input.saga.orderId, input.status, {
+              ...(input.reason ? { reason: input.reason } : {}),
+              ...(input.total ? { total: input.total } : {}),
+            });
           } catch (err) {
             // A saga that failed before its order was recorded (the database refused the order)
             // still ends: there is no row to cancel, and `order.cancelled` below still tells the
@@ -153,7 +166,9 @@ export function createOrderActivities(deps: OrderActivityDeps) {
     /** Publishes `payment.failed` when the gateway stayed unavailable for the whole retry window. */
     async reportPaymentUnavailable(input: { saga: SagaRef; message: string }): Promise<Published> {
       try {
-        return { eventId: await publish(input.saga, 'charge_payment', 'payment.failed', { reason: 'payment_gateway_unavailable', message: input.message }, 'payments') };
+        return {
+          eventId: await publish(input.saga, 'charge_payment', 'payment.failed', { reason: 'payment_gateway_unavailable', message: input.message }, 'payments'),
+        };
       } catch (err) {
         throw toFailure(err);
       }
@@ -176,7 +191,9 @@ export function createOrderActivities(deps: OrderActivityDeps) {
         const { reservation } = await releaseReservation(deps.pool, input.saga.orderId);
         if (!reservation) return { eventId: null };
         const lines = reservation.lines.map(({ sku, quantity }) => ({ sku, quantity }));
-        return { eventId: await publish(input.saga, 'compensate', 'inventory.released', { lines, ...(input.reason ? { reason: input.reason } : {}) }, 'inventory') };
+        return {
+          eventId: await publish(input.saga, 'compensate', 'inventory.released', { lines, ...(input.reason ? { reason: input.reason } : {}) }, 'inventory'),
+        };
       } catch (err) {
         throw toFailure(err);
       }
@@ -192,7 +209,15 @@ export function createOrderActivities(deps: OrderActivityDeps) {
           to: order.email,
           data: { orderId: order.orderId, total: order.total, reason: order.reason },
         });
-        return { eventId: await publish(input.saga, `notify_customer/${input.template}`, 'notification.sent', { template: input.template, messageId }, 'notifications') };
+        return {
+          eventId: await publish(
+            input.saga,
+            `notify_customer/${input.template}`,
+            'notification.sent',
+            { template: input.template, messageId },
+            'notifications',
+          ),
+        };
       } catch (err) {
         throw toFailure(err);
       }

@@ -75,7 +75,10 @@ export async function buildApiApp(deps: ApiDeps) {
     // the path) is answered in the error shape too, not with Fastify's code-less default.
     clientErrorHandler,
     // Strict: unknown fields and wrong types are errors, never silently dropped or converted.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, formats: { [storableText.format]: storableText.validate } }, plugins: [addFormats as never] },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, formats: { [storableText.format]: storableText.validate } },
+      plugins: [addFormats as never],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // A span per request (a no-op unless the process started tracing): the root of an order's trace.
@@ -97,13 +100,21 @@ export async function buildApiApp(deps: ApiDeps) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [metrics],
   });
-  const ordersPlaced = new Counter({ name: 'orders_placed_total', help: 'Orders accepted by POST /orders (a repeated Idempotency-Key counts once)', labelNames: ['flow'], registers: [metrics] });
+  const ordersPlaced = new Counter({
+    name: 'orders_placed_total',
+    help: 'Orders accepted by POST /orders (a repeated Idempotency-Key counts once)',
+    labelNames: ['flow'],
+    registers: [metrics],
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header(correlationHeader, request.id);
     done(null, payload);
   });
   app.addHook('onResponse', (request, reply, done) => {
-    requestDuration.observe({ method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    requestDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
     done();
   });
 
@@ -121,7 +132,15 @@ export async function buildApiApp(deps: ApiDeps) {
           "A request Node's HTTP parser refuses before routing (a control character in a header, a NUL byte in the path) is answered 400 MALFORMED_REQUEST, " +
           'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed.',
       },
-      components: { responses: { MethodNotAllowed: { description: 'the path has no such method; Allow lists the ones it has', headers: { Allow: { schema: { type: 'string' } } }, content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } } } } },
+      components: {
+        responses: {
+          MethodNotAllowed: {
+            description: 'the path has no such method; Allow lists the ones it has',
+            headers: { Allow: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } },
+          },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -139,7 +158,6 @@ export async function buildApiApp(deps: ApiDeps) {
   return app;
 }
 
-
 /** The operations that take the `id` of an order that POST /orders answers. */
 const orderOperations = ['getOrder', 'getOrderEvents', 'cancelOrder', 'approveOrder', 'rejectOrder'];
 
@@ -149,6 +167,7 @@ const orderOperations = ['getOrder', 'getOrderEvents', 'cancelOrder', 'approveOr
  */
 function withOrderLinks<T extends { paths?: Record<string, unknown> }>(doc: T): T {
   const placed = (doc.paths?.['/orders'] as { post?: { responses?: Record<string, { links?: unknown }> } } | undefined)?.post?.responses?.['202'];
-  if (placed) placed.links = Object.fromEntries(orderOperations.map((operationId) => [operationId, { operationId, parameters: { id: '$response.body#/orderId' } }]));
+  if (placed)
+    placed.links = Object.fromEntries(orderOperations.map((operationId) => [operationId, { operationId, parameters: { id: '$response.body#/orderId' } }]));
   return doc;
 }

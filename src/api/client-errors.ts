@@ -49,7 +49,12 @@ export function clientErrorHandler(this: { log: FastifyBaseLogger }, err: Parser
     answerOnSocket(socket, 408, 'REQUEST_TIMEOUT', 'the request was not received in time');
   } else {
     const what = err.reason ?? err.message;
-    answerOnSocket(socket, 400, 'MALFORMED_REQUEST', `the HTTP request is malformed and was not read: ${what.charAt(0).toLowerCase()}${what.slice(1)} (${err.code ?? 'parse error'})`);
+    answerOnSocket(
+      socket,
+      400,
+      'MALFORMED_REQUEST',
+      `the HTTP request is malformed and was not read: ${what.charAt(0).toLowerCase()}${what.slice(1)} (${err.code ?? 'parse error'})`,
+    );
   }
 }
 
@@ -62,5 +67,11 @@ export function answerConnect(request: IncomingMessage, socket: Duplex, allowed:
   const path = (request.url ?? '').split('?')[0] ?? '';
   // A proxy's CONNECT names a host:port (authority form), which is none of our paths.
   const methods = path.startsWith('/') ? allowed(path) : [];
-  answerOnSocket(socket, 405, 'METHOD_NOT_ALLOWED', `CONNECT is not allowed on ${path}: this server is not a proxy${methods.length > 0 ? `; allowed: ${methods.join(', ')}` : ''}`, { allow: methods.join(', ') });
+  answerOnSocket(
+    socket,
+    405,
+    'METHOD_NOT_ALLOWED',
+    `CONNECT is not allowed on ${path}: this server is not a proxy${methods.length > 0 ? `; allowed: ${methods.join(', ')}` : ''}`,
+    { allow: methods.join(', ') },
+  );
 }

@@ -65,7 +65,8 @@ function validationMessage(err: FastifyError): string {
   if (first.keyword === 'additionalProperties') return `${where}/${String(params.additionalProperty)} is not a known field`;
   if (first.keyword === 'enum') return `${where} must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
   if (first.keyword === 'required') return `${where}/${String(params.missingProperty)} is required`;
-  if ((first.keyword === 'pattern' && params.pattern === storableTextPattern) || (first.keyword === 'format' && params.format === storableText.format)) return `${where} must not contain U+0000 (NUL) or an unpaired surrogate: the database cannot store them`;
+  if ((first.keyword === 'pattern' && params.pattern === storableTextPattern) || (first.keyword === 'format' && params.format === storableText.format))
+    return `${where} must not contain U+0000 (NUL) or an unpaired surrogate: the database cannot store them`;
   return `${where} ${first.message ?? 'is invalid'}`;
 }
 
@@ -75,10 +76,12 @@ function validationMessage(err: FastifyError): string {
  */
 function dependencyFailure(err: unknown, request: FastifyRequest): { statusCode: 503 | 504; message: string } | undefined {
   const ifUnavailable = request.routeOptions.config.ifUnavailable ?? 'nothing was changed; try again later';
-  if (err instanceof FlowUnavailableError) return { statusCode: err.timedOut ? 504 : 503, message: err.outcome ? err.message : `${err.message}: ${ifUnavailable}` };
+  if (err instanceof FlowUnavailableError)
+    return { statusCode: err.timedOut ? 504 : 503, message: err.outcome ? err.message : `${err.message}: ${ifUnavailable}` };
   const state = (err as { code?: unknown } | null)?.code;
   // query_timeout of the pool (pg's own message) or a statement_timeout (SQLSTATE 57014).
-  if (state === '57014' || (err instanceof Error && err.message === 'Query read timeout')) return { statusCode: 504, message: `PostgreSQL did not answer in time: ${ifUnavailable}` };
+  if (state === '57014' || (err instanceof Error && err.message === 'Query read timeout'))
+    return { statusCode: 504, message: `PostgreSQL did not answer in time: ${ifUnavailable}` };
   if (isTransientDatabaseError(err)) return { statusCode: 503, message: `PostgreSQL is unavailable: ${ifUnavailable}` };
   return undefined;
 }
@@ -88,7 +91,8 @@ function dependencyFailure(err: unknown, request: FastifyRequest): { statusCode:
  * malformed URL), in the error shape. Passed as the `frameworkErrors` option.
  */
 export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') void reply.status(400).send(problem(400, 'VALIDATION_FAILED', 'params/id must NOT have more than 100 characters'));
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    void reply.status(400).send(problem(400, 'VALIDATION_FAILED', 'params/id must NOT have more than 100 characters'));
   else void reply.status(400).send(problem(400, 'INVALID_URL', `the URL is not valid: ${err.message}`));
 }
 
@@ -133,7 +137,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply.status(400).send(problem(400, 'INVALID_JSON', `the body is not valid JSON: ${err.message}`));
     }
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.status(413).send(problem(413, 'BODY_TOO_LARGE', 'the body is larger than 64 KiB'));
-    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return reply.status(415).send(problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'));
+    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return reply.status(415).send(problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json'));
     if (fastifyError.statusCode && fastifyError.statusCode < 500) {
       return reply.status(fastifyError.statusCode).send(problem(fastifyError.statusCode, fastifyError.code ?? 'BAD_REQUEST', err.message));
     }

@@ -13,7 +13,13 @@ export interface IdempotentAnswer<T> {
  * a concurrent duplicate, whose `requestHash` the caller compares with its own).
  */
 export async function claimIdempotencyKey<T>(db: Queryable, key: string, requestHash: string, response: T): Promise<IdempotentAnswer<T>> {
-  await db.query('insert into api.idempotency_keys (idempotency_key, request_hash, status_code, response) values ($1, $2, 202, $3) on conflict do nothing', [key, requestHash, JSON.stringify(response)]);
-  const stored = (await db.query<{ request_hash: string; response: T }>('select request_hash, response from api.idempotency_keys where idempotency_key = $1', [key])).rows[0]!;
+  await db.query('insert into api.idempotency_keys (idempotency_key, request_hash, status_code, response) values ($1, $2, 202, $3) on conflict do nothing', [
+    key,
+    requestHash,
+    JSON.stringify(response),
+  ]);
+  const stored = (
+    await db.query<{ request_hash: string; response: T }>('select request_hash, response from api.idempotency_keys where idempotency_key = $1', [key])
+  ).rows[0]!;
   return { requestHash: stored.request_hash, response: stored.response };
 }

@@ -66,7 +66,13 @@ export const PlaceOrderBody = Type.Object(
 export type PlaceOrderBody = Static<typeof PlaceOrderBody>;
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.String({ minLength: 8, maxLength: 200, pattern: '^[A-Za-z0-9._:-]+$', description: 'a key of your choosing: the same key and body return the same answer', examples: ['order-2026-0001'] }),
+  'idempotency-key': Type.String({
+    minLength: 8,
+    maxLength: 200,
+    pattern: '^[A-Za-z0-9._:-]+$',
+    description: 'a key of your choosing: the same key and body return the same answer',
+    examples: ['order-2026-0001'],
+  }),
 });
 
 export const OrderLinks = Type.Object({ status: Type.String(), events: Type.String(), temporalUi: Type.Optional(Type.String()) });

@@ -50,7 +50,12 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
   const groupIds = options.services.map((s) => `${prefix}${s.groupId}`);
   const admin = options.kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, { prefix, partitions: options.topicPartitions, replicationFactor: options.replicationFactor, extra: groupIds.map((g) => deadLetterTopicOf(g)) });
+  await ensureTopics(admin, {
+    prefix,
+    partitions: options.topicPartitions,
+    replicationFactor: options.replicationFactor,
+    extra: groupIds.map((g) => deadLetterTopicOf(g)),
+  });
   await admin.disconnect();
 
   const consumers: ConsumerRunner[] = options.services.map((service) =>
@@ -70,7 +75,9 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
   );
   await Promise.all(consumers.map((c) => c.start()));
 
-  const relays: OutboxRelay[] = Array.from({ length: options.relays ?? 1 }, () => createOutboxRelay({ pool: options.pool, producer: options.producer, log: options.log, topicPrefix: prefix }));
+  const relays: OutboxRelay[] = Array.from({ length: options.relays ?? 1 }, () =>
+    createOutboxRelay({ pool: options.pool, producer: options.producer, log: options.log, topicPrefix: prefix }),
+  );
   const relayRuns = relays.map((relay) => relay.run());
 
   const now = options.now ?? (() => new Date());

@@ -1,6 +1,14 @@
 import type { Transporter } from 'nodemailer';
 import { releaseStockIn, reserveStockIn } from '../contexts/inventory/inventory-store.ts';
-import { claimPendingMessages, deliverEmail, type ClaimedMessage, queueMessage, recipientOf, recordRecipient, recordSent } from '../contexts/notifications/notifier.ts';
+import {
+  claimPendingMessages,
+  deliverEmail,
+  type ClaimedMessage,
+  queueMessage,
+  recipientOf,
+  recordRecipient,
+  recordSent,
+} from '../contexts/notifications/notifier.ts';
 import { lockOrder, markPaymentCompleted, markPaymentSettled, markStockReleased } from '../contexts/orders/choreography-state.ts';
 import { transitionOrder } from '../contexts/orders/order-store.ts';
 import { openReviewDeadline } from '../contexts/orders/review-deadlines.ts';
@@ -174,7 +182,10 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
       async (outcome, ctx2) => {
         if (!(await recordChargeOutcome(ctx2.tx, orderId, outcome))) return;
         if (outcome.kind === 'captured') {
-          ctx2.emit('payment.completed', { amount: { amountCents: outcome.charge.amountCents, currency: outcome.charge.currency }, chargeId: outcome.charge.id });
+          ctx2.emit('payment.completed', {
+            amount: { amountCents: outcome.charge.amountCents, currency: outcome.charge.currency },
+            chargeId: outcome.charge.id,
+          });
           return; // a cancel that came in meanwhile is refunded on payment.completed
         }
         ctx2.emit('payment.failed', { reason: 'payment_declined', message: outcome.message });
@@ -194,7 +205,8 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
         return answer;
       },
       async (answer, ctx) => {
-        if (await recordRefund(ctx.tx, orderId, answer)) ctx.emit('payment.refunded', { amount: { amountCents: answer.amountCents, currency: answer.currency }, refundId: answer.id });
+        if (await recordRefund(ctx.tx, orderId, answer))
+          ctx.emit('payment.refunded', { amount: { amountCents: answer.amountCents, currency: answer.currency }, refundId: answer.id });
       },
     );
 
@@ -254,7 +266,8 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
     return networkStep(
       async () => {
         const sent: { template: NotificationTemplate; messageId: string }[] = [];
-        for (const { template, data } of claimed) sent.push({ template, messageId: await deliverEmail(deps.mailer, { orderId, template, to, data: { orderId, ...data } }) });
+        for (const { template, data } of claimed)
+          sent.push({ template, messageId: await deliverEmail(deps.mailer, { orderId, template, to, data: { orderId, ...data } }) });
         return sent;
       },
       async (sent, ctx2) => {
@@ -284,7 +297,12 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
 
 /** The four consumer groups of the choreographed flow, by group id. */
 export function createChoreographyServices(deps: ChoreographyDeps) {
-  return { orders: ordersService(deps), inventory: inventoryService(), payments: paymentsService(deps), notifications: notificationsService(deps) } satisfies Record<string, ChoreographyService>;
+  return {
+    orders: ordersService(deps),
+    inventory: inventoryService(),
+    payments: paymentsService(deps),
+    notifications: notificationsService(deps),
+  } satisfies Record<string, ChoreographyService>;
 }
 
 /** A consumer group of the choreographed flow. */

@@ -71,7 +71,11 @@ async function main(argv: string[]): Promise<number> {
       const request = { orderId: randomUUID(), customerId: values.customer, email: values.email, items: parseItems(values.items), paymentToken: values.token };
       await orders.place(flow, request, randomUUID());
       const workflowId = orderWorkflowId(request.orderId);
-      print({ orderId: request.orderId, flow, ...(flow === 'orchestrated' ? { workflowId, webUi: `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${workflowId}` } : {}) });
+      print({
+        orderId: request.orderId,
+        flow,
+        ...(flow === 'orchestrated' ? { workflowId, webUi: `${config.TEMPORAL_UI_URL}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${workflowId}` } : {}),
+      });
       if (values.wait) {
         const status = () => orders.flow(flow).status(request.orderId);
         const deadline = Date.now() + waitLimitMs;

@@ -12,7 +12,14 @@ export interface DemoCase {
 
 /** A few orders of each kind: each ends differently. */
 export const demoCases: DemoCase[] = [
-  { name: 'approved card', items: [{ sku: 'KB-001', quantity: 2 }, { sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' },
+  {
+    name: 'approved card',
+    items: [
+      { sku: 'KB-001', quantity: 2 },
+      { sku: 'MS-002', quantity: 1 },
+    ],
+    paymentToken: 'tok_approve',
+  },
   { name: 'declined card', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_decline' },
   { name: 'out of stock', items: [{ sku: 'LTD-006', quantity: 1 }], paymentToken: 'tok_approve' },
   { name: 'gateway fails 3 times', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_fail_3' },
@@ -76,14 +83,32 @@ export async function runDemo(baseUrl: string, cases: DemoCase[] = demoCases, ti
         if (view.status === 'confirmed' || view.status === 'cancelled') break;
         await sleep(200);
       }
-      return { flow, name: demo.name, orderId, status: view.status ?? 'unknown', reason: view.reason ?? null, seconds: (Date.now() - started) / 1000, link: links.temporalUi ?? new URL(links.status, baseUrl).toString() };
+      return {
+        flow,
+        name: demo.name,
+        orderId,
+        status: view.status ?? 'unknown',
+        reason: view.reason ?? null,
+        seconds: (Date.now() - started) / 1000,
+        link: links.temporalUi ?? new URL(links.status, baseUrl).toString(),
+      };
     }),
   );
 }
 
 /** The outcomes as a plain-text table. */
 export function formatDemo(outcomes: DemoOutcome[]): string {
-  const rows = [['flow', 'case', 'status', 'reason', 'seconds', 'link'], ...outcomes.map((o) => [o.flow, o.name, o.status, o.reason ?? '', o.seconds.toFixed(1), o.link])];
+  const rows = [
+    ['flow', 'case', 'status', 'reason', 'seconds', 'link'],
+    ...outcomes.map((o) => [o.flow, o.name, o.status, o.reason ?? '', o.seconds.toFixed(1), o.link]),
+  ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

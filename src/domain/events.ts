@@ -1,9 +1,17 @@
 import { Type, type Static, type TSchema } from 'typebox';
 
-const MoneySchema = Type.Object({ amountCents: Type.Integer({ minimum: 0 }), currency: Type.String({ minLength: 3, maxLength: 3 }) }, { additionalProperties: false });
+const MoneySchema = Type.Object(
+  { amountCents: Type.Integer({ minimum: 0 }), currency: Type.String({ minLength: 3, maxLength: 3 }) },
+  { additionalProperties: false },
+);
 const LineSchema = Type.Object({ sku: Type.String({ minLength: 1 }), quantity: Type.Integer({ minimum: 1 }) }, { additionalProperties: false });
 const PricedLineSchema = Type.Object(
-  { sku: Type.String({ minLength: 1 }), quantity: Type.Integer({ minimum: 1 }), unitPriceCents: Type.Integer({ minimum: 0 }), lineTotalCents: Type.Integer({ minimum: 0 }) },
+  {
+    sku: Type.String({ minLength: 1 }),
+    quantity: Type.Integer({ minimum: 1 }),
+    unitPriceCents: Type.Integer({ minimum: 0 }),
+    lineTotalCents: Type.Integer({ minimum: 0 }),
+  },
   { additionalProperties: false },
 );
 const CancellationReasonSchema = Type.Union([
@@ -23,14 +31,22 @@ const CancellationReasonSchema = Type.Union([
 export const eventDataSchemas = {
   // The payment token is the gateway's token (never a card number); the payments context of the
   // choreographed flow needs it, and logs redact it.
-  'order.placed': Type.Object({ customerId: Type.String(), email: Type.String(), items: Type.Array(LineSchema, { minItems: 1 }), paymentToken: Type.Optional(Type.String()) }),
+  'order.placed': Type.Object({
+    customerId: Type.String(),
+    email: Type.String(),
+    items: Type.Array(LineSchema, { minItems: 1 }),
+    paymentToken: Type.Optional(Type.String()),
+  }),
   'inventory.reserved': Type.Object({ lines: Type.Array(PricedLineSchema, { minItems: 1 }), total: MoneySchema }),
   'inventory.rejected': Type.Object({ reason: Type.Union([Type.Literal('out_of_stock'), Type.Literal('unknown_sku')]), sku: Type.String() }),
   'order.review_requested': Type.Object({ total: MoneySchema }),
   'order.approved': Type.Object({ total: Type.Optional(MoneySchema) }),
   'order.rejected': Type.Object({ reason: Type.Union([Type.Literal('review_rejected'), Type.Literal('review_timeout')]) }),
   'payment.completed': Type.Object({ amount: MoneySchema, chargeId: Type.String() }),
-  'payment.failed': Type.Object({ reason: Type.Union([Type.Literal('payment_declined'), Type.Literal('payment_gateway_unavailable')]), message: Type.String() }),
+  'payment.failed': Type.Object({
+    reason: Type.Union([Type.Literal('payment_declined'), Type.Literal('payment_gateway_unavailable')]),
+    message: Type.String(),
+  }),
   'order.confirmed': Type.Object({ total: MoneySchema }),
   'order.cancel_requested': Type.Object({ reason: CancellationReasonSchema }),
   'inventory.released': Type.Object({ lines: Type.Array(LineSchema), reason: Type.Optional(CancellationReasonSchema) }),

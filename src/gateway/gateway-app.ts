@@ -5,7 +5,10 @@ import { Type, type Static } from 'typebox';
 import { GatewayLedger, type Charge } from './ledger.ts';
 import { tokenBehaviour } from './tokens.ts';
 
-const IdempotencyHeaders = Type.Object({ 'idempotency-key': Type.String({ minLength: 8, maxLength: 255, pattern: '^[A-Za-z0-9._:-]+$' }) }, { required: ['idempotency-key'] });
+const IdempotencyHeaders = Type.Object(
+  { 'idempotency-key': Type.String({ minLength: 8, maxLength: 255, pattern: '^[A-Za-z0-9._:-]+$' }) },
+  { required: ['idempotency-key'] },
+);
 const ChargeBody = Type.Object(
   {
     amountCents: Type.Integer({ minimum: 1 }),
@@ -47,7 +50,9 @@ export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyIns
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, _request, reply) => {
     const statusCode = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     const code = err.validation ? 'invalid_request' : statusCode === 500 ? 'internal_error' : 'bad_request';
-    void reply.status(statusCode).send(problem(statusCode, code, statusCode === 500 ? 'Internal Server Error' : 'Bad Request', statusCode === 500 ? 'internal error' : err.message));
+    void reply
+      .status(statusCode)
+      .send(problem(statusCode, code, statusCode === 500 ? 'Internal Server Error' : 'Bad Request', statusCode === 500 ? 'internal error' : err.message));
   });
 
   /** Replays the stored answer of a key, or rejects a key reused with another body. */
@@ -98,10 +103,14 @@ export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyIns
     return reply.status(201).send(ledger.refund(key, hashOf(request.body), charge));
   });
 
-  app.get('/v1/charges', { schema: { querystring: Type.Object({ reference: Type.Optional(Type.String()) }) } }, (request: FastifyRequest<{ Querystring: { reference?: string } }>) => {
-    const { reference } = request.query;
-    return { data: ledger.charges.filter((c) => reference === undefined || c.reference === reference) };
-  });
+  app.get(
+    '/v1/charges',
+    { schema: { querystring: Type.Object({ reference: Type.Optional(Type.String()) }) } },
+    (request: FastifyRequest<{ Querystring: { reference?: string } }>) => {
+      const { reference } = request.query;
+      return { data: ledger.charges.filter((c) => reference === undefined || c.reference === reference) };
+    },
+  );
 
   app.get('/v1/refunds', () => ({ data: ledger.refunds }));
 

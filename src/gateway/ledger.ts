@@ -92,7 +92,14 @@ export class GatewayLedger {
 
   /** Refunds a captured charge and stores the answer under its key, as one change. */
   refund(key: string, requestHash: string, charge: Charge): Refund {
-    const refund: Refund = { id: `re_${randomUUID()}`, chargeId: charge.id, reference: charge.reference, amountCents: charge.amountCents, currency: charge.currency, createdAt: new Date().toISOString() };
+    const refund: Refund = {
+      id: `re_${randomUUID()}`,
+      chargeId: charge.id,
+      reference: charge.reference,
+      amountCents: charge.amountCents,
+      currency: charge.currency,
+      createdAt: new Date().toISOString(),
+    };
     this.record({ op: 'refund', key, refund, response: { requestHash, statusCode: 201, body: refund } });
     return refund;
   }

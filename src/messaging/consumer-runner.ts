@@ -237,7 +237,10 @@ async function inEventTransaction<T>(
       },
     };
     const markApplied = async () => {
-      const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [options.groupId, event.eventId]);
+      const fresh = await tx.query('insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing', [
+        options.groupId,
+        event.eventId,
+      ]);
       return fresh.rowCount !== 0;
     };
     const result = await work(ctx, markApplied);
@@ -282,7 +285,8 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const heartbeatInterval = Math.min(3000, Math.floor(sessionTimeout / 3));
   const consumer: Consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout, heartbeatInterval });
   const log = options.log.child({ consumerGroup: options.groupId });
-  const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') => options.metrics?.events.inc({ group: options.groupId, type, result });
+  const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') =>
+    options.metrics?.events.inc({ group: options.groupId, type, result });
   // Aborted by stop(): an event waiting to be retried gives up at once (uncommitted: redelivered later).
   const stopping = new AbortController();
 
@@ -298,7 +302,15 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
     }
   }
 
-  async function deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number, eventLog: Logger = log, type = 'unknown'): Promise<void> {
+  async function deadLetter(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    error: string,
+    attempts: number,
+    eventLog: Logger = log,
+    type = 'unknown',
+  ): Promise<void> {
     const headers = headerText(message.headers);
     await options.producer.send({
       topic: deadLetterTopicOf(options.groupId),

@@ -20,12 +20,17 @@ export interface DeadLetter {
 }
 
 /** Reads every message of `topics` up to their current end with a throwaway consumer group. */
-async function readToEnd(kafka: Kafka, topics: string[], onMessage: (topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; headers?: IHeaders }) => void): Promise<void> {
+async function readToEnd(
+  kafka: Kafka,
+  topics: string[],
+  onMessage: (topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; headers?: IHeaders }) => void,
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const remaining = new Map<string, bigint>();
   for (const topic of topics) {
-    for (const { partition, high, low } of await admin.fetchTopicOffsets(topic)) if (BigInt(high) > BigInt(low)) remaining.set(`${topic}/${partition}`, BigInt(high));
+    for (const { partition, high, low } of await admin.fetchTopicOffsets(topic))
+      if (BigInt(high) > BigInt(low)) remaining.set(`${topic}/${partition}`, BigInt(high));
   }
   await admin.disconnect();
   if (remaining.size === 0) return;

@@ -31,7 +31,8 @@ export function validateEnvelope<T extends EventType = EventType>(value: unknown
   }
   const data = dataValidator(value.type);
   if (!data.Check(value.data)) throw new InvalidEventError(`${value.type} data: ${describe(data.Errors(value.data))}`);
-  if (expectedType !== undefined && value.type !== expectedType) throw new InvalidEventError(`an event of type ${value.type} where ${expectedType} was expected`);
+  if (expectedType !== undefined && value.type !== expectedType)
+    throw new InvalidEventError(`an event of type ${value.type} where ${expectedType} was expected`);
   // The one cast between an event and its type: the checks above proved that `value` is the
   // envelope of its type, with that type's data, which the compiler cannot follow through the
   // schema validators.

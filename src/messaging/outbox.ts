@@ -21,7 +21,6 @@ export async function addToOutbox(tx: Queryable, events: readonly EventEnvelope[
   }
 }
 
-
 /** Counts the unsent outbox rows and the age of the oldest, in one read-only query. */
 export async function outboxBacklog(db: Queryable): Promise<OutboxBacklog> {
   const { rows } = await db.query<{ rows: string; age: number | null }>(

@@ -18,8 +18,15 @@ export interface WatchedGroup {
  * `deadLetterTopicOf` names a group's dead-letter topic (src/messaging's, passed in by the entry
  * point: observability depends on nothing above platform and domain).
  */
-export function registerKafkaBacklogMetrics(registry: Registry, admin: Admin, groups: WatchedGroup[], log: Logger, deadLetterTopicOf: (groupId: string) => string): void {
-  const watermarks = async (topic: string) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, high: Number(p.high), low: Number(p.low) }));
+export function registerKafkaBacklogMetrics(
+  registry: Registry,
+  admin: Admin,
+  groups: WatchedGroup[],
+  log: Logger,
+  deadLetterTopicOf: (groupId: string) => string,
+): void {
+  const watermarks = async (topic: string) =>
+    (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, high: Number(p.high), low: Number(p.low) }));
 
   new Gauge({
     name: 'kafka_consumer_lag',
@@ -57,7 +64,10 @@ export function registerKafkaBacklogMetrics(registry: Registry, admin: Admin, gr
       try {
         for (const { groupId } of groups) {
           const marks = await watermarks(deadLetterTopicOf(groupId));
-          this.set({ group: groupId }, marks.reduce((sum, m) => sum + (m.high - m.low), 0));
+          this.set(
+            { group: groupId },
+            marks.reduce((sum, m) => sum + (m.high - m.low), 0),
+          );
         }
       } catch (err) {
         log.warn({ err }, 'dead-letter depth could not be read');

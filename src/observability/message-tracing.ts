@@ -36,7 +36,12 @@ export function contextFromHeaders(headers: Record<string, string>): Context {
  * Starts the PRODUCER span of one message, child of `parent`, and returns it with the message's
  * headers carrying the span's own trace context. End it with {@link endSpans} after the send.
  */
-export function startPublishSpan(topic: string, key: string, headers: Record<string, string>, parent: Context = context.active()): { span: Span; headers: Record<string, string> } {
+export function startPublishSpan(
+  topic: string,
+  key: string,
+  headers: Record<string, string>,
+  parent: Context = context.active(),
+): { span: Span; headers: Record<string, string> } {
   const span = tracer().startSpan(`publish ${topic}`, { kind: SpanKind.PRODUCER, attributes: messageAttributes('publish', topic, key, headers) }, parent);
   return { span, headers: { ...headers, ...traceHeaders(trace.setSpan(parent, span)) } };
 }

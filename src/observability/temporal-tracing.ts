@@ -17,7 +17,11 @@ const require = createRequire(import.meta.url);
  * made inside the sandbox and handed to the process's span processor through a sink, and activity
  * spans continuing the workflow's trace from the activity headers. Nothing when tracing is off.
  */
-export function workerTracing(tracing: Tracing | undefined): { workflowModules: string[]; activity: ActivityInterceptorsFactory[]; sinks: { exporter?: InjectedSink<OpenTelemetryWorkflowExporter> } } {
+export function workerTracing(tracing: Tracing | undefined): {
+  workflowModules: string[];
+  activity: ActivityInterceptorsFactory[];
+  sinks: { exporter?: InjectedSink<OpenTelemetryWorkflowExporter> };
+} {
   if (!tracing) return { workflowModules: [], activity: [], sinks: {} };
   return {
     workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],

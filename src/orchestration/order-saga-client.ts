@@ -164,7 +164,9 @@ export class OrderSagaClient {
    * @throws SagaUnavailableError
    */
   async checkFrontend(): Promise<void> {
-    await this.call('reach the Temporal frontend', undefined, () => this.client.connection.workflowService.describeNamespace({ namespace: this.client.options.namespace }));
+    await this.call('reach the Temporal frontend', undefined, () =>
+      this.client.connection.workflowService.describeNamespace({ namespace: this.client.options.namespace }),
+    );
   }
 
   /**
@@ -193,7 +195,12 @@ export class OrderSagaClient {
       return await this.client.withDeadline(Date.now() + this.timeoutMs, run);
     } catch (err) {
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || isGrpcCancelledError(err)) {
-        throw new SagaUnavailableError(true, `Temporal did not ${what} within ${this.timeoutMs} ms (is the worker of task queue ${this.taskQueue} running?)`, outcome, { cause: err });
+        throw new SagaUnavailableError(
+          true,
+          `Temporal did not ${what} within ${this.timeoutMs} ms (is the worker of task queue ${this.taskQueue} running?)`,
+          outcome,
+          { cause: err },
+        );
       }
       const code = grpcCodeOf(err);
       if (code === grpcUnavailable) {
@@ -219,7 +226,11 @@ export class OrderSagaClient {
     });
     if (!polling) throw new SagaUnavailableError(false, `no worker polls task queue ${this.taskQueue}`, notSent);
     try {
-      return await this.call(`${command} the order`, `the ${command} was not confirmed and may still be applied when a worker takes it; read the order before sending it again`, run);
+      return await this.call(
+        `${command} the order`,
+        `the ${command} was not confirmed and may still be applied when a worker takes it; read the order before sending it again`,
+        run,
+      );
     } catch (err) {
       // The workflow's validator rejected the command: the order's state does not allow it.
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'ORDER_STATE_CONFLICT') {

@@ -44,12 +44,20 @@ export const DatabaseEnv = {
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, default: 10 }),
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5000, description: 'longest wait for a pooled connection' }),
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 30_000, description: 'statement_timeout of every connection' }),
-  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15_000, description: 'idle_in_transaction_session_timeout of every connection' }),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 15_000,
+    description: 'idle_in_transaction_session_timeout of every connection',
+  }),
   MIGRATE_ON_START: Type.Boolean({ default: true, description: 'apply pending migrations at start (under an advisory lock)' }),
 };
 
 /** The pool bounds of the DATABASE_* variables, for createPool. */
-export const poolTimeoutsOf = (config: { DATABASE_CONNECT_TIMEOUT_MS: number; DATABASE_STATEMENT_TIMEOUT_MS: number; DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: number }) => ({
+export const poolTimeoutsOf = (config: {
+  DATABASE_CONNECT_TIMEOUT_MS: number;
+  DATABASE_STATEMENT_TIMEOUT_MS: number;
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: number;
+}) => ({
   connectionTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
   statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
   idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
@@ -64,7 +72,10 @@ export const IntegrationsEnv = {
 
 /** Logging. */
 export const LogEnv = {
-  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((level) => Type.Literal(level)), { default: 'info' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
 };
 
 /**

@@ -31,7 +31,12 @@ export const defaultPoolTimeouts: PoolTimeouts = { connectionTimeoutMs: 5000, st
  * without a listener Node would end the process. The pool has already dropped that client, so
  * the next query opens a new connection: the error is only reported.
  */
-export function createPool(databaseUrl: string, max = 10, onIdleError: (err: Error) => void = () => undefined, timeouts: PoolTimeouts = defaultPoolTimeouts): pg.Pool {
+export function createPool(
+  databaseUrl: string,
+  max = 10,
+  onIdleError: (err: Error) => void = () => undefined,
+  timeouts: PoolTimeouts = defaultPoolTimeouts,
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,

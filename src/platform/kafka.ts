@@ -13,7 +13,11 @@ export function createKafka(settings: KafkaSettings, clientId = settings.KAFKA_C
     ssl: settings.KAFKA_SSL,
   };
   if (settings.KAFKA_SASL_MECHANISM) {
-    config.sasl = { mechanism: settings.KAFKA_SASL_MECHANISM, username: settings.KAFKA_SASL_USERNAME ?? '', password: settings.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions;
+    config.sasl = {
+      mechanism: settings.KAFKA_SASL_MECHANISM,
+      username: settings.KAFKA_SASL_USERNAME ?? '',
+      password: settings.KAFKA_SASL_PASSWORD ?? '',
+    } as SASLOptions;
   }
   return new Kafka(config);
 }

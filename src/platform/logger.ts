@@ -9,7 +9,13 @@ export function createLogger(service: string, level = 'info'): Logger {
   return pino({ name: service, level, base: { service, pid: process.pid }, redact: { paths: redactedPaths, censor: '[redacted]' } });
 }
 
-const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
 
 /**
  * The Temporal SDK's logger interface over a pino logger, for `Runtime.install({ logger })`: the

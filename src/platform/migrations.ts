@@ -23,7 +23,11 @@ export const schemaMigrations: Record<string, string> = {
  * table), creating the schema first. Safe to run from several processes: node-pg-migrate holds an
  * advisory lock while it works.
  */
-export async function migrateAll(databaseUrl: string, schemas: readonly string[] = Object.keys(schemaMigrations), log: (msg: string) => void = () => undefined): Promise<void> {
+export async function migrateAll(
+  databaseUrl: string,
+  schemas: readonly string[] = Object.keys(schemaMigrations),
+  log: (msg: string) => void = () => undefined,
+): Promise<void> {
   for (const schema of schemas) {
     await runner({
       databaseUrl,

@@ -23,15 +23,31 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
   const inserted = await tx.query(
     `insert into read_model.order_timeline (event_id, order_id, type, occurred_at, flow, producer, correlation_id, causation_id, data)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (event_id) do nothing`,
-    [event.eventId, event.orderId, event.type, event.occurredAt, event.flow, event.producer, event.correlationId, event.causationId, JSON.stringify(event.data)],
+    [
+      event.eventId,
+      event.orderId,
+      event.type,
+      event.occurredAt,
+      event.flow,
+      event.producer,
+      event.correlationId,
+      event.causationId,
+      JSON.stringify(event.data),
+    ],
   );
   if (inserted.rowCount === 0) return null;
   // Serialises the refold of one order between projector instances.
   await tx.query('select pg_advisory_xact_lock(hashtext($1))', [event.orderId]);
-  const { rows } = await tx.query<{ event_id: string; type: EventType; occurred_at: Date; flow: EventEnvelope['flow']; producer: string; correlation_id: string; causation_id: string | null; data: unknown }>(
-    'select * from read_model.order_timeline where order_id = $1',
-    [event.orderId],
-  );
+  const { rows } = await tx.query<{
+    event_id: string;
+    type: EventType;
+    occurred_at: Date;
+    flow: EventEnvelope['flow'];
+    producer: string;
+    correlation_id: string;
+    causation_id: string | null;
+    data: unknown;
+  }>('select * from read_model.order_timeline where order_id = $1', [event.orderId]);
   // The timeline holds only events that were validated when they were consumed; validating them
   // again is what types each one's data by its type.
   const view = projectOrder(
@@ -56,7 +72,22 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
      on conflict (order_id) do update set flow = excluded.flow, customer_id = excluded.customer_id, items = excluded.items, status = excluded.status, reason = excluded.reason,
        total_cents = excluded.total_cents, currency = excluded.currency, payment_status = excluded.payment_status, stock_status = excluded.stock_status,
        notified = excluded.notified, event_count = excluded.event_count, placed_at = excluded.placed_at, updated_at = excluded.updated_at`,
-    [view.orderId, view.flow, view.customerId, JSON.stringify(view.items), view.status, view.reason, view.totalCents, view.currency, view.paymentStatus, view.stockStatus, view.notified, view.eventCount, view.placedAt, view.updatedAt],
+    [
+      view.orderId,
+      view.flow,
+      view.customerId,
+      JSON.stringify(view.items),
+      view.status,
+      view.reason,
+      view.totalCents,
+      view.currency,
+      view.paymentStatus,
+      view.stockStatus,
+      view.notified,
+      view.eventCount,
+      view.placedAt,
+      view.updatedAt,
+    ],
   );
   return view;
 }

@@ -92,7 +92,16 @@ export async function readOrderView(db: Queryable, orderId: string): Promise<Ord
 /** Every event of an order, oldest first (ties by event id, so the order is stable); empty when there is none. */
 export async function readOrderTimeline(db: Queryable, orderId: string): Promise<TimelineEvent[]> {
   const { rows } = await db.query<TimelineRow>('select * from read_model.order_timeline where order_id = $1 order by occurred_at, event_id', [orderId]);
-  return rows.map((r) => ({ eventId: r.event_id, type: r.type, occurredAt: r.occurred_at, producer: r.producer, flow: r.flow, causationId: r.causation_id, correlationId: r.correlation_id, data: r.data }));
+  return rows.map((r) => ({
+    eventId: r.event_id,
+    type: r.type,
+    occurredAt: r.occurred_at,
+    producer: r.producer,
+    flow: r.flow,
+    causationId: r.causation_id,
+    correlationId: r.correlation_id,
+    data: r.data,
+  }));
 }
 
 /** Up to `limit` orders that match the filter, by order id (keyset pagination on the primary key). */
@@ -115,5 +124,9 @@ export interface ReadModelQueries {
 
 /** {@link ReadModelQueries} on `db`. */
 export function readModelQueries(db: Queryable): ReadModelQueries {
-  return { orderView: (orderId) => readOrderView(db, orderId), timeline: (orderId) => readOrderTimeline(db, orderId), list: (filter) => listOrderViews(db, filter) };
+  return {
+    orderView: (orderId) => readOrderView(db, orderId),
+    timeline: (orderId) => readOrderTimeline(db, orderId),
+    list: (filter) => listOrderViews(db, filter),
+  };
 }

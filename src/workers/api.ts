@@ -37,7 +37,10 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const connection = await Connection.connect(temporalConnectionOptions(config));
   const kafkaAdmin = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`).admin();
   await kafkaAdmin.connect();
-  const sagas = new OrderSagaClient(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }), config.TEMPORAL_TASK_QUEUE);
+  const sagas = new OrderSagaClient(
+    new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }),
+    config.TEMPORAL_TASK_QUEUE,
+  );
   const app = await buildApiApp({
     pool,
     flows: wireOrderFlows({ pool, sagas }),

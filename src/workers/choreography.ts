@@ -34,12 +34,22 @@ const ChoreographyEnvSchema = Type.Object({
   ...LogEnv,
   ...metricsEnv(9466),
   // Unset: sized from what this process runs (choreographyPoolSize).
-  DATABASE_POOL_MAX: Type.Optional(Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the groups, relays and sweeper of this process' })),
-  CHOREOGRAPHY_SERVICES: Type.String({ default: serviceNames.join(','), pattern: `^((${serviceNames.join('|')}),?)*$`, description: 'consumer groups to run here' }),
+  DATABASE_POOL_MAX: Type.Optional(
+    Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the groups, relays and sweeper of this process' }),
+  ),
+  CHOREOGRAPHY_SERVICES: Type.String({
+    default: serviceNames.join(','),
+    pattern: `^((${serviceNames.join('|')}),?)*$`,
+    description: 'consumer groups to run here',
+  }),
   OUTBOX_RELAYS: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
   REVIEW_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 0, default: 5000, description: '0: no sweeper in this process' }),
   // 5 min: rides out a restart or short outage of the gateway or SMTP; the partition waits meanwhile.
-  CONSUMER_RETRY_WINDOW_MS: Type.Integer({ minimum: 0, default: defaultRetryWindowMs, description: 'how long a retryable failure is retried (its partition waiting) before the event is dead-lettered' }),
+  CONSUMER_RETRY_WINDOW_MS: Type.Integer({
+    minimum: 0,
+    default: defaultRetryWindowMs,
+    description: 'how long a retryable failure is retried (its partition waiting) before the event is dead-lettered',
+  }),
   CONSUMER_SESSION_TIMEOUT_MS: Type.Integer({ minimum: 6000, default: 30_000, description: 'how soon a dead member loses its partitions' }),
 });
 

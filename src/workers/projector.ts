@@ -34,7 +34,12 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   );
   const log = createLogger('projector', config.LOG_LEVEL);
   useLogger(log);
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX ?? projectorPoolSize, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
+  const pool = createPool(
+    config.DATABASE_URL,
+    config.DATABASE_POOL_MAX ?? projectorPoolSize,
+    (err) => log.warn({ err }, 'database connection lost; the pool reconnects'),
+    poolTimeoutsOf(config),
+  );
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-projector`);
 

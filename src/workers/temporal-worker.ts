@@ -32,7 +32,12 @@ const WorkerEnvSchema = Type.Object({
   ...IntegrationsEnv,
   ...LogEnv,
   ...metricsEnv(9464),
-  TEMPORAL_SDK_METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9465, description: "the Temporal SDK's own Prometheus metrics (task slots, polls, latencies); 0 turns them off" }),
+  TEMPORAL_SDK_METRICS_PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 9465,
+    description: "the Temporal SDK's own Prometheus metrics (task slots, polls, latencies); 0 turns them off",
+  }),
   WORKER_SHUTDOWN_GRACE_SECONDS: Type.Integer({ minimum: 1, default: 30, description: 'how long in-flight activities get to finish on SIGTERM' }),
 });
 
@@ -50,7 +55,18 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     logger: temporalLogger(log),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
-      ...(config.TEMPORAL_SDK_METRICS_PORT === 0 ? {} : { metrics: { prometheus: { bindAddress: `${config.METRICS_HOST}:${config.TEMPORAL_SDK_METRICS_PORT}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } }),
+      ...(config.TEMPORAL_SDK_METRICS_PORT === 0
+        ? {}
+        : {
+            metrics: {
+              prometheus: {
+                bindAddress: `${config.METRICS_HOST}:${config.TEMPORAL_SDK_METRICS_PORT}`,
+                countersTotalSuffix: true,
+                unitSuffix: true,
+                useSecondsForDurations: true,
+              },
+            },
+          }),
     },
   });
   const traced = workerTracing(tracing);
@@ -58,14 +74,23 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
   const metricsEndpoint = await serveMetrics(registry, { host: config.METRICS_HOST, port: config.METRICS_PORT });
   onStop('metrics endpoint', () => metricsEndpoint.close());
 
-  const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'), poolTimeoutsOf(config));
+  const pool = createPool(
+    config.DATABASE_URL,
+    config.DATABASE_POOL_MAX,
+    (err) => log.warn({ err }, 'database connection lost; the pool reconnects'),
+    poolTimeoutsOf(config),
+  );
   onStop('database pool', () => pool.end());
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL, undefined, (msg) => log.debug({ msg }, 'migration'));
 
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-temporal-worker`);
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, { partitions: config.KAFKA_TOPIC_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR, prefix: config.KAFKA_TOPIC_PREFIX });
+  await ensureTopics(admin, {
+    partitions: config.KAFKA_TOPIC_PARTITIONS,
+    replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    prefix: config.KAFKA_TOPIC_PREFIX,
+  });
   await admin.disconnect();
   // Idempotent producer: a retried send never writes a message twice (needs one request in flight).
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -91,7 +116,10 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     sinks: traced.sinks,
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
-  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metrics: metricsEndpoint.url }, 'worker started');
+  log.info(
+    { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metrics: metricsEndpoint.url },
+    'worker started',
+  );
   const running = worker.run();
   onStop('worker', async () => {
     // Stops polling; `running` resolves once in-flight activities finished (or shutdownGraceTime passed).

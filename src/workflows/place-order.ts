@@ -145,10 +145,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
 
   const setStatus = (status: OrderStatus) => {
     state.status = status;
-    upsertSearchAttributes([
-      { key: keys.orderStatus, value: status },
-      ...(state.total ? [{ key: keys.orderTotal, value: state.total.amountCents }] : []),
-    ]);
+    upsertSearchAttributes([{ key: keys.orderStatus, value: status }, ...(state.total ? [{ key: keys.orderTotal, value: state.total.amountCents }] : [])]);
   };
   const begin = (step: SagaStep) => {
     state.currentStep = step;
@@ -168,7 +165,11 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     return cancelScopes(reviewTimerScope);
   };
   const validateCancel = () => {
-    if (!cancellable()) throw ApplicationFailure.nonRetryable(`order ${request.orderId} is ${state.status} (${state.currentStep}): it can no longer be cancelled`, 'ORDER_STATE_CONFLICT');
+    if (!cancellable())
+      throw ApplicationFailure.nonRetryable(
+        `order ${request.orderId} is ${state.status} (${state.currentStep}): it can no longer be cancelled`,
+        'ORDER_STATE_CONFLICT',
+      );
   };
   const validateReview = () => {
     if (state.status !== 'awaiting_review' || reviewDecision !== null || cancelRequested) {
@@ -214,14 +215,16 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
    */
   const waitForReview = async (): Promise<boolean> => {
     reviewTimerScope = new CancellationScope();
-    const timedOut = reviewTimerScope.run(() => sleep(reviewTimeout)).then(
-      () => true,
-      (err: unknown) => {
-        // Cancelled by an answer; a cancellation of the whole workflow goes on as one.
-        if (isCancellation(err) && (reviewDecision !== null || cancelRequested)) return false;
-        throw err;
-      },
-    );
+    const timedOut = reviewTimerScope
+      .run(() => sleep(reviewTimeout))
+      .then(
+        () => true,
+        (err: unknown) => {
+          // Cancelled by an answer; a cancellation of the whole workflow goes on as one.
+          if (isCancellation(err) && (reviewDecision !== null || cancelRequested)) return false;
+          throw err;
+        },
+      );
     const answered = await Promise.race([timedOut.then((fired) => !fired), condition(() => reviewDecision !== null || cancelRequested).then(() => true)]);
     reviewTimerScope = undefined;
     return answered;
@@ -254,9 +257,18 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
 
     if (needsReview(state.total)) {
       begin('review');
-      track(await orders.recordOrderProgress({ saga: saga(), step: 'review', status: 'awaiting_review', event: { type: 'order.review_requested', data: { total: state.total } } }));
+      track(
+        await orders.recordOrderProgress({
+          saga: saga(),
+          step: 'review',
+          status: 'awaiting_review',
+          event: { type: 'order.review_requested', data: { total: state.total } },
+        }),
+      );
       setStatus('awaiting_review');
-      const answered = patched(reviewAnswerCancelsTimerPatch) ? await waitForReview() : await condition(() => reviewDecision !== null || cancelRequested, reviewTimeout);
+      const answered = patched(reviewAnswerCancelsTimerPatch)
+        ? await waitForReview()
+        : await condition(() => reviewDecision !== null || cancelRequested, reviewTimeout);
       stopIfCancelled();
       if (reviewDecision !== 'approved') {
         const reason = answered ? 'review_rejected' : 'review_timeout';
@@ -336,7 +348,14 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     stopIfCancelled();
 
     begin('confirm_order');
-    track(await orders.recordOrderProgress({ saga: saga(), step: 'confirm_order', status: 'confirmed', event: { type: 'order.confirmed', data: { total: state.total } } }));
+    track(
+      await orders.recordOrderProgress({
+        saga: saga(),
+        step: 'confirm_order',
+        status: 'confirmed',
+        event: { type: 'order.confirmed', data: { total: state.total } },
+      }),
+    );
     setStatus('confirmed');
     finish('confirm_order');
 
@@ -371,7 +390,15 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
         await action.run(reason);
         state.compensations.push(action.name);
       }
-      track(await orders.recordOrderProgress({ saga: saga(), step: 'compensate', status: 'cancelled', reason, event: { type: 'order.cancelled', data: { reason } } }));
+      track(
+        await orders.recordOrderProgress({
+          saga: saga(),
+          step: 'compensate',
+          status: 'cancelled',
+          reason,
+          event: { type: 'order.cancelled', data: { reason } },
+        }),
+      );
       setStatus('cancelled');
       await notify('order_cancelled');
     });

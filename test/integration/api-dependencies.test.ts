@@ -24,7 +24,13 @@ const require = createRequire(import.meta.url);
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
 type Problem = { statusCode: number; code: string; error: string; message: string };
 
-const order = (flow: string) => ({ customerId: 'deps-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow });
+const order = (flow: string) => ({
+  customerId: 'deps-1',
+  email: 'ada@example.com',
+  items: [{ sku: 'KB-001', quantity: 1 }],
+  paymentToken: 'tok_approve',
+  flow,
+});
 const place = (api: Api, body: unknown, key: string = randomUUID()) =>
   api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'application/json', 'idempotency-key': key }, payload: JSON.stringify(body) });
 
@@ -33,8 +39,17 @@ describe('the API when its dependencies are away', () => {
   let orchestrated: OrchestratedRuntime;
   let kafkaAdmin: Admin;
   const apis: Api[] = [];
-  const build = async ({ sagas, ...deps }: Partial<Parameters<typeof buildApiApp>[0]> & Pick<Parameters<typeof buildApiApp>[0], 'pool'> & { sagas: OrderSagaClient }) => {
-    const api = await buildApiApp({ temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [], flows: wireOrderFlows({ pool: deps.pool, sagas }), ...deps });
+  const build = async ({
+    sagas,
+    ...deps
+  }: Partial<Parameters<typeof buildApiApp>[0]> & Pick<Parameters<typeof buildApiApp>[0], 'pool'> & { sagas: OrderSagaClient }) => {
+    const api = await buildApiApp({
+      temporalUiUrl: 'http://localhost:8233',
+      namespace: 'default',
+      readiness: [],
+      flows: wireOrderFlows({ pool: deps.pool, sagas }),
+      ...deps,
+    });
     apis.push(api);
     return api;
   };
@@ -52,16 +67,30 @@ describe('the API when its dependencies are away', () => {
   });
 
   it('is ready when PostgreSQL, Kafka, the Temporal frontend and a worker on its task queue answer', async () => {
-    const api = await build({ pool: orchestrated.pool, sagas: orchestrated.sagas, readiness: dependencyChecks({ pool: orchestrated.pool, kafkaAdmin, sagas: orchestrated.sagas }) });
+    const api = await build({
+      pool: orchestrated.pool,
+      sagas: orchestrated.sagas,
+      readiness: dependencyChecks({ pool: orchestrated.pool, kafkaAdmin, sagas: orchestrated.sagas }),
+    });
     const ready = await api.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ status: 'ready', checks: ['postgresql', 'kafka', 'temporal', 'temporal-worker'] });
   });
 
   it('answers /readyz 503 naming each dependency that is down: Kafka, the worker of its task queue, the Temporal frontend', async () => {
-    const deadKafka = new Kafka({ clientId: 'api-readiness-test', brokers: [`127.0.0.1:${await freePort()}`], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 500 }).admin();
+    const deadKafka = new Kafka({
+      clientId: 'api-readiness-test',
+      brokers: [`127.0.0.1:${await freePort()}`],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 0 },
+      connectionTimeout: 500,
+    }).admin();
     const noWorker = new OrderSagaClient(orchestrated.client, `orders-without-worker-${randomUUID()}`, { timeoutMs: 1000 });
-    const api = await build({ pool: orchestrated.pool, sagas: noWorker, readiness: dependencyChecks({ pool: orchestrated.pool, kafkaAdmin: deadKafka, sagas: noWorker }) });
+    const api = await build({
+      pool: orchestrated.pool,
+      sagas: noWorker,
+      readiness: dependencyChecks({ pool: orchestrated.pool, kafkaAdmin: deadKafka, sagas: noWorker }),
+    });
     const res = await api.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(503);
     const body = res.json<Problem>();
@@ -70,8 +99,15 @@ describe('the API when its dependencies are away', () => {
     expect(body.message).toMatch(/temporal-worker: no worker polls/);
     expect(body.message).not.toMatch(/postgresql|temporal: /);
 
-    const deadFrontend = new OrderSagaClient(new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) }), 'orders', { timeoutMs: 1000 });
-    const noTemporal = await build({ pool: orchestrated.pool, sagas: deadFrontend, readiness: dependencyChecks({ pool: orchestrated.pool, kafkaAdmin, sagas: deadFrontend }), readinessTimeoutMs: 1500 });
+    const deadFrontend = new OrderSagaClient(new Client({ connection: Connection.lazy({ address: `127.0.0.1:${await freePort()}` }) }), 'orders', {
+      timeoutMs: 1000,
+    });
+    const noTemporal = await build({
+      pool: orchestrated.pool,
+      sagas: deadFrontend,
+      readiness: dependencyChecks({ pool: orchestrated.pool, kafkaAdmin, sagas: deadFrontend }),
+      readinessTimeoutMs: 1500,
+    });
     const down = (await noTemporal.inject({ method: 'GET', url: '/readyz' })).json<Problem>();
     expect(down).toMatchObject({ statusCode: 503, code: 'NOT_READY' });
     expect(down.message).toMatch(/temporal: /);
@@ -88,11 +124,20 @@ describe('the API when its dependencies are away', () => {
 
     const live = await api.inject({ method: 'GET', url: `/orders/${orderId}?source=workflow` });
     expect(live.statusCode).toBe(504);
-    expect(live.json<Problem>()).toMatchObject({ statusCode: 504, code: 'DEPENDENCY_TIMEOUT', error: 'Gateway Timeout', message: expect.stringMatching(/did not query the saga.*nothing was changed/) as unknown });
+    expect(live.json<Problem>()).toMatchObject({
+      statusCode: 504,
+      code: 'DEPENDENCY_TIMEOUT',
+      error: 'Gateway Timeout',
+      message: expect.stringMatching(/did not query the saga.*nothing was changed/) as unknown,
+    });
 
     const cancel = await api.inject({ method: 'POST', url: `/orders/${orderId}/cancel` });
     expect(cancel.statusCode).toBe(503);
-    expect(cancel.json<Problem>()).toMatchObject({ statusCode: 503, code: 'DEPENDENCY_UNAVAILABLE', message: expect.stringMatching(/no worker polls.*the cancel was not sent and will not be applied/) as unknown });
+    expect(cancel.json<Problem>()).toMatchObject({
+      statusCode: 503,
+      code: 'DEPENDENCY_UNAVAILABLE',
+      message: expect.stringMatching(/no worker polls.*the cancel was not sent and will not be applied/) as unknown,
+    });
 
     // The worker comes back: the saga runs to its end, and the refused cancel is not applied.
     const connection = await NativeConnection.connect({ address: servers.temporalAddress });
@@ -146,7 +191,10 @@ describe('the API when its dependencies are away', () => {
       const api = await build({ pool, sagas: orchestrated.sagas });
       const res = await api.inject({ method: 'GET', url: '/orders?customerId=deps-1' });
       expect(res.statusCode).toBe(503);
-      expect(res.json<Problem>()).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', message: expect.stringMatching(/^PostgreSQL is unavailable: nothing was changed/) as unknown });
+      expect(res.json<Problem>()).toMatchObject({
+        code: 'DEPENDENCY_UNAVAILABLE',
+        message: expect.stringMatching(/^PostgreSQL is unavailable: nothing was changed/) as unknown,
+      });
     } finally {
       sockets.forEach((socket) => socket.destroy());
       silent.close();
@@ -189,7 +237,12 @@ describe('the API when its dependencies are away', () => {
       };
       for (const res of [whileDown.list, whileDown.read, whileDown.place, whileDown.cancel]) {
         expect(res.statusCode).toBe(503);
-        expect(res.json<Problem>()).toMatchObject({ statusCode: 503, code: 'DEPENDENCY_UNAVAILABLE', error: 'Service Unavailable', message: expect.stringMatching(/^PostgreSQL is unavailable: /) as unknown });
+        expect(res.json<Problem>()).toMatchObject({
+          statusCode: 503,
+          code: 'DEPENDENCY_UNAVAILABLE',
+          error: 'Service Unavailable',
+          message: expect.stringMatching(/^PostgreSQL is unavailable: /) as unknown,
+        });
       }
       expect(whileDown.list.json<Problem>().message).toMatch(/nothing was changed/);
       expect(whileDown.place.json<Problem>().message).toMatch(/retry with the same Idempotency-Key/);

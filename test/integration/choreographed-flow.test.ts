@@ -35,14 +35,21 @@ describe.each([
 
   it('reaches the same final status and reason as the orchestrated flow for every scenario', async () => {
     for (const { scenario, request } of runs) {
-      expect({ scenario: scenario.name, ...(await orderStatusOf(harness, request.orderId)) }).toEqual({ scenario: scenario.name, status: scenario.expected.status, reason: scenario.expected.reason });
+      expect({ scenario: scenario.name, ...(await orderStatusOf(harness, request.orderId)) }).toEqual({
+        scenario: scenario.name,
+        status: scenario.expected.status,
+        reason: scenario.expected.reason,
+      });
     }
   });
 
   it('publishes the same event types per order, once each after dropping duplicates by id', () => {
     for (const { scenario, request } of runs) {
       const mine = eventsOfOrder(events, request.orderId);
-      expect({ scenario: scenario.name, types: mine.map((e) => e.type).sort() }).toEqual({ scenario: scenario.name, types: [...choreographedEventsOf(scenario)].sort() });
+      expect({ scenario: scenario.name, types: mine.map((e) => e.type).sort() }).toEqual({
+        scenario: scenario.name,
+        types: [...choreographedEventsOf(scenario)].sort(),
+      });
       for (const event of mine) expect(event).toMatchObject({ flow: 'choreographed', correlationId: `corr-${request.orderId}` });
     }
   });
@@ -65,7 +72,12 @@ describe.each([
         charges: harness.ledger.charges.filter((c) => c.reference === request.orderId).length,
         refunds: harness.ledger.refunds.filter((r) => r.reference === request.orderId).length,
         emails: harness.sink.messages.filter((m) => m.orderId === request.orderId).map((m) => m.subject),
-      }).toEqual({ scenario: scenario.name, charges: scenario.expected.charges, refunds: scenario.expected.refunds, emails: [`Order ${request.orderId} ${scenario.expected.status}`] });
+      }).toEqual({
+        scenario: scenario.name,
+        charges: scenario.expected.charges,
+        refunds: scenario.expected.refunds,
+        emails: [`Order ${request.orderId} ${scenario.expected.status}`],
+      });
     }
   });
 
@@ -78,7 +90,10 @@ describe.each([
   });
 
   it('leaves nothing in the outbox and nothing in the dead-letter topics', async () => {
-    const { rows } = await harness.pool.query<{ unsent: string }>("select count(*) as unsent from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)", [runs.map((r) => r.request.orderId)]);
+    const { rows } = await harness.pool.query<{ unsent: string }>(
+      "select count(*) as unsent from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)",
+      [runs.map((r) => r.request.orderId)],
+    );
     expect(rows[0]?.unsent).toBe('0');
     const admin = harness.kafka.admin();
     await admin.connect();

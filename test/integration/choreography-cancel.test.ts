@@ -54,12 +54,18 @@ describe('choreographed cancel racing a slow charge', () => {
       'every order to end and its customer to be emailed',
       async () => {
         const statuses = await Promise.all(ids.map((id) => orderStatusOf(harness, id)));
-        return statuses.every((s) => s?.status === 'confirmed' || s?.status === 'cancelled') && ids.every((id) => harness.sink.messages.some((m) => m.orderId === id));
+        return (
+          statuses.every((s) => s?.status === 'confirmed' || s?.status === 'cancelled') &&
+          ids.every((id) => harness.sink.messages.some((m) => m.orderId === id))
+        );
       },
       90_000,
     );
     // Let a late capture (the defect: about 5 s after the cancel) show up if there is one.
-    await eventually('the gateway to have answered every charge', async () => (await harness.pool.query("select 1 from payments.payments where status = 'charging' and order_id = any($1)", [ids])).rowCount === 0);
+    await eventually(
+      'the gateway to have answered every charge',
+      async () => (await harness.pool.query("select 1 from payments.payments where status = 'charging' and order_id = any($1)", [ids])).rowCount === 0,
+    );
 
     const events = await readAllEvents(harness.kafka, harness.prefix);
     const cancelled: string[] = [];
@@ -73,10 +79,18 @@ describe('choreographed cancel racing a slow charge', () => {
         continue;
       }
       cancelled.push(id);
-      expect({ id, reason: status.reason, refundedEveryCapture: charges === refunds }).toEqual({ id, reason: 'customer_cancelled', refundedEveryCapture: true });
+      expect({ id, reason: status.reason, refundedEveryCapture: charges === refunds }).toEqual({
+        id,
+        reason: 'customer_cancelled',
+        refundedEveryCapture: true,
+      });
       // The cancel was answered before the order ended: refunded, or nothing charged (then never charged).
       const settledAt = types.findIndex((t) => t === 'payment.refunded' || t === 'payment.voided');
-      expect({ id, settled: settledAt >= 0, beforeCancelled: settledAt < types.indexOf('order.cancelled') }).toEqual({ id, settled: true, beforeCancelled: true });
+      expect({ id, settled: settledAt >= 0, beforeCancelled: settledAt < types.indexOf('order.cancelled') }).toEqual({
+        id,
+        settled: true,
+        beforeCancelled: true,
+      });
       if (types.includes('payment.voided')) expect({ id, charges }).toEqual({ id, charges: 0 });
       expect(harness.sink.messages.filter((m) => m.orderId === id).map((m) => m.subject)).toEqual([`Order ${id} cancelled`]);
     }

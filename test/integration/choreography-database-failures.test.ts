@@ -15,7 +15,13 @@ import '../setup/servers.ts';
 
 const groups = Object.keys(choreographySubscriptions);
 // KB-001: a SKU no other test restocks (the contexts test empties CB-005 on the shared database).
-const smallOrder = (customerId: string): OrderRequest => ({ orderId: randomUUID(), customerId, email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' });
+const smallOrder = (customerId: string): OrderRequest => ({
+  orderId: randomUUID(),
+  customerId,
+  email: 'ada@example.com',
+  items: [{ sku: 'KB-001', quantity: 1 }],
+  paymentToken: 'tok_approve',
+});
 
 /** Dead letters of every group of the harness. */
 async function deadLetters(harness: ChoreographyHarness) {
@@ -38,7 +44,9 @@ describe('choreographed flow and database failures', () => {
     it('bounds every connection of the pool: statement and idle-in-transaction timeouts reach the server', async () => {
       const client = await harness.pool.connect();
       try {
-        const { rows } = await client.query<{ statement: string; idle: string }>("select current_setting('statement_timeout') as statement, current_setting('idle_in_transaction_session_timeout') as idle");
+        const { rows } = await client.query<{ statement: string; idle: string }>(
+          "select current_setting('statement_timeout') as statement, current_setting('idle_in_transaction_session_timeout') as idle",
+        );
         expect(rows).toEqual([{ statement: '30s', idle: '15s' }]);
       } finally {
         client.release();
@@ -66,7 +74,10 @@ describe('choreographed flow and database failures', () => {
       await producer.disconnect();
       await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
 
-      await eventually('the order behind the refused event to be confirmed and emailed', async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === order.orderId));
+      await eventually(
+        'the order behind the refused event to be confirmed and emailed',
+        async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === order.orderId),
+      );
       const letters = (await listDeadLetters(harness.kafka, `${harness.prefix}notifications`)).filter((l) => l.key === order.orderId);
       expect(letters).toHaveLength(1);
       expect(letters[0]).toMatchObject({ attempts: 1, originalTopic: topicOf('order.placed', harness.prefix) });
@@ -106,7 +117,10 @@ describe('choreographed flow and database failures', () => {
         },
         120_000,
       );
-      await eventually('the outbox to drain', async () => (await harness.pool.query("select 1 from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)", [ids])).rowCount === 0);
+      await eventually(
+        'the outbox to drain',
+        async () => (await harness.pool.query("select 1 from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)", [ids])).rowCount === 0,
+      );
 
       expect(await deadLetters(harness)).toEqual([]);
       const events = await readAllEvents(harness.kafka, harness.prefix);
@@ -115,10 +129,15 @@ describe('choreographed flow and database failures', () => {
           id,
           charges: harness.ledger.charges.filter((c) => c.reference === id).length,
           emails: harness.sink.messages.filter((m) => m.orderId === id).length,
-          types: eventsOfOrder(events, id).map((e) => e.type).sort(),
+          types: eventsOfOrder(events, id)
+            .map((e) => e.type)
+            .sort(),
         }).toEqual({ id, charges: 1, emails: 1, types: ['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed'] });
       }
-      const stock = await harness.pool.query<{ n: string }>("select count(*) as n from inventory.reservations where status = 'reserved' and order_id = any($1)", [ids]);
+      const stock = await harness.pool.query<{ n: string }>(
+        "select count(*) as n from inventory.reservations where status = 'reserved' and order_id = any($1)",
+        [ids],
+      );
       expect(stock.rows[0]?.n).toBe(String(ids.length));
     }, 240_000);
   });

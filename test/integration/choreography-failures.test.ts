@@ -40,7 +40,13 @@ async function lag(harness: ChoreographyHarness): Promise<number> {
   return behind;
 }
 
-const smallOrder = (orderId = randomUUID()): OrderRequest => ({ orderId, customerId: 'failure-tests', email: 'ada@example.com', items: [{ sku: 'MN-003', quantity: 1 }], paymentToken: 'tok_approve' });
+const smallOrder = (orderId = randomUUID()): OrderRequest => ({
+  orderId,
+  customerId: 'failure-tests',
+  email: 'ada@example.com',
+  items: [{ sku: 'MN-003', quantity: 1 }],
+  paymentToken: 'tok_approve',
+});
 
 describe('choreographed flow under failure', () => {
   describe('in one process', () => {
@@ -57,7 +63,13 @@ describe('choreographed flow under failure', () => {
     });
 
     it('applies every effect once when every event is delivered twice, and when the groups replay the topics from the start', async () => {
-      const scenarios = orderScenarios.filter((s) => ['approved card confirms the order and charges it once', 'declined card releases the reserved stock, charges nothing and cancels', 'customer cancelling during review releases the stock'].includes(s.name));
+      const scenarios = orderScenarios.filter((s) =>
+        [
+          'approved card confirms the order and charges it once',
+          'declined card releases the reserved stock, charges nothing and cancels',
+          'customer cancelling during review releases the stock',
+        ].includes(s.name),
+      );
       const { runs, events } = await runScenarios(harness, runtime, scenarios, new Set());
       const ids = runs.map((r) => r.request.orderId);
       const snapshot = async () => ({
@@ -69,7 +81,11 @@ describe('choreographed flow under failure', () => {
         orders: (await harness.pool.query('select order_id, status, reason from orders.orders where order_id = any($1) order by order_id', [ids])).rows,
         stock: (await harness.pool.query("select sku, stock from inventory.catalog where sku in ('KB-001','MS-002','LT-004') order by sku")).rows,
         // Deleted by the replay below and written again only if every handler ran again.
-        applied: (await harness.pool.query('select count(*) from messaging.processed_events where consumer_group = any($1)', [groups.map((g) => `${harness.prefix}${g}`)])).rows[0] as unknown,
+        applied: (
+          await harness.pool.query('select count(*) from messaging.processed_events where consumer_group = any($1)', [
+            groups.map((g) => `${harness.prefix}${g}`),
+          ])
+        ).rows[0] as unknown,
       });
       await eventually('consumers to catch up', async () => (await lag(harness)) === 0);
       const before = await snapshot();
@@ -112,13 +128,23 @@ describe('choreographed flow under failure', () => {
         await producer.send({ topic: topicOf(type, harness.prefix), messages: [{ key: orderId, value: 'not json at all' }] });
       }
       await placeChoreographedOrder(harness.pool, smallOrder(orderId), `corr-${orderId}`);
-      await eventually('the order behind the poison to be confirmed and emailed', async () => (await orderStatusOf(harness, orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === orderId));
+      await eventually(
+        'the order behind the poison to be confirmed and emailed',
+        async () => (await orderStatusOf(harness, orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === orderId),
+      );
 
       for (const group of groups) {
         const letters = (await listDeadLetters(harness.kafka, `${harness.prefix}${group}`)).filter((l) => l.key === orderId);
-        expect({ group, topics: letters.map((l) => l.originalTopic).sort() }).toEqual({ group, topics: choreographySubscriptions[group].map((t) => topicOf(t, harness.prefix)).sort() });
+        expect({ group, topics: letters.map((l) => l.originalTopic).sort() }).toEqual({
+          group,
+          topics: choreographySubscriptions[group].map((t) => topicOf(t, harness.prefix)).sort(),
+        });
         for (const letter of letters) {
-          expect(letter).toMatchObject({ attempts: 1, value: 'not json at all', headers: expect.objectContaining({ 'dlq-consumer-group': `${harness.prefix}${group}` }) as unknown });
+          expect(letter).toMatchObject({
+            attempts: 1,
+            value: 'not json at all',
+            headers: expect.objectContaining({ 'dlq-consumer-group': `${harness.prefix}${group}` }) as unknown,
+          });
           expect(letter.error).toMatch(/^not JSON/);
           expect(letter.originalOffset).toMatch(/^\d+$/);
         }
@@ -127,7 +153,12 @@ describe('choreographed flow under failure', () => {
       // Replaying a dead letter publishes it to its original topic again (where it fails again).
       const [letter] = (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId);
       expect(await replayDeadLetters(harness.kafka, producer, `${harness.prefix}payments`, [letter!.id])).toEqual([letter!.id]);
-      await eventually('the replayed letter to be dead-lettered again', async () => (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId).length === choreographySubscriptions.payments.length + 1);
+      await eventually(
+        'the replayed letter to be dead-lettered again',
+        async () =>
+          (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId).length ===
+          choreographySubscriptions.payments.length + 1,
+      );
       const again = (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === orderId).at(-1)!;
       expect(again.headers['dlq-replayed-from']).toBe(`${deadLetterTopicOf(`${harness.prefix}payments`)}/${letter!.id}`);
       await producer.disconnect();
@@ -166,12 +197,24 @@ describe('choreographed flow under failure', () => {
       });
       await runner.start();
       const send = async (orderId: string, customerId: string) => {
-        const event = createEnvelope({ eventId: randomUUID(), type: 'order.placed', orderId, correlationId: 'c', causationId: null, producer: 'test', flow: 'choreographed', data: { customerId, email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] } });
+        const event = createEnvelope({
+          eventId: randomUUID(),
+          type: 'order.placed',
+          orderId,
+          correlationId: 'c',
+          causationId: null,
+          producer: 'test',
+          flow: 'choreographed',
+          data: { customerId, email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] },
+        });
         await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
       };
       await send('flaky-order', 'flaky');
       await send('conflicting-order', 'conflicting');
-      await eventually('both messages to be handled', async () => attempts.get('flaky-order') === 3 && attempts.has('conflicting-order') && (await listDeadLetters(harness.kafka, `${prefix}g`)).length === 1);
+      await eventually(
+        'both messages to be handled',
+        async () => attempts.get('flaky-order') === 3 && attempts.has('conflicting-order') && (await listDeadLetters(harness.kafka, `${prefix}g`)).length === 1,
+      );
       await runner.stop();
       await producer.disconnect();
 
@@ -218,7 +261,16 @@ describe('choreographed flow under failure', () => {
       const first = runnerOf();
       await first.start();
       const orderId = randomUUID();
-      const event = createEnvelope({ eventId: randomUUID(), type: 'order.placed', orderId, correlationId: 'c', causationId: null, producer: 'test', flow: 'choreographed', data: { customerId: 'stop', email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] } });
+      const event = createEnvelope({
+        eventId: randomUUID(),
+        type: 'order.placed',
+        orderId,
+        correlationId: 'c',
+        causationId: null,
+        producer: 'test',
+        flow: 'choreographed',
+        data: { customerId: 'stop', email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] },
+      });
       await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
       await eventually('the first attempt to fail', () => Promise.resolve(attempts >= 1));
       // Rejects with "did not stop within 15000 ms" if the stop waits for the backoff to end.
@@ -240,7 +292,10 @@ describe('choreographed flow under failure', () => {
       try {
         await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
         // The charge's intent commits before the call: from here the payments group is retrying.
-        await eventually('the payments group to be trying the gateway', async () => (await harness.pool.query("select 1 from payments.payments where order_id = $1 and status = 'charging'", [order.orderId])).rowCount === 1);
+        await eventually(
+          'the payments group to be trying the gateway',
+          async () => (await harness.pool.query("select 1 from payments.payments where order_id = $1 and status = 'charging'", [order.orderId])).rowCount === 1,
+        );
         // The outage itself: a restart that takes a few seconds, twice what five attempts used to
         // wait in all (at most 3 s of backoff) before they dead-lettered the charge.
         await sleep(6000);
@@ -248,7 +303,10 @@ describe('choreographed flow under failure', () => {
         await harness.startGateway();
       }
       const letters = async () => (await listDeadLetters(harness.kafka, `${harness.prefix}payments`)).filter((l) => l.key === order.orderId);
-      await eventually('the order to be confirmed, or its charge dead-lettered', async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' || (await letters()).length > 0);
+      await eventually(
+        'the order to be confirmed, or its charge dead-lettered',
+        async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' || (await letters()).length > 0,
+      );
 
       expect(await letters()).toEqual([]);
       expect(await orderStatusOf(harness, order.orderId)).toEqual({ status: 'confirmed', reason: null });
@@ -293,38 +351,55 @@ describe('choreographed flow under failure', () => {
     it.each<[string, FailpointName]>([
       ['the relay killed between publish and mark-sent', 'relay-after-publish-before-mark'],
       ['a consumer killed after applying an event and before committing its offset', 'consumer-after-apply'],
-    ])('loses and doubles nothing with %s', async (_what, failpoint) => {
-      await harness.pool.query("update inventory.catalog set stock = 1000 where sku = 'MN-003'");
-      const orders = [smallOrder(), smallOrder(), smallOrder()];
-      const crashing = startProcess(failpoint);
-      await crashing.ready;
-      await Promise.all(orders.map((o) => placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`)));
-      expect(await crashing.exited).toBe('SIGKILL');
+    ])(
+      'loses and doubles nothing with %s',
+      async (_what, failpoint) => {
+        await harness.pool.query("update inventory.catalog set stock = 1000 where sku = 'MN-003'");
+        const orders = [smallOrder(), smallOrder(), smallOrder()];
+        const crashing = startProcess(failpoint);
+        await crashing.ready;
+        await Promise.all(orders.map((o) => placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`)));
+        expect(await crashing.exited).toBe('SIGKILL');
 
-      const restarted = startProcess();
-      await restarted.ready;
-      await eventually('all orders confirmed and emailed', async () => {
-        const statuses = await Promise.all(orders.map((o) => orderStatusOf(harness, o.orderId)));
-        return statuses.every((s) => s?.status === 'confirmed') && orders.every((o) => harness.sink.messages.some((m) => m.orderId === o.orderId));
-      });
-      await eventually('the outbox to drain', async () => (await harness.pool.query("select 1 from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)", [orders.map((o) => o.orderId)])).rowCount === 0);
-      await sleep(1000);
-      restarted.child.kill('SIGTERM');
-      expect(await restarted.exited).toBe(0);
+        const restarted = startProcess();
+        await restarted.ready;
+        await eventually('all orders confirmed and emailed', async () => {
+          const statuses = await Promise.all(orders.map((o) => orderStatusOf(harness, o.orderId)));
+          return statuses.every((s) => s?.status === 'confirmed') && orders.every((o) => harness.sink.messages.some((m) => m.orderId === o.orderId));
+        });
+        await eventually(
+          'the outbox to drain',
+          async () =>
+            (await harness.pool.query("select 1 from messaging.outbox where sent_at is null and payload->>'orderId' = any($1)", [orders.map((o) => o.orderId)]))
+              .rowCount === 0,
+        );
+        await sleep(1000);
+        restarted.child.kill('SIGTERM');
+        expect(await restarted.exited).toBe(0);
 
-      const events = await readAllEvents(harness.kafka, harness.prefix);
-      for (const order of orders) {
-        expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(1);
-        expect(harness.sink.messages.filter((m) => m.orderId === order.orderId)).toHaveLength(1);
-        expect(eventsOfOrder(events, order.orderId).map((e) => e.type).sort()).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
-      }
-      expect((await harness.pool.query<{ stock: number }>("select stock from inventory.catalog where sku = 'MN-003'")).rows[0]?.stock).toBe(1000 - orders.length);
-      const outbox = await harness.pool.query<{ n: string }>("select count(*) as n from messaging.outbox where payload->>'orderId' = any($1)", [orders.map((o) => o.orderId)]);
-      expect(Number(outbox.rows[0]?.n)).toBe(orders.length * 5);
-      if (failpoint === 'relay-after-publish-before-mark') {
-        // The first batch went out twice: duplicates on the topic, each applied once.
-        expect(events.filter((e) => orders.some((o) => o.orderId === e.orderId)).length).toBeGreaterThan(orders.length * 5);
-      }
-    }, 120_000);
+        const events = await readAllEvents(harness.kafka, harness.prefix);
+        for (const order of orders) {
+          expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(1);
+          expect(harness.sink.messages.filter((m) => m.orderId === order.orderId)).toHaveLength(1);
+          expect(
+            eventsOfOrder(events, order.orderId)
+              .map((e) => e.type)
+              .sort(),
+          ).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
+        }
+        expect((await harness.pool.query<{ stock: number }>("select stock from inventory.catalog where sku = 'MN-003'")).rows[0]?.stock).toBe(
+          1000 - orders.length,
+        );
+        const outbox = await harness.pool.query<{ n: string }>("select count(*) as n from messaging.outbox where payload->>'orderId' = any($1)", [
+          orders.map((o) => o.orderId),
+        ]);
+        expect(Number(outbox.rows[0]?.n)).toBe(orders.length * 5);
+        if (failpoint === 'relay-after-publish-before-mark') {
+          // The first batch went out twice: duplicates on the topic, each applied once.
+          expect(events.filter((e) => orders.some((o) => o.orderId === e.orderId)).length).toBeGreaterThan(orders.length * 5);
+        }
+      },
+      120_000,
+    );
   });
 });

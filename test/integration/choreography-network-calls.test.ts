@@ -8,7 +8,13 @@ import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import '../setup/servers.ts';
 
-const order = (paymentToken: string): OrderRequest => ({ orderId: randomUUID(), customerId: 'network-calls', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken });
+const order = (paymentToken: string): OrderRequest => ({
+  orderId: randomUUID(),
+  customerId: 'network-calls',
+  email: 'ada@example.com',
+  items: [{ sku: 'KB-001', quantity: 1 }],
+  paymentToken,
+});
 
 describe('choreography handlers calling the gateway', () => {
   let harness: ChoreographyHarness;
@@ -74,7 +80,10 @@ describe('choreography handlers calling the gateway', () => {
   it('holds no transaction, nor the per-order lock, while the gateway captures or the email goes to SMTP', async () => {
     const slow = order('tok_slow_500');
     await placeChoreographedOrder(harness.pool, slow, `corr-${slow.orderId}`);
-    await eventually('the order to be confirmed and emailed', async () => (await orderStatusOf(harness, slow.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === slow.orderId));
+    await eventually(
+      'the order to be confirmed and emailed',
+      async () => (await orderStatusOf(harness, slow.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === slow.orderId),
+    );
     expect(lockHeldDuringCapture.get(slow.orderId)).toBe(false);
     expect(lockHeldDuringEmail.get(slow.orderId)).toBe(false);
   });

@@ -52,7 +52,13 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
 
   /** Places an order whose reservation is dead-lettered, and waits until the operator can see it. */
   const placeStrandedOrder = async (): Promise<{ order: OrderRequest; letterId: string }> => {
-    const order: OrderRequest = { orderId: randomUUID(), customerId: 'operations', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' };
+    const order: OrderRequest = {
+      orderId: randomUUID(),
+      customerId: 'operations',
+      email: 'ada@example.com',
+      items: [{ sku: 'MS-002', quantity: 1 }],
+      paymentToken: 'tok_approve',
+    };
     defective.add(order.orderId);
     await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
     let letterId = '';
@@ -74,14 +80,18 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
     return { order, letterId };
   };
 
-  const stockOf = async (sku: string) => (await harness.pool.query<{ stock: number }>('select stock from inventory.catalog where sku = $1', [sku])).rows[0]!.stock;
+  const stockOf = async (sku: string) =>
+    (await harness.pool.query<{ stock: number }>('select stock from inventory.catalog where sku = $1', [sku])).rows[0]!.stock;
 
   it('replaying the dead letter after the fix brings the order to its normal end', async () => {
     const { order, letterId } = await placeStrandedOrder();
     defective.delete(order.orderId); // the fix is deployed
     expect(await messagingCli('dlq-replay', 'inventory', letterId)).toEqual([`replayed 1 of 1: ${letterId}`]);
 
-    await eventually('the order to be confirmed and emailed', async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === order.orderId));
+    await eventually(
+      'the order to be confirmed and emailed',
+      async () => (await orderStatusOf(harness, order.orderId))?.status === 'confirmed' && harness.sink.messages.some((m) => m.orderId === order.orderId),
+    );
     expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(1);
     expect(harness.sink.messages.filter((m) => m.orderId === order.orderId).map((m) => m.subject)).toEqual([`Order ${order.orderId} confirmed`]);
     expect((await findStalledOrders(harness.pool, 0)).map((o) => o.orderId)).not.toContain(order.orderId);
@@ -92,7 +102,10 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
     const { order } = await placeStrandedOrder();
     await cancelOrder(harness.pool, order.orderId);
 
-    await eventually('the order to be cancelled and emailed', async () => (await orderStatusOf(harness, order.orderId))?.status === 'cancelled' && harness.sink.messages.some((m) => m.orderId === order.orderId));
+    await eventually(
+      'the order to be cancelled and emailed',
+      async () => (await orderStatusOf(harness, order.orderId))?.status === 'cancelled' && harness.sink.messages.some((m) => m.orderId === order.orderId),
+    );
     expect(await orderStatusOf(harness, order.orderId)).toEqual({ status: 'cancelled', reason: 'customer_cancelled' });
     expect(harness.ledger.charges.filter((c) => c.reference === order.orderId)).toHaveLength(0);
     expect(harness.sink.messages.filter((m) => m.orderId === order.orderId).map((m) => m.subject)).toEqual([`Order ${order.orderId} cancelled`]);

@@ -21,7 +21,10 @@ import '../setup/servers.ts';
 describe('orders group, events of two topics in either order', () => {
   const servers = inject('servers');
   let pool: ReturnType<typeof createPool>;
-  const orders = createChoreographyServices({ gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }), mailer: { sendMail: () => Promise.reject(new Error('unused')) } }).orders;
+  const orders = createChoreographyServices({
+    gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }),
+    mailer: { sendMail: () => Promise.reject(new Error('unused')) },
+  }).orders;
 
   beforeAll(async () => {
     await migrateAll(servers.databaseUrl);
@@ -43,16 +46,24 @@ describe('orders group, events of two topics in either order', () => {
     return emitted;
   }
 
-  const statusOf = async (orderId: string) => (await pool.query<{ status: string }>('select status from orders.orders where order_id = $1', [orderId])).rows[0]!.status;
+  const statusOf = async (orderId: string) =>
+    (await pool.query<{ status: string }>('select status from orders.orders where order_id = $1', [orderId])).rows[0]!.status;
 
   it.each([
     ['reservation first', ['inventory.reserved', 'payment.completed']],
     ['payment first', ['payment.completed', 'inventory.reserved']],
   ] as const)('confirms the order once, %s', async (_name, arrival) => {
     const orderId = randomUUID();
-    await placeChoreographedOrder(pool, { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, 'ordering');
+    await placeChoreographedOrder(
+      pool,
+      { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+      'ordering',
+    );
     const events = {
-      'inventory.reserved': event(orderId, 'inventory.reserved', { lines: [{ sku: 'KB-001', quantity: 1, unitPriceCents: 8900, lineTotalCents: 8900 }], total }),
+      'inventory.reserved': event(orderId, 'inventory.reserved', {
+        lines: [{ sku: 'KB-001', quantity: 1, unitPriceCents: 8900, lineTotalCents: 8900 }],
+        total,
+      }),
       'payment.completed': event(orderId, 'payment.completed', { amount: total, chargeId: 'ch_1' }),
     };
     const emitted: string[] = [];
@@ -76,15 +87,26 @@ describe('orders group, events of two topics in either order', () => {
     try {
       const orderIds = Array.from({ length: 30 }, () => randomUUID());
       await Promise.all(
-        orderIds.flatMap((id) => [
-          event(id, 'order.placed', { customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] }),
-          event(id, 'order.confirmed', { total }),
-        ]).map((envelope) => applyEvent(group, envelope, handlerFor(notifications.handlers, envelope.type)!, log)),
+        orderIds
+          .flatMap((id) => [
+            event(id, 'order.placed', { customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] }),
+            event(id, 'order.confirmed', { total }),
+          ])
+          .map((envelope) => applyEvent(group, envelope, handlerFor(notifications.handlers, envelope.type)!, log)),
       );
 
-      const sent = await pool.query<{ order_id: string }>("select order_id from notifications.sent_messages where template = 'order_confirmed' and order_id = any($1)", [orderIds]);
-      expect(orderIds.filter((id) => !sent.rows.some((r) => r.order_id === id)), 'orders whose confirmation was never sent').toEqual([]);
-      const announced = await pool.query<{ n: string }>("select count(*) as n from messaging.outbox where topic = 'notification.sent' and message_key = any($1)", [orderIds]);
+      const sent = await pool.query<{ order_id: string }>(
+        "select order_id from notifications.sent_messages where template = 'order_confirmed' and order_id = any($1)",
+        [orderIds],
+      );
+      expect(
+        orderIds.filter((id) => !sent.rows.some((r) => r.order_id === id)),
+        'orders whose confirmation was never sent',
+      ).toEqual([]);
+      const announced = await pool.query<{ n: string }>(
+        "select count(*) as n from messaging.outbox where topic = 'notification.sent' and message_key = any($1)",
+        [orderIds],
+      );
       expect(Number(announced.rows[0]!.n)).toBe(orderIds.length);
     } finally {
       mailer.close();

@@ -33,7 +33,13 @@ describe('context operations', () => {
   };
 
   describe('orders', () => {
-    const request = () => ({ orderId: randomUUID(), customerId: 'c-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' });
+    const request = () => ({
+      orderId: randomUUID(),
+      customerId: 'c-1',
+      email: 'ada@example.com',
+      items: [{ sku: 'KB-001', quantity: 1 }],
+      paymentToken: 'tok_approve',
+    });
 
     it('creating the same order twice creates it once; the same id with other contents is a conflict', async () => {
       const order = request();
@@ -49,7 +55,11 @@ describe('context operations', () => {
       expect(await transitionOrder(pool, order.orderId, 'reserved')).toMatchObject({ applied: false, why: 'already' });
       expect(await transitionOrder(pool, order.orderId, 'confirmed')).toMatchObject({ applied: false, why: 'not_allowed', order: { status: 'reserved' } });
       await transitionOrder(pool, order.orderId, 'cancelled', { reason: 'customer_cancelled' });
-      expect(await transitionOrder(pool, order.orderId, 'paid')).toMatchObject({ applied: false, why: 'not_allowed', order: { status: 'cancelled', reason: 'customer_cancelled' } });
+      expect(await transitionOrder(pool, order.orderId, 'paid')).toMatchObject({
+        applied: false,
+        why: 'not_allowed',
+        order: { status: 'cancelled', reason: 'customer_cancelled' },
+      });
       expect(await statusHistory(pool, order.orderId)).toEqual(['pending', 'reserved', 'cancelled']);
     });
 
@@ -60,7 +70,10 @@ describe('context operations', () => {
       const same = await Promise.all([transitionOrder(pool, order.orderId, 'paid'), transitionOrder(pool, order.orderId, 'paid')]);
       expect(same.map((o) => o.applied).sort()).toEqual([false, true]);
       // From paid, confirmed and cancelled exclude each other: whichever comes second is refused.
-      const final = await Promise.all([transitionOrder(pool, order.orderId, 'confirmed'), transitionOrder(pool, order.orderId, 'cancelled', { reason: 'customer_cancelled' })]);
+      const final = await Promise.all([
+        transitionOrder(pool, order.orderId, 'confirmed'),
+        transitionOrder(pool, order.orderId, 'cancelled', { reason: 'customer_cancelled' }),
+      ]);
       expect(final.filter((o) => o.applied)).toHaveLength(1);
       expect(await statusHistory(pool, order.orderId)).toHaveLength(4);
     });
@@ -97,7 +110,12 @@ describe('context operations', () => {
     it('refuses unknown SKUs and too large quantities without reserving anything', async () => {
       await restock('MN-003', 10);
       await expect(reserveStock(pool, randomUUID(), [{ sku: 'NOPE-1', quantity: 1 }])).rejects.toBeInstanceOf(UnknownSkuError);
-      await expect(reserveStock(pool, randomUUID(), [{ sku: 'MN-003', quantity: 4 }, { sku: 'MN-003', quantity: 7 }])).rejects.toMatchObject({ code: 'OUT_OF_STOCK', requested: 11, available: 10 });
+      await expect(
+        reserveStock(pool, randomUUID(), [
+          { sku: 'MN-003', quantity: 4 },
+          { sku: 'MN-003', quantity: 7 },
+        ]),
+      ).rejects.toMatchObject({ code: 'OUT_OF_STOCK', requested: 11, available: 10 });
       expect(await stockOf(pool, 'MN-003')).toBe(10);
     });
 
@@ -153,14 +171,19 @@ describe('context operations', () => {
     it('a processor outage is retryable, and the retry under the same key captures once', async () => {
       const orderId = randomUUID();
       await expect(chargePayment(pool, gateway, { orderId, amount, token: 'tok_fail_2' })).rejects.toBeInstanceOf(PaymentGatewayUnavailableError);
-      await expect(chargePayment(pool, gateway, { orderId, amount, token: 'tok_fail_2' })).rejects.toMatchObject({ code: 'PAYMENT_GATEWAY_UNAVAILABLE', retryable: true });
+      await expect(chargePayment(pool, gateway, { orderId, amount, token: 'tok_fail_2' })).rejects.toMatchObject({
+        code: 'PAYMENT_GATEWAY_UNAVAILABLE',
+        retryable: true,
+      });
       await chargePayment(pool, gateway, { orderId, amount, token: 'tok_fail_2' });
       expect(ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
     });
 
     it('an unreachable processor is retryable', async () => {
       const offline = createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:1', timeoutMs: 500 });
-      await expect(chargePayment(pool, offline, { orderId: randomUUID(), amount, token: 'tok_approve' })).rejects.toBeInstanceOf(PaymentGatewayUnavailableError);
+      await expect(chargePayment(pool, offline, { orderId: randomUUID(), amount, token: 'tok_approve' })).rejects.toBeInstanceOf(
+        PaymentGatewayUnavailableError,
+      );
     });
 
     it('refunding twice refunds once; refunding an order never charged is a no-op', async () => {

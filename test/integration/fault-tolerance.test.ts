@@ -17,8 +17,25 @@ import { eventually } from './helpers/choreography-scenarios.ts';
 import { serverNames, startSystem, type StartedSystem } from './helpers/npm-start.ts';
 
 type Kind = 'approve' | 'decline' | 'fail_twice' | 'slow_then_cancel' | 'review_then_approve';
-const kinds: Kind[] = ['approve', 'approve', 'decline', 'fail_twice', 'slow_then_cancel', 'approve', 'review_then_approve', 'approve', 'slow_then_cancel', 'decline'];
-const tokens: Record<Kind, string> = { approve: 'tok_approve', decline: 'tok_decline', fail_twice: 'tok_fail_2', slow_then_cancel: 'tok_slow_1500', review_then_approve: 'tok_approve' };
+const kinds: Kind[] = [
+  'approve',
+  'approve',
+  'decline',
+  'fail_twice',
+  'slow_then_cancel',
+  'approve',
+  'review_then_approve',
+  'approve',
+  'slow_then_cancel',
+  'decline',
+];
+const tokens: Record<Kind, string> = {
+  approve: 'tok_approve',
+  decline: 'tok_decline',
+  fail_twice: 'tok_fail_2',
+  slow_then_cancel: 'tok_slow_1500',
+  review_then_approve: 'tok_approve',
+};
 /** What each kind must end as, whatever the faults (a cancel that came too late may confirm). */
 const outcomes: Record<Kind, string[]> = {
   approve: ['confirmed/'],
@@ -54,11 +71,21 @@ async function call(url: string, init: RequestInit, accept: (status: number) => 
 }
 
 async function placeAndFollow(system: StartedSystem, kind: Kind, flow: string): Promise<Placed> {
-  const items = kind === 'review_then_approve' ? [{ sku: 'LT-004', quantity: 1 }] : [{ sku: 'KB-001', quantity: 1 }, { sku: 'MS-002', quantity: 2 }];
+  const items =
+    kind === 'review_then_approve'
+      ? [{ sku: 'LT-004', quantity: 1 }]
+      : [
+          { sku: 'KB-001', quantity: 1 },
+          { sku: 'MS-002', quantity: 2 },
+        ];
   const key = randomUUID();
   const placed = await call(
     `${system.api}/orders`,
-    { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ customerId: `fault-${kind}`, email: 'ada@example.com', items, paymentToken: tokens[kind], flow }) },
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ customerId: `fault-${kind}`, email: 'ada@example.com', items, paymentToken: tokens[kind], flow }),
+    },
     (status) => status === 202,
   );
   const { orderId } = (await placed.json()) as { orderId: string };
@@ -71,7 +98,10 @@ async function placeAndFollow(system: StartedSystem, kind: Kind, flow: string): 
     await eventually(
       `order ${orderId} waiting for review`,
       async () => {
-        const view = await fetch(`${system.api}/orders/${orderId}`).then((r) => (r.ok ? (r.json() as Promise<{ status?: string }>) : {}), () => ({}));
+        const view = await fetch(`${system.api}/orders/${orderId}`).then(
+          (r) => (r.ok ? (r.json() as Promise<{ status?: string }>) : {}),
+          () => ({}),
+        );
         return 'status' in view && view.status === 'awaiting_review';
       },
       180_000,
@@ -106,7 +136,12 @@ describe('faults under load, through npm start', () => {
     const system = await startSystem();
     const faults: string[] = [];
     const pool = new pg.Pool({
-      connectionString: postgresUrl({ user: system.config.POSTGRES_USER, password: system.config.POSTGRES_PASSWORD, port: system.config.POSTGRES_PORT, database: system.config.POSTGRES_DB }),
+      connectionString: postgresUrl({
+        user: system.config.POSTGRES_USER,
+        password: system.config.POSTGRES_PASSWORD,
+        port: system.config.POSTGRES_PORT,
+        database: system.config.POSTGRES_DB,
+      }),
       max: 2,
     });
     pool.on('error', () => undefined); // PostgreSQL restarts during the test
@@ -133,17 +168,35 @@ describe('faults under load, through npm start', () => {
       const orders = await Promise.all(following);
       const ids = orders.map((o) => o.orderId);
 
-      const ordersById = async () => new Map((await query<{ order_id: string; status: string; reason: string | null }>('select order_id, status, reason from orders.orders where order_id = any($1)', [ids])).map((r) => [r.order_id, r]));
-      await eventually('every order terminal', async () => [...(await ordersById()).values()].filter((o) => ['confirmed', 'cancelled'].includes(o.status)).length === ids.length, 300_000);
+      const ordersById = async () =>
+        new Map(
+          (
+            await query<{ order_id: string; status: string; reason: string | null }>(
+              'select order_id, status, reason from orders.orders where order_id = any($1)',
+              [ids],
+            )
+          ).map((r) => [r.order_id, r]),
+        );
+      await eventually(
+        'every order terminal',
+        async () => [...(await ordersById()).values()].filter((o) => ['confirmed', 'cancelled'].includes(o.status)).length === ids.length,
+        300_000,
+      );
       const final = await ordersById();
       const outcome = (id: string) => `${final.get(id)!.status}/${final.get(id)!.reason ?? ''}`;
-      expect(orders.filter((o) => !outcomes[o.kind].includes(outcome(o.orderId))).map((o) => `${o.flow} ${o.kind} ${o.orderId}: ${outcome(o.orderId)}`), faults.join(', ')).toEqual([]);
+      expect(
+        orders.filter((o) => !outcomes[o.kind].includes(outcome(o.orderId))).map((o) => `${o.flow} ${o.kind} ${o.orderId}: ${outcome(o.orderId)}`),
+        faults.join(', '),
+      ).toEqual([]);
 
       // The read model agrees with the orders context.
       await eventually(
         'the read model to agree with the orders context',
         async () => {
-          const views = await query<{ order_id: string; status: string; reason: string | null }>('select order_id, status, reason from read_model.order_view where order_id = any($1)', [ids]);
+          const views = await query<{ order_id: string; status: string; reason: string | null }>(
+            'select order_id, status, reason from read_model.order_view where order_id = any($1)',
+            [ids],
+          );
           return views.length === ids.length && views.every((v) => `${v.status}/${v.reason ?? ''}` === outcome(v.order_id));
         },
         120_000,
@@ -180,7 +233,10 @@ describe('faults under load, through npm start', () => {
       );
       const stockAfter = await query<{ sku: string; stock: number }>('select sku, stock from inventory.catalog');
       for (const { sku, stock } of stockAfter) expect(stockBefore.get(sku)! - stock, sku).toBe(reserved.find((r) => r.sku === sku)?.quantity ?? 0);
-      const { length: liveOnCancelled } = await query('select 1 from inventory.reservations where status = $1 and order_id = any($2)', ['reserved', ids.filter((id) => final.get(id)!.status === 'cancelled')]);
+      const { length: liveOnCancelled } = await query('select 1 from inventory.reservations where status = $1 and order_id = any($2)', [
+        'reserved',
+        ids.filter((id) => final.get(id)!.status === 'cancelled'),
+      ]);
       expect(liveOnCancelled).toBe(0);
 
       // Every process is back, restarted by npm start, none by hand.

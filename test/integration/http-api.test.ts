@@ -18,9 +18,21 @@ describe('HTTP API against the real flows', () => {
   let orchestrated: OrchestratedRuntime;
   let api: Api;
   let runtime: FullRuntime;
-  const order = (overrides: Record<string, unknown> = {}) => ({ customerId: 'http-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow: 'orchestrated', ...overrides });
+  const order = (overrides: Record<string, unknown> = {}) => ({
+    customerId: 'http-1',
+    email: 'ada@example.com',
+    items: [{ sku: 'KB-001', quantity: 1 }],
+    paymentToken: 'tok_approve',
+    flow: 'orchestrated',
+    ...overrides,
+  });
   const post = (body: unknown, key: string | undefined = randomUUID()) =>
-    api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+    api.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
+      payload: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   // Listening on a real port once, for the tests that need real sockets (inject bypasses Node's HTTP parser).
   let listening: Promise<string> | undefined;
@@ -37,14 +49,18 @@ describe('HTTP API against the real flows', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         const [head = '', body = ''] = text.split('\r\n\r\n', 2);
         const [statusLine = '', ...headerLines] = head.split('\r\n');
-        const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+        const headers = Object.fromEntries(
+          headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+        );
         resolve({ closed: true, status: Number(statusLine.split(' ')[1]), headers, body: body === '' ? undefined : (JSON.parse(body) as unknown) });
       });
     });
   };
 
   beforeAll(async () => {
-    runtime = await startFullRuntime(inject('servers'), { readiness: [{ name: 'postgresql', check: async () => void (await harness.pool.query('select 1')) }] });
+    runtime = await startFullRuntime(inject('servers'), {
+      readiness: [{ name: 'postgresql', check: async () => void (await harness.pool.query('select 1')) }],
+    });
     ({ harness, orchestrated, api } = runtime);
   }, 120_000);
 
@@ -65,11 +81,19 @@ describe('HTTP API against the real flows', () => {
     });
     expect(view).toMatchObject({ orderId, flow, status: 'confirmed', reason: null, total: { amountCents: 8900, currency: 'USD' }, source: 'read-model' });
     const timeline = (await api.inject({ method: 'GET', url: `/orders/${orderId}/events` })).json<{ events: { type: string }[] }>();
-    expect(timeline.events.map((e) => e.type).sort()).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
+    expect(timeline.events.map((e) => e.type).sort()).toEqual([
+      'inventory.reserved',
+      'notification.sent',
+      'order.confirmed',
+      'order.placed',
+      'payment.completed',
+    ]);
     const cancel = await api.inject({ method: 'POST', url: `/orders/${orderId}/cancel` });
     expect(cancel.statusCode).toBe(409);
     expect(cancel.json()).toMatchObject({ statusCode: 409, code: 'ORDER_STATE_CONFLICT', error: 'Conflict' });
-    const listed = (await api.inject({ method: 'GET', url: `/orders?customerId=http-1&flow=${flow}&status=confirmed` })).json<{ data: { orderId: string }[] }>();
+    const listed = (await api.inject({ method: 'GET', url: `/orders?customerId=http-1&flow=${flow}&status=confirmed` })).json<{
+      data: { orderId: string }[];
+    }>();
     expect(listed.data.map((o) => o.orderId)).toContain(orderId);
   });
 
@@ -109,7 +133,11 @@ describe('HTTP API against the real flows', () => {
   it.each([
     ['the customer id', () => post(order({ customerId: 'a\u0000b' })), /body\/customerId/],
     ['the payment token', () => post(order({ paymentToken: 'tok_\u0000' })), /body\/paymentToken/],
-    ['the payment token of a choreographed order (an unpaired surrogate)', () => post(order({ paymentToken: 'tok_\ud800', flow: 'choreographed' })), /body\/paymentToken/],
+    [
+      'the payment token of a choreographed order (an unpaired surrogate)',
+      () => post(order({ paymentToken: 'tok_\ud800', flow: 'choreographed' })),
+      /body\/paymentToken/,
+    ],
     ['the customer id (an unpaired surrogate)', () => post(order({ customerId: '\udc00', flow: 'choreographed' })), /body\/customerId/],
     ['the email', () => post(order({ email: 'ada\u0000@example.com' })), /body\/email/],
     ['a SKU', () => post(order({ items: [{ sku: 'KB-\u0000', quantity: 1 }] })), /body\/items\/0\/sku/],
@@ -129,7 +157,11 @@ describe('HTTP API against the real flows', () => {
   });
 
   it.each([
-    ['a control character in a header value', 'GET /orders HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: abcdefgh\x01ij\r\n\r\n', /header value.*HPE_INVALID_HEADER_TOKEN/],
+    [
+      'a control character in a header value',
+      'GET /orders HTTP/1.1\r\nHost: localhost\r\nIdempotency-Key: abcdefgh\x01ij\r\n\r\n',
+      /header value.*HPE_INVALID_HEADER_TOKEN/,
+    ],
     ['a NUL byte in the path', 'GET /ord\x00ers HTTP/1.1\r\nHost: localhost\r\n\r\n', /url.*HPE_INVALID_URL/],
     ['a malformed request line', 'GET /orders HTTP/9\r\nHost: localhost\r\n\r\n', /HPE_/],
   ])('answers a request the HTTP parser refuses (%s) with a 400 in the error shape, then closes the connection', async (_case, request, message) => {
@@ -145,7 +177,12 @@ describe('HTTP API against the real flows', () => {
     const res = await rawExchange('CONNECT /orders HTTP/1.1\r\nHost: localhost\r\n\r\n');
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD, POST');
-    expect(res.body).toMatchObject({ statusCode: 405, code: 'METHOD_NOT_ALLOWED', error: 'Method Not Allowed', message: expect.stringMatching(/CONNECT is not allowed on \/orders/) as unknown });
+    expect(res.body).toMatchObject({
+      statusCode: 405,
+      code: 'METHOD_NOT_ALLOWED',
+      error: 'Method Not Allowed',
+      message: expect.stringMatching(/CONNECT is not allowed on \/orders/) as unknown,
+    });
   });
 
   it.each([
@@ -184,12 +221,22 @@ describe('HTTP API against the real flows', () => {
     for (const url of [`/orders/${'x'.repeat(101)}`, `/orders/${'x'.repeat(5000)}/events`, `/orders/${'x'.repeat(101)}/cancel`]) {
       const res = await api.inject({ method: url.endsWith('cancel') ? 'POST' : 'GET', url });
       expect(res.statusCode).toBe(400);
-      expect(res.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: expect.stringMatching(/params\/id/) as unknown });
+      expect(res.json()).toMatchObject({
+        statusCode: 400,
+        code: 'VALIDATION_FAILED',
+        error: 'Bad Request',
+        message: expect.stringMatching(/params\/id/) as unknown,
+      });
     }
   });
 
   it('answers a body that is not JSON with 415', async () => {
-    const res = await api.inject({ method: 'POST', url: '/orders', headers: { 'content-type': 'text/plain', 'idempotency-key': randomUUID() }, payload: JSON.stringify(order()) });
+    const res = await api.inject({
+      method: 'POST',
+      url: '/orders',
+      headers: { 'content-type': 'text/plain', 'idempotency-key': randomUUID() },
+      payload: JSON.stringify(order()),
+    });
     expect(res.statusCode).toBe(415);
     expect(res.json()).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE', error: 'Unsupported Media Type' });
   });
@@ -207,10 +254,16 @@ describe('HTTP API against the real flows', () => {
   });
 
   it('describes every error it can answer in its OpenAPI document, in the one error shape', async () => {
-    const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>> }>();
+    const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>>;
+    }>();
     const statuses = (path: string, method: string) => Object.keys(spec.paths[path]![method]!.responses);
     expect(statuses('/orders', 'post')).toEqual(expect.arrayContaining(['202', '400', '409', '413', '415', '422', '503', '504']));
-    for (const [path, method] of [['/orders/{id}', 'get'], ['/orders/{id}/events', 'get'], ['/orders/{id}/cancel', 'post']] as const) {
+    for (const [path, method] of [
+      ['/orders/{id}', 'get'],
+      ['/orders/{id}/events', 'get'],
+      ['/orders/{id}/cancel', 'post'],
+    ] as const) {
       expect(statuses(path, method)).toEqual(expect.arrayContaining(['400', '404', '503', '504']));
     }
     expect(statuses('/orders', 'get')).toEqual(expect.arrayContaining(['400', '503', '504']));
@@ -233,7 +286,13 @@ describe('HTTP API against the real flows', () => {
     ['a zero quantity', () => post(order({ items: [{ sku: 'KB-001', quantity: 0 }] })), 400, 'VALIDATION_FAILED', /body\/items\/0\/quantity must be >= 1/],
     ['a negative quantity', () => post(order({ items: [{ sku: 'KB-001', quantity: -3 }] })), 400, 'VALIDATION_FAILED', /quantity must be >= 1/],
     ['an unknown SKU', () => post(order({ items: [{ sku: 'NOPE-9', quantity: 1 }] })), 422, 'UNKNOWN_SKU', /unknown SKU NOPE-9/],
-    ['too many items', () => post(order({ items: Array.from({ length: 21 }, () => ({ sku: 'KB-001', quantity: 1 })) })), 400, 'VALIDATION_FAILED', /body\/items must NOT have more than 20 items/],
+    [
+      'too many items',
+      () => post(order({ items: Array.from({ length: 21 }, () => ({ sku: 'KB-001', quantity: 1 })) })),
+      400,
+      'VALIDATION_FAILED',
+      /body\/items must NOT have more than 20 items/,
+    ],
     ['a missing field', () => post({ ...order(), email: undefined }), 400, 'VALIDATION_FAILED', /body\/email is required/],
     ['a bad email', () => post(order({ email: 'not-an-email' })), 400, 'VALIDATION_FAILED', /body\/email must match format "email"/],
     ['an unknown flow', () => post(order({ flow: 'telepathic' })), 400, 'VALIDATION_FAILED', /body\/flow/],
@@ -263,7 +322,13 @@ describe('HTTP API against the real flows', () => {
       'cancelled in review': ['cancelled', 'customer_cancelled'],
     };
     expect(outcomes).toHaveLength(demoCases.length * 2);
-    for (const o of outcomes) expect({ flow: o.flow, name: o.name, status: o.status, reason: o.reason }).toEqual({ flow: o.flow, name: o.name, status: expected[o.name]![0], reason: expected[o.name]![1] });
+    for (const o of outcomes)
+      expect({ flow: o.flow, name: o.name, status: o.status, reason: o.reason }).toEqual({
+        flow: o.flow,
+        name: o.name,
+        status: expected[o.name]![0],
+        reason: expected[o.name]![1],
+      });
     expect(table.split('\n')).toHaveLength(demoCases.length * 2 + 1);
   }, 120_000);
 
@@ -275,7 +340,17 @@ describe('HTTP API against the real flows', () => {
 
   it('publishes an OpenAPI document listing every route, serves Swagger UI, health, readiness and metrics', async () => {
     const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
-    expect(Object.keys(spec.paths).sort()).toEqual(['/healthz', '/metrics', '/orders', '/orders/{id}', '/orders/{id}/approve', '/orders/{id}/cancel', '/orders/{id}/events', '/orders/{id}/reject', '/readyz']);
+    expect(Object.keys(spec.paths).sort()).toEqual([
+      '/healthz',
+      '/metrics',
+      '/orders',
+      '/orders/{id}',
+      '/orders/{id}/approve',
+      '/orders/{id}/cancel',
+      '/orders/{id}/events',
+      '/orders/{id}/reject',
+      '/readyz',
+    ]);
     expect((await api.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
     expect((await api.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     expect((await api.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', checks: ['postgresql'] });

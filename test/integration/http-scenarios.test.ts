@@ -49,10 +49,14 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
           expect((await api.inject({ method: 'POST', url: `/orders/${orderId}/${command}` })).statusCode).toBe(202);
         }
         let final: View = {};
-        await eventually(`${orderId} final and notified`, async () => {
-          final = await view(orderId);
-          return (final.status === 'confirmed' || final.status === 'cancelled') && final.notified === true;
-        }, 90_000);
+        await eventually(
+          `${orderId} final and notified`,
+          async () => {
+            final = await view(orderId);
+            return (final.status === 'confirmed' || final.status === 'cancelled') && final.notified === true;
+          },
+          90_000,
+        );
         // The last events of a cancellation (the refund) may land after the email: wait until the
         // timeline holds as many events as the scenario has, then compare which.
         let events: string[] = [];
@@ -68,10 +72,14 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
 
   afterAll(() => runtime?.close());
 
-  it('reaches every scenario\'s final status and reason, as GET /orders/:id shows it', () => {
+  it("reaches every scenario's final status and reason, as GET /orders/:id shows it", () => {
     expect(outcomes).toHaveLength(scenarios.length);
     for (const { scenario, view } of outcomes) {
-      expect({ scenario: scenario.name, status: view.status, reason: view.reason }).toEqual({ scenario: scenario.name, status: scenario.expected.status, reason: scenario.expected.reason });
+      expect({ scenario: scenario.name, status: view.status, reason: view.reason }).toEqual({
+        scenario: scenario.name,
+        status: scenario.expected.status,
+        reason: scenario.expected.reason,
+      });
     }
   });
 
@@ -86,7 +94,11 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
   it('charged and refunded each order as its scenario says', () => {
     const ledger = flow === 'orchestrated' ? runtime.orchestrated.ledger : harness.ledger;
     for (const { scenario, orderId } of outcomes) {
-      expect({ scenario: scenario.name, charges: ledger.charges.filter((c) => c.reference === orderId).length, refunds: ledger.refunds.filter((r) => r.reference === orderId).length }).toEqual({
+      expect({
+        scenario: scenario.name,
+        charges: ledger.charges.filter((c) => c.reference === orderId).length,
+        refunds: ledger.refunds.filter((r) => r.reference === orderId).length,
+      }).toEqual({
         scenario: scenario.name,
         charges: scenario.expected.charges,
         refunds: scenario.expected.refunds,

@@ -79,7 +79,13 @@ describe('Kafka broker with kafkajs', () => {
     await aborted.send({ topic, messages: [{ key: 'k', value: 'aborted' }] });
     await aborted.abort();
     const committed = await producer.transaction();
-    await committed.send({ topic, messages: [{ key: 'k', value: 'committed-1' }, { key: 'k', value: 'committed-2' }] });
+    await committed.send({
+      topic,
+      messages: [
+        { key: 'k', value: 'committed-1' },
+        { key: 'k', value: 'committed-2' },
+      ],
+    });
     await committed.commit();
     await producer.disconnect();
 

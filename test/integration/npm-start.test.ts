@@ -19,10 +19,12 @@ import { serverNames, startSystem } from './helpers/npm-start.ts';
 /** The metric names the alert rules' expressions read (label matchers, by-clauses and functions left out). */
 function metricsReadByAlertRules(): string[] {
   const rules = parse(readFileSync(join(projectRoot, 'infra', 'prometheus', 'alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
-  const names = rules.groups.flatMap((g) => g.rules).flatMap((rule) => {
-    const bare = rule.expr.replace(/\{[^}]*\}/g, '').replace(/\b(by|without)\s*\([^)]*\)/g, '');
-    return [...bare.matchAll(/\b([a-z_][a-z0-9_]*)\b(?!\s*\()/g)].map((m) => m[1]!).filter((name) => name.includes('_') && !/^\d/.test(name));
-  });
+  const names = rules.groups
+    .flatMap((g) => g.rules)
+    .flatMap((rule) => {
+      const bare = rule.expr.replace(/\{[^}]*\}/g, '').replace(/\b(by|without)\s*\([^)]*\)/g, '');
+      return [...bare.matchAll(/\b([a-z_][a-z0-9_]*)\b(?!\s*\()/g)].map((m) => m[1]!).filter((name) => name.includes('_') && !/^\d/.test(name));
+    });
   return [...new Set(names)];
 }
 
@@ -35,7 +37,11 @@ describe('npm start', () => {
       expect(output()).toMatch(new RegExp(`API +http://localhost:${env.API_PORT}/orders`));
       expect(output()).toMatch(new RegExp(`Swagger UI +http://localhost:${env.API_PORT}/docs`));
       expect(output()).toMatch(new RegExp(`Temporal Web UI +http://localhost:${env.TEMPORAL_UI_PORT}`));
-      expect(started().map((r) => r.name).sort()).toEqual([...serverNames, ...appServices(config).map((s) => s.name)].sort());
+      expect(
+        started()
+          .map((r) => r.name)
+          .sort(),
+      ).toEqual([...serverNames, ...appServices(config).map((s) => s.name)].sort());
 
       const journeys: Record<string, string> = {};
       const orderIds: Record<string, string> = {};
@@ -45,7 +51,13 @@ describe('npm start', () => {
         const placed = await fetch(`${api}/orders`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), 'x-correlation-id': correlationId },
-          body: JSON.stringify({ customerId: 'npm-start', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow }),
+          body: JSON.stringify({
+            customerId: 'npm-start',
+            email: 'ada@example.com',
+            items: [{ sku: 'KB-001', quantity: 1 }],
+            paymentToken: 'tok_approve',
+            flow,
+          }),
         });
         expect(placed.status).toBe(202);
         expect(placed.headers.get('x-correlation-id')).toBe(correlationId);
@@ -66,14 +78,21 @@ describe('npm start', () => {
             .filter((line) => line.startsWith('{'))
             .map((line) => JSON.parse(line) as { service?: string; correlationId?: string; msg?: string }),
         );
-      const servicesOf = (correlationId: string) => new Set(logLines().filter((l) => l.correlationId === correlationId).map((l) => l.service));
+      const servicesOf = (correlationId: string) =>
+        new Set(
+          logLines()
+            .filter((l) => l.correlationId === correlationId)
+            .map((l) => l.service),
+        );
       await eventually('log lines of the orchestrated journey from the api, the worker and the projector', () =>
         Promise.resolve(['api', 'temporal-worker', 'projector'].every((s) => servicesOf(journeys.orchestrated!).has(s))),
       );
       await eventually('log lines of the choreographed journey from the api, the choreography and the projector', () =>
         Promise.resolve(['api', 'choreography', 'projector'].every((s) => servicesOf(journeys.choreographed!).has(s))),
       );
-      const workerLines = logLines().filter((l) => l.correlationId === journeys.orchestrated && l.service === 'temporal-worker').map((l) => l.msg);
+      const workerLines = logLines()
+        .filter((l) => l.correlationId === journeys.orchestrated && l.service === 'temporal-worker')
+        .map((l) => l.msg);
       expect(workerLines).toEqual(expect.arrayContaining(['order saga started', 'activity completed', 'order saga ended']));
       // Neither the payment token nor the email address is written anywhere.
       for (const file of readdirSync(logsDir)) {
@@ -101,7 +120,9 @@ describe('npm start', () => {
       // Every process serves its metrics.
       const at = (port: string) => scrape(`http://127.0.0.1:${port}/metrics`);
       expect(metricValue(await at(env.API_PORT!), 'orders_placed_total', { flow: 'choreographed' })).toBe(1);
-      expect(metricValue(await at(env.WORKER_METRICS_PORT!), 'order_saga_activity_duration_seconds_count', { activity: 'chargePayment', outcome: 'completed' })).toBe(1);
+      expect(
+        metricValue(await at(env.WORKER_METRICS_PORT!), 'order_saga_activity_duration_seconds_count', { activity: 'chargePayment', outcome: 'completed' }),
+      ).toBe(1);
       expect(await at(env.TEMPORAL_SDK_METRICS_PORT!)).toMatch(/^temporal_/m);
       const choreography = await at(env.CHOREOGRAPHY_METRICS_PORT!);
       expect(metricValue(choreography, 'consumer_events_total', { group: 'payments', type: 'inventory.reserved', result: 'applied' })).toBe(1);
@@ -110,7 +131,13 @@ describe('npm start', () => {
       const projector = await at(env.PROJECTOR_METRICS_PORT!);
       // Every metric an alert rule reads is one a process really serves (a renamed metric would
       // leave its alert silent forever).
-      const served = new Set([env.API_PORT!, env.WORKER_METRICS_PORT!, env.TEMPORAL_SDK_METRICS_PORT!, env.CHOREOGRAPHY_METRICS_PORT!, env.PROJECTOR_METRICS_PORT!]);
+      const served = new Set([
+        env.API_PORT!,
+        env.WORKER_METRICS_PORT!,
+        env.TEMPORAL_SDK_METRICS_PORT!,
+        env.CHOREOGRAPHY_METRICS_PORT!,
+        env.PROJECTOR_METRICS_PORT!,
+      ]);
       const scraped = (await Promise.all([...served].map(at))).join('\n');
       for (const metric of metricsReadByAlertRules()) expect(scraped, `${metric} is served`).toMatch(new RegExp(`^${metric}[{ ]`, 'm'));
       expect(metricValue(projector, 'orders_completed_total', { flow: 'orchestrated', outcome: 'confirmed' })).toBe(1);
@@ -119,12 +146,20 @@ describe('npm start', () => {
       // A process that dies is restarted, with a line saying so, and stack:status tells.
       const worker = pids.read('temporal-worker')!;
       process.kill(worker.pid, 'SIGKILL');
-      await eventually('the worker restarted', () => Promise.resolve((pids.read('temporal-worker')?.restarts ?? 0) === 1 && output().includes('temporal-worker is up again')), 120_000);
+      await eventually(
+        'the worker restarted',
+        () => Promise.resolve((pids.read('temporal-worker')?.restarts ?? 0) === 1 && output().includes('temporal-worker is up again')),
+        120_000,
+      );
       expect(output()).toContain('temporal-worker exited (process exited on signal SIGKILL); restart #1 in 1 s');
       const restarted = pids.read('temporal-worker')!;
       expect(restarted.pid).not.toBe(worker.pid);
       expect(isRunning(restarted)).toBe(true);
-      const status = spawnSync(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'status'], { cwd: projectRoot, env: { ...process.env, ...env }, encoding: 'utf8' });
+      const status = spawnSync(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'status'], {
+        cwd: projectRoot,
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
       expect(status.stdout).toMatch(/temporal-worker +up +pid \d+/);
       expect(status.stdout).toContain('restarted 1 time(s) by npm start');
       expect(status.stdout).toContain('last exit: process exited on signal SIGKILL');
@@ -133,11 +168,20 @@ describe('npm start', () => {
       const again = await fetch(`${api}/orders`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: JSON.stringify({ customerId: 'npm-start', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow: 'orchestrated' }),
+        body: JSON.stringify({
+          customerId: 'npm-start',
+          email: 'ada@example.com',
+          items: [{ sku: 'KB-001', quantity: 1 }],
+          paymentToken: 'tok_approve',
+          flow: 'orchestrated',
+        }),
       });
       expect(again.status).toBe(202);
       const { orderId: afterRestart } = (await again.json()) as { orderId: string };
-      await eventually('the order placed after the restart confirmed', async () => ((await (await fetch(`${api}/orders/${afterRestart}`)).json()) as { status?: string }).status === 'confirmed');
+      await eventually(
+        'the order placed after the restart confirmed',
+        async () => ((await (await fetch(`${api}/orders/${afterRestart}`)).json()) as { status?: string }).status === 'confirmed',
+      );
     } finally {
       const { how, leftOver } = await system.stop();
       // npm, signalled by the terminal too, ends with the shell's code for Ctrl-C once its script has.

@@ -24,7 +24,13 @@ describe('backlog metrics', () => {
   let admin: Admin;
   const registry = new Registry();
   const read = async (name: string, labels: Record<string, string> = {}) => metricValue(await registry.metrics(), name, labels);
-  const order = () => ({ orderId: randomUUID(), customerId: 'metrics', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' });
+  const order = () => ({
+    orderId: randomUUID(),
+    customerId: 'metrics',
+    email: 'ada@example.com',
+    items: [{ sku: 'KB-001', quantity: 1 }],
+    paymentToken: 'tok_approve',
+  });
   const group = (name: string) => `${harness.prefix}${name}`;
 
   beforeAll(async () => {
@@ -42,12 +48,15 @@ describe('backlog metrics', () => {
     await harness?.close();
   });
 
-  it("rises while a consumer group is down and returns to zero once it is back (kafka_consumer_lag)", async () => {
+  it('rises while a consumer group is down and returns to zero once it is back (kafka_consumer_lag)', async () => {
     await runtime.consumers.find((c) => c.groupId === group('payments'))!.stop();
     const orders = [order(), order(), order()];
     for (const o of orders) await placeChoreographedOrder(harness.pool, o, `corr-${o.orderId}`);
     // Each order's inventory.reserved waits for the stopped payments group.
-    await eventually('payments lag of 3', async () => (await read('kafka_consumer_lag', { group: group('payments'), topic: `${harness.prefix}inventory.reserved` })) === 3);
+    await eventually(
+      'payments lag of 3',
+      async () => (await read('kafka_consumer_lag', { group: group('payments'), topic: `${harness.prefix}inventory.reserved` })) === 3,
+    );
     expect(await read('kafka_consumer_lag', { group: group('inventory') })).toBe(0);
 
     await harness.startInstance({ relays: 0 }); // a new member of every group, payments included

@@ -40,7 +40,8 @@ describe('orchestrated saga failures and early cancels on the real servers', () 
     return ((await response.json()) as { data: unknown[] }).data;
   };
 
-  const orderStatusAttribute = async (orderId: string) => (await runtime.client.workflow.getHandle(orderWorkflowId(orderId)).describe()).typedSearchAttributes.get(orderSearchAttributeKeys.orderStatus);
+  const orderStatusAttribute = async (orderId: string) =>
+    (await runtime.client.workflow.getHandle(orderWorkflowId(orderId)).describe()).typedSearchAttributes.get(orderSearchAttributeKeys.orderStatus);
 
   it('ends a saga whose order the database refuses (a NUL in the customer id) cancelled with reason system_error, charging nothing', async () => {
     const request = newRequest({ customerId: 'customer-\u0000-nul' });
@@ -71,7 +72,9 @@ describe('orchestrated saga failures and early cancels on the real servers', () 
     const result = await runtime.sagas.result(request.orderId);
 
     expect(result).toMatchObject({ status: 'cancelled', reason: 'system_error', currentStep: 'done' });
-    const { rows } = await runtime.pool.query<{ status: string; reason: string | null }>('select status, reason from orders.orders where order_id = $1', [request.orderId]);
+    const { rows } = await runtime.pool.query<{ status: string; reason: string | null }>('select status, reason from orders.orders where order_id = $1', [
+      request.orderId,
+    ]);
     expect(rows).toEqual([{ status: 'cancelled', reason: 'system_error' }]);
     expect(await orderStatusAttribute(request.orderId)).toBe('cancelled');
     const events = eventsOfOrder(await readAllEvents(runtime.kafka), request.orderId);

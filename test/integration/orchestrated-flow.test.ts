@@ -51,7 +51,11 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
         const action = scenario.action.kind;
         if (action === 'approve' || action === 'reject' || action === 'cancel_during_review') {
           await waitForStatus(request.orderId, 'awaiting_review');
-          await (action === 'approve' ? runtime.sagas.approve(request.orderId) : action === 'reject' ? runtime.sagas.reject(request.orderId) : runtime.sagas.cancel(request.orderId));
+          await (action === 'approve'
+            ? runtime.sagas.approve(request.orderId)
+            : action === 'reject'
+              ? runtime.sagas.reject(request.orderId)
+              : runtime.sagas.cancel(request.orderId));
         } else if (action === 'none' && scenario.expected.reason === 'review_timeout') {
           return; // 24 h of real time: the time-skipping tests cover it
         }
@@ -70,7 +74,13 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
   it('runs every scenario but the 24 h timeout to its final status, reason and compensations', () => {
     expect(ran()).toHaveLength(orderScenarios.length - 1);
     for (const { scenario, result } of ran()) {
-      expect({ scenario: scenario.name, status: result.status, reason: result.reason, compensations: result.compensations, stepsDone: result.stepsDone }).toEqual({
+      expect({
+        scenario: scenario.name,
+        status: result.status,
+        reason: result.reason,
+        compensations: result.compensations,
+        stepsDone: result.stepsDone,
+      }).toEqual({
         scenario: scenario.name,
         ...scenario.expected,
         events: undefined,
@@ -83,7 +93,10 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
   it('publishes exactly the expected event types per order, once each after dropping duplicates by id', () => {
     for (const { scenario, request } of ran()) {
       const mine = eventsOfOrder(events, request.orderId);
-      expect({ scenario: scenario.name, types: mine.map((e) => e.type).sort() }).toEqual({ scenario: scenario.name, types: [...scenario.expected.events].sort() });
+      expect({ scenario: scenario.name, types: mine.map((e) => e.type).sort() }).toEqual({
+        scenario: scenario.name,
+        types: [...scenario.expected.events].sort(),
+      });
       for (const event of mine) {
         expect(event).toMatchObject({ flow: 'orchestrated', correlationId: `corr-${request.orderId}`, schemaVersion: 1, topic: event.type });
       }
@@ -102,13 +115,19 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
     for (const { scenario, request } of ran()) {
       const charges = runtime.ledger.charges.filter((c) => c.reference === request.orderId);
       const refunds = runtime.ledger.refunds.filter((r) => r.reference === request.orderId);
-      expect({ scenario: scenario.name, charges: charges.length, refunds: refunds.length }).toEqual({ scenario: scenario.name, charges: scenario.expected.charges, refunds: scenario.expected.refunds });
+      expect({ scenario: scenario.name, charges: charges.length, refunds: refunds.length }).toEqual({
+        scenario: scenario.name,
+        charges: scenario.expected.charges,
+        refunds: scenario.expected.refunds,
+      });
     }
   });
 
   it('records the final status in the orders table and sends the customer one email', async () => {
     for (const { scenario, request } of ran()) {
-      const { rows } = await runtime.pool.query<{ status: string; reason: string | null }>('select status, reason from orders.orders where order_id = $1', [request.orderId]);
+      const { rows } = await runtime.pool.query<{ status: string; reason: string | null }>('select status, reason from orders.orders where order_id = $1', [
+        request.orderId,
+      ]);
       expect(rows).toEqual([{ status: scenario.expected.status, reason: scenario.expected.reason }]);
       const mails = runtime.sink.messages.filter((m) => m.orderId === request.orderId);
       expect(mails.map((m) => m.subject)).toEqual([`Order ${request.orderId} ${scenario.expected.status}`]);
@@ -116,8 +135,12 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
   });
 
   it('lets the Web UI find orders by OrderStatus (a visibility query on the custom search attributes)', async () => {
-    const cancelled = ran().filter((o) => o.result.status === 'cancelled').map((o) => `order-${o.request.orderId}`);
-    const confirmed = ran().filter((o) => o.result.status === 'confirmed').map((o) => `order-${o.request.orderId}`);
+    const cancelled = ran()
+      .filter((o) => o.result.status === 'cancelled')
+      .map((o) => `order-${o.request.orderId}`);
+    const confirmed = ran()
+      .filter((o) => o.result.status === 'confirmed')
+      .map((o) => `order-${o.request.orderId}`);
     let listed: string[] = [];
     for (let attempt = 0; attempt < 50; attempt++) {
       listed = [];

@@ -110,7 +110,14 @@ describe('sagas on the real dev server, traced like the stack worker, replay wit
     });
     await Promise.all(
       drives.map(async (drive) => {
-        const request: OrderRequest = { orderId: randomUUID(), customerId: 'customer-replay', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', ...drive.request };
+        const request: OrderRequest = {
+          orderId: randomUUID(),
+          customerId: 'customer-replay',
+          email: 'ada@example.com',
+          items: [{ sku: 'KB-001', quantity: 1 }],
+          paymentToken: 'tok_approve',
+          ...drive.request,
+        };
         if (drive.name.includes('while the gateway captures')) cancelOnCapture.add(request.orderId);
         if (drive.expected.reason === 'system_error') await createOrder(runtime.pool, { ...request, customerId: 'someone-else' }, 'orchestrated');
         await runtime.sagas.start(request, `corr-${request.orderId}`);

@@ -38,7 +38,10 @@ describe('the order command line', () => {
 
     expect(await orderCli(noTemporal, 'status', orderId)).toMatchObject({ orderId, flow: 'choreographed', notified: null });
     expect(await orderCli(noTemporal, 'cancel', orderId)).toMatchObject({ orderId, flow: 'choreographed' });
-    const { rows } = await pool.query<{ cancel_requested: boolean }>('select cancel_requested_at is not null as cancel_requested from orders.orders where order_id = $1', [orderId]);
+    const { rows } = await pool.query<{ cancel_requested: boolean }>(
+      'select cancel_requested_at is not null as cancel_requested from orders.orders where order_id = $1',
+      [orderId],
+    );
     expect(rows).toEqual([{ cancel_requested: true }]);
   });
 });

@@ -17,12 +17,19 @@ describe('read model projected from both flows', () => {
   const producer = () => harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   let dlqProducer: ReturnType<typeof producer>;
 
-  const start = () => startProjector({ kafka: harness.kafka, pool: harness.pool, producer: dlqProducer, log: pino({ level: 'silent' }), prefix: harness.prefix });
+  const start = () =>
+    startProjector({ kafka: harness.kafka, pool: harness.pool, producer: dlqProducer, log: pino({ level: 'silent' }), prefix: harness.prefix });
   const views = async () =>
-    (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [runs.map((r) => r.request.orderId)])).rows as Record<string, unknown>[];
+    (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [runs.map((r) => r.request.orderId)]))
+      .rows as Record<string, unknown>[];
   const timelines = async () =>
-    (await harness.pool.query('select * from read_model.order_timeline where order_id = any($1) order by order_id, event_id', [runs.map((r) => r.request.orderId)])).rows as Record<string, unknown>[];
-  const eventsOf = (run: { scenario: OrderScenario; flow: string }) => (run.flow === 'choreographed' ? choreographedEventsOf(run.scenario) : run.scenario.expected.events);
+    (
+      await harness.pool.query('select * from read_model.order_timeline where order_id = any($1) order by order_id, event_id', [
+        runs.map((r) => r.request.orderId),
+      ])
+    ).rows as Record<string, unknown>[];
+  const eventsOf = (run: { scenario: OrderScenario; flow: string }) =>
+    run.flow === 'choreographed' ? choreographedEventsOf(run.scenario) : run.scenario.expected.events;
   const projected = async () => {
     const rows = await views();
     return rows.length === runs.length && runs.every((r) => rows.find((v) => v.order_id === r.request.orderId)?.event_count === eventsOf(r).length);
@@ -34,7 +41,12 @@ describe('read model projected from both flows', () => {
     await dlqProducer.connect();
     const runtime = await harness.startInstance();
     projector = await start();
-    const choreo = await runScenarios(harness, runtime, orderScenarios.filter((s) => s.expected.reason !== 'review_timeout' && s.action.kind !== 'cancel_after_charge'), new Set());
+    const choreo = await runScenarios(
+      harness,
+      runtime,
+      orderScenarios.filter((s) => s.expected.reason !== 'review_timeout' && s.action.kind !== 'cancel_after_charge'),
+      new Set(),
+    );
     runs.push(...choreo.runs.map((r) => ({ ...r, flow: 'choreographed' })));
 
     // Two orchestrated orders on the same topics: the projector reads both flows.

@@ -23,11 +23,29 @@ describe('local stack lifecycle', () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('starts every server once, keeps their data across a restart, and stops exactly what it started', async () => {
-    const ports = { TEMPORAL_PORT: await freePort(), TEMPORAL_UI_PORT: await freePort(), KAFKA_PORT: await freePort(), KAFKA_CONTROLLER_PORT: await freePort(), POSTGRES_PORT: await freePort(), SMTP_SINK_PORT: await freePort(), SMTP_SINK_HTTP_PORT: await freePort(), ZIPKIN_PORT: await freePort() };
-    const config = loadStackConfig({ STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384', ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) });
+    const ports = {
+      TEMPORAL_PORT: await freePort(),
+      TEMPORAL_UI_PORT: await freePort(),
+      KAFKA_PORT: await freePort(),
+      KAFKA_CONTROLLER_PORT: await freePort(),
+      POSTGRES_PORT: await freePort(),
+      SMTP_SINK_PORT: await freePort(),
+      SMTP_SINK_HTTP_PORT: await freePort(),
+      ZIPKIN_PORT: await freePort(),
+    };
+    const config = loadStackConfig({
+      STACK_DATA_DIR: dataDir,
+      KAFKA_HEAP_MB: '384',
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    });
     const servers = stackServers(config, locateTools(config.STACK_TOOLS_DIR));
     const pids = new PidFiles(stackFolders(config).run);
-    const databaseUrl = postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB });
+    const databaseUrl = postgresUrl({
+      user: config.POSTGRES_USER,
+      password: config.POSTGRES_PASSWORD,
+      port: config.POSTGRES_PORT,
+      database: config.POSTGRES_DB,
+    });
     const kafka = new Kafka({ clientId: 'stack-lifecycle', brokers: [`127.0.0.1:${ports.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
 
     try {
@@ -40,7 +58,13 @@ describe('local stack lifecycle', () => {
       expect(servers.map((s) => pids.read(s.name))).toEqual(firstRecords);
 
       const status = await stackStatus(config, servers);
-      expect(status.map((s) => [s.name, s.state])).toEqual([['postgres', 'up'], ['kafka', 'up'], ['temporal', 'up'], ['zipkin', 'up'], ['smtp-sink', 'up']]);
+      expect(status.map((s) => [s.name, s.state])).toEqual([
+        ['postgres', 'up'],
+        ['kafka', 'up'],
+        ['temporal', 'up'],
+        ['zipkin', 'up'],
+        ['smtp-sink', 'up'],
+      ]);
       expect(status.find((s) => s.name === 'temporal')!.endpoints['Temporal Web UI']).toBe(`http://localhost:${ports.TEMPORAL_UI_PORT}`);
 
       // Leave something in each server, then restart the stack.
@@ -89,7 +113,9 @@ describe('local stack lifecycle', () => {
     try {
       const config = loadStackConfig({ STACK_DATA_DIR: join(dataDir, 'blocked'), KAFKA_PORT: String(taken), KAFKA_CONTROLLER_PORT: String(await freePort()) });
       const kafkaOnly = stackServers(config, locateTools(config.STACK_TOOLS_DIR)).filter((s) => s.name === 'kafka');
-      await expect(stackUp(config, kafkaOnly, quiet)).rejects.toThrow(`kafka cannot start: 127.0.0.1:${taken} is already in use by another process (free it, or set KAFKA_PORT)`);
+      await expect(stackUp(config, kafkaOnly, quiet)).rejects.toThrow(
+        `kafka cannot start: 127.0.0.1:${taken} is already in use by another process (free it, or set KAFKA_PORT)`,
+      );
     } finally {
       blocker.close();
     }

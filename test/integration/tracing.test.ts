@@ -61,13 +61,23 @@ describe('tracing', () => {
     const traceId = placing!.spanContext().traceId;
     const spans = all.filter((s) => s.spanContext().traceId === traceId);
     const roots = spans.filter((s) => !s.parentSpanId);
-    expect(roots.map((r) => r.name), 'exactly one root span').toHaveLength(1);
+    expect(
+      roots.map((r) => r.name),
+      'exactly one root span',
+    ).toHaveLength(1);
     return { spans, root: roots[0]! };
   }
 
   /** True when the projector handled an event of type `type` of `orderId`. */
   const projected = (orderId: string, type: string) =>
-    exporter.getFinishedSpans().some((s) => s.name === `process ${harness.prefix}${type}` && s.attributes['messaging.kafka.message.key'] === orderId && s.attributes['messaging.consumer.group.name'] === `${harness.prefix}projector`);
+    exporter
+      .getFinishedSpans()
+      .some(
+        (s) =>
+          s.name === `process ${harness.prefix}${type}` &&
+          s.attributes['messaging.kafka.message.key'] === orderId &&
+          s.attributes['messaging.consumer.group.name'] === `${harness.prefix}projector`,
+      );
 
   /** Every span's parent is a span of the same trace (no broken link, nothing started a new root). */
   function expectParentsIntact(spans: ReadableSpan[]) {
@@ -95,7 +105,13 @@ describe('tracing', () => {
     const { spans, root } = traceOf(orderId);
     expect(root.name).toMatch(/POST \/orders|request/);
     expectParentsIntact(spans);
-    for (const name of ['StartWorkflow:placeOrder', 'RunWorkflow:placeOrder', 'StartActivity:chargePayment', 'RunActivity:chargePayment', 'RunActivity:notifyCustomer']) {
+    for (const name of [
+      'StartWorkflow:placeOrder',
+      'RunWorkflow:placeOrder',
+      'StartActivity:chargePayment',
+      'RunActivity:chargePayment',
+      'RunActivity:notifyCustomer',
+    ]) {
       expect(find(spans, name).length, name).toBeGreaterThan(0);
     }
     for (const type of types) {
@@ -110,7 +126,8 @@ describe('tracing', () => {
     const chargeRun = find(spans, 'RunActivity:chargePayment')[0]!;
     expect(find(spans, `publish ${harness.prefix}payment.completed`)[0]!.parentSpanId).toBe(chargeRun.spanContext().spanId);
     // Each activity's PostgreSQL work is in the trace too.
-    for (const activity of ['acceptOrder', 'reserveStock', 'chargePayment']) expect(queries(spans, find(spans, `RunActivity:${activity}`)[0]!).length, `queries of ${activity}`).toBeGreaterThan(0);
+    for (const activity of ['acceptOrder', 'reserveStock', 'chargePayment'])
+      expect(queries(spans, find(spans, `RunActivity:${activity}`)[0]!).length, `queries of ${activity}`).toBeGreaterThan(0);
   });
 
   it('follows a choreographed order from the HTTP request through the outbox, each relay publish and each consumer group', async () => {
@@ -138,6 +155,7 @@ describe('tracing', () => {
       // The event it emitted went through the outbox; its publish continues this handling.
       expect(find(spans, `publish ${harness.prefix}${emitted}`)[0]!.parentSpanId, `publish ${emitted}`).toBe(handling!.spanContext().spanId);
     }
-    for (const type of types) expect(find(spans, `process ${harness.prefix}${type}`, `${harness.prefix}projector`).length, `projector on ${type}`).toBeGreaterThan(0);
+    for (const type of types)
+      expect(find(spans, `process ${harness.prefix}${type}`, `${harness.prefix}projector`).length, `projector on ${type}`).toBeGreaterThan(0);
   });
 });

@@ -56,7 +56,9 @@ describe('in a real browser', () => {
     expect((await runtime.sagas.result(declined.orderId)).status).toBe('cancelled');
     // Visibility (what the UI lists) follows the workflow's last search-attribute upsert shortly after.
     await eventually('both orders visible with their final status', async () => {
-      const { count } = await runtime.client.workflow.count(`CustomerId = "${customerId}" AND ExecutionStatus = "Completed" AND OrderStatus IN ("confirmed", "cancelled")`);
+      const { count } = await runtime.client.workflow.count(
+        `CustomerId = "${customerId}" AND ExecutionStatus = "Completed" AND OrderStatus IN ("confirmed", "cancelled")`,
+      );
       return count === 2;
     });
   }, 120_000);
@@ -102,7 +104,10 @@ describe('in a real browser', () => {
     expect(await listedWorkflowIds(page, 1)).toEqual([orderWorkflowId(declined.orderId)]);
     await saveScreenshot(page, 'temporal-ui-orders-by-status');
 
-    await page.getByRole('link', { name: orderWorkflowId(declined.orderId) }).first().click();
+    await page
+      .getByRole('link', { name: orderWorkflowId(declined.orderId) })
+      .first()
+      .click();
     // The declined charge, then the compensation (stock released) and the cancellation email.
     const overview = await mainTextWith(page, 'releaseStock');
     for (const activity of ['acceptOrder', 'reserveStock', 'chargePayment', 'notifyCustomer']) expect(overview).toContain(activity);
@@ -112,7 +117,13 @@ describe('in a real browser', () => {
   });
 
   it('shows every route of the API in Swagger UI', async () => {
-    const api = await buildApiApp({ pool: runtime.pool, flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }), temporalUiUrl: servers.temporalUiUrl, namespace: servers.temporalNamespace, readiness: [] });
+    const api = await buildApiApp({
+      pool: runtime.pool,
+      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
+      temporalUiUrl: servers.temporalUiUrl,
+      namespace: servers.temporalNamespace,
+      readiness: [],
+    });
     try {
       const base = await api.listen({ port: 0, host: '127.0.0.1' });
       const routes = [
@@ -137,7 +148,9 @@ describe('in a real browser', () => {
       const operations = page.locator('.opblock-summary');
       await expect.poll(() => operations.count(), { timeout: 15_000 }).toBeGreaterThan(0);
       const listed = await Promise.all(
-        (await operations.all()).map(async (summary) => `${await summary.locator('.opblock-summary-method').innerText()} ${await summary.locator('.opblock-summary-path').innerText()}`),
+        (await operations.all()).map(
+          async (summary) => `${await summary.locator('.opblock-summary-method').innerText()} ${await summary.locator('.opblock-summary-path').innerText()}`,
+        ),
       );
       // Every route, and nothing else (a new route without its schema would not be documented).
       expect(listed.map((l) => l.replace(/\u200b/g, '')).sort()).toEqual([...routes].sort());

@@ -55,40 +55,54 @@ describe('a worker killed in the middle of the charge step', () => {
   it.each<[string, FailpointName]>([
     ['after the gateway captured and before the payment row is written', 'after-capture-before-record'],
     ['after the charge is recorded and before its event is published', 'after-charge-before-publish'],
-  ])('recovers when SIGKILLed %s: one charge, the event on the topic, the order confirmed', async (_when, failpoint) => {
-    const orderId = randomUUID();
-    const crashing = startWorkerProcess(runtime, { ORDER_SAGA_FAILPOINT: failpoint });
-    children.push(crashing.child);
-    await crashing.ready;
-    await runtime.sagas.start({ orderId, customerId: 'crash-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' }, `corr-${orderId}`);
+  ])(
+    'recovers when SIGKILLed %s: one charge, the event on the topic, the order confirmed',
+    async (_when, failpoint) => {
+      const orderId = randomUUID();
+      const crashing = startWorkerProcess(runtime, { ORDER_SAGA_FAILPOINT: failpoint });
+      children.push(crashing.child);
+      await crashing.ready;
+      await runtime.sagas.start(
+        { orderId, customerId: 'crash-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' },
+        `corr-${orderId}`,
+      );
 
-    expect(await crashing.exited).toBe('SIGKILL');
-    expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
-    expect(eventsOfOrder(await readAllEvents(runtime.kafka), orderId).map((e) => e.type)).not.toContain('payment.completed');
+      expect(await crashing.exited).toBe('SIGKILL');
+      expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
+      expect(eventsOfOrder(await readAllEvents(runtime.kafka), orderId).map((e) => e.type)).not.toContain('payment.completed');
 
-    // A new worker picks the saga up once the lost attempt times out (startToCloseTimeout).
-    const restarted = startWorkerProcess(runtime);
-    children.push(restarted.child);
-    await restarted.ready;
-    const result = await runtime.sagas.result(orderId);
-    restarted.child.kill('SIGTERM');
-    expect(await restarted.exited).toBe(0);
+      // A new worker picks the saga up once the lost attempt times out (startToCloseTimeout).
+      const restarted = startWorkerProcess(runtime);
+      children.push(restarted.child);
+      await restarted.ready;
+      const result = await runtime.sagas.result(orderId);
+      restarted.child.kill('SIGTERM');
+      expect(await restarted.exited).toBe(0);
 
-    expect(result).toMatchObject({ status: 'confirmed', compensations: [] });
-    expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
-    const raw = (await readAllEvents(runtime.kafka)).filter((e) => e.orderId === orderId);
-    expect(raw.filter((e) => e.type === 'payment.completed')).toHaveLength(1);
-    expect(eventsOfOrder(raw, orderId).map((e) => e.type).sort()).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
-    const { rows } = await runtime.pool.query<{ status: string }>('select status from payments.payments where order_id = $1', [orderId]);
-    expect(rows).toEqual([{ status: 'captured' }]);
-  }, 120_000);
+      expect(result).toMatchObject({ status: 'confirmed', compensations: [] });
+      expect(runtime.ledger.charges.filter((c) => c.reference === orderId)).toHaveLength(1);
+      const raw = (await readAllEvents(runtime.kafka)).filter((e) => e.orderId === orderId);
+      expect(raw.filter((e) => e.type === 'payment.completed')).toHaveLength(1);
+      expect(
+        eventsOfOrder(raw, orderId)
+          .map((e) => e.type)
+          .sort(),
+      ).toEqual(['inventory.reserved', 'notification.sent', 'order.confirmed', 'order.placed', 'payment.completed']);
+      const { rows } = await runtime.pool.query<{ status: string }>('select status from payments.payments where order_id = $1', [orderId]);
+      expect(rows).toEqual([{ status: 'captured' }]);
+    },
+    120_000,
+  );
 
   it('on SIGTERM stops polling, lets the charge in flight finish and publish, then exits 0', async () => {
     const orderId = randomUUID();
     const worker = startWorkerProcess(runtime);
     children.push(worker.child);
     await worker.ready;
-    await runtime.sagas.start({ orderId, customerId: 'shutdown-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_slow_3000' }, `corr-${orderId}`);
+    await runtime.sagas.start(
+      { orderId, customerId: 'shutdown-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_slow_3000' },
+      `corr-${orderId}`,
+    );
     // Wait until the gateway holds the charge (the slow token answers after 3 s), then ask the worker
     // to stop. (The saga's step says charge_payment a workflow task before the charge is scheduled.)
     for (let i = 0; i < 100 && !ledger.requested.has(chargeKey(orderId)); i++) await new Promise((r) => setTimeout(r, 100));

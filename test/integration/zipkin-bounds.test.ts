@@ -36,7 +36,14 @@ describe('Zipkin of the local stack', () => {
     const now = Date.now() * 1000;
     for (let t = 0; t < 100; t++) {
       const traceId = hex(16);
-      const spans = Array.from({ length: 40 }, (_, i) => ({ traceId, id: hex(8), name: `step-${i}`, timestamp: now + t * 1000 + i, duration: 10, localEndpoint: { serviceName: 'bounds-test' } }));
+      const spans = Array.from({ length: 40 }, (_, i) => ({
+        traceId,
+        id: hex(8),
+        name: `step-${i}`,
+        timestamp: now + t * 1000 + i,
+        duration: 10,
+        localEndpoint: { serviceName: 'bounds-test' },
+      }));
       const sent = await fetch(`${base}/api/v2/spans`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spans) });
       expect(sent.status).toBe(202);
     }

@@ -29,7 +29,9 @@ function runningStack(): TestServers {
     temporalNamespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
     temporalUiUrl: process.env.TEMPORAL_UI_URL ?? `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`,
     kafkaBrokers: (process.env.KAFKA_BROKERS ?? `127.0.0.1:${config.KAFKA_PORT}`).split(','),
-    databaseUrl: process.env.DATABASE_URL ?? postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    databaseUrl:
+      process.env.DATABASE_URL ??
+      postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
   };
 }
 
@@ -44,11 +46,33 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
   chmodSync(root, 0o755);
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
-  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const database = { user: 'order_saga', password: 'order_saga', database: 'order_saga_test', port: pgPort };
   const servers: ManagedServer[] = [
-    createPostgresServer({ ...database, binDir: tools.postgresBinDir, dataDir: join(root, 'postgres'), logPath: join(root, 'postgres.log'), durable: false, ...(runAs ? { runAs } : {}) }),
-    createKafkaServer({ java: tools.java, libDir: tools.kafkaLibDir, log4jConfig: tools.kafkaLog4jConfig, dataDir: join(root, 'kafka'), port: kafkaPort, controllerPort, heapMb: 384, logPath: join(root, 'kafka.log') }),
+    createPostgresServer({
+      ...database,
+      binDir: tools.postgresBinDir,
+      dataDir: join(root, 'postgres'),
+      logPath: join(root, 'postgres.log'),
+      durable: false,
+      ...(runAs ? { runAs } : {}),
+    }),
+    createKafkaServer({
+      java: tools.java,
+      libDir: tools.kafkaLibDir,
+      log4jConfig: tools.kafkaLog4jConfig,
+      dataDir: join(root, 'kafka'),
+      port: kafkaPort,
+      controllerPort,
+      heapMb: 384,
+      logPath: join(root, 'kafka.log'),
+    }),
     // With its Web UI: the browser test looks at workflows there.
     createTemporalServer({ temporal: tools.temporal, port: temporalPort, uiPort: temporalUiPort, logPath: join(root, 'temporal.log') }),
   ];

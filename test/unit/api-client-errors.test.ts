@@ -31,13 +31,23 @@ describe("the API's answer to what Node's HTTP parser refuses", () => {
     expect(head).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
     expect(head).toMatch(new RegExp(`content-length: ${Buffer.byteLength(body)}`));
     expect(head).toMatch(/connection: close/);
-    expect(JSON.parse(body)).toEqual({ statusCode: 431, code: 'HEADERS_TOO_LARGE', error: 'Request Header Fields Too Large', message: expect.stringMatching(/HPE_HEADER_OVERFLOW/) as unknown });
+    expect(JSON.parse(body)).toEqual({
+      statusCode: 431,
+      code: 'HEADERS_TOO_LARGE',
+      error: 'Request Header Fields Too Large',
+      message: expect.stringMatching(/HPE_HEADER_OVERFLOW/) as unknown,
+    });
   });
 
   it('names what the parser refused in a 400 MALFORMED_REQUEST', async () => {
     const answer = await exchange('GET / HTTP/1.1\r\nHost: localhost\r\nBad Name: x\r\n\r\n');
     const body = JSON.parse(answer.split('\r\n\r\n')[1] ?? '') as unknown;
-    expect(body).toEqual({ statusCode: 400, code: 'MALFORMED_REQUEST', error: 'Bad Request', message: expect.stringMatching(/^the HTTP request is malformed and was not read: .*\(HPE_[A-Z_]+\)$/) as unknown });
+    expect(body).toEqual({
+      statusCode: 400,
+      code: 'MALFORMED_REQUEST',
+      error: 'Bad Request',
+      message: expect.stringMatching(/^the HTTP request is malformed and was not read: .*\(HPE_[A-Z_]+\)$/) as unknown,
+    });
   });
 
   it('answers a malformed request that follows an answered one on a kept-alive connection', async () => {

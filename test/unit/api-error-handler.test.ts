@@ -20,10 +20,28 @@ const withCode = (message: string, code: string) => Object.assign(new Error(mess
 
 describe('the API error handler', () => {
   it.each([
-    ['a refused connection', withCode('connect ECONNREFUSED 127.0.0.1:5433', 'ECONNREFUSED'), 503, 'DEPENDENCY_UNAVAILABLE', /^PostgreSQL is unavailable: the command may not have been applied/],
-    ['a server shutting down', withCode('terminating connection due to administrator command', '57P01'), 503, 'DEPENDENCY_UNAVAILABLE', /^PostgreSQL is unavailable/],
+    [
+      'a refused connection',
+      withCode('connect ECONNREFUSED 127.0.0.1:5433', 'ECONNREFUSED'),
+      503,
+      'DEPENDENCY_UNAVAILABLE',
+      /^PostgreSQL is unavailable: the command may not have been applied/,
+    ],
+    [
+      'a server shutting down',
+      withCode('terminating connection due to administrator command', '57P01'),
+      503,
+      'DEPENDENCY_UNAVAILABLE',
+      /^PostgreSQL is unavailable/,
+    ],
     ['a pool that cannot connect in time', new Error('timeout exceeded when trying to connect'), 503, 'DEPENDENCY_UNAVAILABLE', /^PostgreSQL is unavailable/],
-    ["the pool's query deadline", new Error('Query read timeout'), 504, 'DEPENDENCY_TIMEOUT', /^PostgreSQL did not answer in time: the command may not have been applied/],
+    [
+      "the pool's query deadline",
+      new Error('Query read timeout'),
+      504,
+      'DEPENDENCY_TIMEOUT',
+      /^PostgreSQL did not answer in time: the command may not have been applied/,
+    ],
     ['a statement timeout', withCode('canceling statement due to statement timeout', '57014'), 504, 'DEPENDENCY_TIMEOUT', /^PostgreSQL did not answer in time/],
   ])('answers %s of PostgreSQL in the error shape, saying what became of the command', async (_case, err, status, code, message) => {
     const { status: answered, body } = await answerTo(err, 'the command may not have been applied');
@@ -33,10 +51,28 @@ describe('the API error handler', () => {
   });
 
   it("answers a Temporal failure with the saga client's own outcome when it has one, else the route's", async () => {
-    const update = await answerTo(new SagaUnavailableError(true, 'Temporal did not cancel the order within 5000 ms', 'the cancel may still be applied'), 'route text');
-    expect(update).toEqual({ status: 504, body: { statusCode: 504, code: 'DEPENDENCY_TIMEOUT', error: 'Gateway Timeout', message: 'Temporal did not cancel the order within 5000 ms: the cancel may still be applied' } });
-    const start = await answerTo(new SagaUnavailableError(false, 'Temporal is unreachable, could not start the saga', undefined), 'retry with the same Idempotency-Key');
-    expect(start.body).toMatchObject({ statusCode: 503, code: 'DEPENDENCY_UNAVAILABLE', message: 'Temporal is unreachable, could not start the saga: retry with the same Idempotency-Key' });
+    const update = await answerTo(
+      new SagaUnavailableError(true, 'Temporal did not cancel the order within 5000 ms', 'the cancel may still be applied'),
+      'route text',
+    );
+    expect(update).toEqual({
+      status: 504,
+      body: {
+        statusCode: 504,
+        code: 'DEPENDENCY_TIMEOUT',
+        error: 'Gateway Timeout',
+        message: 'Temporal did not cancel the order within 5000 ms: the cancel may still be applied',
+      },
+    });
+    const start = await answerTo(
+      new SagaUnavailableError(false, 'Temporal is unreachable, could not start the saga', undefined),
+      'retry with the same Idempotency-Key',
+    );
+    expect(start.body).toMatchObject({
+      statusCode: 503,
+      code: 'DEPENDENCY_UNAVAILABLE',
+      message: 'Temporal is unreachable, could not start the saga: retry with the same Idempotency-Key',
+    });
   });
 
   it('answers a read whose dependency failed with "nothing was changed"', async () => {
@@ -45,6 +81,9 @@ describe('the API error handler', () => {
 
   it('keeps 404 for an unknown order and 500 without details for anything unexpected', async () => {
     expect(await answerTo(new OrderNotFoundError('o-1'))).toMatchObject({ status: 404, body: { code: 'ORDER_NOT_FOUND' } });
-    expect(await answerTo(new Error('secret internals'))).toEqual({ status: 500, body: { statusCode: 500, code: 'INTERNAL', error: 'Internal Server Error', message: 'the server failed to handle this request' } });
+    expect(await answerTo(new Error('secret internals'))).toEqual({
+      status: 500,
+      body: { statusCode: 500, code: 'INTERNAL', error: 'Internal Server Error', message: 'the server failed to handle this request' },
+    });
   });
 });

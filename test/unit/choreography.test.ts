@@ -4,7 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { choreographySubscriptions, createChoreographyServices } from '../../src/choreography/services.ts';
 import { choreographyPoolSize } from '../../src/choreography/runtime.ts';
-import { DataRejectedError, EventPublishFailedError, NotificationFailedError, OrderConflictError, PaymentDeclinedError, PaymentGatewayUnavailableError } from '../../src/domain/errors.ts';
+import {
+  DataRejectedError,
+  EventPublishFailedError,
+  NotificationFailedError,
+  OrderConflictError,
+  PaymentDeclinedError,
+  PaymentGatewayUnavailableError,
+} from '../../src/domain/errors.ts';
 import { backoffMs, classifyFailure } from '../../src/messaging/consumer-runner.ts';
 
 describe('choreography wiring', () => {
@@ -12,7 +19,10 @@ describe('choreography wiring', () => {
   const documentedSubscriptions = () => {
     const table = new Map<string, Set<string>>();
     for (const line of readFileSync(join(projectRoot, 'docs/choreographed-flow.md'), 'utf8').split('\n')) {
-      const [group, listensTo] = line.split('|').slice(1, 3).map((cell) => cell.trim());
+      const [group, listensTo] = line
+        .split('|')
+        .slice(1, 3)
+        .map((cell) => cell.trim());
       if (!group || !listensTo || !Object.hasOwn(choreographySubscriptions, group)) continue;
       for (const [, type] of listensTo.matchAll(/`([a-z_]+\.[a-z_]+)`/g)) (table.get(group) ?? table.set(group, new Set()).get(group)!).add(type!);
     }
@@ -25,10 +35,16 @@ describe('choreography wiring', () => {
     expect(Object.keys(derived).sort()).toEqual(['inventory', 'notifications', 'orders', 'payments']);
   });
 
-  it('derives each group\'s subscriptions from its handlers', () => {
-    const services = createChoreographyServices({ gateway: { charge: () => Promise.reject(new Error('unused')), refund: () => Promise.resolve(null) }, mailer: { sendMail: () => Promise.resolve() } as never });
+  it("derives each group's subscriptions from its handlers", () => {
+    const services = createChoreographyServices({
+      gateway: { charge: () => Promise.reject(new Error('unused')), refund: () => Promise.resolve(null) },
+      mailer: { sendMail: () => Promise.resolve() } as never,
+    });
     for (const [group, service] of Object.entries(services)) {
-      expect({ group, types: Object.keys(service.handlers).sort() }).toEqual({ group, types: [...choreographySubscriptions[group as keyof typeof choreographySubscriptions]].sort() });
+      expect({ group, types: Object.keys(service.handlers).sort() }).toEqual({
+        group,
+        types: [...choreographySubscriptions[group as keyof typeof choreographySubscriptions]].sort(),
+      });
     }
   });
 });
@@ -63,7 +79,12 @@ describe('consumer failure handling', () => {
   });
 
   it('retries an unavailable gateway, SMTP or broker and unexpected errors, and dead-letters business failures at once', () => {
-    for (const err of [new PaymentGatewayUnavailableError('fetch failed'), new NotificationFailedError('o-1', 'ECONNREFUSED'), new EventPublishFailedError('order.placed', 'broker away'), new Error('gateway hiccup')]) {
+    for (const err of [
+      new PaymentGatewayUnavailableError('fetch failed'),
+      new NotificationFailedError('o-1', 'ECONNREFUSED'),
+      new EventPublishFailedError('order.placed', 'broker away'),
+      new Error('gateway hiccup'),
+    ]) {
       expect(classifyFailure(err)).toEqual({ action: 'retry' });
     }
     expect(classifyFailure(new OrderConflictError('o-1')).action).toBe('dead-letter');

@@ -19,9 +19,13 @@ describe('error registry', () => {
   it('has one error class per code, agreeing with the registry on retries', () => {
     const classes = Object.values(errors).filter((v) => typeof v === 'function' && (v as { prototype: unknown }).prototype instanceof errors.OrderSagaError);
     // Constructor arguments only fill the message and context fields; code and retryable are fixed per class.
-    const instances = classes.map((c) => Reflect.construct<string[], errors.OrderSagaError>(c as new (...args: string[]) => errors.OrderSagaError, ['x', 'y', 'z']));
+    const instances = classes.map((c) =>
+      Reflect.construct<string[], errors.OrderSagaError>(c as new (...args: string[]) => errors.OrderSagaError, ['x', 'y', 'z']),
+    );
     expect(instances).toHaveLength(Object.keys(errorCodes).length);
-    expect(Object.fromEntries(instances.map((e) => [e.code, e.retryable]))).toEqual(Object.fromEntries(Object.entries(errorCodes).map(([code, { retryable }]) => [code, retryable])));
+    expect(Object.fromEntries(instances.map((e) => [e.code, e.retryable]))).toEqual(
+      Object.fromEntries(Object.entries(errorCodes).map(([code, { retryable }]) => [code, retryable])),
+    );
   });
 
   it('lists the business failures as the non-retryable types of the retry profiles', () => {

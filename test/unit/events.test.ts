@@ -29,7 +29,11 @@ describe('event envelope', () => {
     ['a missing field', (e: Record<string, unknown>) => ({ ...e, orderId: undefined }), /orderId/],
     ['an unknown type', (e: Record<string, unknown>) => ({ ...e, type: 'order.exploded' }), /unknown event type order\.exploded/],
     ['an unknown schema version', (e: Record<string, unknown>) => ({ ...e, schemaVersion: 2 }), /unknown schema version 2/],
-    ['data that does not fit its type', (e: Record<string, unknown>) => ({ ...e, data: { customerId: 'x', email: 'y', items: [] } }), /order\.placed data: \/items/],
+    [
+      'data that does not fit its type',
+      (e: Record<string, unknown>) => ({ ...e, data: { customerId: 'x', email: 'y', items: [] } }),
+      /order\.placed data: \/items/,
+    ],
   ])('rejects %s, saying what is wrong', (_what, mutate, message) => {
     const bad = mutate(placed() as unknown as Record<string, unknown>);
     expect(() => validateEnvelope(bad)).toThrow(InvalidEventError);
@@ -41,7 +45,7 @@ describe('event envelope', () => {
     expect(validateEnvelope(placed(), 'order.placed')).toEqual(placed());
   });
 
-  it('types an event\'s data by its type: a handler, or a check of the type, needs no cast (checked by tsc)', async () => {
+  it("types an event's data by its type: a handler, or a check of the type, needs no cast (checked by tsc)", async () => {
     const charges: string[] = [];
     const handlers: EventHandlers = {
       'payment.completed': (event) => {
@@ -50,7 +54,9 @@ describe('event envelope', () => {
         return Promise.resolve();
       },
     };
-    const event: EventEnvelope = validateEnvelope(JSON.parse(JSON.stringify({ ...placed(), type: 'payment.completed', data: { amount: { amountCents: 1, currency: 'USD' }, chargeId: 'ch-1' } })));
+    const event: EventEnvelope = validateEnvelope(
+      JSON.parse(JSON.stringify({ ...placed(), type: 'payment.completed', data: { amount: { amountCents: 1, currency: 'USD' }, chargeId: 'ch-1' } })),
+    );
     if (event.type === 'payment.completed') {
       expectTypeOf(event).toEqualTypeOf<EventEnvelope<'payment.completed'>>();
       await handlerFor(handlers, event.type)?.(event, {} as HandlerContext);

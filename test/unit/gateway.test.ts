@@ -63,7 +63,8 @@ describe('payment gateway simulator', () => {
   it('refunds a captured charge once, and says 404 for a reference it never charged', async () => {
     const { app, ledger } = buildGatewayApp();
     await app.inject(charge({}, 'charge-order-5'));
-    const refund = () => app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-5' }, payload: { reference: 'order-1' } });
+    const refund = () =>
+      app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-5' }, payload: { reference: 'order-1' } });
     expect((await refund()).statusCode).toBe(201);
     expect((await refund()).statusCode).toBe(201);
     expect(ledger.refunds).toHaveLength(1);
@@ -93,7 +94,12 @@ describe('payment gateway simulator', () => {
       const before = buildGatewayApp({ ledger: new GatewayLedger(journal) });
       const captured = await before.app.inject(charge({ reference: 'order-9' }, 'charge-order-9'));
       await before.app.inject(charge({ reference: 'order-10', token: 'tok_fail_2' }, 'charge-order-10'));
-      const refunded = await before.app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-9' }, payload: { reference: 'order-9' } });
+      const refunded = await before.app.inject({
+        method: 'POST',
+        url: '/v1/refunds',
+        headers: { 'idempotency-key': 'refund-order-9' },
+        payload: { reference: 'order-9' },
+      });
       // A kill mid-write leaves half a line, which was never answered.
       appendFileSync(journal, '{"op":"capture","key":"cut-sh');
 
@@ -101,7 +107,11 @@ describe('payment gateway simulator', () => {
       const retried = await after.app.inject(charge({ reference: 'order-9' }, 'charge-order-9'));
       expect(retried.statusCode).toBe(201);
       expect(retried.json()).toEqual(captured.json());
-      expect((await after.app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-9' }, payload: { reference: 'order-9' } })).json()).toEqual(refunded.json());
+      expect(
+        (
+          await after.app.inject({ method: 'POST', url: '/v1/refunds', headers: { 'idempotency-key': 'refund-order-9' }, payload: { reference: 'order-9' } })
+        ).json(),
+      ).toEqual(refunded.json());
       expect(after.ledger.charges).toEqual([{ ...captured.json<Record<string, unknown>>(), status: 'refunded' }]);
       expect(after.ledger.refunds).toHaveLength(1);
       // The attempt count of a "fail twice" token carries on: its third attempt is captured.

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { kafkaServerProperties, newClusterId } from '../../infra/stack/servers/kafka.ts';
 
 const parse = (text: string): Record<string, string> =>
-  Object.fromEntries(text.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
 
 describe('Kafka broker settings', () => {
   const settings = parse(kafkaServerProperties({ dataDir: '/data/kafka', port: 19092, controllerPort: 19093 }));

@@ -41,9 +41,13 @@ describe('layering lint rules (DESIGN.md "Layout")', () => {
     ['contexts/orders/order-events.ts', 'a context importing messaging', /^src\/contexts may import only src\/domain, src\/platform /],
     ['api/orders-route.ts', 'the API importing the orchestrated flow around the flows port', /^src\/api may import only src\/flows,/],
     ['choreography/payments-handler.ts', "the choreography importing the orchestrated flow's activities", /^src\/choreography may import only /],
-  ])('report %s: %s', async (file, _what, message) => {
-    expect(await boundaryHits(file)).toEqual([expect.stringMatching(message)]);
-  }, 60_000);
+  ])(
+    'report %s: %s',
+    async (file, _what, message) => {
+      expect(await boundaryHits(file)).toEqual([expect.stringMatching(message)]);
+    },
+    60_000,
+  );
 
   it('accept a context that imports the domain', async () => {
     expect(await boundaryHits('contexts/orders/order-store.ts')).toEqual([]);

@@ -39,8 +39,18 @@ describe('the order router', () => {
     await flows.command('o-1', 'cancel');
     await flows.status('c-1');
     await flows.command('unknown', 'reject');
-    await flows.place('choreographed', { orderId: 'new', customerId: 'c', email: 'e@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 't' }, 'corr');
-    expect(calls).toEqual(['choreographed approve c-1', 'orchestrated cancel o-1', 'choreographed status c-1', 'orchestrated reject unknown', 'choreographed place new']);
+    await flows.place(
+      'choreographed',
+      { orderId: 'new', customerId: 'c', email: 'e@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 't' },
+      'corr',
+    );
+    expect(calls).toEqual([
+      'choreographed approve c-1',
+      'orchestrated cancel o-1',
+      'choreographed status c-1',
+      'orchestrated reject unknown',
+      'choreographed place new',
+    ]);
   });
 });
 
@@ -48,7 +58,10 @@ describe('the API over the flows port', () => {
   /** The API over flows that fail every read and command of an orchestrated order with `failure`. */
   async function apiFailingWith(failure: Error) {
     const calls: string[] = [];
-    const flows = createOrderRouter({ flows: { orchestrated: recordingFlow('orchestrated', calls, failure), choreographed: recordingFlow('choreographed', calls, failure) }, flowOf: () => Promise.resolve('orchestrated') });
+    const flows = createOrderRouter({
+      flows: { orchestrated: recordingFlow('orchestrated', calls, failure), choreographed: recordingFlow('choreographed', calls, failure) },
+      flowOf: () => Promise.resolve('orchestrated'),
+    });
     // No route below reaches PostgreSQL: the pool is never used.
     return buildApiApp({ pool: {} as never, flows, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [] });
   }

@@ -34,16 +34,37 @@ const eventsOf = (types: EventType[], reason: string | null): EventEnvelope[] =>
   }));
 
 /** Deterministic shuffles: reversed, rotated, odd-even. */
-const arrivals = <T>(items: T[]): T[][] => [items, [...items].reverse(), [...items.slice(3), ...items.slice(0, 3)], [...items.filter((_, i) => i % 2), ...items.filter((_, i) => !(i % 2))]];
+const arrivals = <T>(items: T[]): T[][] => [
+  items,
+  [...items].reverse(),
+  [...items.slice(3), ...items.slice(0, 3)],
+  [...items.filter((_, i) => i % 2), ...items.filter((_, i) => !(i % 2))],
+];
 
 describe('order projection', () => {
-  it.each(orderScenarios.map((s) => [s.name, s] as const))('%s: the view has the final status and reason whatever order the events arrive in', (_name, scenario) => {
-    const events = eventsOf(scenario.expected.events, scenario.expected.reason);
-    const views = arrivals(events).map((arrival) => projectOrder(arrival));
-    for (const view of views) expect(view).toEqual(views[0]);
-    expect(views[0]).toMatchObject({ status: scenario.expected.status, reason: scenario.expected.reason, eventCount: scenario.expected.events.length, notified: true });
-    expect(views[0]!.paymentStatus).toBe(scenario.expected.refunds ? 'refunded' : scenario.expected.charges ? 'captured' : scenario.expected.events.includes('payment.failed') ? 'declined' : null);
-  });
+  it.each(orderScenarios.map((s) => [s.name, s] as const))(
+    '%s: the view has the final status and reason whatever order the events arrive in',
+    (_name, scenario) => {
+      const events = eventsOf(scenario.expected.events, scenario.expected.reason);
+      const views = arrivals(events).map((arrival) => projectOrder(arrival));
+      for (const view of views) expect(view).toEqual(views[0]);
+      expect(views[0]).toMatchObject({
+        status: scenario.expected.status,
+        reason: scenario.expected.reason,
+        eventCount: scenario.expected.events.length,
+        notified: true,
+      });
+      expect(views[0]!.paymentStatus).toBe(
+        scenario.expected.refunds
+          ? 'refunded'
+          : scenario.expected.charges
+            ? 'captured'
+            : scenario.expected.events.includes('payment.failed')
+              ? 'declined'
+              : null,
+      );
+    },
+  );
 
   it('shows the furthest status an event proves, so a partial timeline never looks further back than it is', () => {
     const [placed, reserved, paid] = eventsOf(['order.placed', 'inventory.reserved', 'payment.completed'], null);

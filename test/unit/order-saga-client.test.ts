@@ -73,7 +73,9 @@ describe('the saga client', () => {
   });
 
   it('leaves other failed preconditions alone', async () => {
-    const other = new ServiceError('Failed to query Workflow', { cause: Object.assign(new Error('9 FAILED_PRECONDITION: something else'), { code: 9, details: 'something else', metadata: {} }) });
+    const other = new ServiceError('Failed to query Workflow', {
+      cause: Object.assign(new Error('9 FAILED_PRECONDITION: something else'), { code: 9, details: 'something else', metadata: {} }),
+    });
     const failure = await new OrderSagaClient(clientFailingQueriesWith(other), 'orders').status('order-1').catch((err: unknown) => err);
     expect(failure).toBe(other);
   });

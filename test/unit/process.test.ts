@@ -13,7 +13,12 @@ describe('server processes', () => {
     const logPath = join(dir, 'echo.log');
     const { record } = launch('sleeper', { command: 'sh', args: ['-c', 'echo started; exec sleep 30'] }, logPath);
     expect(isRunning(record)).toBe(true);
-    expect(await waitUntil(() => (readFileSync(logPath, 'utf8').includes('started') ? Promise.resolve() : Promise.reject(new Error('not yet'))), { timeoutMs: 5000, intervalMs: 20 })).toEqual({ ready: true });
+    expect(
+      await waitUntil(() => (readFileSync(logPath, 'utf8').includes('started') ? Promise.resolve() : Promise.reject(new Error('not yet'))), {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      }),
+    ).toEqual({ ready: true });
 
     expect(await stopProcess(record, 'SIGTERM', 5000)).toBe('stopped');
     expect(isRunning(record)).toBe(false);

@@ -19,7 +19,6 @@ const owners: Record<string, string> = {
   api: 'src/api/',
 };
 
-
 /** A schema's table named after a SQL keyword that reads or writes it. */
 const tableReference = new RegExp(String.raw`\b(?:from|into|update|join|table|truncate|using)\s+(${Object.keys(owners).join('|')})\.\w+`, 'gi');
 
@@ -64,8 +63,7 @@ function sourceFiles(dir: string): string[] {
 
 describe('SQL ownership', () => {
   it('keeps every statement on a schema’s tables in the folder that owns the schema', () => {
-    const violations = sourceFiles('src')
-      .flatMap((file) => scanSource(file, readFileSync(join(projectRoot, file), 'utf8')));
+    const violations = sourceFiles('src').flatMap((file) => scanSource(file, readFileSync(join(projectRoot, file), 'utf8')));
     expect(violations.map((v) => `${v.file}: ${v.schema} table used by "${v.statement}"`)).toEqual([]);
   });
 
@@ -86,7 +84,8 @@ describe('SQL ownership', () => {
   });
 
   it('allows a context’s statements in its own folder, and ignores tables named in comments', () => {
-    const source = "// the sweeper used to run: update orders.review_deadlines set ...\nawait tx.query('select order_id from orders.review_deadlines where resolved_at is null');";
+    const source =
+      "// the sweeper used to run: update orders.review_deadlines set ...\nawait tx.query('select order_id from orders.review_deadlines where resolved_at is null');";
     expect(scanSource('src/contexts/orders/review-deadlines.ts', source)).toEqual([]);
     expect(scanSource('src/choreography/order-commands.ts', source)).toHaveLength(1);
   });

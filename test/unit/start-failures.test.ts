@@ -14,7 +14,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('stack failures say what failed and where to look', () => {
   it('a missing Java names the tool and how to install it', () => {
     expect(() => findJava({ JAVA_HOME: join(dir, 'no-such-jdk') })).toThrow(PrerequisiteMissingError);
-    expect(() => findJava({ JAVA_HOME: join(dir, 'no-such-jdk') })).toThrow(/Java 17\+ .*missing: install it \(Debian: apt-get install openjdk-17-jre-headless\)/);
+    expect(() => findJava({ JAVA_HOME: join(dir, 'no-such-jdk') })).toThrow(
+      /Java 17\+ .*missing: install it \(Debian: apt-get install openjdk-17-jre-headless\)/,
+    );
   });
 
   it('a server that exits at once is reported with its exit code and the path of its log', async () => {

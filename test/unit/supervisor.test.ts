@@ -40,7 +40,14 @@ describe('the supervisor of npm start', () => {
     const first = await startServer(server, 5000);
     pids.write(first);
     const lines: string[] = [];
-    const supervisor = new Supervisor({ servers: [server], pids, readyTimeoutMs: 5000, report: (line) => lines.push(line), initialBackoffMs: 100, intervalMs: 50 });
+    const supervisor = new Supervisor({
+      servers: [server],
+      pids,
+      readyTimeoutMs: 5000,
+      report: (line) => lines.push(line),
+      initialBackoffMs: 100,
+      intervalMs: 50,
+    });
     supervisor.start();
     try {
       process.kill(first.pid, 'SIGKILL');
@@ -68,7 +75,14 @@ describe('the supervisor of npm start', () => {
     const first = await startServer(server, 5000);
     pids.write(first);
     const lines: string[] = [];
-    const supervisor = new Supervisor({ servers: [server], pids, readyTimeoutMs: 2000, report: (line) => lines.push(line), initialBackoffMs: 50, intervalMs: 50 });
+    const supervisor = new Supervisor({
+      servers: [server],
+      pids,
+      readyTimeoutMs: 2000,
+      report: (line) => lines.push(line),
+      initialBackoffMs: 50,
+      intervalMs: 50,
+    });
     supervisor.start();
     try {
       process.kill(first.pid, 'SIGTERM');
@@ -91,7 +105,14 @@ describe('the supervisor of npm start', () => {
     const first = await startServer(server, 5000);
     pids.write(first);
     const lines: string[] = [];
-    const supervisor = new Supervisor({ servers: [server], pids, readyTimeoutMs: 5000, report: (line) => lines.push(line), initialBackoffMs: 50, intervalMs: 50 });
+    const supervisor = new Supervisor({
+      servers: [server],
+      pids,
+      readyTimeoutMs: 5000,
+      report: (line) => lines.push(line),
+      initialBackoffMs: 50,
+      intervalMs: 50,
+    });
     supervisor.start();
     try {
       await stackDown(config, [server], () => undefined);

@@ -33,7 +33,10 @@ const hours = (n: number) => n * 60 * 60 * 1000;
  * workflow can be tested on the time-skipping server in seconds. The real activities are tested
  * against real servers in test/integration.
  */
-export function createFakeOrderActivities(scenario: OrderScenario, hooks: { onCapture?: () => Promise<void> } = {}): { activities: OrderActivities; world: FakeWorld } {
+export function createFakeOrderActivities(
+  scenario: OrderScenario,
+  hooks: { onCapture?: () => Promise<void> } = {},
+): { activities: OrderActivities; world: FakeWorld } {
   const world: FakeWorld = { calls: [], events: [], chargeAttempts: 0, charges: 0, refunds: 0, reserved: false };
   let charged = false;
   const publish = (type: EventType) => {
@@ -55,7 +58,12 @@ export function createFakeOrderActivities(scenario: OrderScenario, hooks: { onCa
         throw ApplicationFailure.nonRetryable(`${short.sku} is out of stock`, 'OUT_OF_STOCK');
       }
       world.reserved = true;
-      const lines = items.map(({ sku, quantity }) => ({ sku, quantity, unitPriceCents: catalog[sku]!.priceCents, lineTotalCents: catalog[sku]!.priceCents * quantity }));
+      const lines = items.map(({ sku, quantity }) => ({
+        sku,
+        quantity,
+        unitPriceCents: catalog[sku]!.priceCents,
+        lineTotalCents: catalog[sku]!.priceCents * quantity,
+      }));
       return done('reserveStock', { ...publish('inventory.reserved'), lines, total: { amountCents: total(items), currency: 'USD' } });
     },
     recordOrderProgress: async (input: Parameters<OrderActivities['recordOrderProgress']>[0]) => {

@@ -13,7 +13,14 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { orderSearchAttributes } from '../../src/domain/search-attributes.ts';
 import type { placeOrder } from '../../src/workflows/place-order.ts';
-import { approveOrderSignal, cancelOrderSignal, cancelOrderUpdate, orderStatusQuery, orderWorkflowId, rejectOrderSignal } from '../../src/workflows/definitions.ts';
+import {
+  approveOrderSignal,
+  cancelOrderSignal,
+  cancelOrderUpdate,
+  orderStatusQuery,
+  orderWorkflowId,
+  rejectOrderSignal,
+} from '../../src/workflows/definitions.ts';
 import type { OrderActivities } from '../../src/activities/order-activities.ts';
 import type { EventType } from '../../src/domain/events.ts';
 import type { Compensation } from '../../src/domain/saga-steps.ts';
@@ -73,7 +80,12 @@ describe('placeOrder workflow on the time-skipping test server', () => {
       env.client.workflow.execute<typeof placeOrder>('placeOrder', {
         workflowId: orderWorkflowId(orderId),
         taskQueue,
-        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+        args: [
+          {
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+            correlationId: 'corr',
+          },
+        ],
       }),
     );
 
@@ -100,7 +112,9 @@ describe('placeOrder workflow on the time-skipping test server', () => {
       step: 'recording the reservation fails with DATA_REJECTED',
       fail: (activities) => ({
         recordOrderProgress: (input) =>
-          input.status === 'reserved' ? Promise.reject(ApplicationFailure.nonRetryable('the database rejected the data', 'DATA_REJECTED')) : activities.recordOrderProgress(input),
+          input.status === 'reserved'
+            ? Promise.reject(ApplicationFailure.nonRetryable('the database rejected the data', 'DATA_REJECTED'))
+            : activities.recordOrderProgress(input),
       }),
       compensations: ['release_stock'],
       events: ['order.placed', 'inventory.reserved', 'inventory.released', 'order.cancelled', 'notification.sent'],
@@ -113,35 +127,43 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     },
   ];
 
-  it.each(systemFailures.map((f) => [f.step, f] as const))('ends the order cancelled with reason system_error, compensated and visible, when %s', async (_step, failure) => {
-    const orderId = randomUUID();
-    const taskQueue = `place-order-${orderId}`;
-    const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: require.resolve('../../src/workflows/index.ts'),
-      activities: { ...activities, ...failure.fail(activities) },
-    });
-
-    const { status, orderStatus } = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
-        workflowId: orderWorkflowId(orderId),
+  it.each(systemFailures.map((f) => [f.step, f] as const))(
+    'ends the order cancelled with reason system_error, compensated and visible, when %s',
+    async (_step, failure) => {
+      const orderId = randomUUID();
+      const taskQueue = `place-order-${orderId}`;
+      const { activities, world } = createFakeOrderActivities(orderScenarios[0]!);
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
         taskQueue,
-        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+        workflowsPath: require.resolve('../../src/workflows/index.ts'),
+        activities: { ...activities, ...failure.fail(activities) },
       });
-      const result = await handle.result();
-      return { status: result, orderStatus: (await handle.describe()).typedSearchAttributes.get(orderSearchAttributeKeys.orderStatus) };
-    });
 
-    expect(status).toMatchObject({ status: 'cancelled', reason: 'system_error', currentStep: 'done', compensations: failure.compensations });
-    // The read model and the outcome metric follow the events: the undo, then order.cancelled.
-    expect(world.events).toEqual(failure.events);
-    expect(world.calls).toContain('recordOrderProgress:cancelled');
-    // The Web UI lists the order as cancelled.
-    expect(orderStatus).toBe('cancelled');
-    expect(world.charges).toBe(0);
-  });
+      const { status, orderStatus } = await worker.runUntil(async () => {
+        const handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+          workflowId: orderWorkflowId(orderId),
+          taskQueue,
+          args: [
+            {
+              request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+              correlationId: 'corr',
+            },
+          ],
+        });
+        const result = await handle.result();
+        return { status: result, orderStatus: (await handle.describe()).typedSearchAttributes.get(orderSearchAttributeKeys.orderStatus) };
+      });
+
+      expect(status).toMatchObject({ status: 'cancelled', reason: 'system_error', currentStep: 'done', compensations: failure.compensations });
+      // The read model and the outcome metric follow the events: the undo, then order.cancelled.
+      expect(world.events).toEqual(failure.events);
+      expect(world.calls).toContain('recordOrderProgress:cancelled');
+      // The Web UI lists the order as cancelled.
+      expect(orderStatus).toBe('cancelled');
+      expect(world.charges).toBe(0);
+    },
+  );
 
   it('never starts the charge when the cancel arrives while the steps before it run (in the same workflow task)', async () => {
     const orderId = randomUUID();
@@ -167,7 +189,12 @@ describe('placeOrder workflow on the time-skipping test server', () => {
       handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
         workflowId: orderWorkflowId(orderId),
         taskQueue,
-        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' }, correlationId: 'corr' }],
+        args: [
+          {
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+            correlationId: 'corr',
+          },
+        ],
       });
       return handle.result();
     });
@@ -246,7 +273,18 @@ describe('placeOrder workflow on the time-skipping test server', () => {
         handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
           workflowId: orderWorkflowId(orderId),
           taskQueue,
-          args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: failure.paymentToken }, correlationId: 'corr' }],
+          args: [
+            {
+              request: {
+                orderId,
+                customerId: 'customer-1',
+                email: 'ada@example.com',
+                items: [{ sku: 'KB-001', quantity: 1 }],
+                paymentToken: failure.paymentToken,
+              },
+              correlationId: 'corr',
+            },
+          ],
         });
         return handle.result();
       });
@@ -284,7 +322,12 @@ describe('placeOrder workflow on the time-skipping test server', () => {
       handle = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
         workflowId: orderWorkflowId(orderId),
         taskQueue,
-        args: [{ request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken }, correlationId: `corr-${orderId}` }],
+        args: [
+          {
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken },
+            correlationId: `corr-${orderId}`,
+          },
+        ],
       });
       const action = scenario.action.kind;
       if (action === 'approve' || action === 'reject' || action === 'cancel_during_review') {

@@ -94,7 +94,7 @@ describe('placeOrder replays the histories recorded on the real dev server, upda
 });
 
 describe('placeOrder replays the histories of a charge that failed after the cancel was accepted', () => {
-  it('has them for the code before the patch and for today\'s code', () => {
+  it("has them for the code before the patch and for today's code", () => {
     expect(chargeFailureAfterCancelFolders.sort()).toEqual(['charge-failure-after-cancel-before-accepted-cancel-patch', 'charge-failure-after-cancel-current']);
     for (const folder of chargeFailureAfterCancelFolders) expect(filesOf(folder), folder).toHaveLength(3);
   });

@@ -16,7 +16,12 @@ const workflowsPath = require.resolve('../fixtures/workflows/update-ends-conditi
 const tracingInterceptors = { workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] };
 
 /** Names the event types of a history, for the failure message. */
-const eventTypes = (history: temporal.api.history.v1.IHistory) => history.events!.map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes'))!.replace('EventAttributes', ''));
+const eventTypes = (history: temporal.api.history.v1.IHistory) =>
+  history.events!.map((e) =>
+    Object.keys(e)
+      .find((k) => k.endsWith('EventAttributes'))!
+      .replace('EventAttributes', ''),
+  );
 
 // A characterization test of the SDK (1.24.0), not of our code: it passes while the SDK behaves as
 // described in docs/orchestrated-flow.md, and fails the day it stops, so that placeOrder's
@@ -36,7 +41,10 @@ describe('SDK: an update that ends a condition with a timeout, on a worker with 
       sinks: { exporter: makeWorkflowExporter(new SimpleSpanProcessor(new InMemorySpanExporter()), new Resource({ 'service.name': 'sdk-repro' })) },
     });
     history = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start<typeof waitForAnswerByUpdate>('waitForAnswerByUpdate', { workflowId: `update-timer-${randomUUID()}`, taskQueue });
+      const handle = await env.client.workflow.start<typeof waitForAnswerByUpdate>('waitForAnswerByUpdate', {
+        workflowId: `update-timer-${randomUUID()}`,
+        taskQueue,
+      });
       while (!(await handle.query(waitingQuery))) await sleep(50);
       await handle.executeUpdate(answerUpdate);
       await handle.result();

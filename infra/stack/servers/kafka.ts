@@ -48,7 +48,9 @@ export function kafkaServerProperties(options: Pick<KafkaServerOptions, 'dataDir
     // Consumer groups form at once instead of waiting 3 s for more members.
     'group.initial.rebalance.delay.ms': 0,
   };
-  return `${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join('\n')}\n`;
+  return `${Object.entries(settings)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
 }
 
 /**
@@ -66,7 +68,14 @@ export function newClusterId(random: (size: number) => Buffer = randomBytes): st
 export function createKafkaServer(options: KafkaServerOptions): ManagedServer {
   const propertiesFile = join(options.dataDir, 'server.properties');
   const classpath = `${options.libDir}/*`;
-  const jvm = [`-Xms${Math.min(256, options.heapMb)}m`, `-Xmx${options.heapMb}m`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${options.log4jConfig}`];
+  const jvm = [
+    `-Xms${Math.min(256, options.heapMb)}m`,
+    `-Xmx${options.heapMb}m`,
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${options.log4jConfig}`,
+  ];
 
   return {
     name: 'kafka',
@@ -91,7 +100,13 @@ export function createKafkaServer(options: KafkaServerOptions): ManagedServer {
     launchSpec: () => ({ command: options.java, args: [...jvm, '-cp', classpath, 'kafka.Kafka', propertiesFile] }),
 
     async probe() {
-      const admin = new Kafka({ clientId: 'stack-probe', brokers: [`127.0.0.1:${options.port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 2000 }).admin();
+      const admin = new Kafka({
+        clientId: 'stack-probe',
+        brokers: [`127.0.0.1:${options.port}`],
+        logLevel: logLevel.NOTHING,
+        retry: { retries: 0 },
+        connectionTimeout: 2000,
+      }).admin();
       await admin.connect();
       try {
         const cluster = await admin.describeCluster();

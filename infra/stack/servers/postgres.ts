@@ -32,7 +32,14 @@ export function postgresUrl(options: Pick<PostgresServerOptions, 'user' | 'passw
 /** A PostgreSQL cluster of its own in `dataDir`, listening on 127.0.0.1 only, with no Unix socket. */
 export function createPostgresServer(options: PostgresServerOptions): ManagedServer {
   const connect = async (database: string) => {
-    const client = new pg.Client({ host: '127.0.0.1', port: options.port, user: options.user, password: options.password, database, connectionTimeoutMillis: 2000 });
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: options.port,
+      user: options.user,
+      password: options.password,
+      database,
+      connectionTimeoutMillis: 2000,
+    });
     await client.connect();
     return client;
   };

@@ -1,7 +1,8 @@
 import type { LaunchSpec } from '../process.ts';
 
 /** Name of a server of the stack. */
-export type ServerName = 'postgres' | 'kafka' | 'temporal' | 'smtp-sink' | 'zipkin' | 'payment-gateway' | 'temporal-worker' | 'choreography' | 'projector' | 'api';
+export type ServerName =
+  'postgres' | 'kafka' | 'temporal' | 'smtp-sink' | 'zipkin' | 'payment-gateway' | 'temporal-worker' | 'choreography' | 'projector' | 'api';
 
 /** One server of the stack: how to prepare its data, start it, and know it really answers. */
 export interface ManagedServer {

@@ -22,12 +22,18 @@ export function createTemporalServer(options: TemporalServerOptions): ManagedSer
   const namespace = options.namespace ?? 'default';
   const address = `127.0.0.1:${options.port}`;
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(options.port),
-    '--namespace', namespace,
-    '--log-format', 'json',
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--namespace',
+    namespace,
+    '--log-format',
+    'json',
+    '--log-level',
+    'warn',
     ...Object.entries(orderSearchAttributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort), '--ui-disable-news-fetch']),
     // WAL lets readers (the UI, queries) run beside the writer instead of queueing behind it.
@@ -36,10 +42,7 @@ export function createTemporalServer(options: TemporalServerOptions): ManagedSer
 
   return {
     name: 'temporal',
-    ports: [
-      { port: options.port, setting: 'TEMPORAL_PORT' },
-      ...(options.uiPort === undefined ? [] : [{ port: options.uiPort, setting: 'TEMPORAL_UI_PORT' }]),
-    ],
+    ports: [{ port: options.port, setting: 'TEMPORAL_PORT' }, ...(options.uiPort === undefined ? [] : [{ port: options.uiPort, setting: 'TEMPORAL_UI_PORT' }])],
     logPath: options.logPath,
     stopSignal: 'SIGTERM',
 

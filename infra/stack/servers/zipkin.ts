@@ -31,7 +31,16 @@ export function createZipkinServer(options: ZipkinServerOptions): ManagedServer 
     prepare: () => undefined,
     launchSpec: () => ({
       command: options.java,
-      args: ['-Xms64m', `-Xmx${options.heapMb ?? 256}m`, '-XX:+ExitOnOutOfMemoryError', `-Darmeria.ports[0].ip=127.0.0.1`, `-Darmeria.ports[0].port=${options.port}`, '-Darmeria.ports[0].protocols[0]=http', '-jar', options.jar],
+      args: [
+        '-Xms64m',
+        `-Xmx${options.heapMb ?? 256}m`,
+        '-XX:+ExitOnOutOfMemoryError',
+        `-Darmeria.ports[0].ip=127.0.0.1`,
+        `-Darmeria.ports[0].port=${options.port}`,
+        '-Darmeria.ports[0].protocols[0]=http',
+        '-jar',
+        options.jar,
+      ],
       env: { ...process.env, STORAGE_TYPE: 'mem', MEM_MAX_SPANS: String(options.maxSpans ?? 20000), SELF_TRACING_ENABLED: 'false' },
     }),
     async probe() {

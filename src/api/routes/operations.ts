@@ -22,7 +22,9 @@ const tags = ['operations'];
 
 /** What operators and process managers call: liveness, readiness, Prometheus metrics. */
 export const operationRoutes: FastifyPluginCallbackTypebox<OperationRoutesOptions> = (app, options, done) => {
-  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, () => ({ status: 'ok' as const }));
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, () => ({
+    status: 'ok' as const,
+  }));
   app.get(
     '/readyz',
     {
@@ -35,15 +37,23 @@ export const operationRoutes: FastifyPluginCallbackTypebox<OperationRoutesOption
     async (_request, reply) => {
       const timeoutMs = options.readinessTimeoutMs ?? 2000;
       const results = await Promise.all(
-        options.readiness.map(async ({ name, check }) => ({ name, error: await withDeadline(check(), timeoutMs).then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) })),
+        options.readiness.map(async ({ name, check }) => ({
+          name,
+          error: await withDeadline(check(), timeoutMs).then(
+            () => null,
+            (err: unknown) => (err instanceof Error ? err.message : String(err)),
+          ),
+        })),
       );
       const failing = results.filter((r) => r.error !== null);
       if (failing.length > 0) return reply.status(503).send(problem(503, 'NOT_READY', failing.map((f) => `${f.name}: ${f.error}`).join('; ')));
       return { status: 'ready' as const, checks: results.map((r) => r.name) };
     },
   );
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', tags, response: { 200: { content: { 'text/plain': { schema: Type.String() } } } } } }, async (_request, reply) =>
-    reply.type(options.metrics.contentType).send(await options.metrics.metrics()),
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics (text exposition format)', tags, response: { 200: { content: { 'text/plain': { schema: Type.String() } } } } } },
+    async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.metrics()),
   );
   done();
 };

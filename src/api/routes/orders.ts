@@ -40,7 +40,13 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
   app.post(
     '/orders',
     {
-      schema: { operationId: 'placeOrder', summary: 'Place an order in either flow', body: PlaceOrderBody, headers: IdempotencyHeaders, response: { 202: PlaceOrderResponse, ...placeFailures } },
+      schema: {
+        operationId: 'placeOrder',
+        summary: 'Place an order in either flow',
+        body: PlaceOrderBody,
+        headers: IdempotencyHeaders,
+        response: { 202: PlaceOrderResponse, ...placeFailures },
+      },
       config: { ifUnavailable: 'the order may or may not have been accepted; retry with the same Idempotency-Key, which never places it twice' },
     },
     async (request, reply) => {
@@ -57,7 +63,11 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       const stored = await app.idempotencyKeys.claim(key, hash, { orderId, flow: body.flow, links: links(orderId, body.flow) });
       if (stored.requestHash !== hash) throw new HttpProblem(409, 'IDEMPOTENCY_KEY_REUSED', `Idempotency-Key ${key} was already used with a different body`);
       const { orderId: id } = stored.response;
-      await app.flows.place(body.flow, { orderId: id, customerId: body.customerId, email: body.email, items: body.items, paymentToken: body.paymentToken }, request.id);
+      await app.flows.place(
+        body.flow,
+        { orderId: id, customerId: body.customerId, email: body.email, items: body.items, paymentToken: body.paymentToken },
+        request.id,
+      );
       if (id === orderId) options.ordersPlaced.inc({ flow: body.flow });
       request.log.info({ orderId: id, flow: body.flow, replayed: id !== orderId }, 'order accepted');
       return reply.status(202).send(stored.response);
@@ -71,7 +81,10 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         operationId: 'getOrder',
         summary: 'An order from the read model (eventually consistent), or live from its workflow',
         params: OrderIdParams,
-        querystring: Type.Object({ source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) },
+          { additionalProperties: false },
+        ),
         response: { 200: OrderViewResponse, ...readFailures },
       },
     },
@@ -108,16 +121,41 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
     },
   );
 
-  app.get('/orders/:id/events', { schema: { operationId: 'getOrderEvents', summary: "An order's timeline: every event, with its cause", params: OrderIdParams, response: { 200: TimelineResponse, ...readFailures } } }, async (request) => {
-    const { id } = request.params;
-    const events = await app.readModel.timeline(id);
-    if (events.length === 0) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} has no events in the read model`);
-    return { orderId: id, events: events.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString() })) };
-  });
+  app.get(
+    '/orders/:id/events',
+    {
+      schema: {
+        operationId: 'getOrderEvents',
+        summary: "An order's timeline: every event, with its cause",
+        params: OrderIdParams,
+        response: { 200: TimelineResponse, ...readFailures },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const events = await app.readModel.timeline(id);
+      if (events.length === 0) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} has no events in the read model`);
+      return { orderId: id, events: events.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString() })) };
+    },
+  );
 
   app.get(
     '/orders',
-    { schema: { summary: 'Orders by status, customer and flow, newest id first, with a cursor', querystring: ListQuery, response: { 200: Type.Object({ data: Type.Array(Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) })), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...failures } } },
+    {
+      schema: {
+        summary: 'Orders by status, customer and flow, newest id first, with a cursor',
+        querystring: ListQuery,
+        response: {
+          200: Type.Object({
+            data: Type.Array(
+              Type.Object({ orderId: Type.String(), flow: Type.String(), status: Type.String(), customerId: Type.Union([Type.String(), Type.Null()]) }),
+            ),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...failures,
+        },
+      },
+    },
     async (request) => {
       const { status, customerId, flow } = request.query;
       const after = request.query.cursor === undefined ? null : decodeListCursor(request.query.cursor);
@@ -133,7 +171,12 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
     app.post(
       `/orders/:id/${command}`,
       {
-        schema: { operationId: `${command}Order`, summary: `${command} an order, in the flow that runs it`, params: OrderIdParams, response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures } },
+        schema: {
+          operationId: `${command}Order`,
+          summary: `${command} an order, in the flow that runs it`,
+          params: OrderIdParams,
+          response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures },
+        },
         // Orchestrated orders: the flow's FlowUnavailableError says what became of the command.
         config: { ifUnavailable: `the ${command} may not have been applied; read the order before sending it again` },
       },

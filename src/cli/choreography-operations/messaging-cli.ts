@@ -23,7 +23,11 @@ const usage = `usage: npm run messaging -- dlq-list <group>
        npm run messaging -- stalled [--minutes N]   (orders not final and not in review, unchanged for N minutes)`;
 
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'forget-processed': { type: 'boolean', default: false }, minutes: { type: 'string', default: '10' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'forget-processed': { type: 'boolean', default: false }, minutes: { type: 'string', default: '10' } },
+  });
   const [command, group, ...ids] = positionals;
   if (command === 'stalled') {
     const minutes = Number(values.minutes);
@@ -50,7 +54,16 @@ async function main(argv: string[]): Promise<number> {
 
   if (command === 'dlq-list') {
     for (const letter of await listDeadLetters(kafka, groupId)) {
-      console.log(JSON.stringify({ id: letter.id, from: `${letter.originalTopic}/${letter.originalPartition}@${letter.originalOffset}`, attempts: letter.attempts, error: letter.error, failedAt: letter.failedAt, key: letter.key }));
+      console.log(
+        JSON.stringify({
+          id: letter.id,
+          from: `${letter.originalTopic}/${letter.originalPartition}@${letter.originalOffset}`,
+          attempts: letter.attempts,
+          error: letter.error,
+          failedAt: letter.failedAt,
+          key: letter.key,
+        }),
+      );
     }
     return 0;
   }

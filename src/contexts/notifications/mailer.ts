@@ -7,5 +7,12 @@ import nodemailer from 'nodemailer';
  * to about 50 ms). Close it when the process stops.
  */
 export function createMailer(settings: { host: string; port: number; secure?: boolean }) {
-  return nodemailer.createTransport({ host: settings.host, port: settings.port, secure: settings.secure ?? false, ignoreTLS: !settings.secure, pool: true, maxConnections: 5 });
+  return nodemailer.createTransport({
+    host: settings.host,
+    port: settings.port,
+    secure: settings.secure ?? false,
+    ignoreTLS: !settings.secure,
+    pool: true,
+    maxConnections: 5,
+  });
 }

@@ -21,7 +21,10 @@ export async function sendNotification(
   mailer: Pick<Transporter, 'sendMail'>,
   request: { orderId: string; template: NotificationTemplate; to: string; data: TemplateData },
 ): Promise<{ sentNow: boolean; messageId: string }> {
-  const existing = await db.query<{ message_id: string }>('select message_id from notifications.sent_messages where order_id = $1 and template = $2', [request.orderId, request.template]);
+  const existing = await db.query<{ message_id: string }>('select message_id from notifications.sent_messages where order_id = $1 and template = $2', [
+    request.orderId,
+    request.template,
+  ]);
   if (existing.rows[0]) return { sentNow: false, messageId: existing.rows[0].message_id };
 
   const messageId = await deliverEmail(mailer, request);
@@ -39,7 +42,10 @@ export async function sendNotification(
  * database work, so no transaction waits on SMTP.
  * @throws NotificationFailedError when the SMTP server does not take the message (retry later).
  */
-export async function deliverEmail(mailer: Pick<Transporter, 'sendMail'>, request: { orderId: string; template: NotificationTemplate; to: string; data: TemplateData }): Promise<string> {
+export async function deliverEmail(
+  mailer: Pick<Transporter, 'sendMail'>,
+  request: { orderId: string; template: NotificationTemplate; to: string; data: TemplateData },
+): Promise<string> {
   const messageId = messageIdFor(request.orderId, request.template);
   const { subject, text } = renderTemplate(request.template, request.data);
   try {
@@ -62,7 +68,10 @@ export interface ClaimedMessage {
  * that event: two events never send the same email. Emails already sent are dropped.
  */
 export async function claimPendingMessages(db: Queryable, orderId: string, claimedBy: string): Promise<ClaimedMessage[]> {
-  await db.query('delete from notifications.pending_messages p using notifications.sent_messages s where p.order_id = $1 and s.order_id = p.order_id and s.template = p.template', [orderId]);
+  await db.query(
+    'delete from notifications.pending_messages p using notifications.sent_messages s where p.order_id = $1 and s.order_id = p.order_id and s.template = p.template',
+    [orderId],
+  );
   const { rows } = await db.query<ClaimedMessage>(
     `update notifications.pending_messages set claimed_by = $2 where order_id = $1 and (claimed_by is null or claimed_by = $2) returning template, data`,
     [orderId, claimedBy],
@@ -73,12 +82,10 @@ export async function claimPendingMessages(db: Queryable, orderId: string, claim
 /** Records an email as sent and drops it from the pending ones; false when it was recorded already. */
 export async function recordSent(db: Queryable, request: { orderId: string; template: NotificationTemplate; to: string; messageId: string }): Promise<boolean> {
   await db.query('delete from notifications.pending_messages where order_id = $1 and template = $2', [request.orderId, request.template]);
-  const { rowCount } = await db.query('insert into notifications.sent_messages (order_id, template, recipient, message_id) values ($1, $2, $3, $4) on conflict do nothing', [
-    request.orderId,
-    request.template,
-    request.to,
-    request.messageId,
-  ]);
+  const { rowCount } = await db.query(
+    'insert into notifications.sent_messages (order_id, template, recipient, message_id) values ($1, $2, $3, $4) on conflict do nothing',
+    [request.orderId, request.template, request.to, request.messageId],
+  );
   return (rowCount ?? 0) > 0;
 }
 
@@ -99,5 +106,9 @@ export async function recipientOf(db: Queryable, orderId: string): Promise<strin
 
 /** Queues the order's email of `template` until it is claimed and sent; a second call keeps the first. */
 export async function queueMessage(db: Queryable, orderId: string, template: NotificationTemplate, data: Omit<TemplateData, 'orderId'>): Promise<void> {
-  await db.query('insert into notifications.pending_messages (order_id, template, data) values ($1, $2, $3) on conflict do nothing', [orderId, template, JSON.stringify(data)]);
+  await db.query('insert into notifications.pending_messages (order_id, template, data) values ($1, $2, $3) on conflict do nothing', [
+    orderId,
+    template,
+    JSON.stringify(data),
+  ]);
 }

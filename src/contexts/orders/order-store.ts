@@ -47,7 +47,6 @@ const toRecord = (row: OrderRow): OrderRecord => ({
   reason: row.reason,
 });
 
-
 /**
  * Creates the order in status `pending`, idempotently by order id: creating the same order again
  * returns the existing one.
@@ -88,7 +87,12 @@ export async function getOrder(db: Queryable, orderId: string): Promise<OrderRec
  * second call for the same status changes nothing. The check and the change are one statement,
  * so two concurrent callers cannot both apply a transition.
  */
-export async function transitionOrder(db: Queryable, orderId: string, to: OrderStatus, details: { reason?: string; total?: Money } = {}): Promise<TransitionOutcome> {
+export async function transitionOrder(
+  db: Queryable,
+  orderId: string,
+  to: OrderStatus,
+  details: { reason?: string; total?: Money } = {},
+): Promise<TransitionOutcome> {
   const current = await getOrder(db, orderId);
   if (current.status === to) return { applied: false, why: 'already', order: current };
   if (!canTransition(current.status, to)) return { applied: false, why: 'not_allowed', order: current };
@@ -100,7 +104,11 @@ export async function transitionOrder(db: Queryable, orderId: string, to: OrderS
     [orderId, to, details.reason ?? null, details.total?.amountCents ?? null, details.total?.currency ?? null, current.status],
   );
   if (!rows[0]) return transitionOrder(db, orderId, to, details); // lost a race: decide again on the new state
-  await db.query('insert into orders.status_history (order_id, status, reason) values ($1, $2, $3) on conflict do nothing', [orderId, to, details.reason ?? null]);
+  await db.query('insert into orders.status_history (order_id, status, reason) values ($1, $2, $3) on conflict do nothing', [
+    orderId,
+    to,
+    details.reason ?? null,
+  ]);
   return { applied: true, order: toRecord(rows[0]) };
 }
 

@@ -16,10 +16,10 @@ export async function openReviewDeadline(tx: Queryable, orderId: string, dueAt: 
  * (never opened, or resolved already: the first resolution stays).
  */
 export async function resolveReviewDeadline(tx: Queryable, orderId: string, resolution: ReviewResolution): Promise<boolean> {
-  const { rowCount } = await tx.query('update orders.review_deadlines set resolved_at = now(), resolution = $2 where order_id = $1 and resolved_at is null returning 1', [
-    orderId,
-    resolution,
-  ]);
+  const { rowCount } = await tx.query(
+    'update orders.review_deadlines set resolved_at = now(), resolution = $2 where order_id = $1 and resolved_at is null returning 1',
+    [orderId, resolution],
+  );
   return (rowCount ?? 0) > 0;
 }
 

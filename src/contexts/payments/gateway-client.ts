@@ -58,11 +58,17 @@ export function createHttpPaymentGateway(options: HttpPaymentGatewayOptions): Pa
     if (response.status >= 500) throw new PaymentGatewayUnavailableError(`HTTP ${response.status}`);
     return { status: response.status, payload };
   };
-  const unexpected = (what: string, status: number, payload: unknown) => new Error(`unexpected gateway answer to ${what}: HTTP ${status} ${JSON.stringify(payload)}`);
+  const unexpected = (what: string, status: number, payload: unknown) =>
+    new Error(`unexpected gateway answer to ${what}: HTTP ${status} ${JSON.stringify(payload)}`);
 
   return {
     async charge({ orderId, amount, token }) {
-      const { status, payload } = await post('/v1/charges', chargeKey(orderId), { amountCents: amount.amountCents, currency: amount.currency, token, reference: orderId });
+      const { status, payload } = await post('/v1/charges', chargeKey(orderId), {
+        amountCents: amount.amountCents,
+        currency: amount.currency,
+        token,
+        reference: orderId,
+      });
       if (status === 201) return payload as GatewayCharge;
       if (status === 402) throw new PaymentDeclinedError(orderId, (payload as { message?: string } | null)?.message ?? 'declined');
       throw unexpected('a charge', status, payload);

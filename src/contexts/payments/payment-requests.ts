@@ -21,7 +21,10 @@ export interface PaymentRequest {
 
 /** Sets one column of the order's request, creating the row if needed. `column` is one of ours, never input. */
 async function upsertRequest(tx: Queryable, orderId: string, column: 'token' | 'approved' | 'cancelled', value: string | boolean): Promise<void> {
-  await tx.query(`insert into payments.payment_requests (order_id, ${column}) values ($1, $2) on conflict (order_id) do update set ${column} = excluded.${column}`, [orderId, value]);
+  await tx.query(
+    `insert into payments.payment_requests (order_id, ${column}) values ($1, $2) on conflict (order_id) do update set ${column} = excluded.${column}`,
+    [orderId, value],
+  );
 }
 
 /** Records the order's payment token. */
@@ -50,10 +53,23 @@ export async function recordAmountDue(tx: Queryable, orderId: string, total: Mon
 
 /** Reads the order's request under a row lock, so the decision to charge and a cancel take turns; undefined when nothing was recorded. */
 export async function lockPaymentRequest(tx: Queryable, orderId: string): Promise<PaymentRequest | undefined> {
-  const { rows } = await tx.query<{ token: string | null; amount_cents: number | null; currency: string | null; needs_review: boolean | null; approved: boolean; cancelled: boolean }>(
-    'select token, amount_cents, currency, needs_review, approved, cancelled from payments.payment_requests where order_id = $1 for update',
-    [orderId],
-  );
+  const { rows } = await tx.query<{
+    token: string | null;
+    amount_cents: number | null;
+    currency: string | null;
+    needs_review: boolean | null;
+    approved: boolean;
+    cancelled: boolean;
+  }>('select token, amount_cents, currency, needs_review, approved, cancelled from payments.payment_requests where order_id = $1 for update', [orderId]);
   const row = rows[0];
-  return row && { token: row.token, amountCents: row.amount_cents, currency: row.currency, needsReview: row.needs_review, approved: row.approved, cancelled: row.cancelled };
+  return (
+    row && {
+      token: row.token,
+      amountCents: row.amount_cents,
+      currency: row.currency,
+      needsReview: row.needs_review,
+      approved: row.approved,
+      cancelled: row.cancelled,
+    }
+  );
 }

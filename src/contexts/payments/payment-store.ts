@@ -31,7 +31,8 @@ export async function chargePayment(db: Queryable, gateway: PaymentGateway, requ
     [request.orderId],
   );
   const row = existing.rows[0];
-  if (row?.status === 'captured') return { orderId: request.orderId, amount: { amountCents: row.amount_cents, currency: row.currency }, chargeId: row.charge_id! };
+  if (row?.status === 'captured')
+    return { orderId: request.orderId, amount: { amountCents: row.amount_cents, currency: row.currency }, chargeId: row.charge_id! };
   if (row?.status === 'declined') throw new PaymentDeclinedError(request.orderId, row.decline_message ?? 'declined');
 
   try {
@@ -62,7 +63,10 @@ export async function chargePayment(db: Queryable, gateway: PaymentGateway, requ
  * @throws PaymentGatewayUnavailableError when the processor cannot answer (retry later).
  */
 export async function refundPayment(db: Queryable, gateway: PaymentGateway, orderId: string): Promise<{ refundedNow: boolean; refund: RefundRecord | null }> {
-  const existing = await db.query<{ amount_cents: number; currency: string; refund_id: string }>('select amount_cents, currency, refund_id from payments.refunds where order_id = $1', [orderId]);
+  const existing = await db.query<{ amount_cents: number; currency: string; refund_id: string }>(
+    'select amount_cents, currency, refund_id from payments.refunds where order_id = $1',
+    [orderId],
+  );
   if (existing.rows[0]) {
     const r = existing.rows[0];
     return { refundedNow: false, refund: { orderId, amount: { amountCents: r.amount_cents, currency: r.currency }, refundId: r.refund_id } };
@@ -94,13 +98,28 @@ export interface PaymentState {
 
 /** The payment row of an order, with whether it was refunded; undefined when it was never charged. */
 export async function paymentOf(db: Queryable, orderId: string): Promise<PaymentState | undefined> {
-  const { rows } = await db.query<{ status: PaymentState['status']; started_by_event: string | null; amount_cents: number; currency: string; charge_id: string | null; refunded: boolean }>(
+  const { rows } = await db.query<{
+    status: PaymentState['status'];
+    started_by_event: string | null;
+    amount_cents: number;
+    currency: string;
+    charge_id: string | null;
+    refunded: boolean;
+  }>(
     `select p.status, p.started_by_event, p.amount_cents, p.currency, p.charge_id, r.order_id is not null as refunded
        from payments.payments p left join payments.refunds r using (order_id) where p.order_id = $1`,
     [orderId],
   );
   const row = rows[0];
-  return row && { status: row.status, startedByEvent: row.started_by_event, amount: { amountCents: row.amount_cents, currency: row.currency }, chargeId: row.charge_id, refunded: row.refunded };
+  return (
+    row && {
+      status: row.status,
+      startedByEvent: row.started_by_event,
+      amount: { amountCents: row.amount_cents, currency: row.currency },
+      chargeId: row.charge_id,
+      refunded: row.refunded,
+    }
+  );
 }
 
 /**
@@ -137,23 +156,22 @@ export async function chargeAtGateway(gateway: PaymentGateway, request: { orderI
 export async function recordChargeOutcome(db: Queryable, orderId: string, outcome: ChargeOutcome): Promise<boolean> {
   const { rowCount } =
     outcome.kind === 'captured'
-      ? await db.query(`update payments.payments set status = 'captured', amount_cents = $2, currency = $3, charge_id = $4 where order_id = $1 and status = 'charging'`, [
+      ? await db.query(
+          `update payments.payments set status = 'captured', amount_cents = $2, currency = $3, charge_id = $4 where order_id = $1 and status = 'charging'`,
+          [orderId, outcome.charge.amountCents, outcome.charge.currency, outcome.charge.id],
+        )
+      : await db.query(`update payments.payments set status = 'declined', decline_message = $2 where order_id = $1 and status = 'charging'`, [
           orderId,
-          outcome.charge.amountCents,
-          outcome.charge.currency,
-          outcome.charge.id,
-        ])
-      : await db.query(`update payments.payments set status = 'declined', decline_message = $2 where order_id = $1 and status = 'charging'`, [orderId, outcome.message]);
+          outcome.message,
+        ]);
   return (rowCount ?? 0) > 0;
 }
 
 /** Records the refund of the order's charge; false when it was recorded already. */
 export async function recordRefund(db: Queryable, orderId: string, refund: GatewayRefund): Promise<boolean> {
-  const { rowCount } = await db.query(`insert into payments.refunds (order_id, amount_cents, currency, refund_id) values ($1, $2, $3, $4) on conflict (order_id) do nothing`, [
-    orderId,
-    refund.amountCents,
-    refund.currency,
-    refund.id,
-  ]);
+  const { rowCount } = await db.query(
+    `insert into payments.refunds (order_id, amount_cents, currency, refund_id) values ($1, $2, $3, $4) on conflict (order_id) do nothing`,
+    [orderId, refund.amountCents, refund.currency, refund.id],
+  );
   return (rowCount ?? 0) > 0;
 }

@@ -41,10 +41,21 @@ export const orderStatusOf = async (harness: ChoreographyHarness, orderId: strin
  * cancels, and moves the sweeper's clock past the review deadline; waits until each order's
  * expected events are all on the topics.
  */
-export async function runScenarios(harness: ChoreographyHarness, runtime: ChoreographyRuntime, scenarios: OrderScenario[], cancelOnCapture: Set<string>): Promise<{ runs: ChoreographedRun[]; events: LoggedEvent[] }> {
+export async function runScenarios(
+  harness: ChoreographyHarness,
+  runtime: ChoreographyRuntime,
+  scenarios: OrderScenario[],
+  cancelOnCapture: Set<string>,
+): Promise<{ runs: ChoreographedRun[]; events: LoggedEvent[] }> {
   const runs = scenarios.map((scenario) => ({
     scenario,
-    request: { orderId: randomUUID(), customerId: `customer-${randomUUID().slice(0, 8)}`, email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken },
+    request: {
+      orderId: randomUUID(),
+      customerId: `customer-${randomUUID().slice(0, 8)}`,
+      email: 'ada@example.com',
+      items: scenario.items,
+      paymentToken: scenario.paymentToken,
+    },
   }));
   await Promise.all(
     runs.map(async ({ scenario, request }) => {

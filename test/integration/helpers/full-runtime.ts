@@ -19,7 +19,10 @@ export interface FullRuntime {
 }
 
 /** Starts what the HTTP and tracing tests drive: one choreography instance, a worker, the projector and the API (not listening). */
-export async function startFullRuntime(servers: TestServers, options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger'] } = {}): Promise<FullRuntime> {
+export async function startFullRuntime(
+  servers: TestServers,
+  options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger'] } = {},
+): Promise<FullRuntime> {
   const harness = await startChoreographyHarness(servers, options.gateway ? { gateway: options.gateway } : {});
   await harness.startInstance();
   const orchestrated = await startOrchestratedRuntime(servers, {
@@ -30,7 +33,14 @@ export async function startFullRuntime(servers: TestServers, options: { gateway?
   const producer = harness.kafka.producer();
   await producer.connect();
   const projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
-  const api = await buildApiApp({ pool: harness.pool, flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas }), temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: options.readiness ?? [], ...(options.apiLogger ? { logger: options.apiLogger } : {}) });
+  const api = await buildApiApp({
+    pool: harness.pool,
+    flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas }),
+    temporalUiUrl: 'http://localhost:8233',
+    namespace: 'default',
+    readiness: options.readiness ?? [],
+    ...(options.apiLogger ? { logger: options.apiLogger } : {}),
+  });
   return {
     harness,
     orchestrated,

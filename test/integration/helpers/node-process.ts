@@ -16,7 +16,11 @@ export interface TestProcess {
  */
 export function startNodeProcess(entry: string, env: Record<string, string>, readyLine: string): TestProcess {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: projectRoot, env: { ...process.env, METRICS_PORT: '0', TEMPORAL_SDK_METRICS_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: projectRoot,
+    env: { ...process.env, METRICS_PORT: '0', TEMPORAL_SDK_METRICS_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   const ready = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {

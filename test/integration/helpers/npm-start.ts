@@ -16,7 +16,22 @@ import { eventually } from './choreography-scenarios.ts';
 /** The servers of the stack, by name. */
 export const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink'];
 
-const portSettings = ['TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'KAFKA_PORT', 'KAFKA_CONTROLLER_PORT', 'POSTGRES_PORT', 'SMTP_SINK_PORT', 'SMTP_SINK_HTTP_PORT', 'GATEWAY_PORT', 'API_PORT', 'WORKER_METRICS_PORT', 'TEMPORAL_SDK_METRICS_PORT', 'CHOREOGRAPHY_METRICS_PORT', 'PROJECTOR_METRICS_PORT', 'ZIPKIN_PORT'];
+const portSettings = [
+  'TEMPORAL_PORT',
+  'TEMPORAL_UI_PORT',
+  'KAFKA_PORT',
+  'KAFKA_CONTROLLER_PORT',
+  'POSTGRES_PORT',
+  'SMTP_SINK_PORT',
+  'SMTP_SINK_HTTP_PORT',
+  'GATEWAY_PORT',
+  'API_PORT',
+  'WORKER_METRICS_PORT',
+  'TEMPORAL_SDK_METRICS_PORT',
+  'CHOREOGRAPHY_METRICS_PORT',
+  'PROJECTOR_METRICS_PORT',
+  'ZIPKIN_PORT',
+];
 
 /** A running `npm start`. */
 export interface StartedSystem {
@@ -52,7 +67,8 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   const pids = new PidFiles(stackFolders(config).run);
-  const started = () => [...serverNames, ...appServices(config).map((s) => s.name)].map((name) => pids.read(name)).filter((r): r is ProcessRecord => r !== undefined);
+  const started = () =>
+    [...serverNames, ...appServices(config).map((s) => s.name)].map((name) => pids.read(name)).filter((r): r is ProcessRecord => r !== undefined);
 
   const stop = async (how: 'ctrl-c' | 'sigint' = 'ctrl-c') => {
     const records = started();

@@ -39,7 +39,10 @@ export interface OrchestratedRuntime {
  * free ports and, unless `worker: false`, a Temporal worker with the real activities on a task
  * queue of its own.
  */
-export async function startOrchestratedRuntime(servers: TestServers, options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string; tracing?: Tracing } = {}): Promise<OrchestratedRuntime> {
+export async function startOrchestratedRuntime(
+  servers: TestServers,
+  options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string; tracing?: Tracing } = {},
+): Promise<OrchestratedRuntime> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 5);
   const kafka = new Kafka({ clientId: 'orchestrated-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
