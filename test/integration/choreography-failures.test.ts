@@ -1,3 +1,4 @@
+import type { Producer } from 'kafkajs';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,6 +48,21 @@ const smallOrder = (orderId = randomUUID()): OrderRequest => ({
   items: [{ sku: 'MN-003', quantity: 1 }],
   paymentToken: 'tok_approve',
 });
+
+/** Publishes an `order.placed` event of one KB-001 for `customerId` on the topic of `prefix`. */
+async function sendOrderPlaced(producer: Producer, prefix: string, orderId: string, customerId: string): Promise<void> {
+  const event = createEnvelope({
+    eventId: randomUUID(),
+    type: 'order.placed',
+    orderId,
+    correlationId: 'c',
+    causationId: null,
+    producer: 'test',
+    flow: 'choreographed',
+    data: { customerId, email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] },
+  });
+  await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
+}
 
 describe('choreographed flow under failure', () => {
   describe('in one process', () => {
@@ -196,19 +212,7 @@ describe('choreographed flow under failure', () => {
         },
       });
       await runner.start();
-      const send = async (orderId: string, customerId: string) => {
-        const event = createEnvelope({
-          eventId: randomUUID(),
-          type: 'order.placed',
-          orderId,
-          correlationId: 'c',
-          causationId: null,
-          producer: 'test',
-          flow: 'choreographed',
-          data: { customerId, email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] },
-        });
-        await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
-      };
+      const send = (orderId: string, customerId: string) => sendOrderPlaced(producer, prefix, orderId, customerId);
       await send('flaky-order', 'flaky');
       await send('conflicting-order', 'conflicting');
       await eventually(
@@ -261,17 +265,7 @@ describe('choreographed flow under failure', () => {
       const first = runnerOf();
       await first.start();
       const orderId = randomUUID();
-      const event = createEnvelope({
-        eventId: randomUUID(),
-        type: 'order.placed',
-        orderId,
-        correlationId: 'c',
-        causationId: null,
-        producer: 'test',
-        flow: 'choreographed',
-        data: { customerId: 'stop', email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] },
-      });
-      await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
+      await sendOrderPlaced(producer, prefix, orderId, 'stop');
       await eventually('the first attempt to fail', () => Promise.resolve(attempts >= 1));
       // Rejects with "did not stop within 15000 ms" if the stop waits for the backoff to end.
       await first.stop();
