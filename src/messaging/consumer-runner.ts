@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type pg from 'pg';
@@ -88,9 +87,10 @@ export interface ConsumerRunnerOptions {
   flow?: EventEnvelope['flow'] | 'any';
   /**
    * How long a retryable failure (gateway or SMTP unavailable, an event not published, any
-   * unexpected error) is retried in place, counted from its first failure, before the event is
+   * unexpected error) is retried, counted from its first failure, before the event is
    * dead-lettered. Long enough to ride out a restart or a short outage of a dependency; meanwhile
-   * the partition waits behind the event (head-of-line). 0 dead-letters at the first failure.
+   * the event's partition is paused behind it (head-of-line), the group's other partitions are
+   * not. 0 dead-letters at the first failure.
    * @default defaultRetryWindowMs (5 min)
    */
   retryWindowMs?: number;
@@ -249,6 +249,21 @@ async function inEventTransaction<T>(
   });
 }
 
+/** Where an event that failed retryably stands between its deliveries. */
+interface RetryState {
+  topic: string;
+  partition: number;
+  /** Attempts made so far, over every delivery. */
+  attempt: number;
+  /** Time spent retrying retryable failures, from each such failure to the next one. */
+  retriedMs: number;
+  /** When the last attempt failed retryably; undefined after any other outcome. */
+  lastRetryableFailureAt: number | undefined;
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}|${partition}`;
+const messageKey = (topic: string, partition: number, offset: string) => `${topic}|${partition}|${offset}`;
+
 /**
  * The consumer runner every choreography service shares: one consumer group, its handlers by
  * event type, and the delivery guarantees around them.
@@ -256,14 +271,16 @@ async function inEventTransaction<T>(
  * - Each event is applied in one PostgreSQL transaction that also inserts
  *   `(group, eventId)` into `messaging.processed_events` (ON CONFLICT DO NOTHING) and the events it
  *   causes into the outbox: a redelivered event finds its row and applies nothing.
- * - A retryable failure is retried in place with exponential backoff (capped, full jitter),
- *   heartbeating while it waits so the member keeps its partitions, for `retryWindowMs` from its
- *   first failure (5 min by default: a dependency's restart or short outage dead-letters nothing).
- *   The partition waits behind the event meanwhile.
+ * - A retryable failure is retried with exponential backoff (capped, full jitter) for
+ *   `retryWindowMs` from its first failure (5 min by default: a dependency's restart or short
+ *   outage dead-letters nothing). Between attempts the event's topic-partition is paused (the rest
+ *   of its batch waits, unresolved, and is fetched again from the event on resume); the member
+ *   goes on fetching, applying and heartbeating for its other partitions. The attempts and the
+ *   time retried so far are kept by topic, partition and offset across the redeliveries.
  * - A transient database failure (connection refused or lost, server shutting down) is retried
- *   in place for as long as the database is away: the partition waits behind the event, and the
- *   heartbeats keep the member in its group, so an outage dead-letters nothing and the event is
- *   applied once the database is back (once: its dedupe row commits with its effect).
+ *   the same way for as long as the database is away, without using up the window: an outage
+ *   dead-letters nothing and the event is applied once the database is back (once: its dedupe
+ *   row commits with its effect).
  * - A poison message (not JSON, not an event of the catalog, an unknown schema version), a
  *   non-retryable failure, data the database refuses (class 22/23, as {@link DataRejectedError}),
  *   or a retryable failure still failing at the end of its window goes to `dlq.<group>` with the original
@@ -287,20 +304,45 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const log = options.log.child({ consumerGroup: options.groupId });
   const count = (type: string, result: 'applied' | 'duplicate' | 'skipped' | 'retried' | 'dead_lettered') =>
     options.metrics?.events.inc({ group: options.groupId, type, result });
-  // Aborted by stop(): an event waiting to be retried gives up at once (uncommitted: redelivered later).
-  const stopping = new AbortController();
+  // Where each event that failed retryably stands, kept across its redeliveries (key: topic,
+  // partition, offset): the window and the backoff go on where the last attempt left them.
+  const retries = new Map<string, RetryState>();
+  // The partitions this member paused behind a failed event, with the timer that resumes each.
+  const pausedPartitions = new Map<string, { topic: string; partition: number; timer: NodeJS.Timeout | undefined; resume: () => void }>();
+  let stopped = false;
 
   /**
-   * Waits `ms` before the next attempt, heartbeating at the consumer's interval so that a wait
-   * longer than the session timeout does not cost the member its partitions; rejects as soon as
-   * the runner stops.
+   * Stops fetching `topic`/`partition` for `ms`, then fetches it again from its first unresolved
+   * offset: the event that failed. Only this partition waits; the member goes on fetching (and
+   * heartbeating) for the others. kafkajs fetches per broker and not again until every batch of the
+   * last fetch is done, so a handler that slept here held up every partition of the group.
    */
-  async function pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
-    for (let left = ms; left > 0; left -= heartbeatInterval) {
-      await sleep(Math.min(left, heartbeatInterval), undefined, { signal: stopping.signal });
-      await heartbeat();
-    }
+  function pausePartition(topic: string, partition: number, ms: number, pause: () => () => void): void {
+    const key = partitionKey(topic, partition);
+    const resume = pause();
+    // After stop() nothing resumes it (the next member fetches the event again), and no timer is left behind.
+    const timer = stopped
+      ? undefined
+      : setTimeout(() => {
+          pausedPartitions.delete(key);
+          resume();
+        }, ms);
+    pausedPartitions.set(key, { topic, partition, timer, resume });
   }
+
+  /** After a rebalance: forgets the retries and pauses of the partitions this member no longer has. */
+  function forgetRevoked(assignment: Record<string, number[]>): void {
+    const kept = (topic: string, partition: number) => assignment[topic]?.includes(partition) ?? false;
+    for (const [key, paused] of pausedPartitions) {
+      if (kept(paused.topic, paused.partition)) continue;
+      clearTimeout(paused.timer);
+      // kafkajs keeps a pause across a rebalance: a partition assigned back later must not stay paused.
+      paused.resume();
+      pausedPartitions.delete(key);
+    }
+    for (const [key, state] of retries) if (!kept(state.topic, state.partition)) retries.delete(key);
+  }
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => forgetRevoked(payload.memberAssignment));
 
   async function deadLetter(
     topic: string,
@@ -336,73 +378,77 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
     eventLog.warn({ topic, partition, offset: message.offset, error, attempts }, 'message dead-lettered');
   }
 
-  async function handleMessage(topic: string, partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+  /**
+   * Makes one attempt at `message`. Resolves with how long to wait before the next attempt when it
+   * failed retryably (the caller pauses the partition and leaves the message unresolved), or with
+   * undefined once the message is done with (applied, a duplicate, skipped or dead-lettered).
+   */
+  async function handleMessage(topic: string, partition: number, message: KafkaMessage): Promise<number | undefined> {
     let event: EventEnvelope;
     try {
       event = validateEnvelope(JSON.parse(message.value?.toString() ?? ''));
     } catch (err) {
       const reason = err instanceof InvalidEventError ? err.message : `not JSON: ${(err as Error).message}`;
       await deadLetter(topic, partition, message, reason, 1);
-      return;
+      return undefined;
     }
     // Every line about this event names it, its order and the order's journey.
     const eventLog = log.child({ eventId: event.eventId, type: event.type, orderId: event.orderId, correlationId: event.correlationId });
     const handler = handlerFor(options.handlers, event.type);
     if (typeByTopic.get(topic) !== event.type) {
       await deadLetter(topic, partition, message, `event of type ${event.type} on topic ${topic}`, 1, eventLog, event.type);
-      return;
+      return undefined;
     }
     if (!handler || (flow !== 'any' && event.flow !== flow)) {
       count(event.type, 'skipped');
-      return;
+      return undefined;
     }
     const headers = headerText(message.headers);
-    // The handling of this message continues the trace of the producer that wrote it.
-    await inProcessSpan(topic, options.groupId, event.orderId, headers, async (span) => {
-      // `attempt` counts every try. `retriedMs` is the time spent retrying retryable failures
-      // (from each such failure to the next one); a database outage does not use up the window of
-      // the event that waits for it.
-      let retriedMs = 0;
-      let lastRetryableFailureAt: number | undefined;
-      for (let attempt = 1; ; attempt++) {
-        const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
-        try {
-          const applied = await applyEvent(options, event, handler, eventLog);
-          stopTimer?.();
-          count(event.type, applied ? 'applied' : 'duplicate');
-          span.setAttributes({ 'order_saga.event.applied': applied, 'order_saga.attempts': attempt });
-          eventLog.info({ attempt }, applied ? 'event applied' : 'duplicate event skipped');
-          failpoint('consumer-after-apply');
-          return;
-        } catch (err) {
-          stopTimer?.();
-          const handling = classifyFailure(err);
-          const now = Date.now();
-          if (lastRetryableFailureAt !== undefined) retriedMs += now - lastRetryableFailureAt;
-          lastRetryableFailureAt = handling.action === 'retry' ? now : undefined;
-          if (handling.action === 'dead-letter' || (handling.action === 'retry' && retriedMs >= retryWindow)) {
-            const cause = handling.action === 'dead-letter' ? handling.error : err;
-            const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-            span.setAttributes({ 'order_saga.dead_lettered': true, 'order_saga.attempts': attempt });
-            span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-            await deadLetter(topic, partition, message, reason, attempt, eventLog, event.type);
-            return;
-          }
-          const leftForRedelivery = () => new Error(`consumer ${options.groupId} is stopping; event ${event.eventId} is left for redelivery`, { cause: err });
-          if (stopping.signal.aborted) throw leftForRedelivery();
-          count(event.type, 'retried');
-          if (handling.action === 'wait-for-database') eventLog.warn({ attempt, err }, 'database unavailable; retrying until it is back');
-          else eventLog.info({ attempt, err, retriedMs, retryWindowMs: retryWindow }, 'handler failed; retrying');
-          // The exponent stops growing: during a long outage the backoff stays at maxBackoff. The
-          // last wait of a window ends with it, so that the last attempt falls on its end.
-          const backoff = backoffMs(Math.min(attempt, 16), baseBackoff, maxBackoff);
-          try {
-            await pause(handling.action === 'retry' ? Math.min(backoff, retryWindow - retriedMs) : backoff, heartbeat);
-          } catch (pauseErr) {
-            if (stopping.signal.aborted) throw leftForRedelivery();
-            throw pauseErr;
-          }
+    const key = messageKey(topic, partition, message.offset);
+    // `attempt` counts every try. `retriedMs` is the time spent retrying retryable failures (from
+    // each such failure to the next one); a database outage does not use up the window of the
+    // event that waits for it.
+    const state = retries.get(key) ?? { topic, partition, attempt: 0, retriedMs: 0, lastRetryableFailureAt: undefined };
+    state.attempt += 1;
+    const { attempt } = state;
+    // The handling of this message continues the trace of the producer that wrote it (a span per attempt).
+    return inProcessSpan(topic, options.groupId, event.orderId, headers, async (span) => {
+      const stopTimer = options.metrics?.handlerDuration.startTimer({ group: options.groupId, type: event.type });
+      try {
+        const applied = await applyEvent(options, event, handler, eventLog);
+        stopTimer?.();
+        retries.delete(key);
+        count(event.type, applied ? 'applied' : 'duplicate');
+        span.setAttributes({ 'order_saga.event.applied': applied, 'order_saga.attempts': attempt });
+        eventLog.info({ attempt }, applied ? 'event applied' : 'duplicate event skipped');
+        failpoint('consumer-after-apply');
+        return undefined;
+      } catch (err) {
+        stopTimer?.();
+        const handling = classifyFailure(err);
+        const now = Date.now();
+        if (state.lastRetryableFailureAt !== undefined) state.retriedMs += now - state.lastRetryableFailureAt;
+        state.lastRetryableFailureAt = handling.action === 'retry' ? now : undefined;
+        if (handling.action === 'dead-letter' || (handling.action === 'retry' && state.retriedMs >= retryWindow)) {
+          const cause = handling.action === 'dead-letter' ? handling.error : err;
+          const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+          span.setAttributes({ 'order_saga.dead_lettered': true, 'order_saga.attempts': attempt });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+          await deadLetter(topic, partition, message, reason, attempt, eventLog, event.type);
+          retries.delete(key);
+          return undefined;
         }
+        retries.set(key, state);
+        count(event.type, 'retried');
+        // The exponent stops growing: during a long outage the backoff stays at maxBackoff. The
+        // last wait of a window ends with it, so that the last attempt falls on its end.
+        const backoff = backoffMs(Math.min(attempt, 16), baseBackoff, maxBackoff);
+        const retryInMs = handling.action === 'retry' ? Math.min(backoff, retryWindow - state.retriedMs) : backoff;
+        span.setAttributes({ 'order_saga.attempts': attempt, 'order_saga.retry_in_ms': retryInMs });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+        if (handling.action === 'wait-for-database') eventLog.warn({ attempt, err, retryInMs }, 'database unavailable; retrying until it is back');
+        else eventLog.info({ attempt, err, retriedMs: state.retriedMs, retryWindowMs: retryWindow, retryInMs }, 'handler failed; retrying');
+        return retryInMs;
       }
     });
   }
@@ -419,13 +465,36 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       await consumer.subscribe({ topics: [...typeByTopic.keys()], fromBeginning: true });
       await consumer.run({
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently,
-        eachMessage: (payload) => handleMessage(payload.topic, payload.partition, payload.message, () => payload.heartbeat()),
+        // eachBatch, not eachMessage: a message is resolved (its offset committed) only once it is
+        // done with. eachMessage resolves every message its handler returns from, so a retry could
+        // only leave the message unresolved by throwing, which restarts kafkajs's fetching for the
+        // whole member (and, after a few in a row, the consumer).
+        eachBatchAutoResolve: false,
+        eachBatch: async (payload) => {
+          const { batch } = payload;
+          for (const message of batch.messages) {
+            // As kafkajs's own eachMessage loop: stopping, or a seek on this partition, ends the batch.
+            if (!payload.isRunning() || payload.isStale()) return;
+            const retryInMs = await handleMessage(batch.topic, batch.partition, message);
+            if (retryInMs !== undefined) {
+              // The rest of the batch waits with the failed event (order per partition); it is
+              // fetched again, from the failed event, once the partition resumes.
+              pausePartition(batch.topic, batch.partition, retryInMs, () => payload.pause());
+              return;
+            }
+            payload.resolveOffset(message.offset);
+            await payload.heartbeat();
+            await payload.commitOffsetsIfNecessary();
+          }
+        },
       });
     },
 
     /** Stops fetching, lets the handler in flight finish, commits and leaves the group, within the shutdown timeout. */
     async stop(): Promise<void> {
-      stopping.abort();
+      // A paused partition is not resumed: its event stays uncommitted and goes to the next member.
+      stopped = true;
+      for (const paused of pausedPartitions.values()) clearTimeout(paused.timer);
       const limit = options.shutdownTimeoutMs ?? 15_000;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

@@ -49,8 +49,8 @@ const smallOrder = (orderId = randomUUID()): OrderRequest => ({
   paymentToken: 'tok_approve',
 });
 
-/** Publishes an `order.placed` event of one KB-001 for `customerId` on the topic of `prefix`. */
-async function sendOrderPlaced(producer: Producer, prefix: string, orderId: string, customerId: string): Promise<void> {
+/** Publishes an `order.placed` event of one KB-001 for `customerId` on the topic of `prefix` (on `partition` when given, else by key). */
+async function sendOrderPlaced(producer: Producer, prefix: string, orderId: string, customerId: string, partition?: number): Promise<void> {
   const event = createEnvelope({
     eventId: randomUUID(),
     type: 'order.placed',
@@ -61,7 +61,10 @@ async function sendOrderPlaced(producer: Producer, prefix: string, orderId: stri
     flow: 'choreographed',
     data: { customerId, email: 'a@b.c', items: [{ sku: 'KB-001', quantity: 1 }] },
   });
-  await producer.send({ topic: topicOf('order.placed', prefix), messages: [{ key: orderId, value: JSON.stringify(event) }] });
+  await producer.send({
+    topic: topicOf('order.placed', prefix),
+    messages: [{ key: orderId, value: JSON.stringify(event), ...(partition !== undefined ? { partition } : {}) }],
+  });
 }
 
 describe('choreographed flow under failure', () => {
@@ -279,6 +282,69 @@ describe('choreographed flow under failure', () => {
       expect(applied).toEqual([orderId]);
       expect(await listDeadLetters(harness.kafka, `${prefix}g`)).toEqual([]);
     }, 60_000);
+
+    it('retries a failing event with only its partition paused: the other partitions of the group move on meanwhile, and its own once it is dead-lettered', async () => {
+      const prefix = `${harness.prefix}paused.`;
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      // Three partitions: the failing event holds one, the others must not wait for it.
+      await ensureTopics(admin, { prefix, partitions: 3, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
+      await admin.disconnect();
+      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      let poisonedAttempts = 0;
+      const applied: string[] = [];
+      const runner = createConsumerRunner({
+        kafka: harness.kafka,
+        pool: harness.pool,
+        groupId: `${prefix}g`,
+        producerName: 'test',
+        producer,
+        log: pino({ level: 'silent' }),
+        topicPrefix: prefix,
+        // Long enough that the other partitions' events are applied well inside it.
+        retryWindowMs: 20_000,
+        baseBackoffMs: 100,
+        maxBackoffMs: 1000,
+        handlers: {
+          'order.placed': (event) => {
+            if (event.data.customerId === 'poisoned') {
+              poisonedAttempts += 1;
+              // What a gateway answering 503 to every charge (tok_unavailable) looks like to the runner.
+              return Promise.reject(new Error('payment gateway answered 503'));
+            }
+            applied.push(event.orderId);
+            return Promise.resolve();
+          },
+        },
+      });
+      await runner.start();
+      try {
+        await sendOrderPlaced(producer, prefix, 'poisoned-order', 'poisoned', 0);
+        await eventually('the failing event to be retried', () => Promise.resolve(poisonedAttempts >= 2));
+        await sendOrderPlaced(producer, prefix, 'behind-poisoned', 'healthy', 0);
+        await sendOrderPlaced(producer, prefix, 'healthy-1', 'healthy', 1);
+        await sendOrderPlaced(producer, prefix, 'healthy-2', 'healthy', 2);
+
+        await eventually('the events of the other partitions to be applied', () =>
+          Promise.resolve(applied.includes('healthy-1') && applied.includes('healthy-2')),
+        );
+        // Still within the failing event's window: it is not dead-lettered yet, and its partition waits behind it.
+        expect(await listDeadLetters(harness.kafka, `${prefix}g`)).toEqual([]);
+        expect(applied).not.toContain('behind-poisoned');
+
+        await eventually('the event behind the failing one to be applied', () => Promise.resolve(applied.includes('behind-poisoned')));
+        const letters = await listDeadLetters(harness.kafka, `${prefix}g`);
+        expect(letters).toHaveLength(1);
+        expect(letters[0]).toMatchObject({ key: 'poisoned-order', originalPartition: 0, error: expect.stringContaining('503') as unknown });
+        expect(letters[0]!.attempts).toBe(poisonedAttempts);
+        expect(poisonedAttempts).toBeGreaterThan(2);
+        expect(applied.toSorted()).toEqual(['behind-poisoned', 'healthy-1', 'healthy-2']);
+      } finally {
+        await runner.stop();
+        await producer.disconnect();
+      }
+    }, 90_000);
 
     it('rides out a payment gateway that refuses connections for several seconds: the order is confirmed with one capture and nothing is dead-lettered', async () => {
       const order = smallOrder();
