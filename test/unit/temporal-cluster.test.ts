@@ -36,6 +36,11 @@ describe('the cluster profile', () => {
     expect(() => loadStackConfig({ STACK_PROFILE: 'kubernetes' })).toThrow(StackConfigError);
   });
 
+  it('refuses service ports above 32767, which Temporal cannot store (its membership table keeps them as smallint)', () => {
+    expect(loadStackConfig({ TEMPORAL_CLUSTER_PORT_BASE: '32707' }).TEMPORAL_CLUSTER_PORT_BASE).toBe(32707);
+    expect(() => loadStackConfig({ TEMPORAL_CLUSTER_PORT_BASE: '41300' })).toThrow(/TEMPORAL_CLUSTER_PORT_BASE/);
+  });
+
   it('runs the frontend, two history, two matching and one worker service, each a process, and the Web UI', () => {
     expect(servers.map((s) => [s.name, s.launchSpec().args.at(-1)])).toEqual([
       ['temporal-frontend', 'frontend'],
