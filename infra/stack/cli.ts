@@ -9,7 +9,7 @@ import { StackError } from './errors.ts';
 import { installClusterTools, installTestTools, installTools, locateTools } from './install.ts';
 import type { ServerName } from './servers/server.ts';
 import { PidFiles } from './process.ts';
-import { appServices, stackDown, stackFolders, stackServers, stackStatus, stackUp } from './stack.ts';
+import { appServices, stackDown, stackFolders, stackServers, stackServersInUse, stackStatus, stackUp } from './stack.ts';
 import { tailOf } from './start-server.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -36,8 +36,8 @@ async function install(config: StackConfig) {
   return tools;
 }
 
-/** Every process the stack manages: the servers, then the application processes. */
-const everything = (config: StackConfig) => [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)];
+/** Every process the stack manages: the servers (with any the other profile started), then the application processes. */
+const everything = (config: StackConfig) => [...stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)];
 
 function printEndpoints(config: StackConfig, withApp: boolean) {
   const servers = withApp ? everything(config) : stackServers(config, locateTools(config.STACK_TOOLS_DIR));
@@ -167,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
     case 'down': {
       const only = rest.length ? (rest as ServerName[]) : undefined;
       await stackDown(config, appServices(config), say, only);
-      await stackDown(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)), say, only);
+      await stackDown(config, stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), say, only);
       return 0;
     }
     case 'status':

@@ -335,5 +335,11 @@ export function locateClusterTools(toolsDir: string): ClusterTools {
       );
     }
   }
+  return clusterToolPaths(toolsDir);
+}
+
+/** Where the cluster profile's programs go, installed or not (enough to stop or show its processes). */
+export function clusterToolPaths(toolsDir: string): ClusterTools {
+  const dirs = clusterDirs(toolsDir);
   return { temporalServer: join(dirs.temporal, 'server'), temporalSql: join(dirs.temporal, 'sql'), temporalUi: join(dirs.ui, 'server') };
 }

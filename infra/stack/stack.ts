@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
-import { locateClusterTools, type InstalledTools } from './install.ts';
+import { clusterToolPaths, type InstalledTools } from './install.ts';
 import { installInputs } from './paths.ts';
 import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
@@ -55,10 +55,11 @@ function isSymlink(path: string): boolean {
 
 /**
  * The cluster profile's Temporal (frontend, history x2, matching x2, worker, Web UI) on the
- * stack's PostgreSQL, which must answer first when started in the same call.
+ * stack's PostgreSQL, which must answer first when started in the same call. Their binaries are
+ * not checked here: `up` installs them first (`installClusterTools`).
  */
 export function temporalClusterServers(config: StackConfig): ManagedServer[] {
-  const tools = locateClusterTools(config.STACK_TOOLS_DIR);
+  const tools = clusterToolPaths(config.STACK_TOOLS_DIR);
   return createTemporalClusterServers({
     server: tools.temporalServer,
     sqlTool: tools.temporalSql,
@@ -140,6 +141,17 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       endpoints: { 'SMTP sink': `smtp://127.0.0.1:${config.SMTP_SINK_PORT}`, 'Received mail': `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages` },
     }),
   ];
+}
+
+/**
+ * The servers of `config`'s profile, and those only the other profile runs that have a pid file:
+ * `down` and `status` without the profile flag must still see a Temporal started with the other.
+ */
+export function stackServersInUse(config: StackConfig, tools: InstalledTools): ManagedServer[] {
+  const own = stackServers(config, tools);
+  const other = stackServers({ ...config, STACK_PROFILE: config.STACK_PROFILE === 'cluster' ? 'dev' : 'cluster' }, tools);
+  const pids = new PidFiles(stackFolders(config).run);
+  return [...own, ...other.filter((server) => !own.some((s) => s.name === server.name) && pids.read(server.name))];
 }
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadStackConfig, type StackConfig } from '../../infra/stack/config.ts';
-import { locateTools } from '../../infra/stack/install.ts';
+import { locateClusterTools, locateTools } from '../../infra/stack/install.ts';
 import { freePort, isPortFree } from '../../infra/stack/ports.ts';
 import { postgresUser } from '../../infra/stack/prerequisites.ts';
 import { createPostgresServer } from '../../infra/stack/servers/postgres.ts';
@@ -46,6 +46,8 @@ describe('the cluster profile: Temporal server services on PostgreSQL with the s
       TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),
     });
     const tools = locateTools(config.STACK_TOOLS_DIR);
+    // Names the install command when the binaries are missing (npm test's install builds them).
+    locateClusterTools(config.STACK_TOOLS_DIR);
     const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
     servers = [
       createPostgresServer({
