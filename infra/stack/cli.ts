@@ -6,32 +6,38 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadStackConfig, type StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
-import { installTestTools, installTools, locateTools } from './install.ts';
+import { installClusterTools, installTestTools, installTools, locateTools } from './install.ts';
 import type { ServerName } from './servers/server.ts';
 import { PidFiles } from './process.ts';
-import { appServices, stackDown, stackFolders, stackServers, stackStatus, stackUp } from './stack.ts';
+import { appServices, stackDown, stackFolders, stackServers, stackServersInUse, stackStatus, stackUp } from './stack.ts';
 import { tailOf } from './start-server.ts';
 import { Supervisor } from './supervisor.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 
-const usage = `usage: tsx infra/stack/cli.ts <command>
+const usage = `usage: tsx infra/stack/cli.ts <command> [--profile dev|cluster]
   install [--test-tools]   install the pinned servers that are missing (a second run installs nothing);
-                   --test-tools also installs what only the tests use (Chromium, promtool)
+                   --test-tools also installs what only the tests use (Chromium, promtool, and the
+                   cluster profile's Temporal server and Web UI, built with Go)
   up               install, then start Temporal (with Web UI), Kafka, PostgreSQL, Zipkin and the SMTP sink; wait until each answers
   down [name...]   stop what up and start started (by pid)
   status           show each server's state, endpoints and log
   logs [name] [-n N] [-f]   print (or follow) the logs of one server or all
   start            up, then the application (payment gateway, Temporal worker, choreography,
                    projector, API); print the URLs and stay in the foreground, restarting any
-                   process it started that dies; Ctrl-C stops what it started`;
+                   process it started that dies; Ctrl-C stops what it started
+  --profile        dev (default): the Temporal CLI dev server; cluster: the Temporal server's
+                   frontend, 2 history, 2 matching and worker services on PostgreSQL, and the
+                   standalone Web UI (built with Go on first use). Also STACK_PROFILE.`;
 
 async function install(config: StackConfig) {
-  return installTools(config.STACK_TOOLS_DIR, say);
+  const tools = await installTools(config.STACK_TOOLS_DIR, say);
+  if (config.STACK_PROFILE === 'cluster') await installClusterTools(config.STACK_TOOLS_DIR, say);
+  return tools;
 }
 
-/** Every process the stack manages: the servers, then the application processes. */
-const everything = (config: StackConfig) => [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)];
+/** Every process the stack manages: the servers (with any the other profile started), then the application processes. */
+const everything = (config: StackConfig) => [...stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)];
 
 function printEndpoints(config: StackConfig, withApp: boolean) {
   const servers = withApp ? everything(config) : stackServers(config, locateTools(config.STACK_TOOLS_DIR));
@@ -131,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       'test-tools': { type: 'boolean', default: false },
+      profile: { type: 'string' },
       lines: { type: 'string', short: 'n', default: '100' },
       follow: { type: 'boolean', short: 'f', default: false },
       help: { type: 'boolean', short: 'h' },
@@ -141,13 +148,16 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return command ? 0 : 2;
   }
-  const config = loadStackConfig();
+  const config = loadStackConfig(values.profile === undefined ? process.env : { ...process.env, STACK_PROFILE: values.profile });
   switch (command) {
     case 'install':
       await install(config);
       if (values['test-tools']) {
         const testTools = await installTestTools(config.STACK_TOOLS_DIR, say);
         say(`test tools: ${testTools.chromium}, ${testTools.promtool}`);
+        // The cluster profile's integration test runs the real Temporal server: built once, kept.
+        const cluster = await installClusterTools(config.STACK_TOOLS_DIR, say);
+        say(`cluster profile: ${cluster.temporalServer}, ${cluster.temporalUi}`);
       }
       say(`installed (tools in ${config.STACK_TOOLS_DIR})`);
       return 0;
@@ -157,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
     case 'down': {
       const only = rest.length ? (rest as ServerName[]) : undefined;
       await stackDown(config, appServices(config), say, only);
-      await stackDown(config, stackServers(config, locateTools(config.STACK_TOOLS_DIR)), say, only);
+      await stackDown(config, stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), say, only);
       return 0;
     }
     case 'status':

@@ -8,10 +8,22 @@ const port = (defaultPort: number, description: string) => Type.Integer({ minimu
 
 /** Environment variables of the local stack, with their defaults. */
 export const StackEnvSchema = Type.Object({
+  STACK_PROFILE: Type.Union([Type.Literal('dev'), Type.Literal('cluster')], {
+    default: 'dev',
+    description: 'dev: the Temporal CLI dev server; cluster: the Temporal server services on PostgreSQL and the standalone Web UI (also --profile)',
+  }),
   STACK_TOOLS_DIR: Type.String({ default: join(projectRoot, '.tools'), description: 'where pinned servers are installed' }),
   STACK_DATA_DIR: Type.String({ default: join(projectRoot, '.data'), description: 'data, logs and pid files of the stack' }),
   TEMPORAL_PORT: port(7233, 'Temporal frontend (gRPC)'),
   TEMPORAL_UI_PORT: port(8233, 'Temporal Web UI'),
+  // Temporal keeps each membership port in a PostgreSQL smallint: the last must stay below 32768.
+  TEMPORAL_CLUSTER_PORT_BASE: Type.Integer({
+    minimum: 1,
+    maximum: 32_767 - 60,
+    default: 7300,
+    description: "first of the cluster profile's Temporal service ports (10 per process, 60 in all; Temporal stores them as smallint)",
+  }),
+  TEMPORAL_NAMESPACE: Type.String({ minLength: 1, default: 'default', description: 'the namespace the cluster profile registers at start' }),
   KAFKA_PORT: port(9092, 'Kafka broker listener'),
   KAFKA_CONTROLLER_PORT: port(9093, 'Kafka KRaft controller listener'),
   KAFKA_HEAP_MB: Type.Integer({ minimum: 128, default: 512, description: 'Kafka JVM heap' }),

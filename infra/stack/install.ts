@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
-import { checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
+import { checkGo, checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
 import { capture, runLogged } from './run-command.ts';
 
 /** Where each installed server binary lives. */
@@ -240,4 +240,106 @@ export function locateTools(toolsDir: string): InstalledTools {
       readdirSync(paths.zipkinLibDir).find((f) => f.startsWith('zipkin-server-') && f.endsWith('-exec.jar')) ?? 'zipkin-server-exec.jar',
     ),
   };
+}
+
+/**
+ * The pinned Go programs of the cluster profile, built from the Go module proxy. v1.32.1 is the
+ * newest server tag that builds with the Go installed here (later tags ask for a newer toolchain).
+ */
+export const clusterModules = {
+  temporal: { version: 'v1.32.1', packages: ['go.temporal.io/server/cmd/server', 'go.temporal.io/server/cmd/tools/sql'], binaries: ['server', 'sql'] },
+  ui: { version: 'v2.54.1', packages: ['github.com/temporalio/ui-server/v2/cmd/server'], binaries: ['server'] },
+} as const;
+
+/** Where the cluster profile's binaries are. */
+export interface ClusterTools {
+  /** The Temporal server (all services). */
+  temporalServer: string;
+  /** The Temporal SQL schema tool. */
+  temporalSql: string;
+  /** The standalone Temporal Web UI. */
+  temporalUi: string;
+}
+
+const clusterDirs = (toolsDir: string) => ({
+  temporal: join(toolsDir, 'temporal-cluster', clusterModules.temporal.version),
+  ui: join(toolsDir, 'temporal-ui', clusterModules.ui.version),
+});
+
+/** What a stamp records: the packages and version built into the folder. */
+const goStampOf = (module: { version: string; packages: readonly string[] }) => module.packages.map((p) => `${p}@${module.version}`).join(' ');
+const goStamp = (dir: string) => join(dir, '.order-saga-installed');
+const isGoCurrent = (dir: string, module: { version: string; packages: readonly string[] }) =>
+  existsSync(goStamp(dir)) && readFileSync(goStamp(dir), 'utf8').trim() === goStampOf(module);
+
+/**
+ * True when every binary in `dir` was built from `module` at its version (`go version -m` reads the
+ * build information Go embeds), so binaries built by hand before the stamp existed are kept.
+ */
+function builtFrom(dir: string, module: { version: string; packages: readonly string[]; binaries: readonly string[] }): boolean {
+  return module.binaries.every((binary, i) => {
+    const path = join(dir, binary);
+    if (!existsSync(path)) return false;
+    const info = capture('go', ['version', '-m', path]);
+    return info.status === 0 && info.output.includes(`path\t${module.packages[i]}\n`) && new RegExp(`\\tmod\\t\\S+\\t${module.version}\\t`).test(info.output);
+  });
+}
+
+/** Builds one pinned Go module's programs into `dir` with `go install`, unless its stamp says they are there. */
+async function installGoModule(
+  what: string,
+  module: (typeof clusterModules)[keyof typeof clusterModules],
+  dir: string,
+  toolsDir: string,
+  report: InstallReporter,
+) {
+  if (isGoCurrent(dir, module)) return;
+  checkGo();
+  if (!builtFrom(dir, module)) {
+    const log = layout(toolsDir).log;
+    report(`building ${what} ${module.version} from the Go module proxy into ${dir} (the first build takes minutes; log: ${log}) ...`);
+    mkdirSync(dir, { recursive: true });
+    const env = { ...process.env, GOBIN: dir, GOFLAGS: '-mod=mod' };
+    const go = await runLogged('go', ['install', ...module.packages.map((p) => `${p}@${module.version}`)], log, { env });
+    if (go.code !== 0) throw new InstallFailedError(what, go.startError ?? `go install exited with ${go.code}`, log);
+  }
+  writeFileSync(goStamp(dir), `${goStampOf(module)}\n`);
+}
+
+/**
+ * Installs the cluster profile's programs: the Temporal server and its SQL schema tool, and the
+ * standalone Web UI, each built once with `go install` and kept in the tools folder.
+ * @throws PrerequisiteMissingError naming Go when it is missing.
+ */
+export async function installClusterTools(toolsDir: string, report: InstallReporter = () => undefined): Promise<ClusterTools> {
+  const dirs = clusterDirs(toolsDir);
+  await installGoModule('the Temporal server', clusterModules.temporal, dirs.temporal, toolsDir, report);
+  await installGoModule('the Temporal Web UI server', clusterModules.ui, dirs.ui, toolsDir, report);
+  return locateClusterTools(toolsDir);
+}
+
+/**
+ * Says where the cluster profile's programs are, without installing anything.
+ * @throws PrerequisiteMissingError naming the install command when they are missing.
+ */
+export function locateClusterTools(toolsDir: string): ClusterTools {
+  const dirs = clusterDirs(toolsDir);
+  for (const [dir, module] of [
+    [dirs.temporal, clusterModules.temporal],
+    [dirs.ui, clusterModules.ui],
+  ] as const) {
+    if (!isGoCurrent(dir, module)) {
+      throw new PrerequisiteMissingError(
+        `the cluster profile's ${goStampOf(module)} in ${dir}`,
+        'run `npm run stack:install -- --profile cluster` (npm start with --profile cluster and npm test do it for you)',
+      );
+    }
+  }
+  return clusterToolPaths(toolsDir);
+}
+
+/** Where the cluster profile's programs go, installed or not (enough to stop or show its processes). */
+export function clusterToolPaths(toolsDir: string): ClusterTools {
+  const dirs = clusterDirs(toolsDir);
+  return { temporalServer: join(dirs.temporal, 'server'), temporalSql: join(dirs.temporal, 'sql'), temporalUi: join(dirs.ui, 'server') };
 }

@@ -10,4 +10,6 @@ export const installInputs = {
   kafkaPom: join(projectRoot, 'infra', 'kafka', 'pom.xml'),
   kafkaLog4jConfig: join(projectRoot, 'infra', 'kafka', 'log4j2.properties'),
   zipkinPom: join(projectRoot, 'infra', 'zipkin', 'pom.xml'),
+  temporalClusterConfig: join(projectRoot, 'infra', 'temporal', 'cluster.yaml'),
+  temporalDynamicConfig: join(projectRoot, 'infra', 'temporal', 'dynamicconfig.yaml'),
 } as const;

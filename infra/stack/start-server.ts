@@ -25,7 +25,7 @@ export async function startServer(server: ManagedServer, timeoutMs: number): Pro
     if (!(await isPortFree(port))) throw new PortInUseError(server.name, port, setting);
   }
   try {
-    server.prepare();
+    await server.prepare();
   } catch (err) {
     throw new ServerStartError(server.name, `preparing its data failed: ${(err as Error).message}`, server.logPath);
   }

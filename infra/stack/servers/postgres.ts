@@ -22,6 +22,11 @@ export interface PostgresServerOptions {
    * @default true
    */
   durable?: boolean;
+  /**
+   * The cluster profile's six Temporal processes alone hold about 93 connections.
+   * @default 200
+   */
+  maxConnections?: number;
 }
 
 /** Connection string of the application database of a cluster. */
@@ -74,7 +79,7 @@ export function createPostgresServer(options: PostgresServerOptions): ManagedSer
         'listen_addresses=127.0.0.1',
         `port=${options.port}`,
         'unix_socket_directories=',
-        'max_connections=200',
+        `max_connections=${options.maxConnections ?? 200}`,
         ...(options.durable === false ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
       ];
       return {

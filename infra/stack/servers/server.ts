@@ -2,7 +2,24 @@ import type { LaunchSpec } from '../process.ts';
 
 /** Name of a server of the stack. */
 export type ServerName =
-  'postgres' | 'kafka' | 'temporal' | 'smtp-sink' | 'zipkin' | 'payment-gateway' | 'temporal-worker' | 'choreography' | 'projector' | 'api';
+  | 'postgres'
+  | 'kafka'
+  | 'temporal'
+  | 'smtp-sink'
+  | 'zipkin'
+  | 'payment-gateway'
+  | 'temporal-worker'
+  | 'choreography'
+  | 'projector'
+  | 'api'
+  // The cluster profile's Temporal: one process per service, and the standalone Web UI.
+  | 'temporal-frontend'
+  | 'temporal-history-1'
+  | 'temporal-history-2'
+  | 'temporal-matching-1'
+  | 'temporal-matching-2'
+  | 'temporal-internal-worker'
+  | 'temporal-ui';
 
 /** One server of the stack: how to prepare its data, start it, and know it really answers. */
 export interface ManagedServer {
@@ -13,8 +30,13 @@ export interface ManagedServer {
   readonly logPath: string;
   /** The signal that stops it quickly and cleanly. */
   readonly stopSignal: NodeJS.Signals;
-  /** One-time preparation of its data folder (initdb, storage format); a second call does nothing. */
-  prepare(): void;
+  /**
+   * Servers of the same `stackUp` that must answer before this one starts (the cluster's Temporal
+   * needs PostgreSQL). Servers started without it start together.
+   */
+  readonly dependsOn?: readonly ServerName[];
+  /** One-time preparation of its data folder (initdb, storage format, schemas); a second call does nothing. */
+  prepare(): void | Promise<void>;
   /** The process to run. */
   launchSpec(): LaunchSpec;
   /** Resolves when the server (the process `pid`) answers a real request; rejects with the reason otherwise. */
