@@ -189,9 +189,10 @@ describe('HTTP API against the real flows', () => {
     ['an unknown status', '/orders?status=bogus', /querystring\/status must be one of pending, reserved, awaiting_review, paid, confirmed, cancelled/],
     ['an unknown flow', '/orders?flow=telepathic', /querystring\/flow must be one of orchestrated, choreographed/],
     ['a cursor that is not base64url', '/orders?cursor=!!!notbase64', /querystring\/cursor/],
+    ['an unknown source of an order', '/orders/some-order?source=bogus', /querystring\/source must be one of read-model, workflow/],
     ['a cursor that decodes to no order id', '/orders?cursor=AAAA', /querystring\/cursor is not a cursor this API gave out/],
     ['a cursor that is not UTF-8', '/orders?cursor=_w', /querystring\/cursor is not a cursor this API gave out/],
-  ])('refuses a list with %s with a 400 that names the field', async (_case, url, message) => {
+  ])('refuses a read with %s with a 400 that names the field and what it may be', async (_case, url, message) => {
     const res = await api.inject({ method: 'GET', url });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: expect.stringMatching(message) as unknown });

@@ -82,7 +82,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         summary: 'An order from the read model (eventually consistent), or live from its workflow',
         params: OrderIdParams,
         querystring: Type.Object(
-          { source: Type.Optional(Type.Union([Type.Literal('read-model'), Type.Literal('workflow')])) },
+          { source: Type.Optional(Type.Enum(['read-model', 'workflow'])) },
           { additionalProperties: false },
         ),
         response: { 200: OrderViewResponse, ...readFailures },
