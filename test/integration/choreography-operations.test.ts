@@ -114,4 +114,17 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
     expect(await stockOf('MS-002')).toBe(stockBefore);
     expect((await findStalledOrders(harness.pool, 0)).map((o) => o.orderId)).not.toContain(order.orderId);
   });
+
+  it('a dead-letter command naming no consumer group of the flow says which group is unknown and which there are', async () => {
+    const servers = inject('servers');
+    const failed = await run(process.execPath, ['--import', 'tsx', 'src/cli/choreography-operations/messaging-cli.ts', 'dlq-list', 'shipping'], {
+      cwd: projectRoot,
+      env: { ...process.env, KAFKA_BROKERS: servers.kafkaBrokers.join(','), DATABASE_URL: servers.databaseUrl },
+    }).then(
+      () => undefined,
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toContain('unknown consumer group "shipping": it is one of orders, inventory, payments, notifications');
+  });
 });

@@ -44,8 +44,12 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  if (!command || !group || !Object.hasOwn(choreographySubscriptions, group)) {
+  if (!command || !group) {
     console.error(usage);
+    return 2;
+  }
+  if (!Object.hasOwn(choreographySubscriptions, group)) {
+    console.error(`unknown consumer group "${group}": it is one of ${Object.keys(choreographySubscriptions).join(', ')}\n${usage}`);
     return 2;
   }
   const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv }));
