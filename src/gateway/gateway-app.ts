@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { GatewayLedger, type Charge } from './ledger.ts';
 import { tokenBehaviour } from './tokens.ts';
@@ -26,8 +26,8 @@ type RefundRequest = FastifyRequest<{ Body: Static<typeof RefundBody>; Headers: 
 /** Options of {@link buildGatewayApp}. */
 export interface GatewayOptions {
   ledger?: GatewayLedger;
-  /** @default false */
-  logger?: boolean;
+  /** Request and application logs (the process's JSON logger, which names its service); none when omitted. */
+  logger?: FastifyBaseLogger;
   /**
    * Called after a capture is booked and before it is answered, to script what happens while the
    * caller waits for the processor (tests use it to cancel an order "after the charge").
@@ -45,7 +45,7 @@ const hashOf = (body: unknown) => createHash('sha256').update(JSON.stringify(bod
  */
 export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyInstance; ledger: GatewayLedger } {
   const ledger = options.ledger ?? new GatewayLedger();
-  const app = Fastify({ logger: options.logger ?? false });
+  const app = Fastify(options.logger ? { loggerInstance: options.logger } : { logger: false });
 
   app.setErrorHandler((err: { statusCode?: number; validation?: unknown; message: string }, _request, reply) => {
     const statusCode = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
