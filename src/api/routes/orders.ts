@@ -81,10 +81,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         operationId: 'getOrder',
         summary: 'An order from the read model (eventually consistent), or live from its workflow',
         params: OrderIdParams,
-        querystring: Type.Object(
-          { source: Type.Optional(Type.Enum(['read-model', 'workflow'])) },
-          { additionalProperties: false },
-        ),
+        querystring: Type.Object({ source: Type.Optional(Type.Enum(['read-model', 'workflow'])) }, { additionalProperties: false }),
         response: { 200: OrderViewResponse, ...readFailures },
       },
     },
