@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { loadStackConfig } from '../../infra/stack/config.ts';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { stackServers } from '../../infra/stack/stack.ts';
+import { standInTools } from '../fixtures/stand-in-tools.ts';
 
 interface ComposeFile {
   services: Record<string, { command?: string[]; ports?: string[] }>;
@@ -16,16 +17,7 @@ const compose = parse(readFileSync(join(projectRoot, 'infra', 'docker-compose.ym
 function defaultStack() {
   vi.spyOn(process, 'getuid').mockReturnValue(1000);
   try {
-    const tools = {
-      temporal: 'temporal',
-      temporalTestServer: 'temporal-test-server',
-      kafkaLibDir: 'lib',
-      kafkaLog4jConfig: 'log4j2.properties',
-      java: 'java',
-      postgresBinDir: 'bin',
-      zipkinJar: 'zipkin.jar',
-    };
-    return stackServers(loadStackConfig({ STACK_DATA_DIR: '/nonexistent/order-saga' }), tools);
+    return stackServers(loadStackConfig({ STACK_DATA_DIR: '/nonexistent/order-saga' }), standInTools);
   } finally {
     vi.restoreAllMocks();
   }

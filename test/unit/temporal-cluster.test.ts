@@ -10,6 +10,7 @@ import { isRunning, PidFiles } from '../../infra/stack/process.ts';
 import type { ManagedServer, ServerName } from '../../infra/stack/servers/server.ts';
 import { createTemporalClusterServers } from '../../infra/stack/servers/temporal-cluster.ts';
 import { stackDown, stackFolders, stackServersInUse, stackUp } from '../../infra/stack/stack.ts';
+import { standInTools } from '../fixtures/stand-in-tools.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'order-saga-cluster-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -141,20 +142,11 @@ describe('installing the cluster profile', () => {
 });
 
 describe('stack:down and stack:status without the profile flag', () => {
-  const tools = {
-    temporal: 'temporal',
-    temporalTestServer: 'temporal-test-server',
-    kafkaLibDir: 'lib',
-    kafkaLog4jConfig: 'log4j2.properties',
-    java: 'java',
-    postgresBinDir: 'bin',
-    zipkinJar: 'zipkin.jar',
-  };
   /** The server names `down` and `status` see for `profile`, as a non-root user. */
   const namesInUse = (dataDir: string, profile: 'dev' | 'cluster') => {
     vi.spyOn(process, 'getuid').mockReturnValue(1000);
     try {
-      return stackServersInUse(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: profile }), tools).map((s) => s.name);
+      return stackServersInUse(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: profile }), standInTools).map((s) => s.name);
     } finally {
       vi.restoreAllMocks();
     }
