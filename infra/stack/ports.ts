@@ -21,3 +21,16 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/**
+ * The first of `size` consecutive ports on 127.0.0.1 that were all free a moment ago, between
+ * `from` and `to` (the cluster's Temporal services need a block, and store each port as smallint).
+ */
+export async function freePortRange(size: number, from = 20_000, to = 30_000): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = from + Math.floor(Math.random() * (to - from - size));
+    const free = await Promise.all(Array.from({ length: size }, (_, i) => isPortFree(base + i)));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error(`no ${size} free ports in a row between ${from} and ${to}`);
+}

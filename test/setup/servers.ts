@@ -12,5 +12,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     servers: TestServers;
     timeSkippingServerPath: string;
+    /** The cluster suite only: the environment its stack was configured from (`loadStackConfig(env)`). */
+    clusterStackEnv: Record<string, string>;
   }
 }

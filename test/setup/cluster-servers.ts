@@ -1,0 +1,87 @@
+/**
+ * Global setup of the cluster suite: the stack's cluster profile (`npm start -- --profile
+ * cluster`) started by the stack's own code on free ports in a temporary folder: PostgreSQL, the
+ * Temporal server's services with the standalone Web UI, and Kafka. The scenario table, the HTTP
+ * end-to-end tests and the browser test then run against it exactly as they run against the dev
+ * profile's servers.
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { locateClusterTools, locateTools } from '../../infra/stack/install.ts';
+import { freePort, freePortRange } from '../../infra/stack/ports.ts';
+import { postgresUser } from '../../infra/stack/prerequisites.ts';
+import { createKafkaServer } from '../../infra/stack/servers/kafka.ts';
+import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
+import { stackDown, stackFolders, stackUp, temporalClusterServers } from '../../infra/stack/stack.ts';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const root = mkdtempSync(join(tmpdir(), 'order-saga-cluster-test-'));
+  // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
+  chmodSync(root, 0o755);
+  const env = {
+    STACK_PROFILE: 'cluster',
+    STACK_DATA_DIR: root,
+    POSTGRES_PORT: String(await freePort()),
+    KAFKA_PORT: String(await freePort()),
+    KAFKA_CONTROLLER_PORT: String(await freePort()),
+    TEMPORAL_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),
+  };
+  const config = loadStackConfig(env);
+  const tools = locateTools(config.STACK_TOOLS_DIR);
+  // Names the install command when the binaries are missing (npm test's install builds them).
+  locateClusterTools(config.STACK_TOOLS_DIR);
+  const logs = stackFolders(config).logs;
+  const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
+  const servers = [
+    createPostgresServer({
+      binDir: tools.postgresBinDir,
+      dataDir: join(root, 'postgres'),
+      port: config.POSTGRES_PORT,
+      user: config.POSTGRES_USER,
+      password: config.POSTGRES_PASSWORD,
+      database: config.POSTGRES_DB,
+      logPath: join(logs, 'postgres.log'),
+      durable: false,
+      maxConnections: 400,
+      ...(runAs ? { runAs } : {}),
+    }),
+    createKafkaServer({
+      java: tools.java,
+      libDir: tools.kafkaLibDir,
+      log4jConfig: tools.kafkaLog4jConfig,
+      dataDir: join(root, 'kafka'),
+      port: config.KAFKA_PORT,
+      controllerPort: config.KAFKA_CONTROLLER_PORT,
+      heapMb: 384,
+      logPath: join(logs, 'kafka.log'),
+    }),
+    ...temporalClusterServers(config),
+  ];
+  const teardown = async () => {
+    await stackDown(config, servers, () => undefined);
+    if (!process.env.ORDER_SAGA_KEEP_TEST_DATA) rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await stackUp(config, servers, () => undefined);
+  } catch (err) {
+    process.env.ORDER_SAGA_KEEP_TEST_DATA = '1'; // keep the logs the message points at
+    await teardown();
+    throw new Error(`the cluster profile's servers did not start (logs in ${logs}):\n${(err as Error).message}`);
+  }
+
+  // Tests that look at the stack itself (its processes, their status) rebuild its config from this.
+  project.provide('clusterStackEnv', env);
+  project.provide('servers', {
+    temporalAddress: `127.0.0.1:${config.TEMPORAL_PORT}`,
+    temporalNamespace: config.TEMPORAL_NAMESPACE,
+    temporalUiUrl: `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`,
+    kafkaBrokers: [`127.0.0.1:${config.KAFKA_PORT}`],
+    databaseUrl: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+  });
+  return teardown;
+}
