@@ -51,13 +51,14 @@ export async function postgresBaseline(pool: pg.Pool, clients: number, seconds: 
  * Raw Kafka throughput through kafkajs: an idempotent producer (acks=all) sends `messages`
  * messages of about the size of our events in batches of `batch`, while one consumer group reads
  * them one by one (eachMessage) and commits; the rate is from the first send to the last message
- * read.
+ * read. `replicationFactor` should match the flows' topics (3 on the cluster profile).
  */
-export async function kafkaBaseline(kafka: Kafka, messages: number, batch: number): Promise<Baseline> {
+export async function kafkaBaseline(kafka: Kafka, messages: number, batch: number, replicationFactor = 1): Promise<Baseline> {
   const topic = `bench.baseline.${randomUUID().slice(0, 8)}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+  // As many replicas as the flows' topics have: acks=all waits for each.
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor }], waitForLeaders: true });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumer = kafka.consumer({ groupId: `${topic}.reader` });
   try {
@@ -88,7 +89,7 @@ export async function kafkaBaseline(kafka: Kafka, messages: number, batch: numbe
     return {
       perSecond: round(perSecond),
       unit: 'messages/s',
-      how: `${messages} messages, idempotent producer acks=all in batches of ${batch}, one consumer (eachMessage), 3 partitions`,
+      how: `${messages} messages, idempotent producer acks=all in batches of ${batch}, one consumer (eachMessage), 3 partitions of ${replicationFactor} replica(s)`,
     };
   } finally {
     await consumer.disconnect();

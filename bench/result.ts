@@ -6,6 +6,8 @@ export const orchestratedStepKinds: ('local' | 'regular')[] = ['local', 'local',
 
 /** What the result file holds; docs/comparison.md is generated from it (bench/report.ts). */
 export interface BenchResult {
+  /** The stack profile measured (`--profile`); files from before profiles existed are the dev profile's. */
+  profile?: 'dev' | 'cluster';
   startedAt: string;
   finishedAt: string;
   machine: { cpus: number; cpuModel: string; memoryGb: number };

@@ -4,7 +4,7 @@
  * bench/results/<time>.json and regenerates docs/comparison.md from it. A benchmark, not a test:
  * nothing here passes or fails on speed; a failed audit fails the benchmark.
  *
- *   npm run bench -- [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
+ *   npm run bench -- [--profile dev|cluster] [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
  *                    [--warmup 10] [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report]
  *
  * For each flow: a warm-up at --rate for --warmup seconds, one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
@@ -20,7 +20,8 @@ import { loadStackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
 import { PidFiles } from '../infra/stack/process.ts';
 import { postgresUrl } from '../infra/stack/servers/postgres.ts';
-import { appServices, stackFolders } from '../infra/stack/stack.ts';
+import { locateTools } from '../infra/stack/install.ts';
+import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
 import { createPool } from '../src/platform/database.ts';
 import { kafkaBaseline, postgresBaseline, temporalBaseline } from './baselines.ts';
 import type { Flow } from './drive.ts';
@@ -40,6 +41,7 @@ function describeRun(run: FlowRun): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
+      profile: { type: 'string' },
       flow: { type: 'string', default: 'both' },
       rate: { type: 'string', default: '5' },
       duration: { type: 'string', default: '30' },
@@ -68,6 +70,8 @@ async function main(): Promise<number> {
 
   // The Temporal baseline runs a worker in this process: its log lines stay out of the report.
   Runtime.install({ logger: new DefaultLogger('WARN') });
+  // --profile is STACK_PROFILE, as for npm start, which the benchmark may start with this environment.
+  if (values.profile !== undefined) process.env.STACK_PROFILE = values.profile;
   const config = loadStackConfig();
   const system = await ensureSystem(config, say);
   const pool = createPool(
@@ -78,7 +82,8 @@ async function main(): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   const pidFiles = new PidFiles(stackFolders(config).run);
-  const processNames = ['postgres', 'kafka', 'temporal', 'zipkin', ...appServices(config).map((s) => s.name)];
+  // Every process of the profile counts: the cluster's Temporal services and Kafka nodes too.
+  const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
   const sut: SystemUnderTest = {
     apiUrl: `http://127.0.0.1:${config.API_PORT}`,
     gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`,
@@ -88,6 +93,7 @@ async function main(): Promise<number> {
   };
 
   const result: BenchResult = {
+    profile: config.STACK_PROFILE,
     startedAt: new Date().toISOString(),
     finishedAt: '',
     machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(totalmem() / 2 ** 30) },
@@ -101,7 +107,7 @@ async function main(): Promise<number> {
       say('baselines on the same servers ...');
       result.baselines.postgres = await postgresBaseline(pool, 8, 10);
       say(`  PostgreSQL: ${result.baselines.postgres.perSecond} ${result.baselines.postgres.unit} (${result.baselines.postgres.how})`);
-      result.baselines.kafka = await kafkaBaseline(kafka, 20_000, 100);
+      result.baselines.kafka = await kafkaBaseline(kafka, 20_000, 100, config.STACK_PROFILE === 'cluster' ? 3 : 1);
       say(`  Kafka: ${result.baselines.kafka.perSecond} ${result.baselines.kafka.unit} (${result.baselines.kafka.how})`);
       result.baselines.temporal = await temporalBaseline(`127.0.0.1:${config.TEMPORAL_PORT}`, orchestratedStepKinds, 50, 20);
       say(`  Temporal: ${result.baselines.temporal.perSecond} ${result.baselines.temporal.unit} (${result.baselines.temporal.how})`);
@@ -140,7 +146,7 @@ async function main(): Promise<number> {
   result.finishedAt = new Date().toISOString();
   const resultsDir = join(projectRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}.json`);
+  const file = join(resultsDir, `${result.startedAt.replace(/[:.]/g, '-')}${config.STACK_PROFILE === 'dev' ? '' : `-${config.STACK_PROFILE}`}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   say(`results: ${relative(projectRoot, file)}`);
   if (!values['no-report']) say(`report: ${relative(projectRoot, await writeReport(file))}`);
