@@ -142,6 +142,10 @@ function crossReferenceProblems(objects: K8sObject[], facts: CodeFacts = codeFac
   for (const deployment of deployments) {
     const name = nameOf(deployment);
     if (!matches(deployment.spec?.selector.matchLabels, podLabels(deployment))) problems.push(`${name}: its selector does not match its pod labels`);
+    const scrapePort = deployment.spec?.template.metadata?.annotations?.['prometheus.io/port'];
+    const allPorts = (deployment.spec?.template.spec?.containers ?? []).flatMap((c) => c.ports ?? []);
+    if (scrapePort !== undefined && !allPorts.some((p) => p.containerPort === Number(scrapePort)))
+      problems.push(`${name}: prometheus.io/port ${scrapePort} is not a declared container port`);
     for (const container of deployment.spec?.template.spec?.containers ?? []) {
       const where = `${name} container ${container.name}`;
       const ports = container.ports ?? [];
