@@ -111,6 +111,23 @@ export function planFaults(stack: StackShape, kinds: readonly FaultKind[] = faul
 }
 
 /**
+ * The Kafka node that became the active KRaft controller last, from each node's log: the active
+ * controller logs `[QuorumController id=N] Performing controller activation` (at WARN, so it is
+ * in the log whatever the level) each time it takes over. A client cannot ask for it: in KRaft a
+ * broker answers Metadata with a random live broker as "controller", and DescribeQuorum needs the
+ * tools jar the stack does not install.
+ */
+export function activeControllerFromLogs(logs: Readonly<Record<string, string>>): string | undefined {
+  let latest: { name: string; at: string } | undefined;
+  for (const [name, text] of Object.entries(logs)) {
+    for (const match of text.matchAll(/^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\][^\n]*Performing controller activation/gm)) {
+      if (!latest || match[1]! > latest.at) latest = { name, at: match[1]! };
+    }
+  }
+  return latest?.name;
+}
+
+/**
  * Parses a `--faults` list (comma separated fault kinds, or `all`).
  * @throws Error naming an unknown fault and the known ones.
  */

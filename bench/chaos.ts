@@ -9,12 +9,12 @@
  * (three brokers, two of each application process) when it runs.
  *
  *   npm run chaos -- [--flow orchestrated|choreographed|both] [--rate 2] [--faults all|kafka-broker,worker,...]
- *                    [--before 10] [--settle 30] [--drain 120] [--profile dev|cluster] [--out bench/results] [--no-report]
+ *                    [--before 10] [--settle 40] [--drain 120] [--profile dev|cluster] [--out bench/results] [--no-report]
  *
  * Writes chaos-<time>.json and .md to --out and, unless --no-report, docs/chaos.md. Exits 1 when
  * an audit fails or a process did not come back.
  */
-import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ import { waitUntil } from '../infra/stack/wait.ts';
 import { createPool } from '../src/platform/database.ts';
 import { auditRun, type AuditCheck } from './audit.ts';
 import {
+  activeControllerFromLogs,
   completionRate,
   inFlightAt,
   instancesOf,
@@ -122,8 +123,25 @@ function runningProcesses(config: StackConfig, pids: PidFiles): string[] {
 /** The broker (client) port of a Kafka process: the one of its ports that is not the controller's. */
 const brokerPort = (server: ManagedServer) => server.ports.find((p) => !/CONTROLLER/i.test(p.setting))?.port;
 
-/** The process hosting the active KRaft controller: describeCluster's controller id, mapped through its broker's port. */
+/**
+ * The process hosting the active KRaft controller: the node whose log shows the latest controller
+ * activation; else describeCluster's controller id mapped through its broker's port (in KRaft that
+ * id is any live broker, so the logs come first).
+ */
 async function controllerProcess(admin: Admin, known: Map<string, ManagedServer>, running: string[]): Promise<string | undefined> {
+  const nodes = instancesOf('kafka', running).filter((name) => known.has(name));
+  const fromLogs = activeControllerFromLogs(
+    Object.fromEntries(
+      nodes.map((name) => {
+        try {
+          return [name, readFileSync(known.get(name)!.logPath, 'utf8')];
+        } catch {
+          return [name, ''];
+        }
+      }),
+    ),
+  );
+  if (fromLogs) return fromLogs;
   try {
     const cluster = await admin.describeCluster();
     const broker = cluster.brokers.find((b) => b.nodeId === cluster.controller);
@@ -325,7 +343,7 @@ async function main(): Promise<number> {
       rate: { type: 'string', default: '2' },
       faults: { type: 'string', default: 'all' },
       before: { type: 'string', default: '10' },
-      settle: { type: 'string', default: '30' },
+      settle: { type: 'string', default: '40' },
       drain: { type: 'string', default: '120' },
       profile: { type: 'string' },
       out: { type: 'string', default: join(projectRoot, 'bench', 'results') },

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { completionRate, faultKinds, inFlightAt, instancesOf, p99InWindow, parseFaultList, planFaults, recoveryTime } from '../../bench/chaos-plan.ts';
+import {
+  activeControllerFromLogs,
+  completionRate,
+  faultKinds,
+  inFlightAt,
+  instancesOf,
+  p99InWindow,
+  parseFaultList,
+  planFaults,
+  recoveryTime,
+} from '../../bench/chaos-plan.ts';
 
 const devProfile = ['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink', 'payment-gateway', 'temporal-worker', 'choreography', 'api', 'projector'];
 const clusterProfile = [
@@ -80,6 +90,18 @@ describe('chaos fault plan', () => {
   it('numbers instances in numeric order and never mistakes another kind with the same prefix for an instance', () => {
     expect(instancesOf('api', ['api-10', 'api-2', 'api-1', 'apis'])).toEqual(['api-1', 'api-2', 'api-10']);
     expect(instancesOf('temporal', ['temporal-worker', 'temporal-frontend', 'temporal'])).toEqual(['temporal']);
+  });
+
+  it('finds the active KRaft controller as the node whose log shows the latest controller activation', () => {
+    const activation = (at: string, id: number) =>
+      `[2026-11-29 ${at}] WARN [QuorumController id=${id}] Performing controller activation. (org.apache.kafka.controller.QuorumController)`;
+    const logs = {
+      'kafka-1': [activation('15:35:22,430', 1), '[2026-11-29 15:50:00,000] INFO something else'].join('\n'),
+      'kafka-2': [activation('15:49:04,262', 2)].join('\n'),
+      'kafka-3': 'no activation here',
+    };
+    expect(activeControllerFromLogs(logs)).toBe('kafka-2');
+    expect(activeControllerFromLogs({ 'kafka-3': 'nothing' })).toBeUndefined();
   });
 
   it('reads a fault list in the issue order and names an unknown fault with the known ones', () => {
