@@ -10,6 +10,7 @@
  *
  *   npm run chaos -- [--flow orchestrated|choreographed|both] [--rate 2] [--faults all|kafka-broker,worker,...]
  *                    [--before 10] [--settle 40] [--drain 120] [--profile dev|cluster] [--out bench/results] [--no-report]
+ *   npm run chaos -- --report bench/results/chaos-<time>.json   (regenerates docs/chaos.md only)
  *
  * Writes chaos-<time>.json and .md to --out and, unless --no-report, docs/chaos.md. Exits 1 when
  * an audit fails or a process did not come back.
@@ -30,7 +31,7 @@ import { appServices, stackFolders, stackServersInUse } from '../infra/stack/sta
 import { startServer } from '../infra/stack/start-server.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
 import { createPool } from '../src/platform/database.ts';
-import { auditRun, type AuditCheck } from './audit.ts';
+import { auditRun } from './audit.ts';
 import {
   activeControllerFromLogs,
   completionRate,
@@ -40,68 +41,15 @@ import {
   parseFaultList,
   planFaults,
   recoveryTime,
-  type FaultAction,
-  type FaultKind,
   type PlannedFault,
 } from './chaos-plan.ts';
 import { driveOrders, type DrivenOrder, type Flow } from './drive.ts';
 import { chaosMix, mixSchedule } from './mix.ts';
 import { isDeadLetterTopic, topicMessages } from './flow-run.ts';
 import { ensureSystem } from './system.ts';
+import { chaosMarkdown, definitions, faultTable, ms, writeChaosDoc, type ChaosResult, type FaultResult } from './chaos-report.ts';
 
 const say = (line: string) => console.log(`[chaos] ${line}`);
-
-/** The outcome of one fault. */
-export interface FaultResult {
-  kind: FaultKind;
-  target?: string;
-  action?: FaultAction;
-  note?: string;
-  skipped?: string;
-  /** Orders sent in the burst, both flows. */
-  submitted?: number;
-  /** Orders sent and not yet ended when the fault hit. */
-  inFlight?: number;
-  /** Who brought the process back, and how long after the fault it answered again (ms). */
-  restartedBy?: 'npm start' | 'chaos runner';
-  backAfterMs?: number | null;
-  /** Completions per second before the fault, per flow. */
-  baselinePerS?: Partial<Record<Flow, number>>;
-  /** Time until throughput recovered (ms), per flow and the slowest of them; null: not within the load. */
-  recoveryMsByFlow?: Partial<Record<Flow, number | null>>;
-  recoveryMs?: number | null;
-  /** p99 time to the final state of the orders sent from the fault until recovery (at least one window). */
-  p99DuringFaultMs?: number | null;
-  /** POSTs that needed another attempt (an API instance away, a 5xx). */
-  retriedPosts?: number;
-  lost?: number;
-  doubled?: number;
-  audit?: { passed: boolean; checks: AuditCheck[] };
-}
-
-/** What a chaos run writes. */
-export interface ChaosResult {
-  startedAt: string;
-  finishedAt: string;
-  profile: string;
-  flows: Flow[];
-  ratePerFlow: number;
-  beforeS: number;
-  settleS: number;
-  mix: { key: string; weight: number; scenario: string }[];
-  definitions: Record<string, string>;
-  faults: FaultResult[];
-}
-
-const definitions = {
-  'in flight': 'orders sent before the fault and not yet ended (both flows)',
-  recovered:
-    'the end of the first 2 s window (sliding by 250 ms) from the fault on whose completions reach 80% of the pre-fault completion rate (from 3 s into the burst to the fault), per flow; the slowest flow is shown; "—" when no window before the end of the load did',
-  'p99 during fault':
-    'p99 time to the final state of the orders sent from the fault until recovery (at least 2 s; until the end of the load if it never recovered); an order that never ended counts as infinite',
-  lost: 'orders never accepted (after retries on every API instance) plus accepted orders not ended',
-  doubled: 'orders with more than one capture, more than one email, or an event type applied more often than its scenario has it',
-};
 
 /** The process definition of each name this stack knows (both profiles' servers and the application). */
 function knownProcesses(config: StackConfig): Map<string, ManagedServer> {
@@ -265,77 +213,6 @@ function person(apiUrls: string[], pool: pg.Pool) {
   };
 }
 
-const ms = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value === Infinity ? '∞' : `${(value / 1000).toFixed(1)} s`);
-
-/** The per-fault table, in Markdown. */
-function faultTable(faults: FaultResult[]): string {
-  const rows = faults.map((f) =>
-    f.skipped
-      ? `| ${f.kind} | — | skipped: ${f.skipped} | | | | | | | |`
-      : `| ${f.kind} | ${f.action} ${f.target}${f.note ? ` (${f.note})` : ''} | ${f.restartedBy ?? ''}, back in ${ms(f.backAfterMs)} | ${f.submitted} | ${f.inFlight} | ${ms(f.recoveryMs)} | ${ms(f.p99DuringFaultMs)} | ${f.lost} | ${f.doubled} | ${
-          f.audit?.passed
-            ? 'passed'
-            : `FAILED: ${f.audit?.checks
-                .filter((c) => !c.passed)
-                .map((c) => `${c.name} (${c.detail})`)
-                .join('; ')}`
-        } |`,
-  );
-  return [
-    '| fault | process | restarted by | orders | in flight at the fault | throughput recovered after | p99 during the fault | lost | doubled | audit |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n');
-}
-
-function markdown(result: ChaosResult): string {
-  return `Chaos run of ${result.startedAt} (${result.profile} profile): ${result.flows.join(' and ')} at ${result.ratePerFlow} orders/s each, ${result.beforeS} s of load before each fault and ${result.settleS} s after it; mix ${result.mix.map((m) => `${m.weight}% ${m.key}`).join(', ')}.
-
-${faultTable(result.faults)}
-
-${Object.entries(result.definitions)
-  .map(([term, meaning]) => `- **${term}**: ${meaning}`)
-  .join('\n')}
-`;
-}
-
-/** Writes docs/chaos.md: what the run does, and the table of this run. */
-function writeDoc(result: ChaosResult, resultFile: string): string {
-  const path = join(projectRoot, 'docs', 'chaos.md');
-  writeFileSync(
-    path,
-    `# Chaos under load
-
-Generated by \`npm run chaos\` from \`${relative(projectRoot, resultFile)}\`; do not edit the table by hand.
-
-\`npm run chaos\` runs against the system \`npm start\` runs (or starts it the same way). For each
-fault in turn it sends a burst of mixed orders in both flows, round-robin over every API instance
-of the stack (a POST that fails or answers 5xx goes again to the next instance with the same
-\`Idempotency-Key\`), and plays the person of the mix (answers reviews, cancels during review).
-After the first part of the burst it hits one process: \`kill -9\`, or for PostgreSQL a fast
-shutdown (a restart). \`npm start\` restarts every process it started, servers included
-(infra/stack/supervisor.ts); a process nothing supervises the runner starts again itself through
-the stack's own start code. Once the load and its drain are over, the benchmark's audit
-(bench/audit.ts) runs over the burst's orders: every order accepted and ended as its scenario
-says, at most one capture, none left on a cancelled order, stock released, each order's events
-its scenario's and none applied twice, the read model equal to the orders context, one email per
-order, no new dead letter, the outbox drained. The faults come from the processes the stack runs
-(bench/chaos-plan.ts): a fault whose process the profile does not have is listed as skipped, with
-the reason.
-
-Options: \`--flow orchestrated|choreographed|both\`, \`--rate\` (orders/s per flow), \`--faults\`
-(comma list of ${'`kafka-broker`, `kafka-controller`, `temporal-history`, `temporal-matching`, `temporal-frontend`, `worker`, `choreography`, `projector`, `api`, `postgres`'}, or \`all\`),
-\`--before\` and \`--settle\` (seconds of load before and after the fault), \`--drain\`,
-\`--profile\`, \`--out\` (where the JSON and Markdown results go), \`--no-report\` (leave this page
-alone). The exit code is 1 when any audit fails or a process does not come back.
-
-## The last run
-
-${markdown(result)}`,
-  );
-  return path;
-}
-
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -348,8 +225,14 @@ async function main(): Promise<number> {
       profile: { type: 'string' },
       out: { type: 'string', default: join(projectRoot, 'bench', 'results') },
       'no-report': { type: 'boolean', default: false },
+      report: { type: 'string' },
     },
   });
+  if (values.report) {
+    // Only regenerate docs/chaos.md from a result file.
+    say(`report: ${relative(projectRoot, writeChaosDoc(JSON.parse(readFileSync(values.report, 'utf8')) as ChaosResult, values.report))}`);
+    return 0;
+  }
   const flows: Flow[] = values.flow === 'both' ? ['orchestrated', 'choreographed'] : [values.flow as Flow];
   if (!flows.every((f) => f === 'orchestrated' || f === 'choreographed'))
     throw new Error(`--flow must be orchestrated, choreographed or both, not ${values.flow}`);
@@ -482,10 +365,10 @@ async function main(): Promise<number> {
   mkdirSync(values.out, { recursive: true });
   const file = join(values.out, `chaos-${result.startedAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(file.replace(/\.json$/, '.md'), `# Chaos run\n\n${markdown(result)}`);
+  writeFileSync(file.replace(/\.json$/, '.md'), `# Chaos run\n\n${chaosMarkdown(result)}`);
   console.log(`\n${faultTable(result.faults)}\n`);
   say(`results: ${file} and ${file.replace(/\.json$/, '.md')}`);
-  if (!values['no-report']) say(`report: ${relative(projectRoot, writeDoc(result, file))}`);
+  if (!values['no-report']) say(`report: ${relative(projectRoot, writeChaosDoc(result, file))}`);
   const failed = result.faults.filter((f) => f.audit && !f.audit.passed);
   if (failed.length > 0) say(`FAILED: the audit after ${failed.map((f) => f.kind).join(', ')}`);
   if (!allBack) say('FAILED: a process did not come back');

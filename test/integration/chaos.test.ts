@@ -12,7 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ChaosResult } from '../../bench/chaos.ts';
+import type { ChaosResult } from '../../bench/chaos-report.ts';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { isPortFree } from '../../infra/stack/ports.ts';
 import { startSystem } from './helpers/npm-start.ts';
