@@ -9,6 +9,7 @@ export type Flow = 'orchestrated' | 'choreographed';
 export interface DrivenOrder {
   orderId: string | null;
   kind: string;
+  flow?: Flow;
   scenario: MixEntry['scenario'];
   submittedAt: number;
   httpStatus: number | null;
@@ -17,6 +18,10 @@ export interface DrivenOrder {
   terminalAt?: number;
   /** Final status and every event of its scenario seen in the read model (read_model.order_view). */
   visibleAt?: number;
+  /** POST attempts it took (more than 1 only with `retryForMs`). */
+  attempts?: number;
+  /** Why its `onAccepted` action failed, if it did. */
+  actionError?: string;
 }
 
 /** Options of {@link driveOrders}. */
@@ -33,14 +38,52 @@ export interface DriveOptions {
   pollMs?: number;
   /** Called once the last order has been sent (its answer may still be on the way). */
   onSubmitted?: () => void;
+  /** Every API instance to send to, in turn (round-robin); `apiUrl` alone when absent. */
+  apiUrls?: readonly string[];
+  /**
+   * For how long a POST that failed (no answer, or a 5xx) is sent again, to the next instance,
+   * with the same Idempotency-Key: what the key is for. 0 (the default): never, as the benchmark
+   * measures the API as it answers.
+   */
+  retryForMs?: number;
+  /** What a person does once the order is accepted (answer its review, cancel it); the order's follow-up waits for it. */
+  onAccepted?: (order: DrivenOrder & { orderId: string }) => Promise<void>;
+  /** The run's clock starts here (a `performance.now()` value), so the caller can place its own events on it. */
+  startedAt?: number;
 }
+
+/** Orders in flight for a POST that failed at the connection or with a 5xx: worth sending again with the same key. */
+const retryable = (status: number) => status >= 500;
 
 /**
  * Submits orders through the HTTP API at a fixed arrival rate, then watches PostgreSQL until each
  * has reached its final state in the flow's store and in the read model, or the drain time is up.
  */
 export async function driveOrders(options: DriveOptions): Promise<{ orders: DrivenOrder[]; elapsedMs: number; queries: number }> {
-  const started = performance.now();
+  const started = options.startedAt ?? performance.now();
+  const urls = options.apiUrls && options.apiUrls.length > 0 ? options.apiUrls : [options.apiUrl];
+  let nextUrl = 0;
+  const post = async (order: DrivenOrder, body: string): Promise<Response> => {
+    const key = randomUUID();
+    const deadline = now() + (options.retryForMs ?? 0);
+    for (let attempt = 1; ; attempt++) {
+      order.attempts = attempt;
+      const url = urls[nextUrl++ % urls.length]!;
+      try {
+        const response = await fetch(`${url}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body,
+          ...(options.retryForMs ? { signal: AbortSignal.timeout(10_000) } : {}),
+        });
+        if (!retryable(response.status) || now() >= deadline) return response;
+        await response.body?.cancel();
+      } catch (err) {
+        if (now() >= deadline) throw err;
+      }
+      await sleep(Math.min(1000, 100 * 2 ** attempt));
+    }
+  };
   const now = () => performance.now() - started;
   const orders: DrivenOrder[] = [];
   const inFlight: Promise<void>[] = [];
@@ -56,21 +99,26 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
       const waiting = (field: 'terminalAt' | 'visibleAt') => orders.filter((o) => o.orderId && o[field] === undefined).map((o) => o.orderId!);
       const byId = new Map(orders.filter((o) => o.orderId).map((o) => [o.orderId!, o]));
       queries += 2;
-      const terminal = await options.pool.query<{ order_id: string }>(
-        "select order_id from orders.orders where order_id = any($1) and status in ('confirmed', 'cancelled')",
-        [waiting('terminalAt')],
-      );
-      const seenAt = now();
-      for (const row of terminal.rows) byId.get(row.order_id)!.terminalAt ??= seenAt;
-      const visible = await options.pool.query<{ order_id: string; event_count: number }>(
-        "select order_id, event_count from read_model.order_view where order_id = any($1) and status in ('confirmed', 'cancelled')",
-        [waiting('visibleAt')],
-      );
-      const visibleAt = now();
-      for (const row of visible.rows) {
-        const order = byId.get(row.order_id)!;
-        // Done once the read model holds the whole story, the final email included.
-        if (row.event_count >= order.scenario.expected.events.length) order.visibleAt ??= visibleAt;
+      try {
+        const terminal = await options.pool.query<{ order_id: string }>(
+          "select order_id from orders.orders where order_id = any($1) and status in ('confirmed', 'cancelled')",
+          [waiting('terminalAt')],
+        );
+        const seenAt = now();
+        for (const row of terminal.rows) byId.get(row.order_id)!.terminalAt ??= seenAt;
+        const visible = await options.pool.query<{ order_id: string; event_count: number }>(
+          "select order_id, event_count from read_model.order_view where order_id = any($1) and status in ('confirmed', 'cancelled')",
+          [waiting('visibleAt')],
+        );
+        const visibleAt = now();
+        for (const row of visible.rows) {
+          const order = byId.get(row.order_id)!;
+          // Done once the read model holds the whole story, the final email included.
+          if (row.event_count >= order.scenario.expected.events.length) order.visibleAt ??= visibleAt;
+        }
+      } catch {
+        // PostgreSQL restarting under a chaos run: look again at the next poll.
+        await sleep(500);
       }
       if (!watching && now() > options.durationS * 1000 + options.drainS * 1000) break;
     }
@@ -80,30 +128,42 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
     const due = (i * 1000) / options.rate;
     if (due > now()) await sleep(due - now());
     const entry = options.schedule[i % options.schedule.length]!;
-    const order: DrivenOrder = { orderId: null, kind: entry.key, scenario: entry.scenario, submittedAt: now(), httpStatus: null, httpMs: null };
+    const order: DrivenOrder = {
+      orderId: null,
+      kind: entry.key,
+      flow: options.flow,
+      scenario: entry.scenario,
+      submittedAt: now(),
+      httpStatus: null,
+      httpMs: null,
+    };
     orders.push(order);
+    const body = JSON.stringify({
+      customerId: `bench-${entry.key}`,
+      email: 'bench@example.com',
+      items: entry.scenario.items,
+      paymentToken: entry.scenario.paymentToken,
+      flow: options.flow,
+    });
     inFlight.push(
-      fetch(`${options.apiUrl}/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: JSON.stringify({
-          customerId: `bench-${entry.key}`,
-          email: 'bench@example.com',
-          items: entry.scenario.items,
-          paymentToken: entry.scenario.paymentToken,
-          flow: options.flow,
+      post(order, body)
+        .then(
+          async (response) => {
+            order.httpStatus = response.status;
+            order.httpMs = now() - order.submittedAt;
+            const answer = (await response.json()) as { orderId?: string };
+            order.orderId = answer.orderId ?? null;
+          },
+          () => {
+            order.httpMs = now() - order.submittedAt;
+          },
+        )
+        .then(async () => {
+          if (!options.onAccepted || order.httpStatus !== 202 || !order.orderId) return;
+          await options.onAccepted(order as DrivenOrder & { orderId: string }).catch((err: unknown) => {
+            order.actionError = err instanceof Error ? err.message : String(err);
+          });
         }),
-      }).then(
-        async (response) => {
-          order.httpStatus = response.status;
-          order.httpMs = now() - order.submittedAt;
-          const body = (await response.json()) as { orderId?: string };
-          order.orderId = body.orderId ?? null;
-        },
-        () => {
-          order.httpMs = now() - order.submittedAt;
-        },
-      ),
     );
   }
   options.onSubmitted?.();

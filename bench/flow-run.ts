@@ -47,12 +47,14 @@ export interface FlowRun {
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 
-async function topicMessages(admin: Admin, filter: (topic: string) => boolean): Promise<number> {
+/** Messages in every topic that passes `filter` (the sum of its partitions' high watermarks). */
+export async function topicMessages(admin: Admin, filter: (topic: string) => boolean): Promise<number> {
   let sum = 0;
   for (const topic of (await admin.listTopics()).filter(filter)) sum += (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
   return sum;
 }
-const isDeadLetterTopic = (topic: string) => topic.startsWith('dlq.');
+/** True for a dead-letter topic (`dlq.<group>`). */
+export const isDeadLetterTopic = (topic: string) => topic.startsWith('dlq.');
 const isEventTopic = (topic: string) => !isDeadLetterTopic(topic) && !topic.startsWith('__') && !topic.startsWith('bench.');
 
 /** p50 time to final state of the approved orders in a slice of the run. */

@@ -46,3 +46,17 @@ export function mixSchedule(mix: MixEntry[], count: number): MixEntry[] {
   }
   return out;
 }
+
+/**
+ * The chaos run's mix (bench/chaos.ts): the default mix, with orders a person acts on, since
+ * the chaos runner plays that person: reviews approved and rejected, and a cancel during review.
+ */
+export const chaosMix: MixEntry[] = [
+  { key: 'approved', weight: 70, scenario: scenario('approved card') },
+  { key: 'declined', weight: 10, scenario: scenario('declined card') },
+  { key: 'gateway_transient', weight: 5, scenario: scenario('gateway outage') },
+  { key: 'out_of_stock', weight: 5, scenario: scenario('out of stock') },
+  { key: 'review_approved', weight: 4, scenario: scenario('reviewed order that is approved') },
+  { key: 'review_rejected', weight: 3, scenario: scenario('reviewed order that is rejected') },
+  { key: 'review_cancelled', weight: 3, scenario: scenario('customer cancelling during review') },
+];

@@ -1,0 +1,82 @@
+/**
+ * The bounded chaos run of `npm test` (issue 14, item 3): `npm run chaos`'s runner against a
+ * system `npm start` runs on free ports in a temporary folder, with a small rate and a short fault
+ * list, must come out with every audit passed and nothing lost or doubled.
+ *
+ * It runs on the dev profile. CHAOS_TEST_PROFILE=cluster runs it on the cluster profile (three
+ * brokers, two of each application process) and CHAOS_TEST_FAULTS replaces the fault list
+ * (`npm run chaos -- --faults` names).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ChaosResult } from '../../bench/chaos-report.ts';
+import { projectRoot } from '../../infra/stack/paths.ts';
+import { isPortFree } from '../../infra/stack/ports.ts';
+import { startSystem } from './helpers/npm-start.ts';
+
+const profile = process.env.CHAOS_TEST_PROFILE ?? 'dev';
+const faults = process.env.CHAOS_TEST_FAULTS ?? 'kafka-broker,worker,choreography,postgres';
+
+/** A first port with the `size` after it free: the cluster profile's Temporal services among themselves (kept below 32768, as Temporal stores them as smallint). */
+async function freePortRange(size: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 10_000);
+    if ((await Promise.all(Array.from({ length: size }, (_, i) => isPortFree(base + i)))).every(Boolean)) return base;
+  }
+  throw new Error(`no ${size} free ports in a row between 20000 and 30000`);
+}
+
+/** Runs `npm run chaos`'s script with the system's settings; resolves with its exit code and output. */
+function runChaos(env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/chaos.ts', ...args], { cwd: projectRoot, env: { ...process.env, ...env } });
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+describe('chaos under load (bounded)', () => {
+  it(`ends every order of every fault (${faults}) audited, with nothing lost or doubled, on the ${profile} profile`, async () => {
+    const system = await startSystem(profile === 'cluster' ? { STACK_PROFILE: 'cluster', TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)) } : {});
+    const out = mkdtempSync(join(tmpdir(), 'order-saga-chaos-'));
+    try {
+      const { code, output } = await runChaos(system.env, [
+        '--faults',
+        faults,
+        '--rate',
+        '1',
+        '--before',
+        '6',
+        '--settle',
+        '12',
+        '--drain',
+        '90',
+        '--out',
+        out,
+        '--no-report',
+      ]);
+      const file = readdirSync(out).find((f) => f.endsWith('.json'));
+      expect(file, output).toBeDefined();
+      const result = JSON.parse(readFileSync(join(out, file!), 'utf8')) as ChaosResult;
+      const summary = result.faults.map((f) =>
+        f.skipped
+          ? `${f.kind}: skipped`
+          : `${f.kind}: ${f.target} ${f.audit?.passed ? 'audit passed' : 'audit FAILED'}, lost ${f.lost}, doubled ${f.doubled}, back ${f.backAfterMs === null ? 'never' : 'yes'}`,
+      );
+      const expected = result.faults.map((f) => (f.skipped ? `${f.kind}: skipped` : `${f.kind}: ${f.target} audit passed, lost 0, doubled 0, back yes`));
+      expect(summary, output).toEqual(expected);
+      expect(result.faults.filter((f) => !f.skipped).length, output).toBe(faults.split(',').length);
+      for (const fault of result.faults) expect(fault.submitted, fault.kind).toBeGreaterThan(0);
+      expect(code, output).toBe(0);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+      const { leftOver } = await system.stop('sigint');
+      expect(leftOver).toEqual([]);
+    }
+  }, 420_000);
+});
