@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
 import { cancelOrder, placeChoreographedOrder, reviewTimeoutMs, sweepReviewDeadlines } from '../../src/choreography/order-commands.ts';
+import { lockOrder } from '../../src/contexts/orders/choreography-state.ts';
 import { choreographySubscriptions, type ChoreographyGroup } from '../../src/choreography/services.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { TemporalEnv, loadConfig } from '../../src/platform/config.ts';
@@ -216,6 +217,62 @@ describe('two instances of each consumer group and two outbox relays on one data
     ]);
     expect(deadlines.map((d) => d.resolution)).toEqual(reviewed.map(() => 'timed_out'));
     for (const r of reviewed) expect(harness.sink.messages.filter((m) => m.orderId === r.orderId)).toHaveLength(1);
+  }, 180_000);
+
+  it('lets a sweeper and customers cancelling the same orders at the same time all finish, without a deadlock', async () => {
+    const reviewed = Array.from({ length: 6 }, () => request([{ sku: 'LT-004', quantity: 1 }], 'tok_approve'));
+    await Promise.all(reviewed.map((r) => placeChoreographedOrder(harness.pool, r, `corr-${r.orderId}`)));
+    const ids = reviewed.map((r) => r.orderId);
+    await eventually('every order to await its review', async () => {
+      const { rows } = await harness.pool.query<{ n: string }>(
+        "select count(*) as n from orders.orders where order_id = any($1) and status = 'awaiting_review'",
+        [ids],
+      );
+      return Number(rows[0]!.n) === reviewed.length;
+    });
+    const { rows: due } = await harness.pool.query<{ order_id: string }>(
+      'select order_id from orders.review_deadlines where order_id = any($1) order by due_at',
+      [ids],
+    );
+    const [first, ...others] = due.map((d) => d.order_id);
+    // The sweeper meets an order someone else is changing (held here) while customers cancel the
+    // orders after it: each side then holds what the other needs next, unless both lock alike.
+    const holder = await harness.pool.connect();
+    await holder.query('begin');
+    await lockOrder(holder, first!);
+    const sweeperPool = createPool(databaseUrl, 2);
+    const afterDeadline = new Date(Date.now() + reviewTimeoutMs + 60_000);
+    const waitingOnLocks = async () =>
+      Number(
+        (await harness.pool.query<{ n: string }>("select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"))
+          .rows[0]!.n,
+      );
+    let settled = 0;
+    const track = <T>(task: Promise<T>) => {
+      void task.finally(() => (settled += 1)).catch(() => undefined);
+      return task;
+    };
+    // The sweeper first (it takes the due deadlines, then meets the held order), then the cancels;
+    // each step waits until what it started is done or waits for a lock.
+    const tasks: Promise<unknown>[] = [track(sweepReviewDeadlines(sweeperPool, afterDeadline))];
+    await eventually('the sweeper to be done or waiting on a lock', async () => settled + (await waitingOnLocks()) >= 1);
+    tasks.push(...others.map((id) => track(cancelOrder(harness.pool, id))));
+    await eventually('the cancels to be done or waiting on a lock', async () => settled + (await waitingOnLocks()) >= tasks.length);
+    const work = Promise.allSettled(tasks);
+    await holder.query('rollback');
+    holder.release();
+    const outcomes = await work;
+    await sweeperPool.end();
+    // A cancel that comes after the timeout has ended the order is refused as such; nothing else may fail.
+    const failures = outcomes
+      .flatMap((o) => (o.status === 'rejected' ? [String((o.reason as { code?: string }).code ?? o.reason)] : []))
+      .filter((code) => code !== 'ORDER_STATE_CONFLICT');
+    expect(failures).toEqual([]);
+    const { rows } = await harness.pool.query<{ order_id: string; resolution: string | null }>(
+      'select order_id, resolution from orders.review_deadlines where order_id = any($1)',
+      [others],
+    );
+    expect(rows.map((r) => r.resolution).every((r) => r === 'timed_out' || r === 'cancelled')).toBe(true);
   }, 180_000);
 });
 
