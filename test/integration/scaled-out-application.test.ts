@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -6,7 +7,7 @@ import { buildApiApp } from '../../src/api/app.ts';
 import { cancelOrder, placeChoreographedOrder, reviewTimeoutMs, sweepReviewDeadlines } from '../../src/choreography/order-commands.ts';
 import { lockOrder } from '../../src/contexts/orders/choreography-state.ts';
 import { choreographySubscriptions, type ChoreographyGroup } from '../../src/choreography/services.ts';
-import type { OrderRequest } from '../../src/domain/order.ts';
+import { orderWorkflowId, type OrderRequest } from '../../src/domain/order.ts';
 import { TemporalEnv, loadConfig } from '../../src/platform/config.ts';
 import { createPool } from '../../src/platform/database.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
@@ -348,6 +349,16 @@ describe('two API instances on one database', () => {
           [attempts.map((a) => a.body.customerId)],
         );
         expect(placed.map((p) => Number(p.n))).toEqual(attempts.map(() => 1));
+      } else {
+        // One workflow per order id, and it is the one both answers link to; ended here, as no worker runs it.
+        const connection = await Connection.connect({ address: inject('servers').temporalAddress });
+        const client = new Client({ connection, namespace: inject('servers').temporalNamespace });
+        for (const orderId of orderIds) {
+          const handle = client.workflow.getHandle(orderWorkflowId(orderId));
+          expect((await handle.describe()).status.name).toBe('RUNNING');
+          await handle.terminate('test done: no worker polls its task queue');
+        }
+        await connection.close();
       }
     },
   );
