@@ -9,7 +9,7 @@ import { StackError } from './errors.ts';
 import { installClusterTools, installTestTools, installTools, locateTools } from './install.ts';
 import type { ServerName } from './servers/server.ts';
 import { PidFiles } from './process.ts';
-import { appServices, stackDown, stackFolders, stackServers, stackServersInUse, stackStatus, stackUp } from './stack.ts';
+import { appServices, appServicesInUse, stackDown, stackFolders, stackServers, stackServersInUse, stackStatus, stackUp } from './stack.ts';
 import { tailOf } from './start-server.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -37,7 +37,7 @@ async function install(config: StackConfig) {
 }
 
 /** Every process the stack manages: the servers (with any the other profile started), then the application processes. */
-const everything = (config: StackConfig) => [...stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)];
+const everything = (config: StackConfig) => [...stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), ...appServicesInUse(config)];
 
 function printEndpoints(config: StackConfig, withApp: boolean) {
   const servers = withApp ? everything(config) : stackServers(config, locateTools(config.STACK_TOOLS_DIR));
@@ -65,7 +65,7 @@ async function up(config: StackConfig, withApp: boolean) {
 
 async function status(config: StackConfig) {
   const statuses = await stackStatus(config, everything(config));
-  const isApp = (name: string) => appServices(config).some((a) => a.name === name);
+  const isApp = (name: string) => appServicesInUse(config).some((a) => a.name === name);
   // The application processes are only expected while `npm start` runs (their pid files say so).
   const shown = statuses.filter((s) => !(s.state === 'down' && isApp(s.name) && !s.pid));
   for (const s of shown) {
@@ -81,7 +81,8 @@ async function status(config: StackConfig) {
 
 function logs(config: StackConfig, names: string[], lines: number, follow: boolean) {
   const all = everything(config);
-  const servers = all.filter((s) => names.length === 0 || names.includes(s.name));
+  // `logs api` shows both of the cluster profile's `api-1` and `api-2`; `logs api-2` only the one.
+  const servers = all.filter((s) => names.length === 0 || names.some((name) => s.name === name || s.name.replace(/-[12]$/, '') === name));
   if (servers.length === 0) throw new Error(`no server named ${names.join(', ')} (${all.map((s) => s.name).join(', ')})`);
   if (follow) {
     spawn('tail', ['-n', String(lines), '-F', ...servers.map((s) => s.logPath)], { stdio: 'inherit' });
@@ -166,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'down': {
       const only = rest.length ? (rest as ServerName[]) : undefined;
-      await stackDown(config, appServices(config), say, only);
+      await stackDown(config, appServicesInUse(config), say, only);
       await stackDown(config, stackServersInUse(config, locateTools(config.STACK_TOOLS_DIR)), say, only);
       return 0;
     }

@@ -39,6 +39,13 @@ export const StackEnvSchema = Type.Object({
   TEMPORAL_SDK_METRICS_PORT: port(9465, "the Temporal SDK's own /metrics (worker process)"),
   CHOREOGRAPHY_METRICS_PORT: port(9466, 'choreography /metrics'),
   PROJECTOR_METRICS_PORT: port(9467, 'projector /metrics'),
+  // The cluster profile runs two of each application process: the first takes the ports above,
+  // the second these.
+  API_PORT_2: port(3001, 'HTTP API, second instance (cluster profile; its /metrics too)'),
+  WORKER_METRICS_PORT_2: port(9474, 'Temporal worker /metrics, second instance (cluster profile)'),
+  TEMPORAL_SDK_METRICS_PORT_2: port(9475, "the Temporal SDK's own /metrics, second worker instance (cluster profile)"),
+  CHOREOGRAPHY_METRICS_PORT_2: port(9476, 'choreography /metrics, second instance (cluster profile)'),
+  PROJECTOR_METRICS_PORT_2: port(9477, 'projector /metrics, second instance (cluster profile)'),
   POSTGRES_USER: Type.String({ minLength: 1, default: 'order_saga' }),
   POSTGRES_PASSWORD: Type.String({ minLength: 1, default: 'order_saga' }),
   POSTGRES_DB: Type.String({ minLength: 1, default: 'order_saga' }),

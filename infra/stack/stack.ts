@@ -11,7 +11,7 @@ import { capture } from './run-command.ts';
 import { createKafkaServer } from './servers/kafka.ts';
 import { createNodeService, httpProbe, logLineProbe } from './servers/node-service.ts';
 import { createPostgresServer, postgresUrl } from './servers/postgres.ts';
-import type { ManagedServer, ServerName } from './servers/server.ts';
+import type { ManagedServer, ReplicatedAppProcess, ServerName } from './servers/server.ts';
 import { createTemporalServer } from './servers/temporal.ts';
 import { createTemporalClusterServers } from './servers/temporal-cluster.ts';
 import { createZipkinServer, zipkinSpansUrl } from './servers/zipkin.ts';
@@ -165,15 +165,77 @@ function tracingEnv(config: StackConfig): Record<string, string> {
   return own ? {} : { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkinSpansUrl(config.ZIPKIN_PORT), OTEL_BSP_SCHEDULE_DELAY: '1000' };
 }
 
+/** A port of an application process, with the variable that moves it. */
+export interface AppPort {
+  port: number;
+  setting: string;
+}
+
+/** One instance of the replicated application processes: what it is called, and the ports only it listens on. */
+export interface AppInstance {
+  /** 1 or 2 in the cluster profile; undefined for the dev profile's single instance. */
+  readonly number: 1 | 2 | undefined;
+  /** The instance's process name: `api` in the dev profile, `api-1`/`api-2` in the cluster profile (also its log and pid file). */
+  name(process: ReplicatedAppProcess): ServerName;
+  /** Endpoint labels that name the instance answering there, `API (api-2)`; unchanged in the dev profile. */
+  label(process: ReplicatedAppProcess, endpoints: Record<string, string>): Record<string, string>;
+  readonly ports: { api: AppPort; workerMetrics: AppPort; sdkMetrics: AppPort; choreographyMetrics: AppPort; projectorMetrics: AppPort };
+}
+
+/**
+ * The instances of the Temporal worker, choreography, projector and API the profile runs: one in
+ * the dev profile (plain names and ports), two in the cluster profile, the second on the `*_2`
+ * ports. Both instances share the consumer groups, the task queue and the database; the code is
+ * safe for that (outbox relay under one advisory lock, sweeper with SKIP LOCKED, consumers and
+ * projector deduplicating by event id, the API's idempotency keys in PostgreSQL).
+ */
+export function instancesOf(config: StackConfig): readonly AppInstance[] {
+  const first = {
+    api: { port: config.API_PORT, setting: 'API_PORT' },
+    workerMetrics: { port: config.WORKER_METRICS_PORT, setting: 'WORKER_METRICS_PORT' },
+    sdkMetrics: { port: config.TEMPORAL_SDK_METRICS_PORT, setting: 'TEMPORAL_SDK_METRICS_PORT' },
+    choreographyMetrics: { port: config.CHOREOGRAPHY_METRICS_PORT, setting: 'CHOREOGRAPHY_METRICS_PORT' },
+    projectorMetrics: { port: config.PROJECTOR_METRICS_PORT, setting: 'PROJECTOR_METRICS_PORT' },
+  };
+  if (config.STACK_PROFILE !== 'cluster') {
+    return [{ number: undefined, name: (process) => process, label: (_process, endpoints) => endpoints, ports: first }];
+  }
+  const second = {
+    api: { port: config.API_PORT_2, setting: 'API_PORT_2' },
+    workerMetrics: { port: config.WORKER_METRICS_PORT_2, setting: 'WORKER_METRICS_PORT_2' },
+    sdkMetrics: { port: config.TEMPORAL_SDK_METRICS_PORT_2, setting: 'TEMPORAL_SDK_METRICS_PORT_2' },
+    choreographyMetrics: { port: config.CHOREOGRAPHY_METRICS_PORT_2, setting: 'CHOREOGRAPHY_METRICS_PORT_2' },
+    projectorMetrics: { port: config.PROJECTOR_METRICS_PORT_2, setting: 'PROJECTOR_METRICS_PORT_2' },
+  };
+  return ([1, 2] as const).map((number) => ({
+    number,
+    name: (process: ReplicatedAppProcess): ServerName => `${process}-${number}`,
+    label: (process: ReplicatedAppProcess, endpoints: Record<string, string>) =>
+      Object.fromEntries(Object.entries(endpoints).map(([label, value]) => [`${label} (${process}-${number})`, value])),
+    ports: number === 1 ? first : second,
+  }));
+}
+
+/**
+ * The application processes of `config`'s profile, and those of the other profile that have a pid
+ * file: `down` and `status` without the profile flag must still see `api-1`, `api-2`, ... (or `api`).
+ */
+export function appServicesInUse(config: StackConfig): ManagedServer[] {
+  const own = appServices(config);
+  const other = appServices({ ...config, STACK_PROFILE: config.STACK_PROFILE === 'cluster' ? 'dev' : 'cluster' });
+  const pids = new PidFiles(stackFolders(config).run);
+  return [...own, ...other.filter((service) => !own.some((s) => s.name === service.name) && pids.read(service.name))];
+}
+
 /**
  * The application processes `npm start` runs on top of the stack: the payment gateway simulator,
  * the Temporal worker (orchestrated flow), the choreography services with the outbox relay, and
- * the read model projector and the HTTP API, pointed at the stack's servers.
+ * the read model projector and the HTTP API, pointed at the stack's servers. The cluster profile
+ * runs two of each of the last four (`api-1`, `api-2`, ...; see {@link instancesOf}); the gateway
+ * stays one, as it stands for an external processor.
  */
 export function appServices(config: StackConfig): ManagedServer[] {
   const logs = stackFolders(config).logs;
-  const workerLog = join(logs, 'temporal-worker.log');
-  const choreographyLog = join(logs, 'choreography.log');
   const backends = {
     KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}`,
     DATABASE_URL: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
@@ -181,6 +243,75 @@ export function appServices(config: StackConfig): ManagedServer[] {
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(config.SMTP_SINK_PORT),
     ...tracingEnv(config),
+  };
+  // One set per instance: the dev profile's one keeps the plain names, ports and logs.
+  const instanceServices = (instance: AppInstance): ManagedServer[] => {
+    const { ports } = instance;
+    const workerLog = join(logs, `${instance.name('temporal-worker')}.log`);
+    const choreographyLog = join(logs, `${instance.name('choreography')}.log`);
+    const projectorLog = join(logs, `${instance.name('projector')}.log`);
+    return [
+      createNodeService({
+        name: instance.name('temporal-worker'),
+        entry: 'src/workers/temporal-worker.ts',
+        env: {
+          TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+          ...backends,
+          METRICS_PORT: String(ports.workerMetrics.port),
+          TEMPORAL_SDK_METRICS_PORT: String(ports.sdkMetrics.port),
+        },
+        ports: [ports.workerMetrics, ports.sdkMetrics],
+        logPath: workerLog,
+        probe: logLineProbe(workerLog, 'worker started'),
+        endpoints: instance.label('temporal-worker', {
+          'Temporal worker': 'task queue orders',
+          'Worker metrics': `http://localhost:${ports.workerMetrics.port}/metrics`,
+          'SDK metrics': `http://localhost:${ports.sdkMetrics.port}/metrics`,
+        }),
+      }),
+      createNodeService({
+        name: instance.name('choreography'),
+        entry: 'src/workers/choreography.ts',
+        env: { ...backends, METRICS_PORT: String(ports.choreographyMetrics.port) },
+        ports: [ports.choreographyMetrics],
+        logPath: choreographyLog,
+        probe: logLineProbe(choreographyLog, 'choreography started'),
+        endpoints: instance.label('choreography', {
+          Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay',
+          'Choreography metrics': `http://localhost:${ports.choreographyMetrics.port}/metrics`,
+        }),
+      }),
+      createNodeService({
+        name: instance.name('api'),
+        entry: 'src/workers/api.ts',
+        env: {
+          ...backends,
+          TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+          API_PORT: String(ports.api.port),
+          TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
+        },
+        ports: [ports.api],
+        logPath: join(logs, `${instance.name('api')}.log`),
+        probe: httpProbe(`http://127.0.0.1:${ports.api.port}/readyz`),
+        endpoints: instance.label('api', {
+          API: `http://localhost:${ports.api.port}/orders`,
+          'Swagger UI': `http://localhost:${ports.api.port}/docs`,
+          'API metrics': `http://localhost:${ports.api.port}/metrics`,
+        }),
+      }),
+      createNodeService({
+        name: instance.name('projector'),
+        entry: 'src/workers/projector.ts',
+        env: { ...backends, METRICS_PORT: String(ports.projectorMetrics.port) },
+        ports: [ports.projectorMetrics],
+        logPath: projectorLog,
+        probe: logLineProbe(projectorLog, 'projector started'),
+        endpoints: instance.label('projector', {
+          Projector: 'read_model.order_view, read_model.order_timeline',
+          'Projector metrics': `http://localhost:${ports.projectorMetrics.port}/metrics`,
+        }),
+      }),
+    ];
   };
   return [
     createNodeService({
@@ -193,69 +324,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
       probe: httpProbe(`http://127.0.0.1:${config.GATEWAY_PORT}/healthz`),
       endpoints: { 'Payment gateway': `http://localhost:${config.GATEWAY_PORT}/v1/charges` },
     }),
-    createNodeService({
-      name: 'temporal-worker',
-      entry: 'src/workers/temporal-worker.ts',
-      env: {
-        TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
-        ...backends,
-        METRICS_PORT: String(config.WORKER_METRICS_PORT),
-        TEMPORAL_SDK_METRICS_PORT: String(config.TEMPORAL_SDK_METRICS_PORT),
-      },
-      ports: [
-        { port: config.WORKER_METRICS_PORT, setting: 'WORKER_METRICS_PORT' },
-        { port: config.TEMPORAL_SDK_METRICS_PORT, setting: 'TEMPORAL_SDK_METRICS_PORT' },
-      ],
-      logPath: workerLog,
-      probe: logLineProbe(workerLog, 'worker started'),
-      endpoints: {
-        'Temporal worker': 'task queue orders',
-        'Worker metrics': `http://localhost:${config.WORKER_METRICS_PORT}/metrics`,
-        'SDK metrics': `http://localhost:${config.TEMPORAL_SDK_METRICS_PORT}/metrics`,
-      },
-    }),
-    createNodeService({
-      name: 'choreography',
-      entry: 'src/workers/choreography.ts',
-      env: { ...backends, METRICS_PORT: String(config.CHOREOGRAPHY_METRICS_PORT) },
-      ports: [{ port: config.CHOREOGRAPHY_METRICS_PORT, setting: 'CHOREOGRAPHY_METRICS_PORT' }],
-      logPath: choreographyLog,
-      probe: logLineProbe(choreographyLog, 'choreography started'),
-      endpoints: {
-        Choreography: 'consumer groups orders, inventory, payments, notifications + outbox relay',
-        'Choreography metrics': `http://localhost:${config.CHOREOGRAPHY_METRICS_PORT}/metrics`,
-      },
-    }),
-    createNodeService({
-      name: 'api',
-      entry: 'src/workers/api.ts',
-      env: {
-        ...backends,
-        TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
-        API_PORT: String(config.API_PORT),
-        TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
-      },
-      ports: [{ port: config.API_PORT, setting: 'API_PORT' }],
-      logPath: join(logs, 'api.log'),
-      probe: httpProbe(`http://127.0.0.1:${config.API_PORT}/readyz`),
-      endpoints: {
-        API: `http://localhost:${config.API_PORT}/orders`,
-        'Swagger UI': `http://localhost:${config.API_PORT}/docs`,
-        'API metrics': `http://localhost:${config.API_PORT}/metrics`,
-      },
-    }),
-    createNodeService({
-      name: 'projector',
-      entry: 'src/workers/projector.ts',
-      env: { ...backends, METRICS_PORT: String(config.PROJECTOR_METRICS_PORT) },
-      ports: [{ port: config.PROJECTOR_METRICS_PORT, setting: 'PROJECTOR_METRICS_PORT' }],
-      logPath: join(logs, 'projector.log'),
-      probe: logLineProbe(join(logs, 'projector.log'), 'projector started'),
-      endpoints: {
-        Projector: 'read_model.order_view, read_model.order_timeline',
-        'Projector metrics': `http://localhost:${config.PROJECTOR_METRICS_PORT}/metrics`,
-      },
-    }),
+    ...instancesOf(config).flatMap(instanceServices),
   ];
 }
 

@@ -91,16 +91,18 @@ export async function decideReview(pool: pg.Pool, orderId: string, decision: 'ap
 /**
  * The review timeout of the choreographed flow, which has no durable timer: rejects every order
  * whose review deadline passed by `now` and is still unanswered. Runs in one transaction per
- * call; `skip locked` lets several sweepers share the work.
+ * call; it locks each order before its deadline, as cancel and the review answer do, so none of
+ * them deadlocks with it, and `skip locked` lets several sweepers share the work.
  * @returns how many orders it rejected.
  */
 export async function sweepReviewDeadlines(pool: pg.Pool, now: Date, limit = 100): Promise<number> {
   return withTransaction(pool, async (tx) => {
     let rejected = 0;
     for (const orderId of await lockDueReviewDeadlines(tx, now, limit)) {
+      // Its order is locked (above, the same lock: this reads it); the deadline is ours only if
+      // nobody resolved it since the sweep's snapshot (another sweeper, a cancel, a review answer).
       const order = await lockOrder(tx, orderId);
-      // The deadline is ours (locked above) and still open, so this resolves it.
-      await resolveReviewDeadline(tx, orderId, 'timed_out');
+      if (!(await resolveReviewDeadline(tx, orderId, 'timed_out'))) continue;
       if (order?.status === 'awaiting_review' && !order.cancelRequested) {
         await emitOrderEvent(tx, order, 'order.rejected', { reason: 'review_timeout' });
         rejected += 1;

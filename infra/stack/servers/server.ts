@@ -19,7 +19,15 @@ export type ServerName =
   | 'temporal-matching-1'
   | 'temporal-matching-2'
   | 'temporal-internal-worker'
-  | 'temporal-ui';
+  | 'temporal-ui'
+  // The cluster profile's application: two of each process, numbered.
+  | AppInstanceName;
+
+/** The application processes the cluster profile runs twice. */
+export type ReplicatedAppProcess = 'temporal-worker' | 'choreography' | 'projector' | 'api';
+
+/** One instance of a replicated application process in the cluster profile, e.g. `api-2`. */
+export type AppInstanceName = `${ReplicatedAppProcess}-${1 | 2}`;
 
 /** One server of the stack: how to prepare its data, start it, and know it really answers. */
 export interface ManagedServer {

@@ -24,13 +24,18 @@ export async function resolveReviewDeadline(tx: Queryable, orderId: string, reso
 }
 
 /**
- * Locks up to `limit` open review deadlines due by `now`, earliest first, and returns their
- * orders. `skip locked` lets several sweepers share the work: each takes deadlines the others
- * do not hold. Read-only until the caller resolves them in the same transaction.
+ * Locks the orders of up to `limit` open review deadlines due by `now`, earliest first, and
+ * returns them. The order row is locked, not the deadline: cancel and the review answer lock the
+ * order and then resolve its deadline, and a sweeper that held deadlines while waiting for orders
+ * deadlocked with them (40P01, a customer's cancel failed). `skip locked` lets several sweepers
+ * share the work, and passes over an order being changed (the next sweep takes it if it is still
+ * due). The deadline may have been resolved meanwhile: the caller resolves it with
+ * {@link resolveReviewDeadline} and acts only when that says it was still open.
  */
 export async function lockDueReviewDeadlines(tx: Queryable, now: Date, limit: number): Promise<string[]> {
   const { rows } = await tx.query<{ order_id: string }>(
-    'select order_id from orders.review_deadlines where resolved_at is null and due_at <= $1 order by due_at limit $2 for update skip locked',
+    `select d.order_id from orders.review_deadlines d join orders.orders o using (order_id)
+     where d.resolved_at is null and d.due_at <= $1 order by d.due_at limit $2 for update of o skip locked`,
     [now, limit],
   );
   return rows.map((r) => r.order_id);

@@ -31,6 +31,12 @@ const portSettings = [
   'CHOREOGRAPHY_METRICS_PORT',
   'PROJECTOR_METRICS_PORT',
   'ZIPKIN_PORT',
+  // The second instances of the cluster profile (unused by the dev profile).
+  'API_PORT_2',
+  'WORKER_METRICS_PORT_2',
+  'TEMPORAL_SDK_METRICS_PORT_2',
+  'CHOREOGRAPHY_METRICS_PORT_2',
+  'PROJECTOR_METRICS_PORT_2',
 ];
 
 /** A running `npm start`. */
