@@ -19,7 +19,11 @@ export type ServerName =
   | 'temporal-matching-1'
   | 'temporal-matching-2'
   | 'temporal-internal-worker'
-  | 'temporal-ui';
+  | 'temporal-ui'
+  // The cluster profile's Kafka: three KRaft nodes, each broker and controller.
+  | 'kafka-1'
+  | 'kafka-2'
+  | 'kafka-3';
 
 /** One server of the stack: how to prepare its data, start it, and know it really answers. */
 export interface ManagedServer {
@@ -30,6 +34,8 @@ export interface ManagedServer {
   readonly logPath: string;
   /** The signal that stops it quickly and cleanly. */
   readonly stopSignal: NodeJS.Signals;
+  /** How long a stop waits after `stopSignal` before SIGKILL, when not the caller's default. */
+  readonly stopGraceMs?: number;
   /**
    * Servers of the same `stackUp` that must answer before this one starts (the cluster's Temporal
    * needs PostgreSQL). Servers started without it start together.
