@@ -295,7 +295,7 @@ async function probeClusterNode(node: KafkaClusterNode): Promise<void> {
         topics: [{ topic: 'stack-probe-quorum', numPartitions: 1, replicationFactor: 1 }],
       })
       .catch((err: Error) => {
-        throw new Error(`the cluster has no controller quorum (${err.message})`);
+        throw new Error(`the cluster did not confirm a controller quorum (${err.message})`);
       });
   } finally {
     await admin.disconnect();
