@@ -1,7 +1,7 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
 import { PidFiles } from '../../infra/stack/process.ts';
 import {
@@ -15,6 +15,10 @@ import {
 } from '../../infra/stack/servers/kafka.ts';
 import { kafkaEnvOf, stackServersInUse } from '../../infra/stack/stack.ts';
 import { standInTools } from '../fixtures/stand-in-tools.ts';
+
+/** Folder of the files the tests below write; removed at the end. */
+const scratch = mkdtempSync(join(tmpdir(), 'kafka-properties-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const parse = (text: string): Record<string, string> =>
   Object.fromEntries(
@@ -105,7 +109,7 @@ describe('Kafka cluster identity', () => {
   const nodes = (controllerPort: number) => kafkaClusterNodes({ dataDir: '/unused', port: 19092, controllerPort });
 
   it('is made once and read back the same, so every node is formatted with one cluster id and one voter set', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'kafka-identity-')), 'cluster.json');
+    const file = join(mkdtempSync(join(scratch, 'identity-')), 'cluster.json');
     const first = kafkaClusterIdentity(file, nodes(19093));
     expect(kafkaClusterIdentity(file, nodes(19093))).toEqual(first);
     expect(first.controllers.map((c) => [c.nodeId, c.controllerPort])).toEqual([
@@ -118,7 +122,7 @@ describe('Kafka cluster identity', () => {
   });
 
   it('refuses controller ports other than those the cluster was formatted with, saying what to do', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'kafka-identity-')), 'cluster.json');
+    const file = join(mkdtempSync(join(scratch, 'identity-')), 'cluster.json');
     kafkaClusterIdentity(file, nodes(19093));
     expect(() => kafkaClusterIdentity(file, nodes(29093))).toThrow(
       /formatted with controller ports 19093, 19193, 19293, not 29093, 29193, 29293: set KAFKA_CONTROLLER_PORT back/,
@@ -158,13 +162,13 @@ describe('stack:down and stack:status across profiles, for Kafka', () => {
     });
 
   it('runs the three nodes in place of the single broker in the cluster profile, and the broker alone in dev', () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'kafka-in-use-'));
+    const dataDir = mkdtempSync(join(scratch, 'in-use-'));
     expect(namesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3']);
     expect(namesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka']);
   });
 
   it('still sees the Kafka nodes the other profile started, by their pid files', () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'kafka-in-use-'));
+    const dataDir = mkdtempSync(join(scratch, 'in-use-'));
     started(dataDir, 'kafka-2');
     expect(namesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka', 'kafka-2']);
     started(dataDir, 'kafka');
