@@ -8,7 +8,7 @@ import { installInputs } from './paths.ts';
 import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
 import { capture } from './run-command.ts';
-import { createKafkaServer } from './servers/kafka.ts';
+import { createKafkaClusterServers, createKafkaServer, kafkaClusterBrokers, kafkaClusterReplication } from './servers/kafka.ts';
 import { createNodeService, httpProbe, logLineProbe } from './servers/node-service.ts';
 import { createPostgresServer, postgresUrl } from './servers/postgres.ts';
 import type { ManagedServer, ReplicatedAppProcess, ServerName } from './servers/server.ts';
@@ -78,9 +78,38 @@ export function temporalClusterServers(config: StackConfig): ManagedServer[] {
 }
 
 /**
+ * The cluster profile's Kafka: three KRaft nodes (kafka-1..3), node n on KAFKA_PORT and
+ * KAFKA_CONTROLLER_PORT plus 100 (n - 1), each with a KAFKA_HEAP_MB heap.
+ */
+export function kafkaClusterServers(config: StackConfig, tools: Pick<InstalledTools, 'java' | 'kafkaLibDir' | 'kafkaLog4jConfig'>): ManagedServer[] {
+  return createKafkaClusterServers({
+    java: tools.java,
+    libDir: tools.kafkaLibDir,
+    log4jConfig: tools.kafkaLog4jConfig,
+    dataDir: join(config.STACK_DATA_DIR, 'kafka-cluster'),
+    port: config.KAFKA_PORT,
+    controllerPort: config.KAFKA_CONTROLLER_PORT,
+    heapMb: config.KAFKA_HEAP_MB,
+    logsDir: stackFolders(config).logs,
+  });
+}
+
+/**
+ * How the application reaches the profile's Kafka: every broker, and in the cluster profile the
+ * replication of the topics it creates.
+ */
+export function kafkaEnvOf(config: StackConfig): Record<string, string> {
+  if (config.STACK_PROFILE !== 'cluster') return { KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}` };
+  return {
+    KAFKA_BROKERS: kafkaClusterBrokers({ port: config.KAFKA_PORT, controllerPort: config.KAFKA_CONTROLLER_PORT }).join(','),
+    KAFKA_REPLICATION_FACTOR: String(kafkaClusterReplication.replicas),
+  };
+}
+
+/**
  * The servers of the stack (PostgreSQL, Kafka, Temporal, Zipkin, SMTP sink), configured from
  * `config`: in the cluster profile the Temporal server services and the standalone Web UI take
- * the dev server's place.
+ * the dev server's place, and three Kafka nodes the single broker's.
  */
 export function stackServers(config: StackConfig, tools: InstalledTools, report: Reporter = () => undefined): ManagedServer[] {
   const logs = stackFolders(config).logs;
@@ -97,6 +126,20 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
           logPath: join(logs, 'temporal.log'),
         }),
       ];
+  const kafka = cluster
+    ? kafkaClusterServers(config, tools)
+    : [
+        createKafkaServer({
+          java: tools.java,
+          libDir: tools.kafkaLibDir,
+          log4jConfig: tools.kafkaLog4jConfig,
+          dataDir: join(config.STACK_DATA_DIR, 'kafka'),
+          port: config.KAFKA_PORT,
+          controllerPort: config.KAFKA_CONTROLLER_PORT,
+          heapMb: config.KAFKA_HEAP_MB,
+          logPath: join(logs, 'kafka.log'),
+        }),
+      ];
   return [
     createPostgresServer({
       binDir: tools.postgresBinDir,
@@ -109,16 +152,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       ...(cluster ? { maxConnections: 400 } : {}),
       ...(runAs ? { runAs } : {}),
     }),
-    createKafkaServer({
-      java: tools.java,
-      libDir: tools.kafkaLibDir,
-      log4jConfig: tools.kafkaLog4jConfig,
-      dataDir: join(config.STACK_DATA_DIR, 'kafka'),
-      port: config.KAFKA_PORT,
-      controllerPort: config.KAFKA_CONTROLLER_PORT,
-      heapMb: config.KAFKA_HEAP_MB,
-      logPath: join(logs, 'kafka.log'),
-    }),
+    ...kafka,
     ...temporal,
     createZipkinServer({
       java: tools.java,
@@ -237,7 +271,7 @@ export function appServicesInUse(config: StackConfig): ManagedServer[] {
 export function appServices(config: StackConfig): ManagedServer[] {
   const logs = stackFolders(config).logs;
   const backends = {
-    KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}`,
+    ...kafkaEnvOf(config),
     DATABASE_URL: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
     PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
     SMTP_HOST: '127.0.0.1',

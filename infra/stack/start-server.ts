@@ -43,7 +43,10 @@ export async function startServer(server: ManagedServer, timeoutMs: number): Pro
   return record;
 }
 
-/** Stops a server started by {@link startServer}, waiting up to `graceMs` before SIGKILL. */
-export function stopServer(server: Pick<ManagedServer, 'stopSignal'>, record: ProcessRecord, graceMs = 30_000) {
-  return stopProcess(record, server.stopSignal, graceMs);
+/**
+ * Stops a server started by {@link startServer}, waiting up to its own `stopGraceMs`, else
+ * `graceMs`, before SIGKILL.
+ */
+export function stopServer(server: Pick<ManagedServer, 'stopSignal' | 'stopGraceMs'>, record: ProcessRecord, graceMs = 30_000) {
+  return stopProcess(record, server.stopSignal, server.stopGraceMs ?? graceMs);
 }

@@ -1,5 +1,24 @@
-import { describe, expect, it } from 'vitest';
-import { kafkaServerProperties, newClusterId } from '../../infra/stack/servers/kafka.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { PidFiles } from '../../infra/stack/process.ts';
+import {
+  initialControllers,
+  kafkaClusterBrokers,
+  kafkaClusterIdentity,
+  kafkaClusterNodeProperties,
+  kafkaClusterNodes,
+  kafkaServerProperties,
+  newClusterId,
+} from '../../infra/stack/servers/kafka.ts';
+import { kafkaEnvOf, stackServersInUse } from '../../infra/stack/stack.ts';
+import { standInTools } from '../fixtures/stand-in-tools.ts';
+
+/** Folder of the files the tests below write; removed at the end. */
+const scratch = mkdtempSync(join(tmpdir(), 'kafka-properties-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const parse = (text: string): Record<string, string> =>
   Object.fromEntries(
@@ -38,5 +57,121 @@ describe('Kafka broker settings', () => {
     const draws = [Buffer.alloc(16, 0xf8), Buffer.alloc(16, 0x01)];
     expect(newClusterId(() => draws.shift()!)).toBe(Buffer.alloc(16, 0x01).toString('base64url'));
     expect(Buffer.alloc(16, 0xf8).toString('base64url').startsWith('-')).toBe(true);
+  });
+});
+
+describe('Kafka cluster node settings (cluster profile)', () => {
+  const nodes = kafkaClusterNodes({ dataDir: '/data/kafka-cluster', port: 19092, controllerPort: 19093 });
+  const settings = nodes.map((node) => parse(kafkaClusterNodeProperties(node, nodes)));
+
+  it('makes three nodes with their own id, data folder and ports, 100 apart', () => {
+    expect(nodes.map((n) => [n.name, n.nodeId, n.port, n.controllerPort, n.dataDir])).toEqual([
+      ['kafka-1', 1, 19092, 19093, '/data/kafka-cluster/node-1'],
+      ['kafka-2', 2, 19192, 19193, '/data/kafka-cluster/node-2'],
+      ['kafka-3', 3, 19292, 19293, '/data/kafka-cluster/node-3'],
+    ]);
+    expect(settings.map((s) => s['node.id'])).toEqual(['1', '2', '3']);
+    expect(settings.map((s) => s['log.dirs'])).toEqual([
+      '/data/kafka-cluster/node-1/kraft-logs',
+      '/data/kafka-cluster/node-2/kraft-logs',
+      '/data/kafka-cluster/node-3/kraft-logs',
+    ]);
+    expect(settings[1]!.listeners).toBe('PLAINTEXT://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193');
+    expect(settings[1]!['advertised.listeners']).toBe('PLAINTEXT://127.0.0.1:19192');
+    expect(kafkaClusterBrokers({ port: 19092, controllerPort: 19093 })).toEqual(['127.0.0.1:19092', '127.0.0.1:19192', '127.0.0.1:19292']);
+  });
+
+  it('joins every node to one dynamic quorum of three combined broker-controllers', () => {
+    for (const s of settings) {
+      expect(s['process.roles']).toBe('broker,controller');
+      expect(s['controller.quorum.bootstrap.servers']).toBe('127.0.0.1:19093,127.0.0.1:19193,127.0.0.1:19293');
+      // A static voter list and the dynamic quorum exclude each other (the storage tool refuses both).
+      expect(s['controller.quorum.voters']).toBeUndefined();
+    }
+  });
+
+  it('replicates every topic, internal ones included, three times and acknowledges a write on two', () => {
+    for (const s of settings) {
+      expect(s['default.replication.factor']).toBe('3');
+      expect(s['min.insync.replicas']).toBe('2');
+      expect(s['unclean.leader.election.enable']).toBe('false');
+      expect(s['offsets.topic.replication.factor']).toBe('3');
+      expect(s['transaction.state.log.replication.factor']).toBe('3');
+      expect(s['transaction.state.log.min.isr']).toBe('2');
+      expect(s['share.coordinator.state.topic.replication.factor']).toBe('3');
+      expect(s['share.coordinator.state.topic.min.isr']).toBe('2');
+      expect(s['auto.create.topics.enable']).toBe('false');
+    }
+  });
+});
+
+describe('Kafka cluster identity', () => {
+  const nodes = (controllerPort: number) => kafkaClusterNodes({ dataDir: '/unused', port: 19092, controllerPort });
+
+  it('is made once and read back the same, so every node is formatted with one cluster id and one voter set', () => {
+    const file = join(mkdtempSync(join(scratch, 'identity-')), 'cluster.json');
+    const first = kafkaClusterIdentity(file, nodes(19093));
+    expect(kafkaClusterIdentity(file, nodes(19093))).toEqual(first);
+    expect(first.controllers.map((c) => [c.nodeId, c.controllerPort])).toEqual([
+      [1, 19093],
+      [2, 19193],
+      [3, 19293],
+    ]);
+    expect(new Set([first.clusterId, ...first.controllers.map((c) => c.directoryId)]).size).toBe(4);
+    expect(initialControllers(first)).toBe(first.controllers.map((c) => `${c.nodeId}@127.0.0.1:${c.controllerPort}:${c.directoryId}`).join(','));
+  });
+
+  it('refuses controller ports other than those the cluster was formatted with, saying what to do', () => {
+    const file = join(mkdtempSync(join(scratch, 'identity-')), 'cluster.json');
+    kafkaClusterIdentity(file, nodes(19093));
+    expect(() => kafkaClusterIdentity(file, nodes(29093))).toThrow(
+      /formatted with controller ports 19093, 19193, 19293, not 29093, 29193, 29293: set KAFKA_CONTROLLER_PORT back/,
+    );
+  });
+});
+
+describe('Kafka settings of the application by profile', () => {
+  it('gives the application every node and replication 3 in the cluster profile, and the one broker in dev', () => {
+    const env = { KAFKA_PORT: '19092', KAFKA_CONTROLLER_PORT: '19093' };
+    expect(kafkaEnvOf(loadStackConfig({ ...env, STACK_PROFILE: 'cluster' }))).toEqual({
+      KAFKA_BROKERS: '127.0.0.1:19092,127.0.0.1:19192,127.0.0.1:19292',
+      KAFKA_REPLICATION_FACTOR: '3',
+    });
+    expect(kafkaEnvOf(loadStackConfig(env))).toEqual({ KAFKA_BROKERS: '127.0.0.1:19092' });
+  });
+});
+
+describe('stack:down and stack:status across profiles, for Kafka', () => {
+  /** The server names `down` and `status` see for `profile` (as a non-root user: no postgres user lookup). */
+  const namesInUse = (dataDir: string, profile: 'dev' | 'cluster') => {
+    vi.spyOn(process, 'getuid').mockReturnValue(1000);
+    try {
+      return stackServersInUse(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: profile }), standInTools).map((s) => s.name);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  };
+  const started = (dataDir: string, name: string) =>
+    new PidFiles(join(dataDir, 'run')).write({
+      name,
+      pid: process.pid,
+      startTicks: null,
+      command: name,
+      logPath: 'x.log',
+      startedAt: new Date().toISOString(),
+    });
+
+  it('runs the three nodes in place of the single broker in the cluster profile, and the broker alone in dev', () => {
+    const dataDir = mkdtempSync(join(scratch, 'in-use-'));
+    expect(namesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3']);
+    expect(namesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka']);
+  });
+
+  it('still sees the Kafka nodes the other profile started, by their pid files', () => {
+    const dataDir = mkdtempSync(join(scratch, 'in-use-'));
+    started(dataDir, 'kafka-2');
+    expect(namesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka', 'kafka-2']);
+    started(dataDir, 'kafka');
+    expect(namesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3', 'kafka']);
   });
 });

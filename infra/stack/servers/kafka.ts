@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { capture } from '../run-command.ts';
-import type { ManagedServer } from './server.ts';
+import type { ManagedServer, ServerName } from './server.ts';
 
 /** Options of {@link createKafkaServer}. */
 export interface KafkaServerOptions {
@@ -22,40 +22,57 @@ export interface KafkaServerOptions {
   defaultPartitions?: number;
 }
 
-/** The broker settings of a single-node KRaft cluster (broker and controller in one process). */
-export function kafkaServerProperties(options: Pick<KafkaServerOptions, 'dataDir' | 'port' | 'controllerPort' | 'defaultPartitions'>): string {
-  const settings: Record<string, string | number | boolean> = {
+type Settings = Record<string, string | number | boolean>;
+
+/** What every node of ours has, alone or in a cluster: broker and controller in one process, on loopback. */
+function kraftNodeSettings(node: { nodeId: number; dataDir: string; port: number; controllerPort: number; defaultPartitions?: number | undefined }): Settings {
+  return {
     'process.roles': 'broker,controller',
-    'node.id': 1,
-    'controller.quorum.voters': `1@127.0.0.1:${options.controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${options.port},CONTROLLER://127.0.0.1:${options.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${options.port}`,
+    'node.id': node.nodeId,
+    listeners: `PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.port}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'log.dirs': join(options.dataDir, 'kraft-logs'),
-    'num.partitions': options.defaultPartitions ?? 3,
+    'log.dirs': join(node.dataDir, 'kraft-logs'),
+    'num.partitions': node.defaultPartitions ?? 3,
     // Topics are created on purpose (by name, with a partition count), never by a typo.
     'auto.create.topics.enable': false,
-    // One broker: every internal topic has one replica.
-    'offsets.topic.replication.factor': 1,
     'offsets.topic.num.partitions': 10,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
     'transaction.state.log.num.partitions': 5,
-    'share.coordinator.state.topic.replication.factor': 1,
-    'share.coordinator.state.topic.min.isr': 1,
     // Consumer groups form at once instead of waiting 3 s for more members.
     'group.initial.rebalance.delay.ms': 0,
   };
-  return `${Object.entries(settings)
+}
+
+/** Replicas and minimum in-sync replicas of the internal topics (consumer offsets, transactions, share groups). */
+const internalTopicReplication = (replicas: number, minInSync: number): Settings => ({
+  'offsets.topic.replication.factor': replicas,
+  'transaction.state.log.replication.factor': replicas,
+  'transaction.state.log.min.isr': minInSync,
+  'share.coordinator.state.topic.replication.factor': replicas,
+  'share.coordinator.state.topic.min.isr': minInSync,
+});
+
+const toProperties = (settings: Settings): string =>
+  `${Object.entries(settings)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;
+
+/** The broker settings of a single-node KRaft cluster (broker and controller in one process). */
+export function kafkaServerProperties(options: Pick<KafkaServerOptions, 'dataDir' | 'port' | 'controllerPort' | 'defaultPartitions'>): string {
+  return toProperties({
+    ...kraftNodeSettings({ ...options, nodeId: 1 }),
+    'controller.quorum.voters': `1@127.0.0.1:${options.controllerPort}`,
+    // One broker: every internal topic has one replica.
+    ...internalTopicReplication(1, 1),
+  });
 }
 
 /**
  * A KRaft cluster id: 16 random bytes, base64url without padding, as `kafka-storage random-uuid`
  * makes. Like Kafka's own, it never starts with '-', which the storage tool would read as an option.
+ * A node's directory id is made the same way.
  */
 export function newClusterId(random: (size: number) => Buffer = randomBytes): string {
   for (;;) {
@@ -64,18 +81,29 @@ export function newClusterId(random: (size: number) => Buffer = randomBytes): st
   }
 }
 
+/** The JVM options of a Kafka node with `heapMb` of heap. */
+const kafkaJvm = (heapMb: number, log4jConfig: string): string[] => [
+  `-Xms${Math.min(256, heapMb)}m`,
+  `-Xmx${heapMb}m`,
+  '-XX:+UseG1GC',
+  '-XX:MaxGCPauseMillis=20',
+  '-Djava.awt.headless=true',
+  `-Dlog4j2.configurationFile=${log4jConfig}`,
+];
+
+/** Formats a node's storage with `kafka.tools.StorageTool format` and the given options (cluster id, quorum). */
+function formatStorage(java: string, jvm: string[], classpath: string, propertiesFile: string, args: string[]): void {
+  const format = capture(java, [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-c', propertiesFile, ...args]);
+  if (format.status !== 0) {
+    throw new Error(`formatting the KRaft storage failed (exit ${format.status}): ${format.output.trim().split('\n').slice(-3).join(' / ')}`);
+  }
+}
+
 /** A single Apache Kafka node in KRaft mode, run from the broker jars with `java ... kafka.Kafka`. */
 export function createKafkaServer(options: KafkaServerOptions): ManagedServer {
   const propertiesFile = join(options.dataDir, 'server.properties');
   const classpath = `${options.libDir}/*`;
-  const jvm = [
-    `-Xms${Math.min(256, options.heapMb)}m`,
-    `-Xmx${options.heapMb}m`,
-    '-XX:+UseG1GC',
-    '-XX:MaxGCPauseMillis=20',
-    '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${options.log4jConfig}`,
-  ];
+  const jvm = kafkaJvm(options.heapMb, options.log4jConfig);
 
   return {
     name: 'kafka',
@@ -91,10 +119,7 @@ export function createKafkaServer(options: KafkaServerOptions): ManagedServer {
       // Rewritten on every start so a changed port takes effect; the storage is formatted once.
       writeFileSync(propertiesFile, kafkaServerProperties(options));
       if (existsSync(join(options.dataDir, 'kraft-logs', 'meta.properties'))) return;
-      const format = capture(options.java, [...jvm, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', propertiesFile]);
-      if (format.status !== 0) {
-        throw new Error(`formatting the KRaft storage failed (exit ${format.status}): ${format.output.trim().split('\n').slice(-3).join(' / ')}`);
-      }
+      formatStorage(options.java, jvm, classpath, propertiesFile, ['-t', newClusterId()]);
     },
 
     launchSpec: () => ({ command: options.java, args: [...jvm, '-cp', classpath, 'kafka.Kafka', propertiesFile] }),
@@ -118,4 +143,208 @@ export function createKafkaServer(options: KafkaServerOptions): ManagedServer {
 
     endpoints: () => ({ Kafka: `127.0.0.1:${options.port}` }),
   };
+}
+
+/** Server names of the cluster profile's Kafka nodes, node 1 first. */
+export const kafkaClusterNodeNames = ['kafka-1', 'kafka-2', 'kafka-3'] as const satisfies readonly ServerName[];
+
+/** Replication in the cluster profile: every partition on all three nodes, an acknowledged write on at least two. */
+export const kafkaClusterReplication = { replicas: 3, minInSync: 2 } as const;
+
+/**
+ * Ports between two nodes of the cluster: node n listens at `port + 100 (n - 1)` and its controller
+ * at `controllerPort + 100 (n - 1)` (9092/9093, 9192/9193, 9292/9293 by default).
+ */
+export const kafkaClusterPortStep = 100;
+
+/** One node of the cluster profile's Kafka: its id, ports and data folder. */
+export interface KafkaClusterNode {
+  name: (typeof kafkaClusterNodeNames)[number];
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+}
+
+/** Options of {@link createKafkaClusterServers}. */
+export interface KafkaClusterOptions extends Omit<KafkaServerOptions, 'logPath'> {
+  /** The cluster's folder: its identity (cluster.json) and a data folder per node (node-1 ...). */
+  dataDir: string;
+  /** Broker port of node 1; the others follow at steps of {@link kafkaClusterPortStep}. */
+  port: number;
+  /** Controller port of node 1; the others follow at steps of {@link kafkaClusterPortStep}. */
+  controllerPort: number;
+  /** JVM heap of each node. */
+  heapMb: number;
+  logsDir: string;
+}
+
+/** The nodes of the cluster profile's Kafka, from its first ports and folder. */
+export function kafkaClusterNodes(options: Pick<KafkaClusterOptions, 'dataDir' | 'port' | 'controllerPort'>): KafkaClusterNode[] {
+  return kafkaClusterNodeNames.map((name, index) => ({
+    name,
+    nodeId: index + 1,
+    port: options.port + kafkaClusterPortStep * index,
+    controllerPort: options.controllerPort + kafkaClusterPortStep * index,
+    dataDir: join(options.dataDir, `node-${index + 1}`),
+  }));
+}
+
+/** `host:port` of every broker of the cluster, as clients list them in KAFKA_BROKERS. */
+export function kafkaClusterBrokers(options: Pick<KafkaClusterOptions, 'port' | 'controllerPort'>): string[] {
+  return kafkaClusterNodes({ ...options, dataDir: '' }).map((node) => `127.0.0.1:${node.port}`);
+}
+
+/**
+ * The settings of one node of the cluster: a combined broker and controller that finds the
+ * dynamic quorum through every controller's endpoint, with topics on three replicas of which two
+ * must have a write before it is acknowledged, and no out-of-sync replica ever elected leader.
+ */
+export function kafkaClusterNodeProperties(node: KafkaClusterNode, nodes: readonly KafkaClusterNode[], defaultPartitions?: number): string {
+  const { replicas, minInSync } = kafkaClusterReplication;
+  return toProperties({
+    ...kraftNodeSettings({ ...node, defaultPartitions }),
+    'controller.quorum.bootstrap.servers': nodes.map((n) => `127.0.0.1:${n.controllerPort}`).join(','),
+    'default.replication.factor': replicas,
+    // With acks=all, a write survives the loss of any one node; with two nodes gone it is refused.
+    'min.insync.replicas': minInSync,
+    // An out-of-sync replica made leader would drop acknowledged writes: wait for an in-sync one instead.
+    'unclean.leader.election.enable': false,
+    ...internalTopicReplication(replicas, minInSync),
+  });
+}
+
+/** What the cluster was formatted with, kept in cluster.json: the same for every node, made once. */
+export interface KafkaClusterIdentity {
+  clusterId: string;
+  /** The initial voters: each node's id, controller port and metadata directory id. */
+  controllers: { nodeId: number; controllerPort: number; directoryId: string }[];
+}
+
+/** The `--initial-controllers` value of the storage tool: `id@host:port:directoryId`, comma-separated. */
+export function initialControllers(identity: KafkaClusterIdentity): string {
+  return identity.controllers.map((c) => `${c.nodeId}@127.0.0.1:${c.controllerPort}:${c.directoryId}`).join(',');
+}
+
+/**
+ * Reads the cluster's identity, or makes and keeps it on first use. Created exclusively ('wx'), so
+ * nodes prepared at the same time agree on one. The voters' endpoints are in the formatted
+ * metadata, so a cluster cannot move its controller ports: that is refused with what to do.
+ */
+export function kafkaClusterIdentity(file: string, nodes: readonly KafkaClusterNode[]): KafkaClusterIdentity {
+  const wanted: KafkaClusterIdentity = {
+    clusterId: newClusterId(),
+    controllers: nodes.map((n) => ({ nodeId: n.nodeId, controllerPort: n.controllerPort, directoryId: newClusterId() })),
+  };
+  try {
+    writeFileSync(file, `${JSON.stringify(wanted, null, 2)}\n`, { flag: 'wx' });
+    return wanted;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const identity = JSON.parse(readFileSync(file, 'utf8')) as KafkaClusterIdentity;
+  const formatted = identity.controllers.map((c) => c.controllerPort).join(', ');
+  const now = nodes.map((n) => n.controllerPort).join(', ');
+  if (formatted !== now) {
+    throw new Error(
+      `the Kafka cluster in ${file} was formatted with controller ports ${formatted}, not ${now}: set KAFKA_CONTROLLER_PORT back, or remove its folder to start a new cluster (its topics are lost)`,
+    );
+  }
+  return identity;
+}
+
+/**
+ * The node id of the active controller (the quorum's leader), as the nodes last recorded it in
+ * their quorum-state files: the leader of the latest epoch. Brokers do not tell: in KRaft the
+ * controller id of their metadata answer is a random live broker.
+ */
+export function activeKafkaController(nodes: readonly KafkaClusterNode[]): number | undefined {
+  let latest: { leaderId: number; leaderEpoch: number } | undefined;
+  for (const node of nodes) {
+    const file = join(node.dataDir, 'kraft-logs', '__cluster_metadata-0', 'quorum-state');
+    if (!existsSync(file)) continue;
+    const state = JSON.parse(readFileSync(file, 'utf8')) as { leaderId: number; leaderEpoch: number };
+    if (state.leaderId >= 0 && (!latest || state.leaderEpoch > latest.leaderEpoch)) latest = state;
+  }
+  return latest?.leaderId;
+}
+
+/** Resolves when `node` answers, is a registered broker of the cluster, and the cluster has an active controller. */
+async function probeClusterNode(node: KafkaClusterNode): Promise<void> {
+  const admin = new Kafka({
+    clientId: 'stack-probe',
+    brokers: [`127.0.0.1:${node.port}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 2000,
+    requestTimeout: 5000,
+  }).admin();
+  await admin.connect();
+  try {
+    const cluster = await admin.describeCluster();
+    if (!cluster.brokers.some((broker) => broker.nodeId === node.nodeId)) {
+      throw new Error(`node ${node.nodeId} is not a registered broker yet (brokers: ${cluster.brokers.map((b) => b.nodeId).join(', ') || 'none'})`);
+    }
+    // Metadata is served from each broker's cache even when the quorum is lost; creating a topic
+    // (validated only, nothing created) needs the active controller, hence a quorum.
+    await admin
+      .createTopics({
+        validateOnly: true,
+        waitForLeaders: false,
+        timeout: 3000,
+        topics: [{ topic: 'stack-probe-quorum', numPartitions: 1, replicationFactor: 1 }],
+      })
+      .catch((err: Error) => {
+        throw new Error(`the cluster did not confirm a controller quorum (${err.message})`);
+      });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * The cluster profile's Kafka: three KRaft nodes, each broker and controller in one process with
+ * its own id, ports and data folder, forming one dynamic quorum (`controller.quorum.bootstrap.servers`).
+ * Each node's storage is formatted once with the cluster's id and the same initial voters, kept in
+ * cluster.json. Each answers its probe only when it is itself a broker of the cluster and the
+ * cluster has a quorum (two of the three controllers).
+ */
+export function createKafkaClusterServers(options: KafkaClusterOptions): ManagedServer[] {
+  const nodes = kafkaClusterNodes(options);
+  const classpath = `${options.libDir}/*`;
+  const jvm = kafkaJvm(options.heapMb, options.log4jConfig);
+  const identityFile = join(options.dataDir, 'cluster.json');
+  return nodes.map((node): ManagedServer => {
+    const propertiesFile = join(node.dataDir, 'server.properties');
+    return {
+      name: node.name,
+      ports: [
+        { port: node.port, setting: 'KAFKA_PORT' },
+        { port: node.controllerPort, setting: 'KAFKA_CONTROLLER_PORT' },
+      ],
+      logPath: join(options.logsDir, `${node.name}.log`),
+      stopSignal: 'SIGTERM',
+      // A node asked to stop waits for the controller to move its partitions first, up to 5
+      // minutes; with the other two nodes gone there is no controller to answer, so it is killed
+      // after this. A node with a quorum stops in a few seconds.
+      stopGraceMs: 20_000,
+
+      prepare() {
+        if (Math.max(node.port, node.controllerPort) > 65_535) {
+          throw new Error(
+            `node ${node.nodeId} would listen on ports ${node.port} and ${node.controllerPort}: KAFKA_PORT and KAFKA_CONTROLLER_PORT must leave room for ${kafkaClusterPortStep} per node`,
+          );
+        }
+        mkdirSync(node.dataDir, { recursive: true });
+        writeFileSync(propertiesFile, kafkaClusterNodeProperties(node, nodes, options.defaultPartitions));
+        if (existsSync(join(node.dataDir, 'kraft-logs', 'meta.properties'))) return;
+        const identity = kafkaClusterIdentity(identityFile, nodes);
+        formatStorage(options.java, jvm, classpath, propertiesFile, ['-t', identity.clusterId, '--initial-controllers', initialControllers(identity)]);
+      },
+
+      launchSpec: () => ({ command: options.java, args: [...jvm, '-cp', classpath, 'kafka.Kafka', propertiesFile] }),
+      probe: () => probeClusterNode(node),
+      endpoints: () => ({ [`Kafka node ${node.nodeId}`]: `127.0.0.1:${node.port} (controller 127.0.0.1:${node.controllerPort})` }),
+    };
+  });
 }

@@ -20,6 +20,10 @@ export type ServerName =
   | 'temporal-matching-2'
   | 'temporal-internal-worker'
   | 'temporal-ui'
+  // The cluster profile's Kafka: three KRaft nodes, each broker and controller.
+  | 'kafka-1'
+  | 'kafka-2'
+  | 'kafka-3'
   // The cluster profile's application: two of each process, numbered.
   | AppInstanceName;
 
@@ -38,6 +42,8 @@ export interface ManagedServer {
   readonly logPath: string;
   /** The signal that stops it quickly and cleanly. */
   readonly stopSignal: NodeJS.Signals;
+  /** How long a stop waits after `stopSignal` before SIGKILL, when not the caller's default. */
+  readonly stopGraceMs?: number;
   /**
    * Servers of the same `stackUp` that must answer before this one starts (the cluster's Temporal
    * needs PostgreSQL). Servers started without it start together.
