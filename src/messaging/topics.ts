@@ -16,7 +16,7 @@ export const deadLetterTopicOf = (groupId: string): string => `dlq.${groupId}`;
 export interface TopicOptions {
   /** @default 3 */
   partitions?: number;
-  /** @default 1 (a single broker); 3 on a real cluster */
+  /** @default the cluster's own `default.replication.factor` (1 on one broker; 3 on the cluster profile) */
   replicationFactor?: number;
   /** @default '' */
   prefix?: string;
@@ -35,7 +35,12 @@ export async function ensureTopics(admin: Admin, options: TopicOptions = {}, typ
   // Another process may create the same topics at the same time: an existing topic is fine.
   await admin.createTopics({
     waitForLeaders: false,
-    topics: missing.map((topic) => ({ topic, numPartitions: options.partitions ?? 3, replicationFactor: options.replicationFactor ?? 1 })),
+    // Without a replication factor the broker applies its default.replication.factor (kafkajs sends -1).
+    topics: missing.map((topic) => ({
+      topic,
+      numPartitions: options.partitions ?? 3,
+      ...(options.replicationFactor ? { replicationFactor: options.replicationFactor } : {}),
+    })),
   });
   // kafkajs's own waitForLeaders gives up on the "does not host this topic-partition" answer a
   // broker gives while a new topic's metadata propagates; wait for every leader here instead.

@@ -34,7 +34,9 @@ export const KafkaEnv = {
   KAFKA_SASL_USERNAME: Type.Optional(Type.String()),
   KAFKA_SASL_PASSWORD: Type.Optional(Type.String()),
   KAFKA_TOPIC_PARTITIONS: Type.Integer({ minimum: 1, default: 3, description: 'partitions of topics this process creates' }),
-  KAFKA_REPLICATION_FACTOR: Type.Integer({ minimum: 1, default: 1, description: 'replicas of topics this process creates (3 on a real cluster)' }),
+  KAFKA_REPLICATION_FACTOR: Type.Optional(
+    Type.Integer({ minimum: 1, description: "replicas of topics this process creates (default: the cluster's default.replication.factor)" }),
+  ),
   KAFKA_TOPIC_PREFIX: Type.String({ default: '', description: 'prefix of topic and consumer group names, e.g. "staging."' }),
 };
 

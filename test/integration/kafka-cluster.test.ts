@@ -5,22 +5,11 @@ import { ConfigResourceTypes, Kafka, logLevel, type Admin, type Consumer, type P
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStackConfig, type StackConfig } from '../../infra/stack/config.ts';
 import { locateTools } from '../../infra/stack/install.ts';
-import { isPortFree } from '../../infra/stack/ports.ts';
 import { isRunning, PidFiles } from '../../infra/stack/process.ts';
-import { activeKafkaController, kafkaClusterNodes, kafkaClusterPortStep, type KafkaClusterIdentity } from '../../infra/stack/servers/kafka.ts';
+import { activeKafkaController, freeKafkaClusterPorts, kafkaClusterNodes, type KafkaClusterIdentity } from '../../infra/stack/servers/kafka.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { kafkaClusterServers, kafkaEnvOf, stackDown, stackFolders, stackStatus, stackUp } from '../../infra/stack/stack.ts';
 import { waitUntil } from '../../infra/stack/wait.ts';
-
-/** A broker port and a controller port whose two followers (at the cluster's step) are free too. */
-async function freeClusterPorts(): Promise<{ port: number; controllerPort: number }> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 9_000);
-    const wanted = [0, 1, 2].flatMap((n) => [port + kafkaClusterPortStep * n, port + 1 + kafkaClusterPortStep * n]);
-    if ((await Promise.all(wanted.map((p) => isPortFree(p)))).every(Boolean)) return { port, controllerPort: port + 1 };
-  }
-  throw new Error('no free ports for three Kafka nodes between 20000 and 29300');
-}
 
 /** Waits until `problem` says nothing is wrong; fails the test with the last problem otherwise. */
 async function until(problem: () => string | undefined | Promise<string | undefined>, timeoutMs: number): Promise<void> {
@@ -90,7 +79,7 @@ describe('the cluster profile: three KRaft Kafka nodes, replication 3, min in-sy
     }, 60_000);
 
   beforeAll(async () => {
-    const { port, controllerPort } = await freeClusterPorts();
+    const { port, controllerPort } = await freeKafkaClusterPorts();
     config = loadStackConfig({
       STACK_PROFILE: 'cluster',
       STACK_DATA_DIR: dataDir,

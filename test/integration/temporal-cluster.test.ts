@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadStackConfig, type StackConfig } from '../../infra/stack/config.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { stackStatus, temporalClusterServers } from '../../infra/stack/stack.ts';
+import { eventTypes } from '../../src/domain/events.ts';
+import { ensureTopics } from '../../src/messaging/topics.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
@@ -67,5 +70,34 @@ describe('the cluster profile: Temporal server services on PostgreSQL with the s
     );
     expect(api.status).toBe(200);
     expect(JSON.stringify(await api.json())).toContain(`order-${orderId}`);
+  });
+});
+
+describe("the cluster profile's Kafka: the flows' topics", () => {
+  it('have three replicas, all in sync, with min.insync.replicas 2 and unclean leader election off', async () => {
+    const admin = new Kafka({ clientId: 'cluster-topics-check', brokers: inject('servers').kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      // As every process creates them at start: ensureTopics, no replication factor of its own.
+      const prefix = `replicas-${randomUUID().slice(0, 8)}.`;
+      await ensureTopics(admin, { prefix });
+      const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+      expect(topics.length).toBe(eventTypes.length);
+      const metadata = await admin.fetchTopicMetadata({ topics });
+      for (const topic of metadata.topics) {
+        for (const partition of topic.partitions) {
+          expect({ topic: topic.name, replicas: partition.replicas.length, inSync: partition.isr.length }).toEqual({
+            topic: topic.name,
+            replicas: 3,
+            inSync: 3,
+          });
+        }
+      }
+      const [config] = (await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topics[0]! }], includeSynonyms: false })).resources;
+      const setting = (name: string) => config!.configEntries.find((entry) => entry.configName === name)?.configValue;
+      expect({ minInSync: setting('min.insync.replicas'), unclean: setting('unclean.leader.election.enable') }).toEqual({ minInSync: '2', unclean: 'false' });
+    } finally {
+      await admin.disconnect();
+    }
   });
 });

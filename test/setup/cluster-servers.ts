@@ -1,7 +1,8 @@
 /**
  * Global setup of the cluster suite: the stack's cluster profile (`npm start -- --profile
  * cluster`) started by the stack's own code on free ports in a temporary folder: PostgreSQL, the
- * Temporal server's services with the standalone Web UI, and Kafka. The scenario table, the HTTP
+ * Temporal server's services with the standalone Web UI, and three Kafka nodes (topics get the
+ * brokers' default of 3 replicas, min.insync.replicas 2). The scenario table, the HTTP
  * end-to-end tests and the browser test then run against it exactly as they run against the dev
  * profile's servers.
  */
@@ -13,20 +14,22 @@ import { loadStackConfig } from '../../infra/stack/config.ts';
 import { locateClusterTools, locateTools } from '../../infra/stack/install.ts';
 import { freePort, freePortRange } from '../../infra/stack/ports.ts';
 import { postgresUser } from '../../infra/stack/prerequisites.ts';
-import { createKafkaServer } from '../../infra/stack/servers/kafka.ts';
+import { freeKafkaClusterPorts } from '../../infra/stack/servers/kafka.ts';
 import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
-import { stackDown, stackFolders, stackUp, temporalClusterServers } from '../../infra/stack/stack.ts';
+import { kafkaClusterServers, kafkaEnvOf, stackDown, stackFolders, stackUp, temporalClusterServers } from '../../infra/stack/stack.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = mkdtempSync(join(tmpdir(), 'order-saga-cluster-test-'));
   // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
   chmodSync(root, 0o755);
+  const kafkaPorts = await freeKafkaClusterPorts();
   const env = {
     STACK_PROFILE: 'cluster',
     STACK_DATA_DIR: root,
     POSTGRES_PORT: String(await freePort()),
-    KAFKA_PORT: String(await freePort()),
-    KAFKA_CONTROLLER_PORT: String(await freePort()),
+    KAFKA_PORT: String(kafkaPorts.port),
+    KAFKA_CONTROLLER_PORT: String(kafkaPorts.controllerPort),
+    KAFKA_HEAP_MB: '384',
     TEMPORAL_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),
@@ -50,16 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       maxConnections: 400,
       ...(runAs ? { runAs } : {}),
     }),
-    createKafkaServer({
-      java: tools.java,
-      libDir: tools.kafkaLibDir,
-      log4jConfig: tools.kafkaLog4jConfig,
-      dataDir: join(root, 'kafka'),
-      port: config.KAFKA_PORT,
-      controllerPort: config.KAFKA_CONTROLLER_PORT,
-      heapMb: 384,
-      logPath: join(logs, 'kafka.log'),
-    }),
+    ...kafkaClusterServers(config, tools),
     ...temporalClusterServers(config),
   ];
   const teardown = async () => {
@@ -80,7 +74,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     temporalAddress: `127.0.0.1:${config.TEMPORAL_PORT}`,
     temporalNamespace: config.TEMPORAL_NAMESPACE,
     temporalUiUrl: `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`,
-    kafkaBrokers: [`127.0.0.1:${config.KAFKA_PORT}`],
+    kafkaBrokers: kafkaEnvOf(config).KAFKA_BROKERS!.split(','),
     databaseUrl: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
   });
   return teardown;

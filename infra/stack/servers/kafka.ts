@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { isPortFree } from '../ports.ts';
 import { capture } from '../run-command.ts';
 import type { ManagedServer, ServerName } from './server.ts';
 
@@ -156,6 +157,19 @@ export const kafkaClusterReplication = { replicas: 3, minInSync: 2 } as const;
  * at `controllerPort + 100 (n - 1)` (9092/9093, 9192/9193, 9292/9293 by default).
  */
 export const kafkaClusterPortStep = 100;
+
+/**
+ * Broker and controller ports of node 1 such that all three nodes' ports were free a moment ago
+ * (tests start the cluster on free ports; the nodes' ports are node 1's plus steps).
+ */
+export async function freeKafkaClusterPorts(from = 33_000, to = 40_000): Promise<{ port: number; controllerPort: number }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from - 3 * kafkaClusterPortStep));
+    const wanted = [0, 1, 2].flatMap((n) => [port + kafkaClusterPortStep * n, port + 1 + kafkaClusterPortStep * n]);
+    if ((await Promise.all(wanted.map((p) => isPortFree(p)))).every(Boolean)) return { port, controllerPort: port + 1 };
+  }
+  throw new Error(`no free ports for three Kafka nodes between ${from} and ${to}`);
+}
 
 /** One node of the cluster profile's Kafka: its id, ports and data folder. */
 export interface KafkaClusterNode {
