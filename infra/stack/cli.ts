@@ -26,9 +26,11 @@ const usage = `usage: tsx infra/stack/cli.ts <command> [--profile dev|cluster]
   start            up, then the application (payment gateway, Temporal worker, choreography,
                    projector, API); print the URLs and stay in the foreground, restarting any
                    process it started that dies; Ctrl-C stops what it started
-  --profile        dev (default): the Temporal CLI dev server; cluster: the Temporal server's
-                   frontend, 2 history, 2 matching and worker services on PostgreSQL, and the
-                   standalone Web UI (built with Go on first use). Also STACK_PROFILE.`;
+  --profile        dev (default): the Temporal CLI dev server, one Kafka broker, one of each
+                   application process; cluster: the Temporal server's frontend, 2 history,
+                   2 matching and worker services on PostgreSQL with the standalone Web UI (built
+                   with Go on first use), three Kafka nodes (replication 3, min in-sync 2), and
+                   two of each application process but the gateway. Also STACK_PROFILE.`;
 
 async function install(config: StackConfig) {
   const tools = await installTools(config.STACK_TOOLS_DIR, say);

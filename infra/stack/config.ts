@@ -10,7 +10,8 @@ const port = (defaultPort: number, description: string) => Type.Integer({ minimu
 export const StackEnvSchema = Type.Object({
   STACK_PROFILE: Type.Union([Type.Literal('dev'), Type.Literal('cluster')], {
     default: 'dev',
-    description: 'dev: the Temporal CLI dev server; cluster: the Temporal server services on PostgreSQL and the standalone Web UI (also --profile)',
+    description:
+      'dev: the Temporal CLI dev server, one Kafka broker, one of each process; cluster: the Temporal server services on PostgreSQL with the standalone Web UI, three Kafka nodes, two of each process (also --profile)',
   }),
   STACK_TOOLS_DIR: Type.String({ default: join(projectRoot, '.tools'), description: 'where pinned servers are installed' }),
   STACK_DATA_DIR: Type.String({ default: join(projectRoot, '.data'), description: 'data, logs and pid files of the stack' }),

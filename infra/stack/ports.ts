@@ -9,8 +9,22 @@ export async function isPortFree(port: number, host = '127.0.0.1'): Promise<bool
   });
 }
 
-/** A port on 127.0.0.1 that was free a moment ago (the OS picks it). */
+/**
+ * A port on 127.0.0.1 that was free a moment ago, picked at random below Linux's ephemeral range
+ * (32768-60999): a port the OS hands out for `listen(0)` is one it also hands to outgoing
+ * connections, and with Kafka, PostgreSQL and Temporal clients busy one could take it between
+ * the choice and the server's bind.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    if (await isPortFree(port, host)) return port;
+  }
+  return osChosenPort(host);
+}
+
+/** A port the OS picks for `listen(0)`. */
+async function osChosenPort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -14,20 +14,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChaosResult } from '../../bench/chaos-report.ts';
 import { projectRoot } from '../../infra/stack/paths.ts';
-import { isPortFree } from '../../infra/stack/ports.ts';
+import { freePortRange } from '../../infra/stack/ports.ts';
 import { startSystem } from './helpers/npm-start.ts';
 
 const profile = process.env.CHAOS_TEST_PROFILE ?? 'dev';
 const faults = process.env.CHAOS_TEST_FAULTS ?? 'kafka-broker,worker,choreography,postgres';
-
-/** A first port with the `size` after it free: the cluster profile's Temporal services among themselves (kept below 32768, as Temporal stores them as smallint). */
-async function freePortRange(size: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 10_000);
-    if ((await Promise.all(Array.from({ length: size }, (_, i) => isPortFree(base + i)))).every(Boolean)) return base;
-  }
-  throw new Error(`no ${size} free ports in a row between 20000 and 30000`);
-}
 
 /** Runs `npm run chaos`'s script with the system's settings; resolves with its exit code and output. */
 function runChaos(env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {

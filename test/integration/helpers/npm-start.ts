@@ -3,7 +3,7 @@
  * use the whole system (npm-start, fault-tolerance) start and stop it through this.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadStackConfig, type StackConfig } from '../../../infra/stack/config.ts';
@@ -101,7 +101,13 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
       180_000,
     );
   } catch (err) {
+    // The data folder goes with stop(): keep the end of each log npm start named as failing.
+    const failedLogs = [...output.matchAll(/did not start.*log: (\S+\.log)/g)].map((m) => m[1]!);
+    const tails = failedLogs.map(
+      (path) => `--- end of ${path}:\n${existsSync(path) ? readFileSync(path, 'utf8').split('\n').slice(-15).join('\n') : '(missing)'}`,
+    );
     await stop();
+    if (tails.length > 0 && err instanceof Error) err.message += `\n${tails.join('\n')}`;
     throw err;
   }
   return { env, config, api: `http://127.0.0.1:${env.API_PORT}`, pids, output: () => output, started, stop };
