@@ -182,12 +182,16 @@ describe('npm start', () => {
         'the order placed after the restart confirmed',
         async () => ((await (await fetch(`${api}/orders/${afterRestart}`)).json()) as { status?: string }).status === 'confirmed',
       );
-    } finally {
-      const { how, leftOver } = await system.stop();
-      // npm, signalled by the terminal too, ends with the shell's code for Ctrl-C once its script has.
-      expect([0, 130], output()).toContain(how);
-      expect(leftOver, 'processes left running').toEqual([]);
+    } catch (err) {
+      // The first failure is the one to read: stopping afterwards may fail too, and would hide it.
+      const { leftOver } = await system.stop();
+      if (err instanceof Error) err.message += `\n(then stopped; left running: ${leftOver.join(', ') || 'none'})\n${output()}`;
+      throw err;
     }
+    const { how, leftOver } = await system.stop();
+    // npm, signalled by the terminal too, ends with the shell's code for Ctrl-C once its script has.
+    expect([0, 130], output()).toContain(how);
+    expect(leftOver, `processes left running\n${output()}`).toEqual([]);
     expect(output()).toContain('stopping ...');
   }, 300_000);
 });
