@@ -1,4 +1,5 @@
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import type { MessageSender } from '../messaging/renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type ConsumerRunner } from '../messaging/consumer-runner.ts';
@@ -24,7 +25,7 @@ export interface ChoreographyRuntimeOptions {
   kafka: Kafka;
   pool: pg.Pool;
   /** Connected idempotent producer (relay and dead letters). */
-  producer: Producer;
+  producer: MessageSender;
   log: Logger;
   services: ChoreographyService[];
   /** Outbox relays to run in this process (0 when another process runs the relay). @default 1 */

@@ -1,5 +1,6 @@
 import { SpanStatusCode } from '@opentelemetry/api';
-import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
+import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { DataRejectedError, InvalidEventError, OrderSagaError } from '../domain/errors.ts';
@@ -81,7 +82,7 @@ export interface ConsumerRunnerOptions {
   producerName: string;
   handlers: EventHandlers;
   /** Connected producer for dead letters. */
-  producer: Producer;
+  producer: MessageSender;
   log: Logger;
   /** Only events of this flow are applied (`any`: both); the others are skipped. @default 'choreographed' */
   flow?: EventEnvelope['flow'] | 'any';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, IHeaders, Kafka, Producer } from 'kafkajs';
+import type { Admin, IHeaders, Kafka } from 'kafkajs';
+import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import { deadLetterHeaders, headerText } from './consumer-runner.ts';
 import { deadLetterTopicOf } from './topics.ts';
@@ -79,7 +80,7 @@ export async function listDeadLetters(kafka: Kafka, groupId: string): Promise<De
  * with their key and original headers, so the group retries them (after the cause was fixed).
  * @returns the ids it replayed; unknown ids are left out.
  */
-export async function replayDeadLetters(kafka: Kafka, producer: Producer, groupId: string, ids: readonly string[]): Promise<string[]> {
+export async function replayDeadLetters(kafka: Kafka, producer: MessageSender, groupId: string, ids: readonly string[]): Promise<string[]> {
   const chosen = (await listDeadLetters(kafka, groupId)).filter((letter) => ids.includes(letter.id));
   for (const letter of chosen) {
     const original = Object.fromEntries(Object.entries(letter.headers).filter(([k]) => !k.startsWith('dlq-')));

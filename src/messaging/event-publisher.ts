@@ -1,4 +1,4 @@
-import type { Producer } from 'kafkajs';
+import type { MessageSender } from './renewing-producer.ts';
 import { EventPublishFailedError } from '../domain/errors.ts';
 import type { EventEnvelope } from '../domain/events.ts';
 import { endSpans, startPublishSpan } from '../observability/message-tracing.ts';
@@ -25,7 +25,7 @@ export function eventHeaders(event: EventEnvelope): Record<string, string> {
  * `maxInFlightRequests: 1`): topic = event type, key = order id, so one order's events stay in
  * order within a partition.
  */
-export function createEventPublisher(producer: Producer, topicPrefix = ''): EventPublisher {
+export function createEventPublisher(producer: MessageSender, topicPrefix = ''): EventPublisher {
   return {
     async publish(events) {
       if (events.length === 0) return;

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Producer } from 'kafkajs';
+import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Span } from '@opentelemetry/api';
@@ -10,7 +10,7 @@ import { failpoint } from '../platform/failpoints.ts';
 export interface OutboxRelayOptions {
   pool: pg.Pool;
   /** An idempotent producer (`idempotent: true`, `maxInFlightRequests: 1`), connected. */
-  producer: Producer;
+  producer: MessageSender;
   log: Logger;
   /** Rows published per transaction. @default 200 */
   batchSize?: number;

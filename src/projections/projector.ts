@@ -1,4 +1,5 @@
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import type { MessageSender } from '../messaging/renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { eventTypes, type EventEnvelope, type EventType } from '../domain/events.ts';
@@ -125,7 +126,7 @@ export interface ProjectorOptions {
   kafka: Kafka;
   pool: pg.Pool;
   /** Connected producer, for dead letters. */
-  producer: Producer;
+  producer: MessageSender;
   log: Logger;
   /** Prefix of topics and of the group name. @default '' */
   prefix?: string;

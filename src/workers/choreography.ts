@@ -14,6 +14,7 @@ import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
 import { deadLetterTopicOf } from '../messaging/topics.ts';
+import { createRenewingProducer } from '../messaging/renewing-producer.ts';
 import { outboxBacklog } from '../messaging/outbox.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
@@ -66,7 +67,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   onStop('database pool', () => pool.end());
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-choreography`);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
 

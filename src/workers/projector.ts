@@ -9,6 +9,7 @@ import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
 import { startProjector, projectorGroup, projectorPoolSize, rebuildReadModel } from '../projections/projector.ts';
 import { deadLetterTopicOf } from '../messaging/topics.ts';
+import { createRenewingProducer } from '../messaging/renewing-producer.ts';
 import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
@@ -54,7 +55,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   }
 
   onStop('database pool', () => pool.end());
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
   const registry = createMetricsRegistry('projector');

@@ -13,6 +13,7 @@ import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { createEventPublisher } from '../messaging/event-publisher.ts';
 import { ensureTopics } from '../messaging/topics.ts';
+import { createRenewingProducer } from '../messaging/renewing-producer.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
 import { sagaActivityInterceptor } from '../observability/saga-activity-interceptor.ts';
 import { createSagaMetrics } from '../observability/saga-metrics.ts';
@@ -92,8 +93,8 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     prefix: config.KAFKA_TOPIC_PREFIX,
   });
   await admin.disconnect();
-  // Idempotent producer: a retried send never writes a message twice (needs one request in flight).
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  // Idempotent, and renewed after a failed send (src/messaging/renewing-producer.ts says why).
+  const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
 

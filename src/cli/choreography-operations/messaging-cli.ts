@@ -12,6 +12,7 @@ import { choreographySubscriptions, type ChoreographyGroup } from '../../choreog
 import { findStalledOrders } from '../../contexts/orders/stalled-orders.ts';
 import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../messaging/dead-letters.ts';
 import { topicOf } from '../../messaging/topics.ts';
+import { createRenewingProducer } from '../../messaging/renewing-producer.ts';
 import { runCli } from '../../platform/cli.ts';
 import { DatabaseEnv, KafkaEnv, loadConfig } from '../../platform/config.ts';
 import { createPool } from '../../platform/database.ts';
@@ -72,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'dlq-replay') {
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = createRenewingProducer(kafka);
     await producer.connect();
     const replayed = await replayDeadLetters(kafka, producer, groupId, ids);
     await producer.disconnect();
