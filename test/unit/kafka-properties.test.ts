@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
-import { PidFiles } from '../../infra/stack/process.ts';
 import {
   initialControllers,
   kafkaClusterBrokers,
@@ -13,8 +12,8 @@ import {
   kafkaServerProperties,
   newClusterId,
 } from '../../infra/stack/servers/kafka.ts';
-import { kafkaEnvOf, stackServersInUse } from '../../infra/stack/stack.ts';
-import { standInTools } from '../fixtures/stand-in-tools.ts';
+import { kafkaEnvOf } from '../../infra/stack/stack.ts';
+import { pretendStarted, serverNamesInUse } from '../fixtures/stand-in-tools.ts';
 
 /** Folder of the files the tests below write; removed at the end. */
 const scratch = mkdtempSync(join(tmpdir(), 'kafka-properties-'));
@@ -142,36 +141,17 @@ describe('Kafka settings of the application by profile', () => {
 });
 
 describe('stack:down and stack:status across profiles, for Kafka', () => {
-  /** The server names `down` and `status` see for `profile` (as a non-root user: no postgres user lookup). */
-  const namesInUse = (dataDir: string, profile: 'dev' | 'cluster') => {
-    vi.spyOn(process, 'getuid').mockReturnValue(1000);
-    try {
-      return stackServersInUse(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: profile }), standInTools).map((s) => s.name);
-    } finally {
-      vi.restoreAllMocks();
-    }
-  };
-  const started = (dataDir: string, name: string) =>
-    new PidFiles(join(dataDir, 'run')).write({
-      name,
-      pid: process.pid,
-      startTicks: null,
-      command: name,
-      logPath: 'x.log',
-      startedAt: new Date().toISOString(),
-    });
-
   it('runs the three nodes in place of the single broker in the cluster profile, and the broker alone in dev', () => {
     const dataDir = mkdtempSync(join(scratch, 'in-use-'));
-    expect(namesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3']);
-    expect(namesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka']);
+    expect(serverNamesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3']);
+    expect(serverNamesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka']);
   });
 
   it('still sees the Kafka nodes the other profile started, by their pid files', () => {
     const dataDir = mkdtempSync(join(scratch, 'in-use-'));
-    started(dataDir, 'kafka-2');
-    expect(namesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka', 'kafka-2']);
-    started(dataDir, 'kafka');
-    expect(namesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3', 'kafka']);
+    pretendStarted(dataDir, 'kafka-2');
+    expect(serverNamesInUse(dataDir, 'dev').filter((name) => name.startsWith('kafka'))).toEqual(['kafka', 'kafka-2']);
+    pretendStarted(dataDir, 'kafka');
+    expect(serverNamesInUse(dataDir, 'cluster').filter((name) => name.startsWith('kafka'))).toEqual(['kafka-1', 'kafka-2', 'kafka-3', 'kafka']);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
 import { PrerequisiteMissingError, StackConfigError } from '../../infra/stack/errors.ts';
 import { installClusterTools } from '../../infra/stack/install.ts';
@@ -9,8 +9,8 @@ import { installInputs } from '../../infra/stack/paths.ts';
 import { isRunning, PidFiles } from '../../infra/stack/process.ts';
 import type { ManagedServer, ServerName } from '../../infra/stack/servers/server.ts';
 import { createTemporalClusterServers } from '../../infra/stack/servers/temporal-cluster.ts';
-import { stackDown, stackFolders, stackServersInUse, stackUp } from '../../infra/stack/stack.ts';
-import { standInTools } from '../fixtures/stand-in-tools.ts';
+import { stackDown, stackFolders, stackUp } from '../../infra/stack/stack.ts';
+import { pretendStarted, serverNamesInUse } from '../fixtures/stand-in-tools.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'order-saga-cluster-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,31 +142,12 @@ describe('installing the cluster profile', () => {
 });
 
 describe('stack:down and stack:status without the profile flag', () => {
-  /** The server names `down` and `status` see for `profile`, as a non-root user. */
-  const namesInUse = (dataDir: string, profile: 'dev' | 'cluster') => {
-    vi.spyOn(process, 'getuid').mockReturnValue(1000);
-    try {
-      return stackServersInUse(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: profile }), standInTools).map((s) => s.name);
-    } finally {
-      vi.restoreAllMocks();
-    }
-  };
-  const started = (dataDir: string, name: string) =>
-    new PidFiles(join(dataDir, 'run')).write({
-      name,
-      pid: process.pid,
-      startTicks: null,
-      command: name,
-      logPath: 'x.log',
-      startedAt: new Date().toISOString(),
-    });
-
   it('still see the Temporal processes the other profile started, and only those that have a pid file', () => {
     const dataDir = mkdtempSync(join(dir, 'in-use-'));
-    expect(namesInUse(dataDir, 'dev')).not.toContain('temporal-frontend');
-    started(dataDir, 'temporal-frontend');
-    expect(namesInUse(dataDir, 'dev')).toEqual(['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink', 'temporal-frontend']);
-    started(dataDir, 'temporal');
-    expect(namesInUse(dataDir, 'cluster')).toContain('temporal');
+    expect(serverNamesInUse(dataDir, 'dev')).not.toContain('temporal-frontend');
+    pretendStarted(dataDir, 'temporal-frontend');
+    expect(serverNamesInUse(dataDir, 'dev')).toEqual(['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink', 'temporal-frontend']);
+    pretendStarted(dataDir, 'temporal');
+    expect(serverNamesInUse(dataDir, 'cluster')).toContain('temporal');
   });
 });
