@@ -51,6 +51,16 @@ describe('the renewing producer', () => {
     expect(partition!.high).toBe('2');
   });
 
+  it('takes a batch over every partition of a topic as sent when each partition acknowledged it (no false alarm)', async () => {
+    const spread = `spread-${randomUUID().slice(0, 8)}`;
+    await admin.createTopics({ topics: [{ topic: spread, numPartitions: 3 }], waitForLeaders: true });
+    const messages = Array.from({ length: 30 }, (_, i) => ({ key: `order-${i}`, value: String(i) }));
+    await producer.sendBatch({ acks: -1, topicMessages: [{ topic: spread, messages }] });
+    const offsets = await admin.fetchTopicOffsets(spread);
+    expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBe(30);
+    expect(offsets.filter((p) => Number(p.high) > 0)).toHaveLength(3);
+  });
+
   it('refuses to send once disconnected, instead of connecting again behind the caller', async () => {
     const other = createRenewingProducer(kafka);
     await other.connect();
