@@ -243,21 +243,28 @@ async function main(): Promise<number> {
 
   const config = loadStackConfig(values.profile === undefined ? process.env : { ...process.env, STACK_PROFILE: values.profile });
   const system = await ensureSystem(config, say);
-  const pids = new PidFiles(stackFolders(config).run);
-  const known = knownProcesses(config);
-  const running = () => runningProcesses(config, pids);
-  const apiUrls = instancesOf('api', running()).map((name) => `http://127.0.0.1:${known.get(name)!.ports[0]!.port}`);
-  const brokers = instancesOf('kafka', running()).map((name) => `127.0.0.1:${brokerPort(known.get(name)!)}`);
-  const pool = createPool(
-    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-    8,
-  );
-  const kafka = new Kafka({ clientId: 'chaos', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
-  const admin = kafka.admin();
-  await admin.connect();
-  say(`API instances: ${apiUrls.join(', ')}; Kafka brokers: ${brokers.join(', ')}`);
-  const initialPlan = planFaults({ running: running(), controller: await controllerProcess(admin, known, running()) }, kinds);
-  for (const f of initialPlan) say(`  ${f.kind}: ${'target' in f ? `${f.action} ${f.target}${f.note ? ` (${f.note})` : ''}` : `skipped (${f.skipped})`}`);
+  // A failure before the faults' own try/finally (Kafka unreachable, say) stops the system it started too.
+  const { pids, known, running, apiUrls, pool, admin } = await (async () => {
+    const pids = new PidFiles(stackFolders(config).run);
+    const known = knownProcesses(config);
+    const running = () => runningProcesses(config, pids);
+    const apiUrls = instancesOf('api', running()).map((name) => `http://127.0.0.1:${known.get(name)!.ports[0]!.port}`);
+    const brokers = instancesOf('kafka', running()).map((name) => `127.0.0.1:${brokerPort(known.get(name)!)}`);
+    const pool = createPool(
+      postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+      8,
+    );
+    const kafka = new Kafka({ clientId: 'chaos', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+    const admin = kafka.admin();
+    await admin.connect();
+    say(`API instances: ${apiUrls.join(', ')}; Kafka brokers: ${brokers.join(', ')}`);
+    const initialPlan = planFaults({ running: running(), controller: await controllerProcess(admin, known, running()) }, kinds);
+    for (const f of initialPlan) say(`  ${f.kind}: ${'target' in f ? `${f.action} ${f.target}${f.note ? ` (${f.note})` : ''}` : `skipped (${f.skipped})`}`);
+    return { pids, known, running, apiUrls, pool, admin };
+  })().catch(async (err: unknown) => {
+    await system.stop();
+    throw err;
+  });
 
   const result: ChaosResult = {
     startedAt: new Date().toISOString(),

@@ -4,13 +4,29 @@ import { join } from 'node:path';
 import type { StackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
 import { httpProbe } from '../infra/stack/servers/node-service.ts';
-import { stackFolders } from '../infra/stack/stack.ts';
+import { PidFiles, isRunning } from '../infra/stack/process.ts';
+import { appServices, stackFolders } from '../infra/stack/stack.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
 
 /**
- * The system the benchmark drives: the one `npm start` runs, if it answers; otherwise the
- * benchmark starts it the same way (`infra/stack/cli.ts start`, log in .data/logs/bench-start.log)
- * and stops it with Ctrl-C's signal when done.
+ * The application processes of `config`'s profile that have no live process in the stack's run
+ * folder: a running system missing any of them was started with the other profile (or is partly
+ * down), and measuring it would be measuring something else than asked.
+ */
+export function missingProcesses(config: StackConfig): string[] {
+  const pids = new PidFiles(stackFolders(config).run);
+  return appServices(config)
+    .map((s) => s.name)
+    .filter((name) => {
+      const record = pids.read(name);
+      return record === undefined || !isRunning(record);
+    });
+}
+
+/**
+ * The system the benchmark drives: the one `npm start` runs, if it answers and runs every process
+ * of the asked profile; otherwise the benchmark starts it the same way (`infra/stack/cli.ts start
+ * --profile <profile>`, log in .data/logs/bench-start.log) and stops it with Ctrl-C's signal when done.
  */
 export async function ensureSystem(
   config: StackConfig,
@@ -18,20 +34,25 @@ export async function ensureSystem(
 ): Promise<{ startedHere: boolean; tracing: string; stop(): Promise<void> }> {
   const readyz = `http://127.0.0.1:${config.API_PORT}/readyz`;
   if ((await waitUntil(httpProbe(readyz), { timeoutMs: 0 })).ready) {
-    say(`using the running system (${readyz} answers)`);
+    const missing = missingProcesses(config);
+    if (missing.length > 0)
+      throw new Error(
+        `a system answers ${readyz}, but it does not run ${missing.join(', ')} of the ${config.STACK_PROFILE} profile: stop it (Ctrl-C on its npm start) or pass the --profile it was started with`,
+      );
+    say(`using the running system (${config.STACK_PROFILE} profile; ${readyz} answers)`);
     return { startedHere: false, tracing: 'as the running system was started', stop: () => Promise.resolve() };
   }
   const logs = stackFolders(config).logs;
   mkdirSync(logs, { recursive: true });
   const logPath = join(logs, 'bench-start.log');
-  say(`starting the system (npm start; log: ${logPath}) ...`);
+  say(`starting the system (npm start -- --profile ${config.STACK_PROFILE}; log: ${logPath}) ...`);
   const logStart = existsSync(logPath) ? statSync(logPath).size : 0;
   const log = openSync(logPath, 'a');
   // Tracing off unless the caller configured it: every span of every order costs the services
   // CPU (README "The benchmark" has the figures); set OTEL_* to measure with it.
   const otel = Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'));
   const env = otel.length > 0 ? process.env : { ...process.env, OTEL_SDK_DISABLED: 'true' };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start', '--profile', config.STACK_PROFILE], {
     cwd: projectRoot,
     env,
     stdio: ['ignore', log, log],
