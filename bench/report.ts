@@ -56,13 +56,17 @@ const profileServers: Record<Profile, string> = {
 
 const profileOf = (result: BenchResult): Profile => result.profile ?? 'dev';
 
+/**
+ * Whether a file of bench/results is a benchmark result (`<time>[-<profile>].json`), not a chaos
+ * run's (`chaos-<time>.json`), which shares the folder.
+ */
+export const isBenchResultFile = (name: string) => /^\d{4}-\d\d-\d\dT[\d-]+Z(-[a-z]+)?\.json$/.test(name);
+
 /** The newest result file of each profile in bench/results, with `resultFile` standing for its own. */
 function newestOfEachProfile(resultFile: string, result: BenchResult): Map<Profile, { file: string; result: BenchResult }> {
   const newest = new Map<Profile, { file: string; result: BenchResult }>();
   const dir = dirname(resultFile);
-  for (const name of readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()) {
+  for (const name of readdirSync(dir).filter(isBenchResultFile).sort()) {
     const other = JSON.parse(readFileSync(join(dir, name), 'utf8')) as BenchResult;
     newest.set(profileOf(other), { file: join(dir, name), result: other });
   }
@@ -413,10 +417,7 @@ ${result.runs.map((r) => `- ${r.flow} at ${r.offeredRate}/s (${r.phase}): ${r.au
 /** The newest result file. */
 export function latestResult(): string {
   const dir = join(projectRoot, 'bench', 'results');
-  const newest = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .at(-1);
+  const newest = readdirSync(dir).filter(isBenchResultFile).sort().at(-1);
   if (!newest) throw new Error(`no result in ${dir}: run npm run bench first`);
   return join(dir, newest);
 }
