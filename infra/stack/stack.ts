@@ -27,16 +27,20 @@ export const stackFolders = (config: StackConfig) => ({
 });
 
 /**
- * The PostgreSQL data folder. When we are root, PostgreSQL runs as `postgres`, which must be able
+ * The PostgreSQL data folder: one per profile. Each profile has its own Kafka and Temporal; with
+ * one database for both, choreographed orders in flight when the profile changed were stranded
+ * (their next events sat in the other profile's Kafka) and the relay sent the other profile's
+ * outbox rows into this one's topics. When we are root, PostgreSQL runs as `postgres`, which must be able
  * to reach the folder; a project checked out under a private folder (mode 0700) is out of its
  * reach, so the cluster then lives under /var/tmp and the data folder holds a symlink to it.
  */
 function postgresDataDir(config: StackConfig, runAs: { uid: number; gid: number } | undefined, report: Reporter): string {
-  const wanted = join(config.STACK_DATA_DIR, 'postgres');
+  const folder = config.STACK_PROFILE === 'cluster' ? 'postgres-cluster' : 'postgres';
+  const wanted = join(config.STACK_DATA_DIR, folder);
   if (!runAs) return wanted;
   mkdirSync(config.STACK_DATA_DIR, { recursive: true });
   if (capture('test', ['-x', config.STACK_DATA_DIR], runAs).status === 0) return wanted;
-  const outside = join('/var/tmp', `order-saga-${createHash('sha256').update(config.STACK_DATA_DIR).digest('hex').slice(0, 12)}`, 'postgres');
+  const outside = join('/var/tmp', `order-saga-${createHash('sha256').update(config.STACK_DATA_DIR).digest('hex').slice(0, 12)}`, folder);
   if (!existsSync(wanted) && !isSymlink(wanted)) {
     report(`the postgres user cannot reach ${config.STACK_DATA_DIR}; PostgreSQL data goes to ${outside} (symlinked from ${wanted})`);
     mkdirSync(join(outside, '..'), { recursive: true, mode: 0o755 });
