@@ -78,7 +78,17 @@ export async function decideReview(pool: pg.Pool, orderId: string, decision: 'ap
     const order = await lockOrder(tx, orderId);
     if (!order) throw new OrderNotFoundError(orderId);
     const resolved = await resolveReviewDeadline(tx, orderId, decision === 'approve' ? 'approved' : 'rejected');
-    if (order.status !== 'awaiting_review' || order.cancelRequested || !resolved) throw new OrderStateConflictError(orderId, order.status, decision);
+    if (order.status !== 'awaiting_review' || order.cancelRequested || !resolved) {
+      // Two reviewers (or two API instances) answering at once: the second finds the order still
+      // awaiting review, with its answer already taken.
+      const why =
+        order.status !== 'awaiting_review'
+          ? 'it is not waiting for review'
+          : order.cancelRequested
+            ? 'a cancel was requested'
+            : 'its review was already answered';
+      throw new OrderStateConflictError(orderId, order.status, decision, why);
+    }
     if (decision === 'approve') {
       const total = order.totalCents !== null && order.currency !== null ? { amountCents: order.totalCents, currency: order.currency } : undefined;
       await emitOrderEvent(tx, order, 'order.approved', total ? { total } : {});

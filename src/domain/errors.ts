@@ -88,8 +88,10 @@ export class OrderStateConflictError extends OrderSagaError {
     readonly orderId: string,
     readonly status: string,
     readonly command: string,
+    /** Why, when the status alone does not say it (an order still `awaiting_review` whose review was answered a moment ago). */
+    readonly why?: string,
   ) {
-    super(`order ${orderId} is ${status}: ${command} is not allowed`);
+    super(`order ${orderId} is ${status}: ${command} is not allowed${why ? `: ${why}` : ''}`);
   }
 }
 

@@ -235,7 +235,8 @@ export class OrderSagaClient {
       // The workflow's validator rejected the command: the order's state does not allow it.
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'ORDER_STATE_CONFLICT') {
         const status = await this.status(orderId).catch(() => undefined);
-        throw new OrderStateConflictError(orderId, status?.status ?? 'unknown', command);
+        const why = err.cause.details?.[0];
+        throw new OrderStateConflictError(orderId, status?.status ?? 'unknown', command, typeof why === 'string' ? why : undefined);
       }
       if (err instanceof WorkflowNotFoundError) {
         // Updates reach running workflows only; a finished saga still answers its status query.

@@ -172,9 +172,22 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
       );
   };
   const validateReview = () => {
-    if (state.status !== 'awaiting_review' || reviewDecision !== null || cancelRequested) {
-      throw ApplicationFailure.nonRetryable(`order ${request.orderId} is ${state.status}: it is not waiting for review`, 'ORDER_STATE_CONFLICT');
-    }
+    // A validator's rejection is not written to the history: its wording can change freely.
+    const why =
+      state.status !== 'awaiting_review'
+        ? 'it is not waiting for review'
+        : reviewDecision !== null
+          ? `its review was already answered (${reviewDecision})`
+          : cancelRequested
+            ? 'a cancel was requested'
+            : undefined;
+    if (why)
+      throw ApplicationFailure.create({
+        message: `order ${request.orderId} is ${state.status}: ${why}`,
+        type: 'ORDER_STATE_CONFLICT',
+        nonRetryable: true,
+        details: [why],
+      });
   };
 
   setHandler(orderStatusQuery, () => state);

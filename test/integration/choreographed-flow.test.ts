@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cancelOrder, decideReview } from '../../src/choreography/order-commands.ts';
+import { cancelOrder, decideReview, placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
-import { choreographedEventsOf, orderStatusOf, runScenarios, type ChoreographedRun } from './helpers/choreography-scenarios.ts';
+import { choreographedEventsOf, eventually, orderStatusOf, runScenarios, type ChoreographedRun } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, type LoggedEvent } from './helpers/event-log.ts';
 import '../setup/servers.ts';
 
@@ -109,5 +109,18 @@ describe.each([
     await expect(cancelOrder(harness.pool, confirmed.request.orderId)).rejects.toMatchObject({ code: 'ORDER_STATE_CONFLICT' });
     await expect(decideReview(harness.pool, confirmed.request.orderId, 'approve')).rejects.toMatchObject({ code: 'ORDER_STATE_CONFLICT' });
     await expect(cancelOrder(harness.pool, randomUUID())).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
+  });
+
+  it('tells a second reviewer that the review was already answered, not that the order awaits review', async () => {
+    const reviewed = runs.find((r) => r.scenario.action.kind === 'approve')!;
+    const request = { ...reviewed.request, orderId: randomUUID() };
+    await placeChoreographedOrder(harness.pool, request, `corr-${request.orderId}`);
+    await eventually(`${request.orderId} awaiting review`, async () => (await orderStatusOf(harness, request.orderId))?.status === 'awaiting_review');
+    await decideReview(harness.pool, request.orderId, 'approve');
+    await expect(decideReview(harness.pool, request.orderId, 'approve')).rejects.toMatchObject({
+      code: 'ORDER_STATE_CONFLICT',
+      message: expect.stringMatching(/approve is not allowed: (its review was already answered|it is not waiting for review)$/) as unknown,
+    });
+    await eventually(`${request.orderId} confirmed`, async () => (await orderStatusOf(harness, request.orderId))?.status === 'confirmed');
   });
 });

@@ -168,4 +168,17 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
     await expect(runtime.sagas.approve(confirmed.request.orderId)).rejects.toMatchObject({ code: 'ORDER_STATE_CONFLICT' });
     await expect(runtime.sagas.cancel(randomUUID())).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
   });
+
+  it('tells a second reviewer that the review was already answered, not that the order awaits review', async () => {
+    const request = newRequest(orderScenarios.find((s) => s.action.kind === 'approve')!);
+    await runtime.sagas.start(request, `corr-${request.orderId}`);
+    await waitForStatus(request.orderId, 'awaiting_review');
+    await runtime.sagas.approve(request.orderId);
+    // The order may still be awaiting review for a moment, or already past it: either way the answer says why.
+    await expect(runtime.sagas.approve(request.orderId)).rejects.toMatchObject({
+      code: 'ORDER_STATE_CONFLICT',
+      message: expect.stringMatching(/approve is not allowed: (its review was already answered \(approved\)|it is not waiting for review)$/) as unknown,
+    });
+    expect((await runtime.sagas.result(request.orderId)).status).toBe('confirmed');
+  });
 });
