@@ -20,7 +20,9 @@ import { startSystem } from './helpers/npm-start.ts';
 
 const profile = process.env.CHAOS_TEST_PROFILE ?? 'cluster';
 // The dev profile has one Temporal process: no history service of its own to kill.
-const faults = process.env.CHAOS_TEST_FAULTS ?? (profile === 'cluster' ? 'kafka-broker,temporal-history,choreography,postgres' : 'kafka-broker,worker,choreography,postgres');
+const faults =
+  process.env.CHAOS_TEST_FAULTS ??
+  (profile === 'cluster' ? 'kafka-broker,temporal-history,choreography,postgres' : 'kafka-broker,worker,choreography,postgres');
 
 /** Runs `npm run chaos`'s script with the system's settings; resolves with its exit code and output. */
 function runChaos(env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {
