@@ -104,6 +104,17 @@ describe('HTTP API against the real flows', () => {
     expect(live).toMatchObject({ orderId, status: 'confirmed', source: 'workflow' });
   });
 
+  it('answers a live read of a choreographed order with 400 saying it has no workflow, not that it does not exist', async () => {
+    const { orderId } = (await post(order({ flow: 'choreographed' }))).json<{ orderId: string }>();
+    await eventually('the order in the read model', async () => (await api.inject({ method: 'GET', url: `/orders/${orderId}` })).statusCode === 200);
+    const live = await api.inject({ method: 'GET', url: `/orders/${orderId}?source=workflow` });
+    expect(live.statusCode).toBe(400);
+    expect(live.json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: expect.stringContaining(`order ${orderId} is choreographed: it has no workflow`) as unknown,
+    });
+  });
+
   it('answers a repeated Idempotency-Key with the same order and refuses it with another body', async () => {
     const key = `key-${randomUUID()}`;
     const first = await post(order({ flow: 'choreographed' }), key);

@@ -3,6 +3,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import type { Counter } from 'prom-client';
 import { Type } from 'typebox';
 import { canonicalJson } from '../../domain/canonical-json.ts';
+import { OrderNotFoundError } from '../../domain/errors.ts';
 import { orderWorkflowId } from '../../domain/order.ts';
 import { HttpProblem } from '../error-handler.ts';
 import { decodeListCursor, encodeListCursor } from '../list-cursor.ts';
@@ -88,8 +89,20 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
     async (request) => {
       const { id } = request.params;
       if (request.query.source === 'workflow') {
-        // Live from the saga: only the orchestrated flow has one (OrderNotFoundError otherwise).
-        const live = await app.flows.flow('orchestrated').status(id);
+        // Live from the saga: only the orchestrated flow has one. A choreographed order has none to
+        // read, which is not the same answer as an order that does not exist.
+        const live = await app.flows
+          .flow('orchestrated')
+          .status(id)
+          .catch(async (err: unknown) => {
+            if (err instanceof OrderNotFoundError && (await app.readModel.orderView(id))?.flow === 'choreographed')
+              throw new HttpProblem(
+                400,
+                'VALIDATION_FAILED',
+                `order ${id} is choreographed: it has no workflow to read live; leave out source=workflow to read it from the read model`,
+              );
+            throw err;
+          });
         return {
           orderId: id,
           flow: 'orchestrated',
