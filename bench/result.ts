@@ -1,5 +1,6 @@
 import type { Baseline } from './baselines.ts';
 import type { FlowRun } from './flow-run.ts';
+import type { IdleLatency } from './idle.ts';
 
 /** The steps of an approved orchestrated order, local or regular activity, in order (src/workflows/place-order.ts). */
 export const orchestratedStepKinds: ('local' | 'regular')[] = ['local', 'local', 'local', 'regular', 'local', 'local', 'regular'];
@@ -16,4 +17,6 @@ export interface BenchResult {
   mix: { key: string; weight: number; scenario: string }[];
   baselines: { postgres?: Baseline; kafka?: Baseline; temporal?: Baseline };
   runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' })[];
+  /** One order on an idle system, per flow, before its warm-up (`--idle-orders`); absent from files before it was measured. */
+  idle?: IdleLatency[];
 }

@@ -5,9 +5,10 @@
  * nothing here passes or fails on speed; a failed audit fails the benchmark.
  *
  *   npm run bench -- [--profile dev|cluster] [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
- *                    [--warmup 10] [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report]
+ *                    [--warmup 10] [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report] [--idle-orders 50]
  *
- * For each flow: a warm-up at --rate for --warmup seconds, one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
+ * For each flow: one order on an idle system (--idle-orders approved orders sent one at a time, timed to `confirmed` in the read
+ * model; 0 leaves it out, bench/idle.ts), a warm-up at --rate for --warmup seconds, one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
  * at rising rates (×1.5 from --rate) until one is not sustained: the highest sustainable rate.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { createPool } from '../src/platform/database.ts';
 import { kafkaBaseline, postgresBaseline, temporalBaseline } from './baselines.ts';
 import type { Flow } from './drive.ts';
 import { runFlow, type FlowRun, type SystemUnderTest } from './flow-run.ts';
+import { runIdle, type IdleLatency } from './idle.ts';
 import { defaultMix } from './mix.ts';
 import { writeReport } from './report.ts';
 import { orchestratedStepKinds, type BenchResult } from './result.ts';
@@ -37,6 +39,14 @@ function describeRun(run: FlowRun): string {
   const final = run.latencyMs.toFinalState;
   return `${run.flow} at ${run.offeredRate}/s: ${run.ended}/${run.submitted} ended, ${run.throughputPerS} orders/s, to final state p50 ${final?.p50} ms p99 ${final?.p99} ms, ${run.perOrder.cpuSeconds} CPU-s/order, ${run.sustained ? 'sustained' : 'NOT sustained'}, audit ${run.audit.passed ? 'passed' : 'FAILED'}`;
 }
+
+function describeIdle(idle: IdleLatency): string {
+  const t = idle.toConfirmedMs;
+  return `${idle.flow} idle: ${idle.confirmed}/${idle.orders} confirmed in the read model, p50 ${t?.p50} ms p95 ${t?.p95} ms p99 ${t?.p99} ms, audit ${idle.audit.passed ? 'passed' : 'FAILED'}`;
+}
+
+/** The mix's approved orders: what the idle phase sends. */
+const approvedEntry = defaultMix.find((m) => m.key === 'approved')!;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -50,6 +60,7 @@ async function main(): Promise<number> {
       'search-duration': { type: 'string', default: '20' },
       warmup: { type: 'string', default: '10' },
       'max-rate': { type: 'string', default: '1000' },
+      'idle-orders': { type: 'string', default: '50' },
       'no-baselines': { type: 'boolean', default: false },
       'no-report': { type: 'boolean', default: false },
     },
@@ -65,8 +76,10 @@ async function main(): Promise<number> {
     values['max-rate'],
     values.warmup,
   ].map(Number) as [number, number, number, number, number, number];
+  const idleOrders = Number(values['idle-orders']);
   if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0 && warmupS >= 0))
     throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain and --warmup zero or more');
+  if (!(Number.isInteger(idleOrders) && idleOrders >= 0)) throw new Error('--idle-orders must be a whole number, 0 to leave the idle phase out');
 
   // The Temporal baseline runs a worker in this process: its log lines stay out of the report.
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -101,6 +114,7 @@ async function main(): Promise<number> {
     mix: defaultMix.map((m) => ({ key: m.key, weight: m.weight, scenario: m.scenario.name })),
     baselines: {},
     runs: [],
+    idle: [],
   };
   try {
     if (!values['no-baselines']) {
@@ -113,6 +127,15 @@ async function main(): Promise<number> {
       say(`  Temporal: ${result.baselines.temporal.perSecond} ${result.baselines.temporal.unit} (${result.baselines.temporal.how})`);
     }
     for (const flow of flows) {
+      if (idleOrders > 0) {
+        // Before the warm-up, so nothing the benchmark sent is still in flight.
+        say(`${flow}: one order on an idle system, ${idleOrders} approved orders one at a time ...`);
+        // Each order may take up to --drain to end, as in a run; never less than 10 s, as 0 would not wait at all.
+        const idle = await runIdle(sut, flow, approvedEntry, idleOrders, Math.max(drainS, 10));
+        (result.idle ??= []).push(idle);
+        say(describeIdle(idle));
+        for (const c of idle.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
+      }
       if (warmupS > 0) {
         // Fresh processes are slower (JIT, caches, connection pools): warm them at the fixed rate
         // first. The warm-up is audited like every run but counts in no figure.
@@ -150,7 +173,7 @@ async function main(): Promise<number> {
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   say(`results: ${relative(projectRoot, file)}`);
   if (!values['no-report']) say(`report: ${relative(projectRoot, await writeReport(file))}`);
-  const failed = result.runs.filter((r) => !r.audit.passed);
+  const failed = [...result.runs, ...(result.idle ?? [])].filter((r) => !r.audit.passed);
   if (failed.length > 0) say(`FAILED: the audit of ${failed.length} run(s) failed; their figures do not count`);
   return failed.length === 0 ? 0 : 1;
 }
