@@ -259,6 +259,13 @@ function flowSummary(result: BenchResult, flow: Flow): string[] {
   ];
 }
 
+/** The idle part of the sustained rule as the run applied it, or why it did not (bench/sustained.ts). */
+function sustainedIdleRule(result: BenchResult): string {
+  const rule = result.sustainedRule;
+  if (!rule) return "(this result is from before the idle rule: its runs were not held to one order's idle latency) ";
+  return `the p50 to final state of all its orders stayed within ${rule.idleFactor}× the flow's idle p50 below, and never less than ${rule.floorMs} ms (\`--sustained-factor\`, \`--sustained-floor\`: ${rule.idleFactor}× the unloaded latency is the busiest resource about ${Math.round((1 - 1 / rule.idleFactor) * 100)}% busy in an open-loop queue, past which latency runs away; the floor keeps a tiny idle p50 from failing every run; without an idle p50 this part is left out), `;
+}
+
 /** One order on an idle system, per flow, beside the issue's target; "not measured" for results from before the idle phase. */
 function idleSection(result: BenchResult, flows: Flow[]): string {
   const rows = flows.map((flow) => {
@@ -340,7 +347,7 @@ ${table(
 A rate is **sustained** when every order reached its final state, the orders that ended from the
 end of the first quarter of the run to its last submission came to at least 90% of the offered
 rate, the p50 of approved orders submitted in the last quarter stayed within twice that of the
-first quarter plus 500 ms (latency did not grow), and the audit passed. The **limit** is the
+first quarter plus 500 ms (latency did not grow), ${sustainedIdleRule(result)}and the audit passed. The **limit** is the
 lowest of the baselines below divided by what one order of that flow needs.
 
 ## One order on an idle system
@@ -420,7 +427,7 @@ ${table(
     ms(r.latencyMs.toFinalState?.p50),
     ms(r.latencyMs.toFinalState?.p99),
     num(r.perOrder.cpuSeconds),
-    r.sustained ? 'yes' : 'no',
+    r.sustained ? 'yes' : r.notSustainedBecause && r.notSustainedBecause.length > 0 ? `no: ${r.notSustainedBecause.join('; ')}` : 'no',
     r.audit.passed ? 'passed' : 'FAILED',
   ]),
 )}

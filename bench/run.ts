@@ -6,10 +6,12 @@
  *
  *   npm run bench -- [--profile dev|cluster] [--flow orchestrated|choreographed|both] [--rate 5] [--duration 30] [--drain 60]
  *                    [--warmup 10] [--search-duration 20] [--max-rate 1000] [--no-search] [--no-baselines] [--no-report] [--idle-orders 50]
+ *                    [--sustained-factor 3] [--sustained-floor 250]
  *
  * For each flow: one order on an idle system (--idle-orders approved orders sent one at a time, timed to `confirmed` in the read
  * model; 0 leaves it out, bench/idle.ts), a warm-up at --rate for --warmup seconds, one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
- * at rising rates (×1.5 from --rate) until one is not sustained: the highest sustainable rate.
+ * at rising rates (×1.5 from --rate) until one is not sustained: the highest sustainable rate. Sustained (bench/sustained.ts) includes
+ * a p50 to final state within --sustained-factor × the idle p50, and never less than --sustained-floor ms.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -28,6 +30,7 @@ import { kafkaBaseline, postgresBaseline, temporalBaseline } from './baselines.t
 import type { Flow } from './drive.ts';
 import { runFlow, type FlowRun, type SystemUnderTest } from './flow-run.ts';
 import { runIdle, type IdleLatency } from './idle.ts';
+import { defaultSustainedRule, type SustainedRule } from './sustained.ts';
 import { defaultMix } from './mix.ts';
 import { writeReport } from './report.ts';
 import { orchestratedStepKinds, type BenchResult } from './result.ts';
@@ -37,7 +40,7 @@ const say = (line: string) => console.log(`[bench] ${line}`);
 
 function describeRun(run: FlowRun): string {
   const final = run.latencyMs.toFinalState;
-  return `${run.flow} at ${run.offeredRate}/s: ${run.ended}/${run.submitted} ended, ${run.throughputPerS} orders/s, to final state p50 ${final?.p50} ms p99 ${final?.p99} ms, ${run.perOrder.cpuSeconds} CPU-s/order, ${run.sustained ? 'sustained' : 'NOT sustained'}, audit ${run.audit.passed ? 'passed' : 'FAILED'}`;
+  return `${run.flow} at ${run.offeredRate}/s: ${run.ended}/${run.submitted} ended, ${run.throughputPerS} orders/s, to final state p50 ${final?.p50} ms p99 ${final?.p99} ms, ${run.perOrder.cpuSeconds} CPU-s/order, ${run.sustained ? 'sustained' : `NOT sustained (${(run.notSustainedBecause ?? []).join('; ')})`}, audit ${run.audit.passed ? 'passed' : 'FAILED'}`;
 }
 
 function describeIdle(idle: IdleLatency): string {
@@ -61,6 +64,8 @@ async function main(): Promise<number> {
       warmup: { type: 'string', default: '10' },
       'max-rate': { type: 'string', default: '1000' },
       'idle-orders': { type: 'string', default: '50' },
+      'sustained-factor': { type: 'string', default: String(defaultSustainedRule.idleFactor) },
+      'sustained-floor': { type: 'string', default: String(defaultSustainedRule.floorMs) },
       'no-baselines': { type: 'boolean', default: false },
       'no-report': { type: 'boolean', default: false },
     },
@@ -80,6 +85,9 @@ async function main(): Promise<number> {
   if (!(rate > 0 && durationS > 0 && searchDurationS > 0 && maxRate >= rate && drainS >= 0 && warmupS >= 0))
     throw new Error('--rate, --duration and --search-duration must be positive numbers, --max-rate at least --rate, --drain and --warmup zero or more');
   if (!(Number.isInteger(idleOrders) && idleOrders >= 0)) throw new Error('--idle-orders must be a whole number, 0 to leave the idle phase out');
+  const sustainedRule = { idleFactor: Number(values['sustained-factor']), floorMs: Number(values['sustained-floor']) };
+  if (!(sustainedRule.idleFactor >= 1 && sustainedRule.floorMs >= 0))
+    throw new Error('--sustained-factor must be a number of at least 1, --sustained-floor (ms) zero or more');
 
   // The Temporal baseline runs a worker in this process: its log lines stay out of the report.
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -114,6 +122,7 @@ async function main(): Promise<number> {
     mix: defaultMix.map((m) => ({ key: m.key, weight: m.weight, scenario: m.scenario.name })),
     baselines: {},
     runs: [],
+    sustainedRule,
     idle: [],
   };
   try {
@@ -127,25 +136,28 @@ async function main(): Promise<number> {
       say(`  Temporal: ${result.baselines.temporal.perSecond} ${result.baselines.temporal.unit} (${result.baselines.temporal.how})`);
     }
     for (const flow of flows) {
+      let idle: IdleLatency | undefined;
       if (idleOrders > 0) {
         // Before the warm-up, so nothing the benchmark sent is still in flight.
         say(`${flow}: one order on an idle system, ${idleOrders} approved orders one at a time ...`);
         // Each order may take up to --drain to end, as in a run; never less than 10 s, as 0 would not wait at all.
-        const idle = await runIdle(sut, flow, approvedEntry, idleOrders, Math.max(drainS, 10));
+        idle = await runIdle(sut, flow, approvedEntry, idleOrders, Math.max(drainS, 10));
         (result.idle ??= []).push(idle);
         say(describeIdle(idle));
         for (const c of idle.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
       }
+      // Without an idle p50 (--idle-orders 0, or no order confirmed) the rule has no latency limit.
+      const rule: SustainedRule = { ...sustainedRule, idleP50Ms: idle?.toConfirmedMs?.p50 ?? null };
       if (warmupS > 0) {
         // Fresh processes are slower (JIT, caches, connection pools): warm them at the fixed rate
         // first. The warm-up is audited like every run but counts in no figure.
         say(`${flow}: warming up, ${rate} orders/s for ${warmupS} s ...`);
-        const warmup = await runFlow(sut, flow, rate, warmupS, drainS);
+        const warmup = await runFlow(sut, flow, rate, warmupS, drainS, rule);
         result.runs.push({ ...warmup, phase: 'warmup' });
         say(describeRun(warmup));
       }
       say(`${flow}: ${rate} orders/s for ${durationS} s (mix ${defaultMix.map((m) => `${m.weight}% ${m.key}`).join(', ')}) ...`);
-      const fixed = await runFlow(sut, flow, rate, durationS, drainS);
+      const fixed = await runFlow(sut, flow, rate, durationS, drainS, rule);
       result.runs.push({ ...fixed, phase: 'fixed' });
       say(describeRun(fixed));
       for (const c of fixed.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
@@ -153,7 +165,7 @@ async function main(): Promise<number> {
       // Rising rates until one is not sustained (or its audit fails): the one before is the answer.
       for (let offered = Math.round(rate * 15) / 10; offered <= maxRate; offered = Math.round(offered * 15) / 10) {
         say(`${flow}: searching, ${offered} orders/s for ${searchDurationS} s ...`);
-        const step = await runFlow(sut, flow, offered, searchDurationS, drainS);
+        const step = await runFlow(sut, flow, offered, searchDurationS, drainS, rule);
         result.runs.push({ ...step, phase: 'search' });
         say(describeRun(step));
         for (const c of step.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
