@@ -259,6 +259,17 @@ function flowSummary(result: BenchResult, flow: Flow): string[] {
   ];
 }
 
+/** How the highest sustained rate was found, for results from before the bisection too. */
+function searchRule(result: BenchResult): string {
+  const searched = result.runs.some((r) => r.phase === 'search' || r.phase === 'bisect');
+  if (!searched) return 'No rate search was run (`--no-search`, or the fixed rate was not sustained).';
+  const rule =
+    'The **highest sustained rate** is found by rates rising ×1.5 from the fixed rate until one is not sustained, then bisection between the highest sustained and the lowest failed rate until they are within 10% of each other';
+  return result.runs.some((r) => r.phase === 'bisect') || result.sustainedRule
+    ? `${rule}.`
+    : `${rule}; this result is from before the bisection, so its highest sustained rate may be up to a third below the first failed one.`;
+}
+
 /** The idle part of the sustained rule as the run applied it, or why it did not (bench/sustained.ts). */
 function sustainedIdleRule(result: BenchResult): string {
   const rule = result.sustainedRule;
@@ -348,7 +359,7 @@ A rate is **sustained** when every order reached its final state, the orders tha
 end of the first quarter of the run to its last submission came to at least 90% of the offered
 rate, the p50 of approved orders submitted in the last quarter stayed within twice that of the
 first quarter plus 500 ms (latency did not grow), ${sustainedIdleRule(result)}and the audit passed. The **limit** is the
-lowest of the baselines below divided by what one order of that flow needs.
+lowest of the baselines below divided by what one order of that flow needs. ${searchRule(result)}
 
 ## One order on an idle system
 

@@ -16,7 +16,8 @@ export interface BenchResult {
   tracing: string;
   mix: { key: string; weight: number; scenario: string }[];
   baselines: { postgres?: Baseline; kafka?: Baseline; temporal?: Baseline };
-  runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' })[];
+  /** `search`: the rising rates (×1.5); `bisect`: the rates between the highest sustained and the lowest failed one (absent from older files). */
+  runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' | 'bisect' })[];
   /** The latency side of the `sustained` rule this run applied (bench/sustained.ts); absent from files before it existed, whose runs had only the other rules. */
   sustainedRule?: { idleFactor: number; floorMs: number };
   /** One order on an idle system, per flow, before its warm-up (`--idle-orders`); absent from files before it was measured. */

@@ -10,7 +10,8 @@
  *
  * For each flow: one order on an idle system (--idle-orders approved orders sent one at a time, timed to `confirmed` in the read
  * model; 0 leaves it out, bench/idle.ts), a warm-up at --rate for --warmup seconds, one run at the fixed --rate for --duration seconds, then (unless --no-search) runs
- * at rising rates (×1.5 from --rate) until one is not sustained: the highest sustainable rate. Sustained (bench/sustained.ts) includes
+ * at rising rates (×1.5 from --rate) until one is not sustained, then bisection between the highest sustained and the lowest failed rate
+ * until they are within 10% of each other: the highest sustained rate is the bisected one. Sustained (bench/sustained.ts) includes
  * a p50 to final state within --sustained-factor × the idle p50, and never less than --sustained-floor ms.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { runFlow, type FlowRun, type SystemUnderTest } from './flow-run.ts';
 import { runIdle, type IdleLatency } from './idle.ts';
 import { defaultSustainedRule, type SustainedRule } from './sustained.ts';
 import { defaultMix } from './mix.ts';
+import { nextSearchRate, searchBounds, type TriedRate } from './rate-search.ts';
 import { writeReport } from './report.ts';
 import { orchestratedStepKinds, type BenchResult } from './result.ts';
 import { ensureSystem } from './system.ts';
@@ -162,15 +164,19 @@ async function main(): Promise<number> {
       say(describeRun(fixed));
       for (const c of fixed.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
       if (values['no-search'] || !fixed.sustained) continue;
-      // Rising rates until one is not sustained (or its audit fails): the one before is the answer.
-      for (let offered = Math.round(rate * 15) / 10; offered <= maxRate; offered = Math.round(offered * 15) / 10) {
-        say(`${flow}: searching, ${offered} orders/s for ${searchDurationS} s ...`);
+      // Rising rates until one is not sustained (or its audit fails), then bisection between the
+      // highest sustained and the lowest failed rate until they are within 10% (bench/rate-search.ts).
+      const tried: TriedRate[] = [{ rate, sustained: fixed.sustained }];
+      for (let offered = nextSearchRate(tried, { maxRate }); offered !== undefined; offered = nextSearchRate(tried, { maxRate })) {
+        const phase = searchBounds(tried).failed === undefined ? 'search' : 'bisect';
+        say(`${flow}: ${phase === 'search' ? 'searching' : 'bisecting'}, ${offered} orders/s for ${searchDurationS} s ...`);
         const step = await runFlow(sut, flow, offered, searchDurationS, drainS, rule);
-        result.runs.push({ ...step, phase: 'search' });
+        result.runs.push({ ...step, phase });
+        tried.push({ rate: offered, sustained: step.sustained });
         say(describeRun(step));
         for (const c of step.audit.checks.filter((c) => !c.passed)) say(`  audit: ${c.name}: ${c.detail}`);
-        if (!step.sustained) break;
       }
+      say(`${flow}: highest sustained rate ${searchBounds(tried).sustained}/s`);
     }
   } finally {
     await admin.disconnect();
