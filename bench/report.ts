@@ -11,6 +11,8 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { projectRoot } from '../infra/stack/paths.ts';
 import type { Flow } from './drive.ts';
 import type { FlowRun } from './flow-run.ts';
+import { searchBounds } from './rate-search.ts';
+import { medianAndSpread, type Spread } from './repetitions.ts';
 import type { BenchResult } from './result.ts';
 
 type Run = BenchResult['runs'][number];
@@ -83,7 +85,7 @@ function profilesSection(resultFile: string, result: BenchResult): string {
   const profiles = (['dev', 'cluster'] as Profile[]).filter((p) => newest.has(p));
   const missing = (['dev', 'cluster'] as Profile[]).filter((p) => !newest.has(p));
   const column = (profile: Profile) => newest.get(profile)!;
-  const fixedRun = (r: BenchResult, flow: Flow) => r.runs.find((run) => run.flow === flow && run.phase === 'fixed');
+  const fixedRun = (r: BenchResult, flow: Flow) => medianRun(r.runs.filter((run) => run.flow === flow && run.phase === 'fixed'));
   const rows: string[][] = [
     ['servers', ...profiles.map((p) => profileServers[p])],
     [
@@ -149,6 +151,83 @@ const ms = (value: number | null | undefined) =>
 const num = (value: number | undefined) => (value === undefined ? '–' : String(value));
 const table = (header: string[], rows: string[][]) =>
   [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+/**
+ * The run of `runs` (repetitions at one rate) whose p50 to final state is the median (the lower
+ * middle one of an even count): the one the detailed tables and charts show.
+ */
+export function medianRun<T extends { latencyMs: { toFinalState?: { p50: number } | undefined } }>(runs: T[]): T | undefined {
+  const sorted = [...runs].sort((a, b) => (a.latencyMs.toFinalState?.p50 ?? Infinity) - (b.latencyMs.toFinalState?.p50 ?? Infinity));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** The fixed-rate run each flow's detailed tables show: the median of its repetitions. */
+function fixedRunsShown(result: BenchResult): Run[] {
+  const flows = [...new Set(result.runs.map((r) => r.flow))];
+  return flows.flatMap((flow) => medianRun(result.runs.filter((r) => r.flow === flow && r.phase === 'fixed')) ?? []);
+}
+
+/**
+ * The runs a flow's figures at its highest sustained rate come from: its confirmation runs; the
+ * fixed runs when that rate is the fixed one; else (results from before the confirmation runs)
+ * the one search run that sustained it.
+ */
+function runsAtHighestSustained(result: BenchResult, flow: Flow): { rate: number; runs: Run[]; from: 'confirm' | 'fixed' | 'search' } | undefined {
+  const runs = result.runs.filter((r) => r.flow === flow && r.phase !== 'warmup');
+  const best = highestSustained(runs);
+  if (!best) return undefined;
+  const at = (phase: Run['phase']) => runs.filter((r) => r.phase === phase && r.offeredRate === best.offeredRate);
+  if (at('confirm').length > 0) return { rate: best.offeredRate, runs: at('confirm'), from: 'confirm' };
+  if (at('fixed').length > 0) return { rate: best.offeredRate, runs: at('fixed'), from: 'fixed' };
+  return { rate: best.offeredRate, runs: [best], from: 'search' };
+}
+
+/** "median (min–max)" of a figure over runs, the median alone for one run. */
+function spread(values: (number | null | undefined)[], format: (value: number) => string): string {
+  const s: Spread | undefined = medianAndSpread(values);
+  if (!s) return '–';
+  return s.count === 1 || s.min === s.max ? format(s.median) : `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
+}
+
+/** Median and spread of the repeated runs of each flow: at the fixed rate, and at the highest sustained rate. */
+function repetitionsSection(result: BenchResult, flows: Flow[]): string {
+  const perSecond = (v: number) => `${Math.round(v * 10) / 10}/s`;
+  const cpu = (v: number) => String(Math.round(v * 1000) / 1000);
+  const row = (flow: Flow, label: string, runs: Run[]) => [
+    flow,
+    label,
+    `${runs.filter((r) => r.sustained).length} of ${runs.length}`,
+    spread(
+      runs.map((r) => r.throughputPerS),
+      perSecond,
+    ),
+    spread(
+      runs.map((r) => r.latencyMs.toFinalState?.p50),
+      ms,
+    ),
+    spread(
+      runs.map((r) => r.latencyMs.toFinalState?.p99),
+      ms,
+    ),
+    spread(
+      runs.map((r) => r.perOrder.cpuSeconds),
+      cpu,
+    ),
+  ];
+  const rows = flows.flatMap((flow) => {
+    const fixed = result.runs.filter((r) => r.flow === flow && r.phase === 'fixed');
+    const best = runsAtHighestSustained(result, flow);
+    const bestRow = !best
+      ? [flow, 'highest sustained rate', 'none of the rates tried', '–', '–', '–', '–']
+      : best.from === 'search'
+        ? [flow, `highest sustained rate, ${best.rate}/s`, 'not measured (one search run only)', '–', '–', '–', '–']
+        : best.from === 'fixed'
+          ? [flow, `highest sustained rate, ${best.rate}/s`, 'the fixed rate (above)', '–', '–', '–', '–']
+          : row(flow, `highest sustained rate, ${best.rate}/s (confirmation)`, best.runs);
+    return [...(fixed.length > 0 ? [row(flow, `fixed rate, ${fixed[0]!.offeredRate}/s`, fixed)] : []), bestRow];
+  });
+  return table(['flow', 'runs', 'sustained', 'orders ended per second', 'to final state p50', 'p99', 'CPU-s per order'], rows);
+}
 
 /** The highest offered rate a flow sustained in this result, and the run that did. */
 function highestSustained(runs: Run[]): Run | undefined {
@@ -249,9 +328,14 @@ function flowSummary(result: BenchResult, flow: Flow): string[] {
   const target = targets[flow];
   const atTargetRate = runs.filter((r) => r.offeredRate === target.atRate)[0];
   const fraction = best && limit ? `${Math.round((best.throughputPerS / limit.perSecond) * 100)}% of ${limit.perSecond}/s` : '–';
+  const confirmation = runsAtHighestSustained(result, flow);
+  const confirmed =
+    confirmation && confirmation.from !== 'search'
+      ? `, sustained in ${confirmation.runs.filter((r) => r.sustained).length} of ${confirmation.runs.length} runs of ${confirmation.runs[0]!.durationS} s`
+      : '';
   return [
     flow,
-    best ? `${best.offeredRate}/s (${best.throughputPerS}/s ended)` : 'none of the rates tried',
+    best ? `${best.offeredRate}/s (${best.throughputPerS}/s ended${confirmed})` : 'none of the rates tried',
     limit ? `${limit.perSecond}/s (${limit.by})` : '–',
     fraction,
     `≥ ${target.sustained}/s: ${best && best.offeredRate >= target.sustained ? 'met' : 'not met'}`,
@@ -297,8 +381,12 @@ function idleSection(result: BenchResult, flows: Flow[]): string {
 
 /** Where the CPU went at the first rate a flow did not sustain (or its highest rate run). */
 function limitingFactor(result: BenchResult, flow: Flow): string {
-  const runs = result.runs.filter((r) => r.flow === flow && r.phase !== 'warmup').sort((a, b) => a.offeredRate - b.offeredRate);
-  const run = runs.find((r) => !r.sustained) ?? runs.at(-1);
+  // The rates of the search only: a confirmation run that failed at the highest sustained rate is not "the first rate not sustained".
+  const runs = result.runs
+    .filter((r) => r.flow === flow && (r.phase === 'fixed' || r.phase === 'search' || r.phase === 'bisect'))
+    .sort((a, b) => a.offeredRate - b.offeredRate);
+  const failedAt = searchBounds(runs.map((r) => ({ rate: r.offeredRate, sustained: r.sustained }))).failed;
+  const run = runs.find((r) => r.offeredRate === failedAt && !r.sustained) ?? runs.find((r) => !r.sustained) ?? runs.at(-1);
   if (!run) return '';
   const used = Object.entries(run.processes)
     .flatMap(([name, p]) => (p ? [{ name, percent: p.cpuPercentWhileSubmitting ?? p.cpuPercentOfOneCore }] : []))
@@ -318,9 +406,13 @@ export async function writeReport(resultFile: string): Promise<string> {
   const docs = join(projectRoot, 'docs');
   const chartsDir = join(docs, 'comparison');
   mkdirSync(chartsDir, { recursive: true });
-  const fixed = result.runs.filter((r) => r.phase === 'fixed');
+  // With --repeat, the detailed tables and charts show the median repetition; the spread is in its own table.
+  const fixed = fixedRunsShown(result);
   writeFileSync(join(chartsDir, 'latency.svg'), await renderSvg(latencyChart(fixed)));
-  writeFileSync(join(chartsDir, 'throughput.svg'), await renderSvg(throughputChart(result.runs.filter((r) => r.phase !== 'warmup'))));
+  writeFileSync(
+    join(chartsDir, 'throughput.svg'),
+    await renderSvg(throughputChart(result.runs.filter((r) => r.phase === 'search' || r.phase === 'bisect' || fixed.includes(r)))),
+  );
 
   const flows = [...new Set(result.runs.map((r) => r.flow))];
   const processNames = [...new Set(fixed.flatMap((r) => Object.keys(r.processes)))];
@@ -328,6 +420,12 @@ export async function writeReport(resultFile: string): Promise<string> {
     (['orchestrated', 'choreographed'] as Flow[]).map((flow) => [flow, flowFiles[flow].reduce((sum, path) => sum + codeLines(path), 0)]),
   );
   const failedAudits = result.runs.filter((r) => !r.audit.passed);
+  const idleRuns = result.idle ?? [];
+  const failedIdleAudits = idleRuns.filter((i) => !i.audit.passed);
+  const auditLine =
+    failedAudits.length + failedIdleAudits.length === 0
+      ? `passed for all ${result.runs.length} runs${idleRuns.length > 0 ? ` and the ${idleRuns.length} idle phase${idleRuns.length === 1 ? '' : 's'}` : ''}`
+      : `FAILED for ${[...(failedAudits.length > 0 ? [`${failedAudits.length} of ${result.runs.length} runs`] : []), ...failedIdleAudits.map((i) => `the idle phase of ${i.flow}`)].join(' and ')}; their figures do not count`;
 
   const md = `# Orchestration and choreography, measured
 
@@ -340,7 +438,7 @@ the **${profileOf(result)} profile**'s run (${profileServers[profileOf(result)]}
 - **Machine:** ${result.machine.cpus} cores (${result.machine.cpuModel}), ${result.machine.memoryGb} GiB.
 - **Tracing:** ${result.tracing}.
 - **Mix:** ${result.mix.map((m) => `${m.weight}% ${m.key} (“${m.scenario}”)`).join('; ')}.
-- **Audit:** ${failedAudits.length === 0 ? `passed for all ${result.runs.length} runs` : `FAILED for ${failedAudits.length} of ${result.runs.length} runs; their figures do not count`}.
+- **Audit:** ${auditLine}.
 
 ## The two stack profiles
 
@@ -369,6 +467,18 @@ read model shows it \`confirmed\` (polled every 10 ms). The p99 of 50 orders is 
 slowest, often one of the first orders on fresh processes.
 
 ${idleSection(result, flows)}
+
+## Repetitions
+
+${
+  result.repeat === undefined
+    ? 'One run at the fixed rate (this result is from before `--repeat`): no spread to show, and no confirmation run at the highest sustained rate.'
+    : result.repeat === 1
+      ? 'One run at the fixed rate and one confirmation run as long at the highest sustained rate (`--repeat 1`): no spread to show.'
+      : `Each flow's fixed rate was run ${result.repeat} times, and its highest sustained rate ${result.repeat} times more for as long (\`--repeat ${result.repeat}\`): the figures are the median (min–max) of those runs; the other tables and the charts show the repetition whose p50 to final state is the median.`
+}
+
+${repetitionsSection(result, flows)}
 
 ## What held each flow back
 
@@ -447,7 +557,12 @@ ${table(
 
 Every run was audited before its figures were kept:
 
-${result.runs.map((r) => `- ${r.flow} at ${r.offeredRate}/s (${r.phase}): ${r.audit.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.passed ? '' : ` (${c.detail})`}`).join('; ')}`).join('\n')}
+${[
+  ...idleRuns.map((i) => ({ label: `${i.flow}, one order on an idle system`, checks: i.audit.checks })),
+  ...result.runs.map((r) => ({ label: `${r.flow} at ${r.offeredRate}/s (${r.phase})`, checks: r.audit.checks })),
+]
+  .map(({ label, checks }) => `- ${label}: ${checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.passed ? '' : ` (${c.detail})`}`).join('; ')}`)
+  .join('\n')}
 
 ## Side by side
 
