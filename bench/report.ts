@@ -184,7 +184,11 @@ function runsAtHighestSustained(result: BenchResult, flow: Flow): { rate: number
 
 /** "median (min–max)" of a figure over runs, the median alone for one run. */
 function spread(values: (number | null | undefined)[], format: (value: number) => string): string {
-  const s: Spread | undefined = medianAndSpread(values);
+  return formatSpread(medianAndSpread(values), format);
+}
+
+/** "median (min–max)", the median alone when there was one run or no spread. */
+function formatSpread(s: Spread | undefined, format: (value: number) => string): string {
   if (!s) return '–';
   return s.count === 1 || s.min === s.max ? format(s.median) : `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
 }
@@ -227,6 +231,54 @@ function repetitionsSection(result: BenchResult, flows: Flow[]): string {
     return [...(fixed.length > 0 ? [row(flow, `fixed rate, ${fixed[0]!.offeredRate}/s`, fixed)] : []), bestRow];
   });
   return table(['flow', 'runs', 'sustained', 'orders ended per second', 'to final state p50', 'p99', 'CPU-s per order'], rows);
+}
+
+/** One process's CPU per order over repeated runs, and its share of all processes' (median over the runs). */
+export interface ProcessCpu {
+  name: string;
+  perOrder: Spread;
+  share: number;
+}
+
+/**
+ * CPU seconds per order of each process over `runs` (its CPU over the run ÷ orders submitted),
+ * busiest first; a process not measured in a run (restarted during it) is left out of that run.
+ */
+export function cpuPerOrderByProcess(runs: Pick<FlowRun, 'submitted' | 'processes'>[]): ProcessCpu[] {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r.processes)))];
+  const totals = runs.map((r) => Object.values(r.processes).reduce((sum, p) => sum + (p?.cpuSeconds ?? 0), 0));
+  return names
+    .flatMap((name) => {
+      const perOrder = medianAndSpread(runs.map((r) => (r.processes[name] && r.submitted > 0 ? r.processes[name].cpuSeconds / r.submitted : undefined)));
+      const share = medianAndSpread(runs.map((r, i) => (r.processes[name] && totals[i]! > 0 ? r.processes[name].cpuSeconds / totals[i]! : undefined)));
+      return perOrder && share ? [{ name, perOrder, share: share.median }] : [];
+    })
+    .sort((a, b) => b.perOrder.median - a.perOrder.median);
+}
+
+/** CPU per order of each process at each flow's highest sustained rate: one table per flow. */
+function cpuByProcessSection(result: BenchResult, flows: Flow[]): string {
+  const seconds = (v: number) => (v >= 0.01 ? v.toFixed(3) : v.toFixed(4));
+  return flows
+    .map((flow) => {
+      const at = runsAtHighestSustained(result, flow);
+      if (!at) return `**${flow}**: no rate was sustained, so there is no highest sustained rate to break down.`;
+      const from =
+        at.from === 'search'
+          ? 'its one search run'
+          : `${at.runs.length} run${at.runs.length === 1 ? '' : 's'} of ${at.runs[0]!.durationS} s (${at.from === 'confirm' ? 'confirmation' : 'the fixed rate'})`;
+      const rows = cpuPerOrderByProcess(at.runs).map((p) => [p.name, formatSpread(p.perOrder, seconds), `${Math.round(p.share * 100)}%`]);
+      const all = [
+        'all processes',
+        spread(
+          at.runs.map((r) => r.perOrder.cpuSeconds),
+          seconds,
+        ),
+        '100%',
+      ];
+      return `**${flow}** at ${at.rate}/s, from ${from}:\n\n${table(['process', 'CPU-s per order', 'share of all'], [...rows, all])}`;
+    })
+    .join('\n\n');
 }
 
 /** The highest offered rate a flow sustained in this result, and the run that did. */
@@ -483,6 +535,13 @@ ${repetitionsSection(result, flows)}
 ## What held each flow back
 
 ${flows.map((flow) => limitingFactor(result, flow)).join('\n')}
+
+## CPU per order by process, at the highest sustained rate
+
+Each process's CPU over the run divided by the orders submitted (PostgreSQL with its backends,
+the benchmark's own driver included); with repetitions, the median (min–max) of the runs.
+
+${cpuByProcessSection(result, flows)}
 
 ## Baselines (same run, same servers, nothing else driven)
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { medianRun } from '../../bench/report.ts';
+import { cpuPerOrderByProcess, medianRun } from '../../bench/report.ts';
 import { medianAndSpread } from '../../bench/repetitions.ts';
 
 describe('median and spread of repeated runs', () => {
@@ -24,5 +24,34 @@ describe('median and spread of repeated runs', () => {
     expect(medianRun([run('a', 300), run('b', 100), run('c', 200)])).toMatchObject({ name: 'c' });
     expect(medianRun([run('a', undefined), run('b', 100), run('c', 200)])).toMatchObject({ name: 'c' });
     expect(medianRun([])).toBeUndefined();
+  });
+});
+
+describe('CPU per order broken down by process', () => {
+  const usage = (cpuSeconds: number) => ({ cpuSeconds, cpuPercentOfOneCore: 0, cpuPercentWhileSubmitting: null, rssMb: 0 });
+
+  it("divides each process's CPU by the orders submitted, busiest first, with its share of all processes", () => {
+    const byProcess = cpuPerOrderByProcess([
+      { submitted: 100, processes: { api: usage(1), postgres: usage(3) } },
+      { submitted: 200, processes: { api: usage(4), postgres: usage(4) } },
+      { submitted: 100, processes: { api: usage(2), postgres: usage(3) } },
+    ]);
+    expect(byProcess).toEqual([
+      { name: 'postgres', perOrder: { median: 0.03, min: 0.02, max: 0.03, count: 3 }, share: 0.6 },
+      { name: 'api', perOrder: { median: 0.02, min: 0.01, max: 0.02, count: 3 }, share: 0.4 },
+    ]);
+  });
+
+  it('leaves a process out of a run in which it was not measured (restarted during it)', () => {
+    const byProcess = cpuPerOrderByProcess([
+      { submitted: 100, processes: { choreography: null, kafka: usage(1) } },
+      { submitted: 100, processes: { choreography: usage(3), kafka: usage(1) } },
+    ]);
+    expect(byProcess.find((p) => p.name === 'choreography')).toEqual({
+      name: 'choreography',
+      perOrder: { median: 0.03, min: 0.03, max: 0.03, count: 1 },
+      share: 0.75,
+    });
+    expect(byProcess.find((p) => p.name === 'kafka')?.perOrder.count).toBe(2);
   });
 });
