@@ -13,6 +13,7 @@ import type { Flow } from './drive.ts';
 import type { FlowRun } from './flow-run.ts';
 import { searchBounds } from './rate-search.ts';
 import { medianAndSpread, type Spread } from './repetitions.ts';
+import { latencyLimitMs } from './sustained.ts';
 import type { BenchResult } from './result.ts';
 
 type Run = BenchResult['runs'][number];
@@ -127,7 +128,9 @@ function profilesSection(resultFile: string, result: BenchResult): string {
       ...profiles.map((p) => {
         const failed = column(p).result.runs.filter((r) => !r.audit.passed);
         // A run whose audit failed is never sustained, so it is the search's last step or a failure to look at.
-        return failed.length === 0 ? 'passed for every run' : `passed, except: ${failed.map((r) => `${r.flow} at ${r.offeredRate}/s (${r.phase})`).join(', ')}`;
+        return failed.length === 0
+          ? 'passed for every run'
+          : `passed, except: ${failed.map((r) => `${r.flow} at ${r.offeredRate}/s (${phaseOf(r, column(p).result)})`).join(', ')}`;
       }),
     ],
   ];
@@ -281,6 +284,9 @@ function cpuByProcessSection(result: BenchResult, flows: Flow[]): string {
     .join('\n\n');
 }
 
+/** A run's phase, with its repetition when the result has several (`confirm 2`). */
+const phaseOf = (run: Run, result: BenchResult) => (run.repetition === undefined || (result.repeat ?? 1) === 1 ? run.phase : `${run.phase} ${run.repetition}`);
+
 /** The highest offered rate a flow sustained in this result, and the run that did. */
 function highestSustained(runs: Run[]): Run | undefined {
   return runs.filter((r) => r.sustained).sort((a, b) => b.offeredRate - a.offeredRate)[0];
@@ -418,17 +424,22 @@ function idleSection(result: BenchResult, flows: Flow[]): string {
   const rows = flows.map((flow) => {
     const idle = result.idle?.find((i) => i.flow === flow);
     const target = `p50 ≤ ${idleTargetsMs[flow]} ms`;
-    if (!idle) return [flow, 'not measured', '–', '–', target];
+    if (!idle) return [flow, 'not measured', '–', '–', target, '–'];
     const t = idle.toConfirmedMs;
+    const limit = result.sustainedRule && t ? latencyLimitMs({ ...result.sustainedRule, idleP50Ms: t.p50 }) : null;
     return [
       flow,
       `${idle.confirmed} of ${idle.orders}${idle.audit.passed ? '' : ' (audit FAILED)'}`,
       t ? `${ms(t.p50)} / ${ms(t.p95)} / ${ms(t.p99)}` : '–',
       `${ms(idle.httpMs?.p50)} / ${ms(idle.httpMs?.p99)}`,
       `${target}: ${t && t.p50 <= idleTargetsMs[flow] ? 'met' : 'not met'}`,
+      ms(limit),
     ];
   });
-  return table(['flow', 'approved orders confirmed', 'to confirmed in the read model p50 / p95 / p99', 'POST /orders p50 / p99', 'target'], rows);
+  return table(
+    ['flow', 'approved orders confirmed', 'to confirmed in the read model p50 / p95 / p99', 'POST /orders p50 / p99', 'target', 'p50 limit of a sustained run'],
+    rows,
+  );
 }
 
 /** Where the CPU went at the first rate a flow did not sustain (or its highest rate run). */
@@ -601,7 +612,7 @@ ${table(
   ['flow', 'phase', 'offered/s', 'ended/s', 'p50', 'p99', 'CPU-s/order', 'sustained', 'audit'],
   result.runs.map((r) => [
     r.flow,
-    r.phase,
+    phaseOf(r, result),
     String(r.offeredRate),
     String(r.throughputPerS),
     ms(r.latencyMs.toFinalState?.p50),
@@ -618,7 +629,7 @@ Every run was audited before its figures were kept:
 
 ${[
   ...idleRuns.map((i) => ({ label: `${i.flow}, one order on an idle system`, checks: i.audit.checks })),
-  ...result.runs.map((r) => ({ label: `${r.flow} at ${r.offeredRate}/s (${r.phase})`, checks: r.audit.checks })),
+  ...result.runs.map((r) => ({ label: `${r.flow} at ${r.offeredRate}/s (${phaseOf(r, result)})`, checks: r.audit.checks })),
 ]
   .map(({ label, checks }) => `- ${label}: ${checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.name}${c.passed ? '' : ` (${c.detail})`}`).join('; ')}`)
   .join('\n')}

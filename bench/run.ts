@@ -155,6 +155,7 @@ async function main(): Promise<number> {
       }
       // Without an idle p50 (--idle-orders 0, or no order confirmed) the rule has no latency limit.
       const rule: SustainedRule = { ...sustainedRule, idleP50Ms: idle?.toConfirmedMs?.p50 ?? null };
+      if (idleOrders > 0 && rule.idleP50Ms === null) say(`${flow}: no order of the idle phase was confirmed: runs are judged without the idle latency limit`);
       if (warmupS > 0) {
         // Fresh processes are slower (JIT, caches, connection pools): warm them at the fixed rate
         // first. The warm-up is audited like every run but counts in no figure.
