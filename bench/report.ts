@@ -379,21 +379,24 @@ function throughputChart(runs: Run[]): TopLevelSpec {
 
 function flowSummary(result: BenchResult, flow: Flow): string[] {
   const runs = result.runs.filter((r) => r.flow === flow && r.phase !== 'warmup');
-  const fixed = runs.find((r) => r.phase === 'fixed');
+  const fixed = medianRun(runs.filter((r) => r.phase === 'fixed'));
   if (!fixed) return [];
   const best = highestSustained(runs);
   const limit = impliedLimit(result, flow, fixed);
   const target = targets[flow];
   const atTargetRate = runs.filter((r) => r.offeredRate === target.atRate)[0];
-  const fraction = best && limit ? `${Math.round((best.throughputPerS / limit.perSecond) * 100)}% of ${limit.perSecond}/s` : '–';
+  // With confirmation runs, what ended per second is their median; else the one run's.
   const confirmation = runsAtHighestSustained(result, flow);
+  const repeated = confirmation && confirmation.from !== 'search' && confirmation.runs.length > 1 ? confirmation.runs : undefined;
+  const ended = repeated ? medianAndSpread(repeated.map((r) => r.throughputPerS))!.median : best?.throughputPerS;
+  const fraction = ended !== undefined && limit ? `${Math.round((ended / limit.perSecond) * 100)}% of ${limit.perSecond}/s` : '–';
   const confirmed =
     confirmation && confirmation.from !== 'search'
       ? `, sustained in ${confirmation.runs.filter((r) => r.sustained).length} of ${confirmation.runs.length} runs of ${confirmation.runs[0]!.durationS} s`
       : '';
   return [
     flow,
-    best ? `${best.offeredRate}/s (${best.throughputPerS}/s ended${confirmed})` : 'none of the rates tried',
+    best ? `${best.offeredRate}/s (${repeated ? 'median ' : ''}${ended}/s ended${confirmed})` : 'none of the rates tried',
     limit ? `${limit.perSecond}/s (${limit.by})` : '–',
     fraction,
     `≥ ${target.sustained}/s: ${best && best.offeredRate >= target.sustained ? 'met' : 'not met'}`,
