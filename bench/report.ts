@@ -468,17 +468,25 @@ function limitingFactor(result: BenchResult, flow: Flow): string {
 
 /** Writes docs/comparison.md and docs/comparison/*.svg from a result file; returns the report's path. */
 export async function writeReport(resultFile: string): Promise<string> {
-  const result = JSON.parse(readFileSync(resultFile, 'utf8')) as BenchResult;
+  const { markdown, charts } = await renderReport(resultFile);
   const docs = join(projectRoot, 'docs');
   const chartsDir = join(docs, 'comparison');
   mkdirSync(chartsDir, { recursive: true });
+  for (const [name, svg] of Object.entries(charts)) writeFileSync(join(chartsDir, name), svg);
+  const reportPath = join(docs, 'comparison.md');
+  writeFileSync(reportPath, markdown);
+  return reportPath;
+}
+
+/** docs/comparison.md's text and its charts (SVG, by file name in docs/comparison/) from a result file, written nowhere. */
+export async function renderReport(resultFile: string): Promise<{ markdown: string; charts: Record<string, string> }> {
+  const result = JSON.parse(readFileSync(resultFile, 'utf8')) as BenchResult;
   // With --repeat, the detailed tables and charts show the median repetition; the spread is in its own table.
   const fixed = fixedRunsShown(result);
-  writeFileSync(join(chartsDir, 'latency.svg'), await renderSvg(latencyChart(fixed)));
-  writeFileSync(
-    join(chartsDir, 'throughput.svg'),
-    await renderSvg(throughputChart(result.runs.filter((r) => r.phase === 'search' || r.phase === 'bisect' || fixed.includes(r)))),
-  );
+  const charts = {
+    'latency.svg': await renderSvg(latencyChart(fixed)),
+    'throughput.svg': await renderSvg(throughputChart(result.runs.filter((r) => r.phase === 'search' || r.phase === 'bisect' || fixed.includes(r)))),
+  };
 
   const flows = [...new Set(result.runs.map((r) => r.flow))];
   const processNames = [...new Set(fixed.flatMap((r) => Object.keys(r.processes)))];
@@ -652,9 +660,7 @@ ${[
 | cost per order on this run | ${fixed.filter((r) => r.flow === 'orchestrated').map((r) => `${r.perOrder.cpuSeconds} CPU-s, ${r.perOrder.postgresCommits} commits, ${r.perOrder.kafkaMessages} messages`)[0] ?? '–'} | ${fixed.filter((r) => r.flow === 'choreographed').map((r) => `${r.perOrder.cpuSeconds} CPU-s, ${r.perOrder.postgresCommits} commits, ${r.perOrder.kafkaMessages} messages`)[0] ?? '–'} |
 | what happened to order X? | the Web UI: search \`OrderId="X"\`, read its history and search attributes; \`npm run order -- status X\` | \`GET /orders/X/timeline\` (the read model); one trace in Zipkin; the services' logs by correlation id |
 `;
-  const reportPath = join(docs, 'comparison.md');
-  writeFileSync(reportPath, md);
-  return reportPath;
+  return { markdown: md, charts };
 }
 
 /** The newest result file. */
