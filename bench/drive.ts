@@ -52,6 +52,17 @@ export interface DriveOptions {
   startedAt?: number;
 }
 
+/** The JSON body of `POST /orders` for an order of a mix entry in a flow. */
+export function orderRequestBody(entry: MixEntry, flow: Flow): string {
+  return JSON.stringify({
+    customerId: `bench-${entry.key}`,
+    email: 'bench@example.com',
+    items: entry.scenario.items,
+    paymentToken: entry.scenario.paymentToken,
+    flow,
+  });
+}
+
 /** Orders in flight for a POST that failed at the connection or with a 5xx: worth sending again with the same key. */
 const retryable = (status: number) => status >= 500;
 
@@ -138,13 +149,7 @@ export async function driveOrders(options: DriveOptions): Promise<{ orders: Driv
       httpMs: null,
     };
     orders.push(order);
-    const body = JSON.stringify({
-      customerId: `bench-${entry.key}`,
-      email: 'bench@example.com',
-      items: entry.scenario.items,
-      paymentToken: entry.scenario.paymentToken,
-      flow: options.flow,
-    });
+    const body = orderRequestBody(entry, options.flow);
     inFlight.push(
       post(order, body)
         .then(

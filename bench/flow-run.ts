@@ -4,6 +4,7 @@ import { auditRun, type AuditCheck } from './audit.ts';
 import { driveOrders, type DrivenOrder, type Flow } from './drive.ts';
 import { percentiles, postgresCommits, processUsage } from './measure.ts';
 import { defaultMix, mixSchedule } from './mix.ts';
+import { judgeSustained, latencyLimitMs, type SustainedRule } from './sustained.ts';
 
 /** Where a run finds the system under test. */
 export interface SystemUnderTest {
@@ -26,8 +27,17 @@ export interface FlowRun {
   ended: number;
   /** Orders that reached their final state per second, from the end of the first quarter to the end of submissions. */
   throughputPerS: number;
-  /** Held the offered rate: every order ended, throughput ≥ 90% of offered, latency did not grow (bench/README in docs/comparison.md). */
+  /**
+   * Held the offered rate (bench/sustained.ts): every order ended, throughput ≥ 90% of offered,
+   * latency did not grow during the run (last quarter's approved p50 ≤ 2 × first quarter's + 500 ms),
+   * the p50 to final state within the idle p50 × `--sustained-factor` (at least `--sustained-floor`
+   * ms), the audit passed.
+   */
   sustained: boolean;
+  /** Which part of the rule did not hold (empty when sustained); absent from files before it was recorded. */
+  notSustainedBecause?: string[];
+  /** The p50 to final state the run had to stay within, from the idle phase; null without one; absent from files before the idle rule. */
+  latencyLimitMs?: number | null;
   latencyMs: {
     http: Percentiles;
     toFinalState: Percentiles;
@@ -64,9 +74,9 @@ function approvedP50(orders: DrivenOrder[]): number | null {
 
 /**
  * Drives one flow at one fixed arrival rate through the API (bench/drive.ts), measures it and
- * audits it. Nothing here judges speed except `sustained`, which the rate search uses.
+ * audits it. Nothing here judges speed except `sustained` (by `rule`), which the rate search uses.
  */
-export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, durationS: number, drainS: number): Promise<FlowRun> {
+export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, durationS: number, drainS: number, rule: SustainedRule): Promise<FlowRun> {
   const pidsBefore = sut.pids();
   const driverBefore = process.cpuUsage();
   const usageNow = () => Object.fromEntries(Object.entries(pidsBefore).map(([name, pid]) => [name, processUsage(pid ?? -1)]));
@@ -135,7 +145,20 @@ export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, du
   const throughputPerS = round1(endedInWindow / ((windowEnd - windowStart) / 1000));
   const quarter = Math.max(1, Math.floor(orders.length / 4));
   const [firstQuarterP50, lastQuarterP50] = [approvedP50(orders.slice(0, quarter)), approvedP50(orders.slice(-quarter))];
-  const latencyHeld = firstQuarterP50 !== null && lastQuarterP50 !== null && lastQuarterP50 <= 2 * firstQuarterP50 + 500;
+  const toFinalState = percentiles(ended.map((o) => o.terminalAt! - o.submittedAt));
+  const judged = judgeSustained(
+    {
+      offeredRate: rate,
+      submitted: orders.length,
+      ended: ended.length,
+      throughputPerS,
+      firstQuarterP50,
+      lastQuarterP50,
+      p50ToFinalStateMs: toFinalState?.p50 ?? null,
+      auditPassed: audit.passed,
+    },
+    rule,
+  );
   const cpuSeconds = Object.values(processes).reduce((sum, p) => sum + (p?.cpuSeconds ?? 0), 0);
 
   return {
@@ -145,10 +168,12 @@ export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, du
     submitted: orders.length,
     ended: ended.length,
     throughputPerS,
-    sustained: ended.length === orders.length && throughputPerS >= 0.9 * rate && latencyHeld && audit.passed,
+    sustained: judged.sustained,
+    notSustainedBecause: judged.failed,
+    latencyLimitMs: latencyLimitMs(rule),
     latencyMs: {
       http: percentiles(orders.flatMap((o) => (o.httpMs === null ? [] : [o.httpMs]))),
-      toFinalState: percentiles(ended.map((o) => o.terminalAt! - o.submittedAt)),
+      toFinalState,
       toReadModelComplete: percentiles(orders.flatMap((o) => (o.visibleAt === undefined ? [] : [o.visibleAt - o.submittedAt]))),
       toFinalStateByKind: Object.fromEntries(
         defaultMix.map((m) => [m.key, percentiles(ended.filter((o) => o.kind === m.key).map((o) => o.terminalAt! - o.submittedAt))]),

@@ -1,5 +1,6 @@
 import type { Baseline } from './baselines.ts';
 import type { FlowRun } from './flow-run.ts';
+import type { IdleLatency } from './idle.ts';
 
 /** The steps of an approved orchestrated order, local or regular activity, in order (src/workflows/place-order.ts). */
 export const orchestratedStepKinds: ('local' | 'regular')[] = ['local', 'local', 'local', 'regular', 'local', 'local', 'regular'];
@@ -15,5 +16,16 @@ export interface BenchResult {
   tracing: string;
   mix: { key: string; weight: number; scenario: string }[];
   baselines: { postgres?: Baseline; kafka?: Baseline; temporal?: Baseline };
-  runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' })[];
+  /** Runs at the fixed rate, and confirmation runs at the highest sustained rate, per flow (`--repeat`); absent from older files (one fixed run, no confirmation). */
+  repeat?: number;
+  /**
+   * `search`: the rising rates (×1.5); `bisect`: the rates between the highest sustained and the
+   * lowest failed one; `confirm`: the `repeat` runs at the highest sustained rate (the last two
+   * absent from older files). `repetition` numbers the fixed and confirmation runs from 1.
+   */
+  runs: (FlowRun & { phase: 'warmup' | 'fixed' | 'search' | 'bisect' | 'confirm'; repetition?: number })[];
+  /** The latency side of the `sustained` rule this run applied (bench/sustained.ts); absent from files before it existed, whose runs had only the other rules. */
+  sustainedRule?: { idleFactor: number; floorMs: number };
+  /** One order on an idle system, per flow, before its warm-up (`--idle-orders`); absent from files before it was measured. */
+  idle?: IdleLatency[];
 }
