@@ -90,12 +90,13 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       const { id } = request.params;
       if (request.query.source === 'workflow') {
         // Live from the saga: only the orchestrated flow has one. A choreographed order has none to
-        // read, which is not the same answer as an order that does not exist.
+        // read, which is not the same answer as an order that does not exist. (The read model
+        // failing here leaves the answer the saga gave.)
         const live = await app.flows
           .flow('orchestrated')
           .status(id)
           .catch(async (err: unknown) => {
-            if (err instanceof OrderNotFoundError && (await app.readModel.orderView(id))?.flow === 'choreographed')
+            if (err instanceof OrderNotFoundError && (await app.readModel.orderView(id).catch(() => undefined))?.flow === 'choreographed')
               throw new HttpProblem(
                 400,
                 'VALIDATION_FAILED',
