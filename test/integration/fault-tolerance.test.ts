@@ -214,17 +214,26 @@ describe('faults under load, through npm start', () => {
 
       // One email per order, saying what happened.
       const mail = `http://127.0.0.1:${system.env.SMTP_SINK_HTTP_PORT}/messages`;
+      // The orders whose emails are not one with the right subject, each with what it got: a
+      // timeout then says whether an email is missing, doubled or wrong.
+      let wrongMail: string[] = [];
       await eventually(
         'one email per order',
         async () => {
           const { data } = (await (await fetch(mail)).json()) as { data: { orderId: string | null; subject: string | null }[] };
-          return ids.every((id) => {
+          wrongMail = ids.flatMap((id) => {
             const sent = data.filter((m) => m.orderId === id);
-            return sent.length === 1 && sent[0]!.subject === `Order ${id} ${final.get(id)!.status}`;
+            const expected = `Order ${id} ${final.get(id)!.status}`;
+            return sent.length === 1 && sent[0]!.subject === expected
+              ? []
+              : [`${id}: expected "${expected}", got ${JSON.stringify(sent.map((m) => m.subject))}`];
           });
+          return wrongMail.length === 0;
         },
         120_000,
-      );
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}: ${wrongMail.join('; ')}`);
+      });
 
       // Stock: what the catalog lost is exactly what the live reservations hold.
       const reserved = await query<{ sku: string; quantity: number }>(
