@@ -72,6 +72,14 @@ export const reviewAnswerCancelsTimerPatch = 'review-answer-cancels-timer';
  */
 export const acceptedCancelOutranksChargeFailurePatch = 'accepted-cancel-outranks-charge-failure';
 
+/**
+ * Marks histories in which the last context step before the charge (recording the reservation, or
+ * the review's approval) runs as a regular activity, whose completion starts the charge's workflow
+ * task at once. Before it, a local activity and a 1 ms timer did: the server fires a timer on its
+ * timer queue's next pass, which took about 0.8 s of an idle order's 1.2 s on the dev server.
+ */
+export const chargeAfterRegularStepPatch = 'charge-after-regular-step';
+
 /** Ends the forward path of the saga: compensation follows, with this reason. */
 class SagaAborted extends Error {
   constructor(readonly reason: CancellationReason) {
@@ -97,6 +105,13 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
   // Context steps (accept, reserve, record progress, release) run as local activities since this
   // patch; sagas started before it replay with the regular activities their history recorded.
   const orders = patched(localContextStepsPatch) ? localContextActivities : contextActivities;
+  // Whether the step before the charge ran as a regular activity, which ends the workflow task
+  // (chargeAfterRegularStepPatch): the charge is then scheduled in the next task, without a timer.
+  let chargeTaskStarted = false;
+  const stepBeforeCharge = () => {
+    chargeTaskStarted = patched(chargeAfterRegularStepPatch);
+    return chargeTaskStarted ? contextActivities : orders;
+  };
   // Every log line of the saga names the order and its journey (the workflow logger adds the ids
   // of the workflow and skips lines while replaying).
   const logFields = { orderId: request.orderId, correlationId };
@@ -263,12 +278,13 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
       }
       throw err;
     }
-    track(await orders.recordOrderProgress({ saga: saga(), step: 'reserve_stock', status: 'reserved', total: state.total }));
+    const review = needsReview(state.total);
+    track(await (review ? orders : stepBeforeCharge()).recordOrderProgress({ saga: saga(), step: 'reserve_stock', status: 'reserved', total: state.total }));
     setStatus('reserved');
     finish('reserve_stock');
     stopIfCancelled();
 
-    if (needsReview(state.total)) {
+    if (review) {
       begin('review');
       track(
         await orders.recordOrderProgress({
@@ -288,7 +304,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
         track(await orders.recordOrderProgress({ saga: saga(), step: 'review', event: { type: 'order.rejected', data: { reason } } }));
         throw new SagaAborted(reason);
       }
-      track(await orders.recordOrderProgress({ saga: saga(), step: 'review', event: { type: 'order.approved', data: {} } }));
+      track(await stepBeforeCharge().recordOrderProgress({ saga: saga(), step: 'review', event: { type: 'order.approved', data: {} } }));
       finish('review');
     }
 
@@ -300,7 +316,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
       // let the worker start it before the workflow saw the cancel. A 1 ms timer ends this task;
       // the next one brings every update and signal that arrived until then, and the check below
       // runs in the same step as the scheduling, with nothing in between.
-      await sleep(1);
+      // Since chargeAfterRegularStepPatch, the step before ended the task: this one began with its
+      // completion and holds every update that arrived until then.
+      if (!chargeTaskStarted) await sleep(1);
       stopIfCancelled();
     }
     // Registered before the charge: if it is interrupted, we cannot know whether the processor

@@ -203,6 +203,41 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     expect(world.chargeAttempts).toBe(0);
   });
 
+  it('schedules the charge in the workflow task its last step before it ends, with no timer in between', async () => {
+    const orderId = randomUUID();
+    const taskQueue = `place-order-${orderId}`;
+    const { activities } = createFakeOrderActivities(orderScenarios[0]!);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows/index.ts'),
+      activities,
+    });
+    const handle = await worker.runUntil(async () => {
+      const started = await env.client.workflow.start<typeof placeOrder>('placeOrder', {
+        workflowId: orderWorkflowId(orderId),
+        taskQueue,
+        args: [
+          {
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+            correlationId: 'corr',
+          },
+        ],
+      });
+      await started.result();
+      return started;
+    });
+
+    const { events } = await handle.fetchHistory();
+    const scheduled = (events ?? []).flatMap((e) =>
+      e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : [],
+    );
+    // A timer here waited for the server's timer queue: most of an idle order's latency.
+    expect((events ?? []).filter((e) => e.timerStartedEventAttributes)).toEqual([]);
+    // The reservation is recorded by a regular activity, whose completion starts the charge's task.
+    expect(scheduled.slice(0, 2)).toEqual(['recordOrderProgress', 'chargePayment']);
+  });
+
   // The customer's cancel was accepted while the charge ran, and the charge then failed otherwise
   // than by its cancellation: the worker running it died (the attempt timed out, and the server does
   // not retry an activity whose cancellation was requested), the attempt failed, or the card was

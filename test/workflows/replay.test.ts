@@ -20,8 +20,9 @@ const tracingInterceptors = { workflowModules: [require.resolve('@temporalio/int
 // code fails when a change would break orders already running. Each `before-*` folder holds the
 // histories of an earlier version of the code (before-local-context-steps: every step a regular
 // activity; before-system-error-and-cancel-patches: before the patches compensate-system-errors,
-// charge-after-cancel-check and review-answer-cancels-timer), which must replay too: its sagas may
-// still be running when the new code is deployed.
+// charge-after-cancel-check and review-answer-cancels-timer; before-charge-after-regular-step: a
+// 1 ms timer before the charge, before the patch charge-after-regular-step), which must replay too:
+// its sagas may still be running when the new code is deployed.
 //
 // `recorded-on-dev-server*` folders come from the real dev server, driven with updates, by a worker
 // traced like the stack's (the OpenTelemetry workflow interceptors):
@@ -29,11 +30,13 @@ const tracingInterceptors = { workflowModules: [require.resolve('@temporalio/int
 // RECORD_HISTORIES=1. `recorded-on-dev-server-before-update-ordering-patches` was recorded the same
 // way with the code before those patches: its update answers and timer cancels are ordered by the
 // interceptors it ran with, so it replays with them only (docs/orchestrated-flow.md).
+// `recorded-on-dev-server-before-charge-after-regular-step` was recorded with the code before that patch.
 //
 // `charge-failure-after-cancel-*` folders hold the path the scenario table does not take: a charge
 // that fails after the customer's cancel was accepted (test/workflows/place-order.test.ts writes
 // `charge-failure-after-cancel-current` with RECORD_HISTORIES=1); `-before-accepted-cancel-patch`
-// was recorded by the code before the patch accepted-cancel-outranks-charge-failure.
+// was recorded by the code before the patch accepted-cancel-outranks-charge-failure,
+// `-before-charge-after-regular-step` by the code before charge-after-regular-step.
 const folders = readdirSync(historiesDir);
 const isDevServerFolder = (f: string) => f.startsWith('recorded-on-dev-server');
 const isChargeFailureAfterCancelFolder = (f: string) => f.startsWith('charge-failure-after-cancel');
@@ -95,7 +98,11 @@ describe('placeOrder replays the histories recorded on the real dev server, upda
 
 describe('placeOrder replays the histories of a charge that failed after the cancel was accepted', () => {
   it("has them for the code before the patch and for today's code", () => {
-    expect(chargeFailureAfterCancelFolders.sort()).toEqual(['charge-failure-after-cancel-before-accepted-cancel-patch', 'charge-failure-after-cancel-current']);
+    expect(chargeFailureAfterCancelFolders.sort()).toEqual([
+      'charge-failure-after-cancel-before-accepted-cancel-patch',
+      'charge-failure-after-cancel-before-charge-after-regular-step',
+      'charge-failure-after-cancel-current',
+    ]);
     for (const folder of chargeFailureAfterCancelFolders) expect(filesOf(folder), folder).toHaveLength(3);
   });
 
