@@ -50,6 +50,10 @@ export const StackEnvSchema = Type.Object({
   POSTGRES_USER: Type.String({ minLength: 1, default: 'order_saga' }),
   POSTGRES_PASSWORD: Type.String({ minLength: 1, default: 'order_saga' }),
   POSTGRES_DB: Type.String({ minLength: 1, default: 'order_saga' }),
+  STACK_CPU_PROFILE_DIR: Type.String({
+    default: '',
+    description: 'when set, every application process writes a V8 CPU profile here as it stops (node --cpu-prof): what `npm run bench:profile` reads',
+  }),
   STACK_READY_TIMEOUT_SECONDS: Type.Integer({ minimum: 5, default: 120, description: 'how long `up` waits for each server' }),
 });
 

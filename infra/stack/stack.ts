@@ -169,6 +169,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
     createNodeService({
       name: 'smtp-sink',
       entry: 'src/workers/smtp-sink.ts',
+      cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
       env: { SMTP_SINK_PORT: String(config.SMTP_SINK_PORT), SMTP_SINK_HTTP_PORT: String(config.SMTP_SINK_HTTP_PORT) },
       ports: [
         { port: config.SMTP_SINK_PORT, setting: 'SMTP_SINK_PORT' },
@@ -292,6 +293,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
       createNodeService({
         name: instance.name('temporal-worker'),
         entry: 'src/workers/temporal-worker.ts',
+        cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
         env: {
           TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
           ...backends,
@@ -310,6 +312,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
       createNodeService({
         name: instance.name('choreography'),
         entry: 'src/workers/choreography.ts',
+        cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
         env: { ...backends, METRICS_PORT: String(ports.choreographyMetrics.port) },
         ports: [ports.choreographyMetrics],
         logPath: choreographyLog,
@@ -322,6 +325,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
       createNodeService({
         name: instance.name('api'),
         entry: 'src/workers/api.ts',
+        cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
         env: {
           ...backends,
           TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
@@ -340,6 +344,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
       createNodeService({
         name: instance.name('projector'),
         entry: 'src/workers/projector.ts',
+        cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
         env: { ...backends, METRICS_PORT: String(ports.projectorMetrics.port) },
         ports: [ports.projectorMetrics],
         logPath: projectorLog,
@@ -355,6 +360,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
     createNodeService({
       name: 'payment-gateway',
       entry: 'src/workers/payment-gateway.ts',
+      cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
       // Its books survive a restart, as a real processor's do: "never charged twice" holds across one.
       env: { GATEWAY_PORT: String(config.GATEWAY_PORT), GATEWAY_LEDGER_PATH: join(config.STACK_DATA_DIR, 'gateway', 'ledger.jsonl') },
       ports: [{ port: config.GATEWAY_PORT, setting: 'GATEWAY_PORT' }],

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { projectRoot } from '../paths.ts';
 import type { ManagedServer, ServerName } from './server.ts';
 
@@ -13,6 +14,8 @@ export interface NodeServiceOptions {
   /** Resolves when the process answers; the default waits for its "started" log line. */
   probe?: (pid: number) => Promise<void>;
   endpoints?: Record<string, string>;
+  /** When set, the process writes a V8 CPU profile into `<folder>/<process name>/` as it exits. */
+  cpuProfileDir?: string;
 }
 
 /** Probe that resolves once an HTTP endpoint answers 2xx. */
@@ -36,7 +39,13 @@ export function createNodeService(options: NodeServiceOptions): ManagedServer {
     logPath: options.logPath,
     stopSignal: 'SIGTERM',
     prepare: () => undefined,
-    launchSpec: () => ({ command: process.execPath, args: ['--import', 'tsx', options.entry], cwd: projectRoot, env: { ...process.env, ...options.env } }),
+    launchSpec: () => ({
+      command: process.execPath,
+      // --cpu-prof is refused in NODE_OPTIONS, so it goes on the command line.
+      args: [...(options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(options.cpuProfileDir, options.name)}`] : []), '--import', 'tsx', options.entry],
+      cwd: projectRoot,
+      env: { ...process.env, ...options.env },
+    }),
     probe: options.probe ?? logLineProbe(options.logPath, 'started'),
     endpoints: () => options.endpoints ?? {},
   };
