@@ -42,6 +42,8 @@ export interface ChoreographyRuntimeOptions {
   retryWindowMs?: number;
   /** Kafka session timeout of the consumers. */
   sessionTimeoutMs?: number;
+  /** Orders of a fetched batch each consumer handles at once (see ConsumerRunnerOptions). */
+  keysConsumedConcurrently?: number;
   metrics?: ConsumerMetrics;
 }
 
@@ -71,6 +73,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       topicPrefix: prefix,
       ...(options.retryWindowMs !== undefined ? { retryWindowMs: options.retryWindowMs } : {}),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.keysConsumedConcurrently ? { keysConsumedConcurrently: options.keysConsumedConcurrently } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     }),
   );

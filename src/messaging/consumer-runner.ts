@@ -111,6 +111,13 @@ export interface ConsumerRunnerOptions {
    * order are still applied one at a time (an advisory lock per group and order). @default 3
    */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Orders (message keys) of one fetched batch handled at the same time, each one's events in
+   * partition order. An event that waits (a slow gateway call, a retry's backoff) holds up only
+   * its own order's later events; the other orders of the batch go on. 1 handles a partition's
+   * messages one at a time. @default defaultKeysConsumedConcurrently (8)
+   */
+  keysConsumedConcurrently?: number;
 }
 
 /**
@@ -122,6 +129,14 @@ export const defaultRetryWindowMs = 5 * 60_000;
 
 /** Topic-partitions a runner handles at the same time unless told otherwise. */
 export const defaultPartitionsConsumedConcurrently = 3;
+
+/**
+ * Orders of one batch a runner handles at the same time unless told otherwise. With one event at
+ * a time per partition, a payment that waited for the gateway (or for a retry's backoff) held up
+ * every order behind it: the payments hop took seconds at 20 orders/s while every other hop took
+ * tens of milliseconds (docs/comparison.md).
+ */
+export const defaultKeysConsumedConcurrently = 8;
 
 /** Headers a dead letter carries, besides the original message's own. */
 export const deadLetterHeaders = {
@@ -263,6 +278,15 @@ interface RetryState {
 }
 
 const partitionKey = (topic: string, partition: number) => `${topic}|${partition}`;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function forEachConcurrently<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 const messageKey = (topic: string, partition: number, offset: string) => `${topic}|${partition}|${offset}`;
 
 /**
@@ -274,9 +298,11 @@ const messageKey = (topic: string, partition: number, offset: string) => `${topi
  *   causes into the outbox: a redelivered event finds its row and applies nothing.
  * - A retryable failure is retried with exponential backoff (capped, full jitter) for
  *   `retryWindowMs` from its first failure (5 min by default: a dependency's restart or short
- *   outage dead-letters nothing). Between attempts the event's topic-partition is paused (the rest
- *   of its batch waits, unresolved, and is fetched again from the event on resume); the member
- *   goes on fetching, applying and heartbeating for its other partitions. The attempts and the
+ *   outage dead-letters nothing). The later events of its order wait behind it; the other orders
+ *   of its batch are handled meanwhile. Then the topic-partition is paused until the backoff has
+ *   passed and fetched again from the event (what was handled after it is remembered and not
+ *   handled again); the member goes on fetching, applying and heartbeating for its other
+ *   partitions. The attempts and the
  *   time retried so far are kept by topic, partition and offset across the redeliveries.
  * - A transient database failure (connection refused or lost, server shutting down) is retried
  *   the same way for as long as the database is away, without using up the window: an outage
@@ -287,8 +313,10 @@ const messageKey = (topic: string, partition: number, offset: string) => `${topi
  *   or a retryable failure still failing at the end of its window goes to `dlq.<group>` with the original
  *   topic, partition, offset, error and attempts in headers; the offset is then committed and the
  *   partition moves on.
- * - Up to `partitionsConsumedConcurrently` topic-partitions are handled at once, each in order;
- *   the events of one order are applied one at a time in each group (advisory lock per group and
+ * - Up to `partitionsConsumedConcurrently` topic-partitions are handled at once and, in each
+ *   fetched batch, up to `keysConsumedConcurrently` orders (message keys) at once, each order's
+ *   events in partition order; offsets are committed up to the first event not done yet. The
+ *   events of one order are applied one at a time in each group (advisory lock per group and
  *   order, taken first in the transaction), whichever member or partition they come from.
  */
 export function createConsumerRunner(options: ConsumerRunnerOptions) {
@@ -310,6 +338,11 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const retries = new Map<string, RetryState>();
   // The partitions this member paused behind a failed event, with the timer that resumes each.
   const pausedPartitions = new Map<string, { topic: string; partition: number; timer: NodeJS.Timeout | undefined; resume: () => void }>();
+  // Offsets of a paused partition handled already, past the one that failed (other orders of its
+  // batch): skipped when the partition is fetched again from the failed event. Their effects are
+  // committed; only their offsets could not be, as offsets commit in order.
+  const doneAhead = new Map<string, Set<string>>();
+  const keysConcurrently = Math.max(1, options.keysConsumedConcurrently ?? defaultKeysConsumedConcurrently);
   let stopped = false;
 
   /**
@@ -342,6 +375,10 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       pausedPartitions.delete(key);
     }
     for (const [key, state] of retries) if (!kept(state.topic, state.partition)) retries.delete(key);
+    for (const key of doneAhead.keys()) {
+      const [topic, partition] = [key.slice(0, key.lastIndexOf('|')), Number(key.slice(key.lastIndexOf('|') + 1))];
+      if (!kept(topic, partition)) doneAhead.delete(key);
+    }
   }
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => forgetRevoked(payload.memberAssignment));
 
@@ -473,20 +510,51 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
         eachBatchAutoResolve: false,
         eachBatch: async (payload) => {
           const { batch } = payload;
+          const { topic, partition } = batch;
+          // One lane per order (the message key, which is the order id): its events in partition
+          // order, the lanes side by side. The producers key every event by its order.
+          const lanes = new Map<string, KafkaMessage[]>();
           for (const message of batch.messages) {
-            // As kafkajs's own eachMessage loop: stopping, or a seek on this partition, ends the batch.
-            if (!payload.isRunning() || payload.isStale()) return;
-            const retryInMs = await handleMessage(batch.topic, batch.partition, message);
-            if (retryInMs !== undefined) {
-              // The rest of the batch waits with the failed event (order per partition); it is
-              // fetched again, from the failed event, once the partition resumes.
-              pausePartition(batch.topic, batch.partition, retryInMs, () => payload.pause());
-              return;
-            }
-            payload.resolveOffset(message.offset);
-            await payload.heartbeat();
-            await payload.commitOffsetsIfNecessary();
+            const key = message.key?.toString() ?? '';
+            const lane = lanes.get(key);
+            if (lane) lane.push(message);
+            else lanes.set(key, [message]);
           }
+          const ahead = doneAhead.get(partitionKey(topic, partition));
+          const done = new Set<string>();
+          const waits: number[] = [];
+          // Offsets commit in order: up to the first message not done yet.
+          let resolvedUpTo = 0;
+          const resolveDonePrefix = () => {
+            const start = resolvedUpTo;
+            while (resolvedUpTo < batch.messages.length && done.has(batch.messages[resolvedUpTo]!.offset)) resolvedUpTo += 1;
+            if (resolvedUpTo > start) payload.resolveOffset(batch.messages[resolvedUpTo - 1]!.offset);
+          };
+          await forEachConcurrently([...lanes.values()], keysConcurrently, async (lane) => {
+            for (const message of lane) {
+              // As kafkajs's own eachMessage loop: stopping, or a seek on this partition, ends the batch.
+              if (!payload.isRunning() || payload.isStale()) return;
+              if (!ahead?.delete(message.offset)) {
+                const retryInMs = await handleMessage(topic, partition, message);
+                if (retryInMs !== undefined) {
+                  // This order's later events wait with it (order per order); the other lanes go on.
+                  waits.push(retryInMs);
+                  return;
+                }
+              }
+              done.add(message.offset);
+              resolveDonePrefix();
+              await payload.heartbeat();
+              await payload.commitOffsetsIfNecessary();
+            }
+          });
+          if (ahead?.size === 0) doneAhead.delete(partitionKey(topic, partition));
+          if (waits.length === 0) return;
+          // The partition is fetched again from the first event that failed, once the shortest
+          // backoff has passed; what was handled after it is remembered, not handled twice.
+          const handledAfter = batch.messages.slice(resolvedUpTo).filter((m) => done.has(m.offset));
+          if (handledAfter.length > 0) doneAhead.set(partitionKey(topic, partition), new Set([...(ahead ?? []), ...handledAfter.map((m) => m.offset)]));
+          pausePartition(topic, partition, Math.min(...waits), () => payload.pause());
         },
       });
     },

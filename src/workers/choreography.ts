@@ -12,7 +12,7 @@ import { createChoreographyServices } from '../choreography/services.ts';
 import { registerStalledOrderMetrics } from '../choreography/stalled-orders.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
-import { defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
+import { defaultKeysConsumedConcurrently, defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
 import { deadLetterTopicOf } from '../messaging/topics.ts';
 import { createRenewingProducer } from '../messaging/renewing-producer.ts';
 import { outboxBacklog } from '../messaging/outbox.ts';
@@ -50,6 +50,11 @@ const ChoreographyEnvSchema = Type.Object({
     minimum: 0,
     default: defaultRetryWindowMs,
     description: 'how long a retryable failure is retried (its partition waiting) before the event is dead-lettered',
+  }),
+  CONSUMER_KEYS_CONCURRENTLY: Type.Integer({
+    minimum: 1,
+    default: defaultKeysConsumedConcurrently,
+    description: 'orders of a fetched batch each consumer group handles at once (each order in partition order); 1: one message at a time per partition',
   }),
   CONSUMER_SESSION_TIMEOUT_MS: Type.Integer({ minimum: 6000, default: 30_000, description: 'how soon a dead member loses its partitions' }),
 });
@@ -91,6 +96,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     retryWindowMs: config.CONSUMER_RETRY_WINDOW_MS,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
+    keysConsumedConcurrently: config.CONSUMER_KEYS_CONCURRENTLY,
     metrics: createConsumerMetrics(registry),
   });
   // Stops fetching, lets in-flight handlers finish and commit, then disconnects.

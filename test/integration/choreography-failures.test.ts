@@ -283,7 +283,7 @@ describe('choreographed flow under failure', () => {
       expect(await listDeadLetters(harness.kafka, `${prefix}g`)).toEqual([]);
     }, 60_000);
 
-    it('retries a failing event with only its partition paused: the other partitions of the group move on meanwhile, and its own once it is dead-lettered', async () => {
+    it('retries a failing event holding up only its own order: the other orders of its partition and the other partitions move on meanwhile, the next event of its order once it is dead-lettered', async () => {
       const prefix = `${harness.prefix}paused.`;
       const admin = harness.kafka.admin();
       await admin.connect();
@@ -313,7 +313,8 @@ describe('choreographed flow under failure', () => {
               // What a gateway answering 503 to every charge (tok_unavailable) looks like to the runner.
               return Promise.reject(new Error('payment gateway answered 503'));
             }
-            applied.push(event.orderId);
+            // The failing order's second event, sent behind it: it must wait for it.
+            applied.push(event.data.customerId === 'after-poison' ? 'poisoned-order, second event' : event.orderId);
             return Promise.resolve();
           },
         },
@@ -322,24 +323,26 @@ describe('choreographed flow under failure', () => {
       try {
         await sendOrderPlaced(producer, prefix, 'poisoned-order', 'poisoned', 0);
         await eventually('the failing event to be retried', () => Promise.resolve(poisonedAttempts >= 2));
+        await sendOrderPlaced(producer, prefix, 'poisoned-order', 'after-poison', 0);
         await sendOrderPlaced(producer, prefix, 'behind-poisoned', 'healthy', 0);
         await sendOrderPlaced(producer, prefix, 'healthy-1', 'healthy', 1);
         await sendOrderPlaced(producer, prefix, 'healthy-2', 'healthy', 2);
 
-        await eventually('the events of the other partitions to be applied', () =>
-          Promise.resolve(applied.includes('healthy-1') && applied.includes('healthy-2')),
+        await eventually('the other orders, in its partition and in the others, to be applied', () =>
+          Promise.resolve(['behind-poisoned', 'healthy-1', 'healthy-2'].every((order) => applied.includes(order))),
         );
-        // Still within the failing event's window: it is not dead-lettered yet, and its partition waits behind it.
+        // Still within the failing event's window: it is not dead-lettered yet, and its order's next event waits behind it.
         expect(await listDeadLetters(harness.kafka, `${prefix}g`)).toEqual([]);
-        expect(applied).not.toContain('behind-poisoned');
+        expect(applied).not.toContain('poisoned-order, second event');
 
-        await eventually('the event behind the failing one to be applied', () => Promise.resolve(applied.includes('behind-poisoned')));
+        await eventually("the failing order's next event to be applied", () => Promise.resolve(applied.includes('poisoned-order, second event')));
         const letters = await listDeadLetters(harness.kafka, `${prefix}g`);
         expect(letters).toHaveLength(1);
         expect(letters[0]).toMatchObject({ key: 'poisoned-order', originalPartition: 0, error: expect.stringContaining('503') as unknown });
         expect(letters[0]!.attempts).toBe(poisonedAttempts);
         expect(poisonedAttempts).toBeGreaterThan(2);
-        expect(applied.toSorted()).toEqual(['behind-poisoned', 'healthy-1', 'healthy-2']);
+        // Each applied once, although the partition was fetched again from the failing event after each backoff.
+        expect(applied.toSorted()).toEqual(['behind-poisoned', 'healthy-1', 'healthy-2', 'poisoned-order, second event']);
       } finally {
         await runner.stop();
         await producer.disconnect();
