@@ -31,6 +31,8 @@ export function missingProcesses(config: StackConfig): string[] {
 export async function ensureSystem(
   config: StackConfig,
   say: (line: string) => void,
+  /** `env`: more environment for the system it starts (e.g. STACK_CPU_PROFILE_DIR); not used on a running system. */
+  options: { env?: Record<string, string> } = {},
 ): Promise<{ startedHere: boolean; tracing: string; stop(): Promise<void> }> {
   const readyz = `http://127.0.0.1:${config.API_PORT}/readyz`;
   if ((await waitUntil(httpProbe(readyz), { timeoutMs: 0 })).ready) {
@@ -51,7 +53,7 @@ export async function ensureSystem(
   // Tracing off unless the caller configured it: every span of every order costs the services
   // CPU (README "The benchmark" has the figures); set OTEL_* to measure with it.
   const otel = Object.entries(process.env).filter(([name]) => name.startsWith('OTEL_'));
-  const env = otel.length > 0 ? process.env : { ...process.env, OTEL_SDK_DISABLED: 'true' };
+  const env = { ...(otel.length > 0 ? process.env : { ...process.env, OTEL_SDK_DISABLED: 'true' }), ...options.env };
   const child = spawn(process.execPath, ['--import', 'tsx', 'infra/stack/cli.ts', 'start', '--profile', config.STACK_PROFILE], {
     cwd: projectRoot,
     env,
