@@ -3,7 +3,7 @@
  * file, so no figure in the report is typed by hand. `npm run bench` calls it after each run;
  * `npm run bench:report -- [bench/results/<file>.json]` regenerates it (default: the newest file).
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { View, parse } from 'vega';
@@ -466,6 +466,31 @@ function limitingFactor(result: BenchResult, flow: Flow): string {
     )}. ${run.perOrder.cpuSeconds} CPU-seconds, ${run.perOrder.postgresCommits} PostgreSQL commits and ${run.perOrder.kafkaMessages} Kafka messages per order.`;
 }
 
+/**
+ * Links the newest CPU profile of each flow (`npm run bench:profile`, docs/profiles/<flow>-profile.json)
+ * and shows the flame graph of its busiest process; says how to make one when there is none.
+ */
+function cpuProfilesSection(flows: Flow[]): string {
+  const lines = flows.map((flow) => {
+    const file = join(projectRoot, 'docs', 'profiles', `${flow}-profile.json`);
+    if (!existsSync(file)) return `- **${flow}**: no profile yet (\`npm run bench:profile -- --flow ${flow} --rate <highest sustained>\`).`;
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+      rate: number;
+      profile: string;
+      generatedAt: string;
+      run: { perOrder: { cpuSeconds: number } };
+      processes: { process: string; summary: { cpuSeconds: number } }[];
+    };
+    const busiest = profile.processes.slice(0, 3);
+    return [
+      `- **${flow}** at ${profile.rate} orders/s (${profile.profile} profile, ${profile.generatedAt.slice(0, 16).replace('T', ' ')} UTC; [report](profiles/${flow}-profile.md)): busiest ${busiest.map((p) => `${p.process} ${p.summary.cpuSeconds.toFixed(1)} s`).join(', ')} sampled over the run.`,
+      '',
+      `  ![flame graph of ${busiest[0]?.process ?? 'the busiest process'}, ${flow} flow](profiles/${flow}-${busiest[0]?.process ?? ''}.svg)`,
+    ].join('\n');
+  });
+  return lines.join('\n\n');
+}
+
 /** Writes docs/comparison.md and docs/comparison/*.svg from a result file; returns the report's path. */
 export async function writeReport(resultFile: string): Promise<string> {
   const { markdown, charts } = await renderReport(resultFile);
@@ -557,6 +582,14 @@ ${repetitionsSection(result, flows)}
 ## What held each flow back
 
 ${flows.map((flow) => limitingFactor(result, flow)).join('\n')}
+
+## CPU profiles
+
+Taken by \`npm run bench:profile\` (its own run, tracing off, every application process under
+\`node --cpu-prof\`, which adds CPU of its own), not by this run; each flame graph is one
+process's main thread over the measured run, the widest frames the most time.
+
+${cpuProfilesSection(flows)}
 
 ## CPU per order by process, at the highest sustained rate
 

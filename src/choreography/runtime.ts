@@ -10,10 +10,13 @@ import { sweepReviewDeadlines } from './order-commands.ts';
 import type { ChoreographyService } from './services.ts';
 
 /**
- * The connections the choreography of one process uses at most at once, to size its pool: one per
- * event in flight (each group handles up to `partitionsConsumedConcurrently` partitions at a
- * time, each with one transaction open at most), two per relay (its batch and its LISTEN), one
- * for the sweeper and two for the gauges of /metrics (outbox, stalled orders).
+ * The connections the choreography of one process needs, to size its pool: one per partition a
+ * group handles at a time (`partitionsConsumedConcurrently`), two per relay (its batch and its
+ * LISTEN), one for the sweeper and two for the gauges of /metrics (outbox, stalled orders). A
+ * group may have more transactions waiting than that (several orders of a batch at once,
+ * `keysConsumedConcurrently`); they are short and wait their turn for a connection, while the
+ * network calls they make (gateway, SMTP) hold none. More connections would only add contention
+ * on a database with as few cores as this machine.
  */
 export function choreographyPoolSize(process: { groups: number; relays: number; sweeper: boolean; partitionsConsumedConcurrently?: number }): number {
   const perGroup = process.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently;

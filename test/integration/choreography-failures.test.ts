@@ -283,6 +283,55 @@ describe('choreographed flow under failure', () => {
       expect(await listDeadLetters(harness.kafka, `${prefix}g`)).toEqual([]);
     }, 60_000);
 
+    it("handles the other orders of a partition while one order waits on a slow call, and that order's next event only after it", async () => {
+      const prefix = `${harness.prefix}lanes.`;
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      await ensureTopics(admin, { prefix, partitions: 1, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
+      await admin.disconnect();
+      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      // The slow order's first event waits here, as a charge waits for a slow gateway.
+      let release!: () => void;
+      const gatewayAnswers = new Promise<void>((resolve) => (release = resolve));
+      const applied: string[] = [];
+      const runner = createConsumerRunner({
+        kafka: harness.kafka,
+        pool: harness.pool,
+        groupId: `${prefix}g`,
+        producerName: 'test',
+        producer,
+        log: pino({ level: 'silent' }),
+        topicPrefix: prefix,
+        handlers: {
+          'order.placed': async (event) => {
+            if (event.data.customerId === 'slow-first') await gatewayAnswers;
+            applied.push(`${event.orderId}/${event.data.customerId}`);
+          },
+        },
+      });
+      // Sent before the group starts, so that one fetch brings them all, in this order, on the one partition.
+      await sendOrderPlaced(producer, prefix, 'slow-order', 'slow-first', 0);
+      await sendOrderPlaced(producer, prefix, 'slow-order', 'slow-second', 0);
+      await sendOrderPlaced(producer, prefix, 'quick-1', 'quick', 0);
+      await sendOrderPlaced(producer, prefix, 'quick-2', 'quick', 0);
+      await runner.start();
+      try {
+        await eventually('the other orders of the partition to be applied', () =>
+          Promise.resolve(applied.includes('quick-1/quick') && applied.includes('quick-2/quick')),
+        );
+        expect(applied).not.toContain('slow-order/slow-first');
+        expect(applied).not.toContain('slow-order/slow-second');
+        release();
+        await eventually('the slow order to be applied', () => Promise.resolve(applied.includes('slow-order/slow-second')));
+        expect(applied.filter((a) => a.startsWith('slow-order'))).toEqual(['slow-order/slow-first', 'slow-order/slow-second']);
+      } finally {
+        release();
+        await runner.stop();
+        await producer.disconnect();
+      }
+    }, 90_000);
+
     it('retries a failing event holding up only its own order: the other orders of its partition and the other partitions move on meanwhile, the next event of its order once it is dead-lettered', async () => {
       const prefix = `${harness.prefix}paused.`;
       const admin = harness.kafka.admin();
