@@ -17,6 +17,7 @@ import {
   type SelfTime,
 } from './flamegraph.ts';
 import type { FlowRun } from './flow-run.ts';
+import { isBenchResultFile } from './report.ts';
 import type { BenchResult } from './result.ts';
 
 /** The profiled run: how it was asked for, what it measured, and when (µs, CLOCK_MONOTONIC, the clock of the profiles' samples). */
@@ -44,10 +45,7 @@ interface ProcessProfile {
 function unprofiledReference(profile: string, flow: Flow, rate: number): { file: string; cpuSeconds: number; tracing: string } | undefined {
   const dir = join(projectRoot, 'bench', 'results');
   if (!existsSync(dir)) return undefined;
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json') && !f.startsWith('chaos-'))
-    .sort()
-    .reverse();
+  const files = readdirSync(dir).filter(isBenchResultFile).sort().reverse();
   for (const file of files) {
     const result = JSON.parse(readFileSync(join(dir, file), 'utf8')) as BenchResult;
     if ((result.profile ?? 'dev') !== profile) continue;
