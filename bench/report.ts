@@ -312,7 +312,8 @@ function impliedLimit(result: BenchResult, flow: Flow, run: FlowRun): { perSecon
   return lowest && { perSecond: Math.round(lowest.perSecond * 10) / 10, by: lowest.by };
 }
 
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
+/** A Vega-Lite chart drawn as SVG, headless (no browser); bench/soak-report.ts draws its charts with it too. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new View(parse(compile(spec).spec), { renderer: 'none' });
   return view.toSVG();
 }

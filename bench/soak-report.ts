@@ -1,0 +1,193 @@
+/**
+ * The soak run's result file (bench/soak.ts) and docs/soak.md with its charts (docs/soak/*.svg),
+ * generated from it: `npm run bench:soak -- --report bench/results/soak-<time>.json` regenerates them.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
+import { projectRoot } from '../infra/stack/paths.ts';
+import type { AuditCheck } from './audit.ts';
+import type { Flow } from './drive.ts';
+import { renderSvg } from './report.ts';
+import { latencyFlatRule, memoryEndSpanS, memoryGrowthLimit, memoryStartSpanS, type RssSample, type SoakVerdict, type SoakWindow } from './soak-verdict.ts';
+
+/** What a soak run writes to bench/results/soak-<time>.json. */
+export interface SoakResult {
+  profile: 'dev' | 'cluster';
+  flow: Flow;
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpus: number; cpuModel: string; memoryGb: number };
+  /** The tracing the services ran with, as it changes their cost. */
+  tracing: string;
+  settings: { rate: number; minutes: number; warmupMinutes: number; sampleSeconds: number; windowSeconds: number; drainS: number };
+  mix: { key: string; weight: number; scenario: string }[];
+  /** The pid of each process when the soak began; a sample of another pid counts as the process gone. */
+  pids: Record<string, number | undefined>;
+  submitted: number;
+  ended: number;
+  samples: RssSample[];
+  windows: SoakWindow[];
+  audit: { passed: boolean; checks: AuditCheck[] };
+  verdict: SoakVerdict;
+}
+
+const round1 = (value: number | null) => (value === null ? null : Math.round(value * 10) / 10);
+const minutes = (seconds: number) => Math.round((seconds / 60) * 100) / 100;
+const orDash = (value: number | null | undefined, unit = '') => (value === null || value === undefined ? '–' : `${value}${unit}`);
+const percent = (share: number | null) => (share === null ? '–' : `${share >= 0 ? '+' : ''}${Math.round(share * 1000) / 10}%`);
+
+/** RSS of every process over the soak, one line per process, the end of the warm-up marked. */
+function rssChart(result: SoakResult): TopLevelSpec {
+  const values = result.samples.flatMap((s) =>
+    Object.entries(s.rssMb).flatMap(([process, mb]) => (mb === null ? [] : [{ process, minute: minutes(s.atS), mb }])),
+  );
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Resident memory of each process, ${result.flow} at ${result.settings.rate} orders/s (dashed: end of the warm-up)`,
+    width: 560,
+    height: 320,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line' },
+        encoding: {
+          x: { field: 'minute', type: 'quantitative', title: 'minutes into the soak' },
+          y: { field: 'mb', type: 'quantitative', title: 'RSS (MB)' },
+          color: { field: 'process', type: 'nominal' },
+        },
+      },
+      {
+        data: { values: [{ minute: result.settings.warmupMinutes }] },
+        mark: { type: 'rule', strokeDash: [4, 4], color: '#999' },
+        encoding: { x: { field: 'minute', type: 'quantitative' } },
+      },
+    ],
+  };
+}
+
+/** p50 and p99 to final state of each window's orders, with the latency rule's limit. */
+function latencyChart(result: SoakResult): TopLevelSpec {
+  const values = result.windows.flatMap((w) => [
+    ...(w.p50Ms === null ? [] : [{ minute: minutes(w.fromS), ms: w.p50Ms, figure: 'p50' }]),
+    ...(w.p99Ms === null ? [] : [{ minute: minutes(w.fromS), ms: w.p99Ms, figure: 'p99' }]),
+  ]);
+  const limit = result.verdict.latency.limitMs;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Time to final state per window, by the minute it started${limit === null ? '' : ` (dashed: the p50 limit, ${limit} ms)`}`,
+    width: 560,
+    height: 260,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'minute', type: 'quantitative', title: 'window start (minutes into the soak)' },
+          y: { field: 'ms', type: 'quantitative', title: 'milliseconds' },
+          color: { field: 'figure', type: 'nominal', title: '' },
+        },
+      },
+      ...(limit === null
+        ? []
+        : [
+            {
+              data: { values: [{ ms: limit }] },
+              mark: { type: 'rule' as const, strokeDash: [4, 4], color: '#999' },
+              encoding: { y: { field: 'ms', type: 'quantitative' as const } },
+            },
+          ]),
+    ],
+  };
+}
+
+/** docs/soak.md's text and its charts (SVG, by file name in docs/soak/) from a soak result, written nowhere. */
+export async function renderSoakDoc(result: SoakResult, resultFile: string): Promise<{ markdown: string; charts: Record<string, string> }> {
+  const charts = { 'rss.svg': await renderSvg(rssChart(result)), 'latency.svg': await renderSvg(latencyChart(result)) };
+  const { verdict, settings } = result;
+  const failures = [
+    ...Object.entries(verdict.memory)
+      .filter(([, m]) => !m.flat)
+      .map(([name, m]) => `${name}: ${m.why}`),
+    ...(verdict.latency.flat ? [] : [`latency: ${verdict.latency.why}`]),
+    ...(verdict.auditPassed ? [] : ['audit failed']),
+  ];
+  const memoryRows = Object.entries(verdict.memory).map(
+    ([name, m]) =>
+      `| ${name} | ${orDash(round1(m.startMb))} | ${orDash(round1(m.endMb))} | ${percent(m.growth)} | ${m.flat ? 'flat' : `**not flat**: ${m.why}`} |`,
+  );
+  const windowRows = result.windows.map(
+    (w) =>
+      `| ${minutes(w.fromS)}–${minutes(w.toS)} | ${w.warmup ? 'warm-up' : ''} | ${w.submitted} | ${w.ended} | ${w.throughputPerS} | ${orDash(w.p50Ms, ' ms')} | ${orDash(w.p99Ms, ' ms')} |`,
+  );
+  const markdown = `# Soak
+
+Generated by \`npm run bench:soak\` from \`${relative(projectRoot, resultFile)}\`; do not edit by hand.
+
+\`npm run bench:soak\` drives one flow at one fixed rate (half the highest sustained rate of
+\`npm run bench\`, given by the caller) for \`--minutes\`, on the running system of the profile or
+one it starts the same way as \`npm run bench\` (tracing off). The load is cut into windows of one
+minute that follow each other without a gap (the next window's orders are sent on the same clock
+as the last one's). Every \`--sample-seconds\` it reads the resident memory (RSS) of every process
+of the stack from /proc; PostgreSQL's figure is its postmaster's (each backend is a process of its
+own). After the load and its drain, the benchmark's audit (bench/audit.ts) runs over every order
+of the soak, warm-up included.
+
+The verdict (bench/soak-verdict.ts), every part must hold:
+
+- **memory flat**: for every process, the median RSS of the samples of the load's last
+  ${memoryEndSpanS} s is less than ${memoryGrowthLimit * 100}% above the median of the samples in the first
+  ${memoryStartSpanS} s after the warm-up (medians, so that one sample before a garbage collection does not
+  decide it; the warm-up's samples never count). A process gone or restarted after the warm-up is not flat.
+- **latency flat**: the last window's p50 to final state is at most ${latencyFlatRule.factor} × the first window
+  after the warm-up's p50 + ${latencyFlatRule.slackMs} ms.
+- **audit passed** over every order of the soak.
+
+## The last run
+
+${result.flow} flow at ${settings.rate} orders/s for ${settings.minutes} minutes (warm-up ${settings.warmupMinutes} minutes), ${result.profile} profile,
+RSS sampled every ${settings.sampleSeconds} s, windows of ${settings.windowSeconds} s, drain up to ${settings.drainS} s; from ${result.startedAt} to ${result.finishedAt} on
+${result.machine.cpus} CPUs (${result.machine.cpuModel}), ${result.machine.memoryGb} GB; tracing ${result.tracing}; mix ${result.mix.map((m) => `${m.weight}% ${m.key}`).join(', ')}.
+${result.ended} of ${result.submitted} orders ended.
+
+**Verdict: ${verdict.passed ? 'passed' : `FAILED (${failures.join('; ')})`}.**
+
+### Memory
+
+| process | RSS after the warm-up (MB) | RSS at the end (MB) | growth | |
+| --- | ---: | ---: | ---: | --- |
+${memoryRows.join('\n')}
+
+![RSS of each process over the soak](soak/rss.svg)
+
+### Latency per window
+
+p50 of the first window after the warm-up ${orDash(verdict.latency.firstP50Ms, ' ms')}, of the last window ${orDash(verdict.latency.lastP50Ms, ' ms')}, limit ${orDash(verdict.latency.limitMs, ' ms')}: ${
+    verdict.latency.flat ? 'flat' : `**not flat** (${verdict.latency.why})`
+  }. Each window counts the orders submitted in it (submitted, ended, p50 and p99 to final state) and
+the orders of any window that ended during it (throughput).
+
+| minutes | | submitted | ended | throughput (orders/s) | p50 | p99 |
+| --- | --- | ---: | ---: | ---: | ---: | ---: |
+${windowRows.join('\n')}
+
+![p50 and p99 per window](soak/latency.svg)
+
+### Audit
+
+${result.audit.checks.map((c) => `- ${c.passed ? 'passed' : '**FAILED**'}: ${c.name} (${c.detail})`).join('\n')}
+`;
+  return { markdown, charts };
+}
+
+/** Writes docs/soak.md and docs/soak/*.svg from a soak result file; returns the page's path. */
+export async function writeSoakDoc(resultFile: string): Promise<string> {
+  const result = JSON.parse(readFileSync(resultFile, 'utf8')) as SoakResult;
+  const { markdown, charts } = await renderSoakDoc(result, resultFile);
+  const docs = join(projectRoot, 'docs');
+  mkdirSync(join(docs, 'soak'), { recursive: true });
+  for (const [name, svg] of Object.entries(charts)) writeFileSync(join(docs, 'soak', name), svg);
+  const path = join(docs, 'soak.md');
+  writeFileSync(path, markdown);
+  return path;
+}
