@@ -23,7 +23,18 @@ export interface CpuProfile {
 }
 
 /** The profile of a process's main thread: node names it CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile, thread 0 the main one (the others are tsx's loader worker). */
-export const isMainThreadProfile = (file: string) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(file);
+export const isMainThreadProfile = (file: string) => profileThread(file) === 0;
+
+/**
+ * The thread a profile file is of (node names it CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile),
+ * undefined for another file. Thread 0 is the main thread and 1 tsx's module loader (started first,
+ * with `--import tsx`); threads from 2 on are the process's own workers, such as the Temporal
+ * worker's workflow thread, where the workflows run.
+ */
+export function profileThread(file: string): number | undefined {
+  const match = /^CPU\.\d+\.\d+\.\d+\.(\d+)\.\d+\.cpuprofile$/.exec(file);
+  return match ? Number(match[1]) : undefined;
+}
 
 /** project: the repository's own files; package: node_modules; node: node's internals; native: GC, V8/C++ builtins, `(program)`. */
 export type FrameKind = 'project' | 'package' | 'node' | 'native';

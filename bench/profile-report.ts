@@ -9,6 +9,7 @@ import type { Flow } from './drive.ts';
 import {
   foldProfile,
   isMainThreadProfile,
+  profileThread,
   renderFlameGraph,
   summarizeProfile,
   type CpuProfile,
@@ -94,7 +95,7 @@ function markdown(options: ProfileRun, profiles: ProcessProfile[]) {
     '',
     '## Processes by CPU in the profile',
     '',
-    "Sampled: the main thread's non-idle time in the profile, what the flame graph and the tables below divide up. It counts wall time between samples, so a thread waiting for a core on a busy box counts as busy; the run's CPU-s (from /proc, every thread of the process: GC helpers, libuv's pool, tsx's loader) is the kernel's figure.",
+    "Sampled: a thread's non-idle time in the profile (each process's main thread, and its own worker threads as `<process>-thread-<n>`: the Temporal worker's workflows run on one), what the flame graph and the tables below divide up. It counts wall time between samples, so a thread waiting for a core on a busy box counts as busy; the run's CPU-s (from /proc, every thread of the process: GC helpers, libuv's pool, tsx's loader) is the kernel's figure.",
     '',
     '| process | sampled (s) | CPU-s in the run | top package by self time |',
     '| --- | ---: | ---: | --- |',
@@ -125,16 +126,23 @@ export function writeProfileReport(profileDir: string, out: string, info: Profil
   // Every process that wrote a profile, the smtp-sink too (a stack server, not in appServices).
   for (const name of readdirSync(profileDir)) {
     const dir = join(profileDir, name);
-    const file = readdirSync(dir).find(isMainThreadProfile);
-    if (file === undefined) {
+    const files = readdirSync(dir);
+    if (!files.some(isMainThreadProfile)) {
       say(`${name}: no main-thread profile in ${dir} (did it exit gracefully?)`);
       continue;
     }
-    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
-    const covered = profile.startTime <= window.fromUs && profile.endTime >= window.toUs;
-    const fold = foldProfile(profile, projectRoot, covered ? window : undefined);
-    folded.set(name, fold);
-    profiles.push({ process: name, file: join(dir, file), windowed: covered, summary: summarizeProfile(fold) });
+    // The main thread, and the process's own worker threads (the workflow thread of the Temporal
+    // worker does the workflows' work); tsx's loader thread (1) only loads modules.
+    for (const file of files) {
+      const thread = profileThread(file);
+      if (thread === undefined || thread === 1) continue;
+      const label = thread === 0 ? name : `${name}-thread-${thread}`;
+      const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+      const covered = profile.startTime <= window.fromUs && profile.endTime >= window.toUs;
+      const fold = foldProfile(profile, projectRoot, covered ? window : undefined);
+      folded.set(label, fold);
+      profiles.push({ process: label, file: join(dir, file), windowed: covered, summary: summarizeProfile(fold) });
+    }
   }
   profiles.sort((a, b) => b.summary.cpuSeconds - a.summary.cpuSeconds);
   for (const p of profiles) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeFrame, foldProfile, isMainThreadProfile, renderFlameGraph, summarizeProfile, type CpuProfile } from '../../bench/flamegraph.ts';
+import { describeFrame, foldProfile, isMainThreadProfile, profileThread, renderFlameGraph, summarizeProfile, type CpuProfile } from '../../bench/flamegraph.ts';
 
 /**
  * A small profile in the format `node --cpu-prof` writes, shaped like the real ones (recorded under
@@ -151,5 +151,8 @@ describe('finding the profiles node wrote', () => {
   it("takes the main thread's profile and not the loader worker's", () => {
     expect(isMainThreadProfile('CPU.20261129.213822.21290.0.001.cpuprofile')).toBe(true);
     expect(isMainThreadProfile('CPU.20261129.213822.21290.1.002.cpuprofile')).toBe(false);
+    expect(profileThread('CPU.20261129.221154.5132.2.003.cpuprofile')).toBe(2);
+    expect(profileThread('CPU.20261129.221144.5132.0.001.cpuprofile')).toBe(0);
+    expect(profileThread('choreography.svg')).toBeUndefined();
   });
 });
