@@ -8,6 +8,10 @@ import { projectRoot } from '../../infra/stack/paths.ts';
 
 const resultsDir = join(projectRoot, 'bench', 'results');
 const committed = readdirSync(resultsDir).filter(isBenchResultFile);
+/** Whether a committed result has an idle phase (recorded since issue 15) and --repeat. */
+const measuredIdle = (file: string) => (JSON.parse(readFileSync(join(resultsDir, file), 'utf8')) as BenchResult).idle !== undefined;
+const older = committed.filter((file) => !measuredIdle(file));
+const newer = committed.filter(measuredIdle);
 const scratch = mkdtempSync(join(tmpdir(), 'bench-report-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -81,7 +85,15 @@ function resultWithRepetitions(): BenchResult {
 }
 
 describe('the comparison report of older and newer results', () => {
-  it.each(committed)('renders the committed result %s, saying the idle phase and the repetitions were not measured then', async (file) => {
+  it.each(newer)("renders the committed result %s with its idle phase and issue 15's targets, met or not", async (file) => {
+    const { markdown } = await renderReport(join(resultsDir, file));
+    expect(markdown).not.toContain('not measured');
+    expect(markdown).toContain("### Issue 15's targets");
+    expect(markdown).toMatch(/\| choreographed \| ≥ 100\/s sustained \| [\d.]+\/s \(sustained in \d of \d runs at that rate\) \| (not )?met \|/);
+    expect(markdown).toMatch(/\| orchestrated \| ≥ 80% of the no-op saga baseline \| \d+% \(/);
+  });
+
+  it.each(older)('renders the committed result %s, saying the idle phase and the repetitions were not measured then', async (file) => {
     const { markdown, charts } = await renderReport(join(resultsDir, file));
     expect(markdown).toContain('| orchestrated | not measured | – | – | p50 ≤ 120 ms | – |');
     expect(markdown).toContain('| choreographed | not measured | – | – | p50 ≤ 60 ms | – |');
