@@ -12,21 +12,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import { loadStackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
-import { PidFiles } from '../infra/stack/process.ts';
-import { locateTools } from '../infra/stack/install.ts';
 import { httpProbe } from '../infra/stack/servers/node-service.ts';
-import { postgresUrl } from '../infra/stack/servers/postgres.ts';
-import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
-import { createPool } from '../src/platform/database.ts';
 import type { Flow } from './drive.ts';
-import { runFlow, type FlowRun, type SystemUnderTest } from './flow-run.ts';
+import { runFlow, type FlowRun } from './flow-run.ts';
 import { writeProfileReport } from './profile-report.ts';
 import { defaultSustainedRule } from './sustained.ts';
-import { ensureSystem } from './system.ts';
+import { ensureSystem, systemUnderTest } from './system.ts';
 
 const say = (line: string) => console.log(`[bench:profile] ${line}`);
 /** CLOCK_MONOTONIC in µs: the clock V8 stamps its profile samples with, the same for every process on the machine. */
@@ -58,21 +52,8 @@ async function main(): Promise<number> {
     );
   const profileDir = mkdtempSync(join(tmpdir(), 'order-saga-cpu-profile-'));
   const system = await ensureSystem(config, say, { env: { STACK_CPU_PROFILE_DIR: profileDir } });
-  const pool = createPool(
-    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-    16,
-  );
-  const kafka = new Kafka({ clientId: 'bench-profile', brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  const pidFiles = new PidFiles(stackFolders(config).run);
-  const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
-  const sut: SystemUnderTest = {
-    apiUrl: `http://127.0.0.1:${config.API_PORT}`,
-    gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`,
-    pool,
-    admin,
-    pids: () => Object.fromEntries(processNames.map((name) => [name, pidFiles.read(name)?.pid])),
-  };
+  const sut = systemUnderTest(config, 'bench-profile');
+  const { pool, admin } = sut;
   // No idle phase here: the latency side of `sustained` is off, the other rules still judge the run.
   const rule = { ...defaultSustainedRule, idleP50Ms: null };
   let run: FlowRun;

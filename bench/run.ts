@@ -20,24 +20,18 @@ import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { Kafka, logLevel } from 'kafkajs';
 import { loadStackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
-import { PidFiles } from '../infra/stack/process.ts';
-import { postgresUrl } from '../infra/stack/servers/postgres.ts';
-import { locateTools } from '../infra/stack/install.ts';
-import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
-import { createPool } from '../src/platform/database.ts';
 import { kafkaBaseline, postgresBaseline, temporalBaseline } from './baselines.ts';
 import type { Flow } from './drive.ts';
-import { runFlow, type FlowRun, type SystemUnderTest } from './flow-run.ts';
+import { runFlow, type FlowRun } from './flow-run.ts';
 import { runIdle, type IdleLatency } from './idle.ts';
 import { defaultSustainedRule, type SustainedRule } from './sustained.ts';
 import { defaultMix } from './mix.ts';
 import { nextSearchRate, searchBounds, type TriedRate } from './rate-search.ts';
 import { writeReport } from './report.ts';
 import { orchestratedStepKinds, type BenchResult } from './result.ts';
-import { ensureSystem } from './system.ts';
+import { ensureSystem, systemUnderTest } from './system.ts';
 
 const say = (line: string) => console.log(`[bench] ${line}`);
 
@@ -101,23 +95,9 @@ async function main(): Promise<number> {
   if (values.profile !== undefined) process.env.STACK_PROFILE = values.profile;
   const config = loadStackConfig();
   const system = await ensureSystem(config, say);
-  const pool = createPool(
-    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-    16,
-  );
-  const kafka = new Kafka({ clientId: 'bench', brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
+  const sut = systemUnderTest(config, 'bench');
+  const { pool, kafka, admin } = sut;
   await admin.connect();
-  const pidFiles = new PidFiles(stackFolders(config).run);
-  // Every process of the profile counts: the cluster's Temporal services and Kafka nodes too.
-  const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
-  const sut: SystemUnderTest = {
-    apiUrl: `http://127.0.0.1:${config.API_PORT}`,
-    gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`,
-    pool,
-    admin,
-    pids: () => Object.fromEntries(processNames.map((name) => [name, pidFiles.read(name)?.pid])),
-  };
 
   const result: BenchResult = {
     profile: config.STACK_PROFILE,

@@ -15,14 +15,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import { loadStackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
-import { PidFiles } from '../infra/stack/process.ts';
-import { locateTools } from '../infra/stack/install.ts';
-import { postgresUrl } from '../infra/stack/servers/postgres.ts';
-import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
-import { createPool } from '../src/platform/database.ts';
 import { auditRun } from './audit.ts';
 import { driveOrders, type DrivenOrder, type Flow } from './drive.ts';
 import { isDeadLetterTopic, topicMessages } from './flow-run.ts';
@@ -30,7 +24,7 @@ import { percentiles, processUsage } from './measure.ts';
 import { defaultMix, mixSchedule } from './mix.ts';
 import { writeSoakDoc, type SoakResult } from './soak-report.ts';
 import { soakVerdict, soakWindowBounds, windowFigures, type RssSample } from './soak-verdict.ts';
-import { ensureSystem } from './system.ts';
+import { ensureSystem, systemUnderTest } from './system.ts';
 
 const say = (line: string) => console.log(`[bench:soak] ${line}`);
 
@@ -74,18 +68,7 @@ async function main(): Promise<number> {
   if (values.profile !== undefined) process.env.STACK_PROFILE = values.profile;
   const config = loadStackConfig();
   const system = await ensureSystem(config, say);
-  const pool = createPool(
-    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-    16,
-  );
-  const kafka = new Kafka({ clientId: 'bench-soak', brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  const pidFiles = new PidFiles(stackFolders(config).run);
-  // Every process of the profile, as npm run bench counts them: the cluster's Temporal services and Kafka nodes too.
-  const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
-  const pidsNow = () => Object.fromEntries(processNames.map((name) => [name, pidFiles.read(name)?.pid]));
-  const apiUrl = `http://127.0.0.1:${config.API_PORT}`;
-  const gatewayUrl = `http://127.0.0.1:${config.GATEWAY_PORT}`;
+  const { pool, admin, apiUrl, gatewayUrl, processNames, pids: pidsNow } = systemUnderTest(config, 'bench-soak');
 
   const startedAt = new Date().toISOString();
   // Only the processes running when the soak begins: one the profile lists but that has no live

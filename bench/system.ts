@@ -5,8 +5,37 @@ import type { StackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
 import { httpProbe } from '../infra/stack/servers/node-service.ts';
 import { PidFiles, isRunning } from '../infra/stack/process.ts';
-import { appServices, stackFolders } from '../infra/stack/stack.ts';
+import { Kafka, logLevel } from 'kafkajs';
+import { locateTools } from '../infra/stack/install.ts';
+import { postgresUrl } from '../infra/stack/servers/postgres.ts';
+import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
+import { createPool } from '../src/platform/database.ts';
+import type { SystemUnderTest } from './flow-run.ts';
+
+/**
+ * The benchmark's handles on the system of `config`: its API and gateway, a pool of 16, a Kafka
+ * client and its admin (not connected yet), and the pid of every process of the profile (the
+ * cluster's Temporal services and Kafka nodes too), read afresh at each call.
+ */
+export function systemUnderTest(config: StackConfig, clientId: string): SystemUnderTest & { kafka: Kafka; processNames: string[] } {
+  const pool = createPool(
+    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    16,
+  );
+  const kafka = new Kafka({ clientId, brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
+  const pidFiles = new PidFiles(stackFolders(config).run);
+  const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
+  return {
+    apiUrl: `http://127.0.0.1:${config.API_PORT}`,
+    gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`,
+    pool,
+    kafka,
+    admin: kafka.admin(),
+    processNames,
+    pids: () => Object.fromEntries(processNames.map((name) => [name, pidFiles.read(name)?.pid])),
+  };
+}
 
 /**
  * The application processes of `config`'s profile that have no live process in the stack's run
