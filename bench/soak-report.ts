@@ -1,5 +1,5 @@
 /**
- * The soak run's result file (bench/soak.ts) and docs/soak.md with its charts (docs/soak/*.svg),
+ * The soak run's result file (bench/soak.ts) and docs/soak-<flow>.md with its charts (docs/soak/<flow>-*.svg),
  * generated from it: `npm run bench:soak -- --report bench/results/soak-<time>.json` regenerates them.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -101,9 +101,9 @@ function latencyChart(result: SoakResult): TopLevelSpec {
   };
 }
 
-/** docs/soak.md's text and its charts (SVG, by file name in docs/soak/) from a soak result, written nowhere. */
+/** docs/soak-<flow>.md's text and its charts (SVG, by file name in docs/soak/) from a soak result, written nowhere. */
 export async function renderSoakDoc(result: SoakResult, resultFile: string): Promise<{ markdown: string; charts: Record<string, string> }> {
-  const charts = { 'rss.svg': await renderSvg(rssChart(result)), 'latency.svg': await renderSvg(latencyChart(result)) };
+  const charts = { [`${result.flow}-rss.svg`]: await renderSvg(rssChart(result)), [`${result.flow}-latency.svg`]: await renderSvg(latencyChart(result)) };
   const { verdict, settings } = result;
   const failures = [
     ...Object.entries(verdict.memory)
@@ -158,7 +158,7 @@ ${result.ended} of ${result.submitted} orders ended.
 | --- | ---: | ---: | ---: | --- |
 ${memoryRows.join('\n')}
 
-![RSS of each process over the soak](soak/rss.svg)
+![RSS of each process over the soak](soak/${result.flow}-rss.svg)
 
 ### Latency per window
 
@@ -171,7 +171,7 @@ the orders of any window that ended during it (throughput).
 | --- | --- | ---: | ---: | ---: | ---: | ---: |
 ${windowRows.join('\n')}
 
-![p50 and p99 per window](soak/latency.svg)
+![p50 and p99 per window](soak/${result.flow}-latency.svg)
 
 ### Audit
 
@@ -180,14 +180,14 @@ ${result.audit.checks.map((c) => `- ${c.passed ? 'passed' : '**FAILED**'}: ${c.n
   return { markdown, charts };
 }
 
-/** Writes docs/soak.md and docs/soak/*.svg from a soak result file; returns the page's path. */
+/** Writes docs/soak-<flow>.md and docs/soak/<flow>-*.svg from a soak result file; returns the page's path. */
 export async function writeSoakDoc(resultFile: string): Promise<string> {
   const result = JSON.parse(readFileSync(resultFile, 'utf8')) as SoakResult;
   const { markdown, charts } = await renderSoakDoc(result, resultFile);
   const docs = join(projectRoot, 'docs');
   mkdirSync(join(docs, 'soak'), { recursive: true });
   for (const [name, svg] of Object.entries(charts)) writeFileSync(join(docs, 'soak', name), svg);
-  const path = join(docs, 'soak.md');
+  const path = join(docs, `soak-${result.flow}.md`);
   writeFileSync(path, markdown);
   return path;
 }

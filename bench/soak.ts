@@ -2,12 +2,12 @@
  * `npm run bench:soak`: one flow at one fixed rate for minutes, on the running system of the
  * profile or one it starts with tracing off (bench/system.ts), to see whether anything builds up:
  * every process's memory and the latency must stay flat after the warm-up and the audit pass
- * (bench/soak-verdict.ts, issue 15). Writes bench/results/soak-<time>.json and docs/soak.md with
- * docs/soak/*.svg (bench/soak-report.ts). Exit code 1 when the verdict is not passed.
+ * (bench/soak-verdict.ts, issue 15). Writes bench/results/soak-<time>.json and docs/soak-<flow>.md with
+ * docs/soak/<flow>-*.svg (bench/soak-report.ts). Exit code 1 when the verdict is not passed.
  *
  *   npm run bench:soak -- --flow orchestrated|choreographed --rate N [--profile dev|cluster] [--minutes 10] [--warmup-minutes 2]
  *                         [--sample-seconds 10] [--drain 60] [--no-report]
- *   npm run bench:soak -- --report bench/results/soak-<time>.json   (regenerates docs/soak.md only)
+ *   npm run bench:soak -- --report bench/results/soak-<time>.json   (regenerates docs/soak-<flow>.md only)
  *
  * The caller passes half the highest sustained rate `npm run bench` found for the flow.
  */

@@ -123,7 +123,7 @@ describe("the soak's windows", () => {
   });
 });
 
-describe('docs/soak.md', () => {
+describe('docs/soak-<flow>.md', () => {
   it("shows each process's memory and growth, each window's latency and the verdict, and draws the RSS and latency charts", async () => {
     // Kafka from 100 MB to 115 MB for the last two minutes.
     const rss = samples({ api: () => 100, kafka: (atS) => (atS < 480 ? 100 : 115) });
@@ -152,7 +152,8 @@ describe('docs/soak.md', () => {
     expect(markdown).toContain('| 0–1 | warm-up | 600 | 600 | 10 | 30 ms | 90 ms |');
     expect(markdown).toContain('| 9–10 |  | 600 | 600 | 10 | 50 ms | 150 ms |');
     expect(markdown).toContain('limit 180 ms: flat');
-    expect(Object.keys(charts)).toEqual(['rss.svg', 'latency.svg']);
+    expect(Object.keys(charts)).toEqual([`${result.flow}-rss.svg`, `${result.flow}-latency.svg`]);
+    expect(markdown).toContain(`](soak/${result.flow}-rss.svg)`);
     for (const svg of Object.values(charts)) expect(svg).toMatch(/^<svg[^>]*>/);
   });
 });

@@ -82,10 +82,16 @@ export function newClusterId(random: (size: number) => Buffer = randomBytes): st
   }
 }
 
-/** The JVM options of a Kafka node with `heapMb` of heap. */
+/**
+ * The JVM options of a Kafka node with `heapMb` of heap. The heap is fixed and touched at start
+ * (-Xms = -Xmx, AlwaysPreTouch), as brokers are run in production: with -Xms256m a 10-minute soak
+ * saw the broker's RSS grow 30% (550 to 714 MB) while G1 expanded the heap to its maximum, then
+ * stay there, which reads as a leak and is none.
+ */
 const kafkaJvm = (heapMb: number, log4jConfig: string): string[] => [
-  `-Xms${Math.min(256, heapMb)}m`,
+  `-Xms${heapMb}m`,
   `-Xmx${heapMb}m`,
+  '-XX:+AlwaysPreTouch',
   '-XX:+UseG1GC',
   '-XX:MaxGCPauseMillis=20',
   '-Djava.awt.headless=true',
