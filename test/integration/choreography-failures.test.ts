@@ -9,7 +9,7 @@ import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { OrderConflictError } from '../../src/domain/errors.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
-import { createConsumerRunner } from '../../src/messaging/consumer-runner.ts';
+import { createConsumerRunner, type ConsumerRunnerOptions } from '../../src/messaging/consumer-runner.ts';
 import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../src/messaging/dead-letters.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { deadLetterTopicOf, ensureTopics, topicOf } from '../../src/messaging/topics.ts';
@@ -66,6 +66,35 @@ async function sendOrderPlaced(producer: Producer, prefix: string, orderId: stri
     messages: [{ key: orderId, value: JSON.stringify(event), ...(partition !== undefined ? { partition } : {}) }],
   });
 }
+
+/** The topics of `prefix`'s `order.placed` and of its group's dead letters, and a connected producer (the test's sends, the group's dead letters). */
+async function orderPlacedTopics(harness: ChoreographyHarness, prefix: string, partitions?: number): Promise<Producer> {
+  const admin = harness.kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, { prefix, ...(partitions !== undefined ? { partitions } : {}), extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
+  await admin.disconnect();
+  const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  return producer;
+}
+
+/** A consumer group `<prefix>g` of the harness's Kafka and pool over `prefix`'s topics, silent, with `options` (its handlers). */
+const orderPlacedRunner = (
+  harness: ChoreographyHarness,
+  prefix: string,
+  producer: Producer,
+  options: Omit<ConsumerRunnerOptions, 'kafka' | 'pool' | 'groupId' | 'producerName' | 'producer' | 'log' | 'topicPrefix'>,
+) =>
+  createConsumerRunner({
+    kafka: harness.kafka,
+    pool: harness.pool,
+    groupId: `${prefix}g`,
+    producerName: 'test',
+    producer,
+    log: pino({ level: 'silent' }),
+    topicPrefix: prefix,
+    ...options,
+  });
 
 describe('choreographed flow under failure', () => {
   describe('in one process', () => {
@@ -185,22 +214,10 @@ describe('choreographed flow under failure', () => {
 
     it('retries a transient failure with backoff until it heals and applies it once; dead-letters a business failure at once', async () => {
       const prefix = `${harness.prefix}runner.`;
-      const admin = harness.kafka.admin();
-      await admin.connect();
-      await ensureTopics(admin, { prefix, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
-      await admin.disconnect();
-      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
+      const producer = await orderPlacedTopics(harness, prefix);
       const attempts = new Map<string, number>();
       const applied: string[] = [];
-      const runner = createConsumerRunner({
-        kafka: harness.kafka,
-        pool: harness.pool,
-        groupId: `${prefix}g`,
-        producerName: 'test',
-        producer,
-        log: pino({ level: 'silent' }),
-        topicPrefix: prefix,
+      const runner = orderPlacedRunner(harness, prefix, producer, {
         baseBackoffMs: 20,
         handlers: {
           'order.placed': (event) => {
@@ -233,24 +250,12 @@ describe('choreographed flow under failure', () => {
 
     it('stops at once while an event waits for its next retry, and leaves the event to the next member, which applies it once', async () => {
       const prefix = `${harness.prefix}stop.`;
-      const admin = harness.kafka.admin();
-      await admin.connect();
-      await ensureTopics(admin, { prefix, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
-      await admin.disconnect();
-      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
+      const producer = await orderPlacedTopics(harness, prefix);
       let healed = false;
       let attempts = 0;
       const applied: string[] = [];
       const runnerOf = () =>
-        createConsumerRunner({
-          kafka: harness.kafka,
-          pool: harness.pool,
-          groupId: `${prefix}g`,
-          producerName: 'test',
-          producer,
-          log: pino({ level: 'silent' }),
-          topicPrefix: prefix,
+        orderPlacedRunner(harness, prefix, producer, {
           // Waits of up to a minute between attempts: a stop that waited for one would miss its
           // deadline, which leaves room for kafkajs to end a fetch in flight (a 5 s long poll).
           baseBackoffMs: 60_000,
@@ -285,24 +290,12 @@ describe('choreographed flow under failure', () => {
 
     it("handles the other orders of a partition while one order waits on a slow call, and that order's next event only after it", async () => {
       const prefix = `${harness.prefix}lanes.`;
-      const admin = harness.kafka.admin();
-      await admin.connect();
-      await ensureTopics(admin, { prefix, partitions: 1, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
-      await admin.disconnect();
-      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
+      const producer = await orderPlacedTopics(harness, prefix, 1);
       // The slow order's first event waits here, as a charge waits for a slow gateway.
       let release!: () => void;
       const gatewayAnswers = new Promise<void>((resolve) => (release = resolve));
       const applied: string[] = [];
-      const runner = createConsumerRunner({
-        kafka: harness.kafka,
-        pool: harness.pool,
-        groupId: `${prefix}g`,
-        producerName: 'test',
-        producer,
-        log: pino({ level: 'silent' }),
-        topicPrefix: prefix,
+      const runner = orderPlacedRunner(harness, prefix, producer, {
         handlers: {
           'order.placed': async (event) => {
             if (event.data.customerId === 'slow-first') await gatewayAnswers;
@@ -334,23 +327,11 @@ describe('choreographed flow under failure', () => {
 
     it('retries a failing event holding up only its own order: the other orders of its partition and the other partitions move on meanwhile, the next event of its order once it is dead-lettered', async () => {
       const prefix = `${harness.prefix}paused.`;
-      const admin = harness.kafka.admin();
-      await admin.connect();
       // Three partitions: the failing event holds one, the others must not wait for it.
-      await ensureTopics(admin, { prefix, partitions: 3, extra: [deadLetterTopicOf(`${prefix}g`)] }, ['order.placed']);
-      await admin.disconnect();
-      const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
+      const producer = await orderPlacedTopics(harness, prefix, 3);
       let poisonedAttempts = 0;
       const applied: string[] = [];
-      const runner = createConsumerRunner({
-        kafka: harness.kafka,
-        pool: harness.pool,
-        groupId: `${prefix}g`,
-        producerName: 'test',
-        producer,
-        log: pino({ level: 'silent' }),
-        topicPrefix: prefix,
+      const runner = orderPlacedRunner(harness, prefix, producer, {
         // Long enough that the other partitions' events are applied well inside it.
         retryWindowMs: 20_000,
         baseBackoffMs: 100,
