@@ -166,9 +166,12 @@ export const kafkaClusterPortStep = 100;
 
 /**
  * Broker and controller ports of node 1 such that all three nodes' ports were free a moment ago
- * (tests start the cluster on free ports; the nodes' ports are node 1's plus steps).
+ * (tests start the cluster on free ports; the nodes' ports are node 1's plus steps). Below
+ * Linux's ephemeral range (32768-60999): a port in it can become the source port of any outgoing
+ * connection between the check and the node's bind (a CI run lost a node to "Address already in
+ * use" on 39414 while the other nodes and the test servers were connecting).
  */
-export async function freeKafkaClusterPorts(from = 33_000, to = 40_000): Promise<{ port: number; controllerPort: number }> {
+export async function freeKafkaClusterPorts(from = 30_000, to = 32_500): Promise<{ port: number; controllerPort: number }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = from + Math.floor(Math.random() * (to - from - 3 * kafkaClusterPortStep));
     const wanted = [0, 1, 2].flatMap((n) => [port + kafkaClusterPortStep * n, port + 1 + kafkaClusterPortStep * n]);
