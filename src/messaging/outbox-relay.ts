@@ -22,17 +22,38 @@ export interface OutboxRelayOptions {
   topicPrefix?: string;
 }
 
-/** Key of the advisory lock that makes one relay at a time publish, so per-key order holds. */
+/** Key of the session-level advisory lock that makes one relay at a time publish, so per-key order holds. */
 const relayLockKey = 7_318_001;
+
+/** Rows of the outbox as the relay reads them. */
+interface OutboxRow {
+  id: string;
+  topic: string;
+  message_key: string;
+  payload: unknown;
+  headers: Record<string, string>;
+}
+
+/** The relay's own connection: it listens for NOTIFY and, once it has the lock, publishes through it. */
+interface RelaySession {
+  client: pg.PoolClient;
+  /** Set when the connection failed: it is destroyed, and the lock with it. */
+  broken?: Error;
+  /** Whether this session holds the relay lock. */
+  leader: boolean;
+}
 
 /**
  * The outbox relay: publishes unsent outbox rows to Kafka in id order and marks them sent.
  *
- * Each batch is one transaction that first takes a transaction-level advisory lock: while one
- * relay publishes a batch, a second relay waits its turn instead of publishing later rows of the
- * same key ahead of earlier ones. A relay that dies after publishing and before committing leaves
- * the rows unsent; they are published again (the same event ids: at least once, deduplicated by
- * the consumers).
+ * One relay at a time publishes: the one whose connection holds a session-level advisory lock.
+ * The others wait (trying the lock every `pollIntervalMs`) and take over when the leader's
+ * connection ends, so a second relay never publishes later rows of a key ahead of earlier ones.
+ * No transaction is open while a batch goes to Kafka (the rows are read, published, then marked
+ * sent): a paused broker holds no row locks and hits no idle-in-transaction timeout, and a batch
+ * costs two statements. A relay that dies after publishing and before marking leaves the rows
+ * unsent; they are published again (the same event ids: at least once, deduplicated by the
+ * consumers).
  */
 export function createOutboxRelay(options: OutboxRelayOptions) {
   const batchSize = options.batchSize ?? 200;
@@ -42,117 +63,99 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
   let wake: (() => void) | undefined;
   let lastCleanup = 0;
 
-  /** Publishes one batch; returns how many rows it published (0: nothing to do or not our turn). */
-  async function publishBatch(): Promise<number> {
-    const client = await options.pool.connect();
-    // A connection lost mid-batch emits `error` on the client: caught here, and the client is
-    // destroyed on release instead of going back to the pool.
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('begin');
-      const locked = await client.query<{ locked: boolean }>('select pg_try_advisory_xact_lock($1) as locked', [relayLockKey]);
-      if (!locked.rows[0]?.locked) {
-        await client.query('rollback');
-        return 0;
-      }
-      const { rows } = await client.query<{ id: string; topic: string; message_key: string; payload: unknown; headers: Record<string, string> }>(
-        'select id, topic, message_key, payload, headers from messaging.outbox where sent_at is null order by id limit $1',
-        [batchSize],
-      );
-      if (rows.length > 0) {
-        const byTopic = new Map<string, typeof rows>();
-        for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
-        // Each publish span continues the trace of the transaction that wrote its row.
-        const spans: Span[] = [];
-        const topicMessages = [...byTopic].map(([rowTopic, batch]) => {
-          const topic = `${options.topicPrefix ?? ''}${rowTopic}`;
-          return {
-            topic,
-            messages: batch.map((row) => {
-              const { span, headers } = startPublishSpan(topic, row.message_key, row.headers, contextFromHeaders(row.headers));
-              spans.push(span);
-              return { key: row.message_key, value: JSON.stringify(row.payload), headers };
-            }),
-          };
-        });
-        try {
-          await options.producer.sendBatch({ acks: -1, topicMessages });
-          endSpans(spans);
-        } catch (err) {
-          endSpans(spans, err);
-          throw err;
-        }
-        failpoint('relay-after-publish-before-mark');
-        await client.query('update messaging.outbox set sent_at = now() where id = any($1::bigint[])', [rows.map((r) => r.id)]);
-      }
-      if (Date.now() - lastCleanup > 60_000) {
-        await client.query(`delete from messaging.outbox where sent_at < now() - make_interval(secs => $1)`, [retentionMs / 1000]);
-        lastCleanup = Date.now();
-      }
-      await client.query('commit');
-      return rows.length;
-    } catch (err) {
-      await client.query('rollback').catch((rollbackErr: unknown) => {
-        broken ??= rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
+  /** Publishes one batch through the leader's connection; returns how many rows it published. */
+  async function publishBatch(client: pg.PoolClient): Promise<number> {
+    const { rows } = await client.query<OutboxRow>(
+      'select id, topic, message_key, payload, headers from messaging.outbox where sent_at is null order by id limit $1',
+      [batchSize],
+    );
+    if (rows.length > 0) {
+      const byTopic = new Map<string, OutboxRow[]>();
+      for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
+      // Each publish span continues the trace of the transaction that wrote its row.
+      const spans: Span[] = [];
+      const topicMessages = [...byTopic].map(([rowTopic, batch]) => {
+        const topic = `${options.topicPrefix ?? ''}${rowTopic}`;
+        return {
+          topic,
+          messages: batch.map((row) => {
+            const { span, headers } = startPublishSpan(topic, row.message_key, row.headers, contextFromHeaders(row.headers));
+            spans.push(span);
+            return { key: row.message_key, value: JSON.stringify(row.payload), headers };
+          }),
+        };
       });
-      throw err;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(broken);
+      try {
+        await options.producer.sendBatch({ acks: -1, topicMessages });
+        endSpans(spans);
+      } catch (err) {
+        endSpans(spans, err);
+        throw err;
+      }
+      failpoint('relay-after-publish-before-mark');
+      await client.query('update messaging.outbox set sent_at = now() where id = any($1::bigint[])', [rows.map((r) => r.id)]);
     }
+    if (Date.now() - lastCleanup > 60_000) {
+      await client.query(`delete from messaging.outbox where sent_at < now() - make_interval(secs => $1)`, [retentionMs / 1000]);
+      lastCleanup = Date.now();
+    }
+    return rows.length;
+  }
+
+  /** Opens the relay's connection and listens on it for outbox inserts. */
+  async function openSession(): Promise<RelaySession> {
+    const client = await options.pool.connect();
+    const session: RelaySession = { client, leader: false };
+    // A checked-out client that loses its connection emits `error` on itself, nowhere else:
+    // without this listener Node would end the process.
+    client.on('error', (err) => {
+      session.broken = err;
+      wake?.();
+    });
+    // Only the leader publishes; the others try the lock at each poll, not at each insert.
+    client.on('notification', () => {
+      if (session.leader) wake?.();
+    });
+    try {
+      await client.query('listen outbox');
+    } catch (err) {
+      client.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    return session;
+  }
+
+  /**
+   * Ends the relay's connection. It is destroyed rather than returned to the pool: the session
+   * lock and the LISTEN go with it, where a pooled connection would keep both.
+   */
+  function closeSession(session: RelaySession): void {
+    session.client.release(session.broken ?? true);
   }
 
   return {
-    publishBatch,
-
     /**
-     * Publishes until {@link stop} is called, woken by NOTIFY on each outbox insert. The LISTEN
-     * connection may break (a database restart): its error is caught, the client destroyed, and a
-     * new one listens from the next round; meanwhile the relay polls every `pollIntervalMs`.
+     * Publishes until {@link stop} is called, woken by NOTIFY on each outbox insert. The relay's
+     * connection may break (a database restart): its error is caught, the connection destroyed,
+     * and a new one opened from the next round; meanwhile the relay retries every `pollIntervalMs`.
      */
     async run(): Promise<void> {
-      let listener: { client: pg.PoolClient; broken?: Error } | undefined;
-      const listen = async () => {
-        const client = await options.pool.connect();
-        const current: { client: pg.PoolClient; broken?: Error } = { client };
-        // A checked-out client that loses its connection emits `error` on itself, nowhere else:
-        // without this listener Node would end the process.
-        client.on('error', (err) => {
-          current.broken = err;
-          wake?.();
-        });
-        client.on('notification', () => wake?.());
-        try {
-          await client.query('listen outbox');
-        } catch (err) {
-          client.release(err instanceof Error ? err : new Error(String(err)));
-          throw err;
-        }
-        return current;
-      };
-      const dropListener = () => {
-        if (!listener) return;
-        options.log.warn({ err: listener.broken }, 'outbox relay lost its LISTEN connection; listening again');
-        listener.client.release(listener.broken);
-        listener = undefined;
-      };
+      let session: RelaySession | undefined;
       try {
         while (!stopping) {
-          if (listener?.broken) dropListener();
-          if (!listener) {
-            try {
-              listener = await listen();
-            } catch (err) {
-              options.log.warn({ err }, 'outbox relay cannot LISTEN; polling until it can');
-            }
+          if (session?.broken) {
+            options.log.warn({ err: session.broken }, 'outbox relay lost its database connection; connecting again');
+            closeSession(session);
+            session = undefined;
           }
           let published = 0;
           try {
-            published = await publishBatch();
+            session ??= await openSession();
+            if (!session.leader) {
+              const { rows } = await session.client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [relayLockKey]);
+              session.leader = rows[0]?.locked === true;
+            }
+            if (session.leader) published = await publishBatch(session.client);
           } catch (err) {
             options.log.error({ err }, 'outbox relay batch failed; retrying');
             await sleep(pollIntervalMs);
@@ -165,10 +168,7 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
           }
         }
       } finally {
-        if (listener) {
-          if (!listener.broken) await listener.client.query('unlisten outbox').catch(() => undefined);
-          listener.client.release(listener.broken);
-        }
+        if (session) closeSession(session);
       }
     },
 
