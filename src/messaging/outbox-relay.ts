@@ -61,6 +61,8 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
   const retentionMs = options.retentionMs ?? 3_600_000;
   let stopping = false;
   let wake: (() => void) | undefined;
+  // Whether an insert was notified since the last look at the outbox.
+  let notified = false;
   let lastCleanup = 0;
 
   /** Publishes one batch through the leader's connection; returns how many rows it published. */
@@ -114,7 +116,9 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
     });
     // Only the leader publishes; the others try the lock at each poll, not at each insert.
     client.on('notification', () => {
-      if (session.leader) wake?.();
+      if (!session.leader) return;
+      notified = true;
+      wake?.();
     });
     try {
       await client.query('listen outbox');
@@ -149,6 +153,7 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
             session = undefined;
           }
           let published = 0;
+          notified = false;
           try {
             session ??= await openSession();
             if (!session.leader) {
@@ -160,7 +165,10 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
             options.log.error({ err }, 'outbox relay batch failed; retrying');
             await sleep(pollIntervalMs);
           }
-          if (published === 0 && !stopping) {
+          // Another look at once only if there may be more: a full batch, or an insert notified
+          // while this one was read and sent. Looking again after every batch found nothing
+          // most of the time at 30 orders/s, and each look is a statement.
+          if (published < batchSize && !notified && !stopping) {
             await new Promise<void>((resolve) => {
               wake = resolve;
               setTimeout(resolve, pollIntervalMs).unref();
