@@ -11,8 +11,8 @@ import type { ChoreographyService } from './services.ts';
 
 /**
  * The connections the choreography of one process needs, to size its pool: one per partition a
- * group handles at a time (`partitionsConsumedConcurrently`), one per relay (it listens and
- * publishes through it), one for the sweeper and two for the gauges of /metrics (outbox, stalled orders). A
+ * group handles at a time (`partitionsConsumedConcurrently`), two per relay (one listens, one
+ * publishes), one for the sweeper and two for the gauges of /metrics (outbox, stalled orders). A
  * group may have more transactions waiting than that (several orders of a batch at once,
  * `keysConsumedConcurrently`); they are short and wait their turn for a connection, while the
  * network calls they make (gateway, SMTP) hold none. More connections would only add contention
@@ -20,7 +20,7 @@ import type { ChoreographyService } from './services.ts';
  */
 export function choreographyPoolSize(process: { groups: number; relays: number; sweeper: boolean; partitionsConsumedConcurrently?: number }): number {
   const perGroup = process.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently;
-  return process.groups * perGroup + process.relays + (process.sweeper ? 1 : 0) + 2;
+  return process.groups * perGroup + process.relays * 2 + (process.sweeper ? 1 : 0) + 2;
 }
 
 /** Options of {@link startChoreography}. */

@@ -95,7 +95,7 @@ describe('the outbox relay', () => {
       // look the same): idle, not idle in a transaction that holds locks and runs into the
       // idle-in-transaction timeout.
       const { rows } = await pool.query<{ state: string }>(
-        "select state from pg_stat_activity where pid <> pg_backend_pid() and query like 'select id, topic, message_key, payload, headers from messaging.outbox%'",
+        "select state from pg_stat_activity where pid <> pg_backend_pid() and query like '%from messaging.outbox where sent_at is null%'",
       );
       expect(rows.map((r) => r.state)).toEqual(['idle']);
       expect(await sentAt(orderId)).toBeNull();
