@@ -17,6 +17,7 @@ import { answerConnect, clientErrorHandler } from './client-errors.ts';
 import { allowedMethods, frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { claimIdempotencyKey } from './idempotency-store.ts';
 import type { ReadinessCheck } from './readiness.ts';
+import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
 import { operationRoutes } from './routes/operations.ts';
@@ -41,6 +42,8 @@ export interface ApiDeps {
   readinessTimeoutMs?: number;
   /** Request and application logs; none when omitted (tests). */
   logger?: FastifyBaseLogger;
+  /** CORS origins and the rate limit per client address (security headers are always on); closed and unlimited when omitted. */
+  security?: ApiSecurityOptions;
 }
 
 /** The header that carries an order's journey id from the client through both flows. */
@@ -87,6 +90,8 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(httpTracing.plugin());
 
   installErrorHandler(app);
+  // Before every route: the rate limit attaches itself to the routes registered after it.
+  await registerSecurity(app, deps.security ?? {});
   // Node gives CONNECT to this event, never to the router, and drops the connection when nothing listens.
   app.server.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(request, socket, (path) => allowedMethods(app, path)));
   // JSON only: without this, Fastify's text/plain parser hands the route a string (a 400 that
@@ -130,7 +135,8 @@ export async function buildApiApp(deps: ApiDeps) {
           'One order saga, orchestrated by Temporal or choreographed over Kafka. Every error is a Problem. ' +
           'A method a path does not have, CONNECT included, is answered 405 (a Problem) with an Allow header listing the ones it has. ' +
           "A request Node's HTTP parser refuses before routing (a control character in a header, a NUL byte in the path) is answered 400 MALFORMED_REQUEST, " +
-          'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed.',
+          'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed. ' +
+          'A client address over its rate limit (API_RATE_LIMIT_PER_MINUTE) is answered 429 RATE_LIMITED, a Problem, with a Retry-After header.',
       },
       components: {
         responses: {

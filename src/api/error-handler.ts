@@ -33,6 +33,7 @@ const reasons: Record<number, string> = {
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -98,7 +99,12 @@ export function frameworkErrors(err: FastifyError, _request: FastifyRequest, rep
 
 /** The methods `path` has routes for, in the order an `Allow` header lists them. */
 export function allowedMethods(app: FastifyInstance, path: string): HTTPMethods[] {
-  return methods.filter((method) => app.findRoute({ method, url: path }) !== null);
+  // A match through a catch-all (`OPTIONS *`, which @fastify/cors adds for preflights) is not a
+  // method of this path: counting it would answer every unknown path 405 instead of 404.
+  return methods.filter((method) => {
+    const route = app.findRoute({ method, url: path });
+    return route !== null && !('*' in route.params);
+  });
 }
 
 /**

@@ -81,6 +81,30 @@ export const LogEnv = {
 };
 
 /**
+ * The HTTP API's browser policy and abuse limits (src/api/security.ts).
+ *
+ * The rate limit's default, 600 a minute per client address (10 a second on average), is far above
+ * what a person makes and below what the system sustains
+ * on 2 cores (11.3 orchestrated and 33.5 choreographed orders a second, docs/comparison.md), so one
+ * address cannot take it whole. The local stack turns it off (infra/stack/stack.ts): there every
+ * client is 127.0.0.1, and the benchmark places up to about 60 orders a second from it.
+ */
+export const ApiSecurityEnv = {
+  API_CORS_ORIGINS: Type.String({
+    default: '',
+    pattern: '^\\s*(https?://[^\\s,/]+\\s*(,\\s*https?://[^\\s,/]+\\s*)*)?$',
+    description: 'comma-separated origins browsers may call the API from (https://shop.example.com); empty: no cross-origin access',
+  }),
+  API_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 600, description: 'requests a minute per client address; 0: no limit' }),
+};
+
+/** The origins of API_CORS_ORIGINS, as a list. */
+export const corsOriginsOf = (config: { API_CORS_ORIGINS: string }): string[] =>
+  config.API_CORS_ORIGINS.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+
+/**
  * Where a process without an HTTP server of its own serves Prometheus metrics (`/metrics`).
  * Each process has its own default port (README "What runs where"); 0 picks a free port.
  */

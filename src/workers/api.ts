@@ -11,7 +11,7 @@ import { buildApiApp } from '../api/app.ts';
 import { dependencyChecks } from '../api/readiness.ts';
 import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
-import { DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
+import { ApiSecurityEnv, DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, corsOriginsOf, loadConfig } from '../platform/config.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
@@ -26,6 +26,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       ...KafkaEnv,
       ...DatabaseEnv,
       ...LogEnv,
+      ...ApiSecurityEnv,
       API_HOST: Type.String({ default: '127.0.0.1' }),
       API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
@@ -48,6 +49,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     namespace: config.TEMPORAL_NAMESPACE,
     logger: log,
     readiness: dependencyChecks({ pool, kafkaAdmin, sagas }),
+    security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   app.log.info('api started');
