@@ -144,6 +144,29 @@ describe('encrypted workflow payloads', () => {
     }
   });
 
+  it('encodes a payload through the codec endpoint with the newest key, for input the Web UI sends (signals, starts)', async () => {
+    const app = await buildApiApp({
+      pool: runtime.pool,
+      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
+      temporalUiUrl: uiOrigin,
+      namespace: servers.temporalNamespace,
+      readiness: [],
+      codecEndpoint: { codec, uiOrigin },
+    });
+    try {
+      const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from(JSON.stringify({ email })).toString('base64') };
+      const encoded = await app.inject({ method: 'POST', url: '/codec/encode', payload: { payloads: [plain] } });
+      expect(encoded.statusCode).toBe(200);
+      const [encrypted] = encoded.json<{ payloads: { metadata: Record<string, string>; data: string }[] }>().payloads;
+      expect(Buffer.from(encrypted?.metadata['encryption-key-id'] ?? '', 'base64').toString()).toBe('test-2026-11');
+      expect(Buffer.from(encrypted?.data ?? '', 'base64').toString('latin1')).not.toContain(email);
+      const decoded = await app.inject({ method: 'POST', url: '/codec/decode', payload: encoded.json() });
+      expect(decoded.json()).toEqual({ payloads: [plain] });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('serves no codec endpoint unless it is enabled', async () => {
     const app = await buildApiApp({
       pool: runtime.pool,
