@@ -5,6 +5,7 @@ import type { StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
 import { clusterToolPaths, type InstalledTools } from './install.ts';
 import { installInputs } from './paths.ts';
+import { ensurePayloadKeysFile, payloadKeysEnv, payloadKeysFileOf } from './payload-keys.ts';
 import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
 import { capture } from './run-command.ts';
@@ -128,6 +129,8 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
           uiPort: config.TEMPORAL_UI_PORT,
           dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
           logPath: join(logs, 'temporal.log'),
+          // The dev profile's API serves the codec endpoint (see appServices), so the UI shows decoded payloads.
+          uiCodecEndpoint: `http://localhost:${config.API_PORT}/codec`,
         }),
       ];
   const kafka = cluster
@@ -292,6 +295,11 @@ export function appServices(config: StackConfig): ManagedServer[] {
     SMTP_PORT: String(config.SMTP_SINK_PORT),
     ...tracingEnv(config),
   };
+  // Payloads of the orders' workflows are encrypted with the stack's own key ring (generated once).
+  const payloadKeys = payloadKeysEnv(config);
+  const preparePayloadKeys = () => {
+    if (payloadKeys.TEMPORAL_PAYLOAD_KEYS_FILE === payloadKeysFileOf(config)) ensurePayloadKeysFile(payloadKeysFileOf(config));
+  };
   // One set per instance: the dev profile's one keeps the plain names, ports and logs.
   const instanceServices = (instance: AppInstance): ManagedServer[] => {
     const { ports } = instance;
@@ -303,9 +311,11 @@ export function appServices(config: StackConfig): ManagedServer[] {
         name: instance.name('temporal-worker'),
         entry: 'src/workers/temporal-worker.ts',
         cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
+        prepare: preparePayloadKeys,
         env: {
           TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
           ...backends,
+          ...payloadKeys,
           METRICS_PORT: String(ports.workerMetrics.port),
           TEMPORAL_SDK_METRICS_PORT: String(ports.sdkMetrics.port),
         },
@@ -335,12 +345,16 @@ export function appServices(config: StackConfig): ManagedServer[] {
         name: instance.name('api'),
         entry: 'src/workers/api.ts',
         cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
+        prepare: preparePayloadKeys,
         env: {
           ...backends,
+          ...payloadKeys,
           TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
           API_PORT: String(ports.api.port),
           TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
           ...apiRateLimitEnv(),
+          // Unauthenticated until operator auth exists (issue 16, item 1): local dev profile only.
+          ...(config.STACK_PROFILE === 'cluster' ? {} : { TEMPORAL_CODEC_ENDPOINT_ENABLED: 'true' }),
         },
         ports: [ports.api],
         logPath: join(logs, `${instance.name('api')}.log`),

@@ -6,6 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import ajvFormats from 'ajv-formats';
+import type { PayloadCodec } from '@temporalio/common';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
@@ -20,6 +21,7 @@ import type { ReadinessCheck } from './readiness.ts';
 import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
+import { codecRoutes } from './routes/codec.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { Problem, storableText } from './schemas.ts';
@@ -44,6 +46,12 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger;
   /** CORS origins and the rate limit per client address (security headers are always on); closed and unlimited when omitted. */
   security?: ApiSecurityOptions;
+  /**
+   * When set, serves the Temporal codec server protocol at `/codec/decode` and `/codec/encode`
+   * for the Web UI (src/api/routes/codec.ts). Unauthenticated: operator authentication must
+   * guard it before production (issue 16, item 1).
+   */
+  codecEndpoint?: { codec: PayloadCodec; uiOrigin: string };
 }
 
 /** The header that carries an order's journey id from the client through both flows. */
@@ -161,6 +169,7 @@ export async function buildApiApp(deps: ApiDeps) {
 
   await app.register(orderRoutes, { temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace, ordersPlaced });
   await app.register(operationRoutes, { readiness: deps.readiness, readinessTimeoutMs: deps.readinessTimeoutMs, metrics });
+  if (deps.codecEndpoint) await app.register(codecRoutes, deps.codecEndpoint);
   return app;
 }
 

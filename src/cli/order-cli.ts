@@ -9,6 +9,8 @@
  * its flow, not from the read model.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Type } from 'typebox';
@@ -40,6 +42,17 @@ export function parseItems(text: string): OrderLine[] {
   });
 }
 
+/**
+ * Like the other defaults, the local stack's: its payload key ring (infra/stack/payload-keys.ts)
+ * when the CLI is aimed at the stack's Temporal and no keys are configured, so that it reads the
+ * encrypted payloads of the stack's workflows.
+ */
+function stackPayloadKeys(env: NodeJS.ProcessEnv): Record<string, string> {
+  const file = fileURLToPath(new URL('../../.data/secrets/temporal-payload-keys.json', import.meta.url));
+  const configured = env.TEMPORAL_ADDRESS || env.TEMPORAL_PAYLOAD_KEYS || env.TEMPORAL_PAYLOAD_KEYS_FILE;
+  return !configured && existsSync(file) ? { TEMPORAL_PAYLOAD_KEYS_FILE: file } : {};
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -62,7 +75,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const config = loadConfig(Type.Object({ ...TemporalEnv, ...DatabaseEnv, TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }) }));
+  const config = loadConfig(Type.Object({ ...TemporalEnv, ...DatabaseEnv, TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }) }), {
+    ...stackPayloadKeys(process.env),
+    ...process.env,
+  });
   const pool = createPool(config.DATABASE_URL, 2);
   const { flows: orders, close: closeFlows } = openOrderFlows(pool, config);
   const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));

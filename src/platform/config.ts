@@ -23,6 +23,10 @@ export const TemporalEnv = {
   TEMPORAL_TLS_CA_PATH: Type.Optional(Type.String({ description: 'server CA, when not a public one' })),
   TEMPORAL_TLS_SERVER_NAME: Type.Optional(Type.String()),
   TEMPORAL_API_KEY: Type.Optional(Type.String({ description: 'API key (Temporal Cloud)' })),
+  TEMPORAL_PAYLOAD_KEYS: Type.Optional(
+    Type.String({ description: 'payload encryption keys, `id:base64-of-32-bytes` comma-separated, newest last (src/platform/payload-codec.ts)' }),
+  ),
+  TEMPORAL_PAYLOAD_KEYS_FILE: Type.Optional(Type.String({ description: 'JSON file of payload encryption keys, `[{ "id", "key" }]`, newest last' })),
 };
 
 /** Kafka brokers and client security for a real cluster. */

@@ -11,10 +11,11 @@ import { buildApiApp } from '../api/app.ts';
 import { dependencyChecks } from '../api/readiness.ts';
 import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
-import { ApiSecurityEnv, DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, corsOriginsOf, loadConfig } from '../platform/config.ts';
+import { ApiSecurityEnv, ConfigError, DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, corsOriginsOf, loadConfig } from '../platform/config.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
+import { dataConverterOf, payloadCodecOf } from '../platform/payload-codec.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
 import { wireOrderFlows } from './order-flows.ts';
@@ -30,8 +31,15 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       API_HOST: Type.String({ default: '127.0.0.1' }),
       API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
+      TEMPORAL_CODEC_ENDPOINT_ENABLED: Type.Boolean({
+        default: false,
+        description: 'serve /codec/decode and /codec/encode for the Web UI; unauthenticated, so never in production before operator auth exists',
+      }),
     }),
   );
+  const payloadCodec = payloadCodecOf(config);
+  if (config.TEMPORAL_CODEC_ENDPOINT_ENABLED && !payloadCodec)
+    throw new ConfigError('TEMPORAL_CODEC_ENDPOINT_ENABLED needs TEMPORAL_PAYLOAD_KEYS or TEMPORAL_PAYLOAD_KEYS_FILE');
   const log = createLogger('api', config.LOG_LEVEL);
   const pool = createApiPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
@@ -39,7 +47,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const kafkaAdmin = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`).admin();
   await kafkaAdmin.connect();
   const sagas = new OrderSagaClient(
-    new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors() }),
+    new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors(), dataConverter: dataConverterOf(payloadCodec) }),
     config.TEMPORAL_TASK_QUEUE,
   );
   const app = await buildApiApp({
@@ -50,6 +58,10 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     logger: log,
     readiness: dependencyChecks({ pool, kafkaAdmin, sagas }),
     security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },
+    // Unauthenticated until operator auth exists (issue 16, item 1): off unless asked for.
+    ...(config.TEMPORAL_CODEC_ENDPOINT_ENABLED && payloadCodec
+      ? { codecEndpoint: { codec: payloadCodec, uiOrigin: new URL(config.TEMPORAL_UI_URL).origin } }
+      : {}),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
   app.log.info('api started');

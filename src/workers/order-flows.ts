@@ -13,6 +13,7 @@ import { createOrderRouter } from '../flows/order-router.ts';
 import { OrchestratedFlow } from '../orchestration/orchestrated-flow.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import type { TemporalEnv } from '../platform/config.ts';
+import { dataConverterOf, payloadCodecOf } from '../platform/payload-codec.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 
 /**
@@ -29,10 +30,14 @@ export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient }):
 /**
  * {@link wireOrderFlows} with a saga client of its own on a lazy Temporal connection: it
  * connects on the first orchestrated call only, so choreographed orders need no Temporal.
+ * Payloads go through the payload codec the settings configure (TEMPORAL_PAYLOAD_KEYS*), if any.
  * `close` closes that connection (not the pool).
  */
 export function openOrderFlows(pool: pg.Pool, temporal: Static<TObject<typeof TemporalEnv>>): { flows: OrderFlows; close: () => Promise<void> } {
   const connection = Connection.lazy(temporalConnectionOptions(temporal));
-  const sagas = new OrderSagaClient(new Client({ connection, namespace: temporal.TEMPORAL_NAMESPACE }), temporal.TEMPORAL_TASK_QUEUE);
+  const sagas = new OrderSagaClient(
+    new Client({ connection, namespace: temporal.TEMPORAL_NAMESPACE, dataConverter: dataConverterOf(payloadCodecOf(temporal)) }),
+    temporal.TEMPORAL_TASK_QUEUE,
+  );
   return { flows: wireOrderFlows({ pool, sagas }), close: () => connection.close() };
 }

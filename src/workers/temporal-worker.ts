@@ -23,6 +23,7 @@ import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger, temporalLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
+import { dataConverterOf, payloadCodecOf } from '../platform/payload-codec.ts';
 import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle.ts';
 
@@ -45,6 +46,8 @@ const WorkerEnvSchema = Type.Object({
 async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle): Promise<void> {
   onStop('tracing', () => tracing?.shutdown());
   const config = loadConfig(WorkerEnvSchema);
+  // Read before anything starts, so a bad key stops the process with a config error.
+  const payloadCodec = payloadCodecOf(config);
   const log = createLogger('temporal-worker', config.LOG_LEVEL);
   useLogger(log);
   // The worker's own stop (below) waits up to this long for in-flight activities.
@@ -106,6 +109,7 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
+    dataConverter: dataConverterOf(payloadCodec),
     workflowsPath: createRequire(import.meta.url).resolve('../workflows/index.ts'),
     activities: createOrderActivities({
       pool,
@@ -118,7 +122,13 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     shutdownGraceTime: `${config.WORKER_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   log.info(
-    { taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metrics: metricsEndpoint.url },
+    {
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      namespace: config.TEMPORAL_NAMESPACE,
+      address: config.TEMPORAL_ADDRESS,
+      metrics: metricsEndpoint.url,
+      payloadKeyId: payloadCodec?.currentKeyId ?? null,
+    },
     'worker started',
   );
   const running = worker.run();

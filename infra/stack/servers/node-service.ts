@@ -16,6 +16,8 @@ export interface NodeServiceOptions {
   endpoints?: Record<string, string>;
   /** When set, the process writes a V8 CPU profile into `<folder>/<process name>/` as it exits. */
   cpuProfileDir?: string;
+  /** Runs before the process starts (e.g. writes a file it reads). */
+  prepare?: () => void;
 }
 
 /** Probe that resolves once an HTTP endpoint answers 2xx. */
@@ -38,7 +40,7 @@ export function createNodeService(options: NodeServiceOptions): ManagedServer {
     ports: options.ports,
     logPath: options.logPath,
     stopSignal: 'SIGTERM',
-    prepare: () => undefined,
+    prepare: options.prepare ?? (() => undefined),
     launchSpec: () => ({
       command: process.execPath,
       // --cpu-prof is refused in NODE_OPTIONS, so it goes on the command line.

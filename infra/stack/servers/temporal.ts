@@ -15,6 +15,8 @@ export interface TemporalServerOptions {
   logPath: string;
   /** @default 'default' */
   namespace?: string;
+  /** The codec server the Web UI decodes payloads through (`--ui-codec-endpoint`), e.g. the API's `/codec`. */
+  uiCodecEndpoint?: string;
 }
 
 /** The Temporal CLI dev server: frontend, history, matching and the Web UI in one process. */
@@ -36,6 +38,7 @@ export function createTemporalServer(options: TemporalServerOptions): ManagedSer
     'warn',
     ...Object.entries(orderSearchAttributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort), '--ui-disable-news-fetch']),
+    ...(options.uiPort === undefined || options.uiCodecEndpoint === undefined ? [] : ['--ui-codec-endpoint', options.uiCodecEndpoint]),
     // WAL lets readers (the UI, queries) run beside the writer instead of queueing behind it.
     ...(options.dbFile === undefined ? [] : ['--db-filename', options.dbFile, '--sqlite-pragma', 'journal_mode=wal']),
   ];

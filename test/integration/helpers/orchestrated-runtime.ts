@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Client, Connection } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
@@ -37,11 +38,11 @@ export interface OrchestratedRuntime {
 /**
  * Migrates the database, creates the topics, starts the gateway simulator and the SMTP sink on
  * free ports and, unless `worker: false`, a Temporal worker with the real activities on a task
- * queue of its own.
+ * queue of its own. With `payloadCodec`, the client and the worker encode every payload with it.
  */
 export async function startOrchestratedRuntime(
   servers: TestServers,
-  options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string; tracing?: Tracing } = {},
+  options: { gateway?: GatewayOptions; worker?: boolean; topicPrefix?: string; tracing?: Tracing; payloadCodec?: PayloadCodec } = {},
 ): Promise<OrchestratedRuntime> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 5);
@@ -59,7 +60,13 @@ export async function startOrchestratedRuntime(
 
   const taskQueue = `orders-test-${randomUUID()}`;
   const connection = await Connection.connect({ address: servers.temporalAddress });
-  const client = new Client({ connection, namespace: servers.temporalNamespace, ...(options.tracing ? { interceptors: clientTracingInterceptors() } : {}) });
+  const dataConverter = options.payloadCodec ? { payloadCodecs: [options.payloadCodec] } : {};
+  const client = new Client({
+    connection,
+    namespace: servers.temporalNamespace,
+    dataConverter,
+    ...(options.tracing ? { interceptors: clientTracingInterceptors() } : {}),
+  });
   const traced = workerTracing(options.tracing);
 
   const mailer = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
@@ -70,6 +77,7 @@ export async function startOrchestratedRuntime(
       connection: workerConnection,
       namespace: servers.temporalNamespace,
       taskQueue,
+      dataConverter,
       workflowsPath: require.resolve('../../../src/workflows/index.ts'),
       activities: createOrderActivities({
         pool,

@@ -1,0 +1,47 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { payloadKeysEnv } from '../../infra/stack/payload-keys.ts';
+import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
+import type { ManagedServer } from '../../infra/stack/servers/server.ts';
+import { appServices } from '../../infra/stack/stack.ts';
+import { payloadCodecOf } from '../../src/platform/payload-codec.ts';
+
+const envOf = (server: ManagedServer) => server.launchSpec().env ?? {};
+const dataDir = mkdtempSync(join(tmpdir(), 'stack-payload-keys-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('encrypted payloads in the stack', () => {
+  it('gives the worker and the API one generated key file, and the dev profile API the codec endpoint', async () => {
+    const services = Object.fromEntries(appServices(loadStackConfig({ STACK_DATA_DIR: dataDir })).map((s) => [s.name, s]));
+    const keysFile = join(dataDir, 'secrets', 'temporal-payload-keys.json');
+    for (const name of ['temporal-worker', 'api']) expect(envOf(services[name]!).TEMPORAL_PAYLOAD_KEYS_FILE).toBe(keysFile);
+    expect(envOf(services.api!).TEMPORAL_CODEC_ENDPOINT_ENABLED).toBe('true');
+    expect(existsSync(keysFile)).toBe(false);
+    await services['temporal-worker']!.prepare();
+    expect(payloadCodecOf({ TEMPORAL_PAYLOAD_KEYS_FILE: keysFile })).toBeDefined();
+  });
+
+  it('leaves the unauthenticated codec endpoint off in the cluster profile', () => {
+    const apis = appServices(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: 'cluster' })).filter((s) => s.name.startsWith('api-'));
+    expect(apis).toHaveLength(2);
+    for (const api of apis) expect(envOf(api).TEMPORAL_CODEC_ENDPOINT_ENABLED).toBeUndefined();
+  });
+
+  it('lets keys configured by the person starting the stack win over its generated file', () => {
+    expect(payloadKeysEnv({ STACK_DATA_DIR: dataDir }, { TEMPORAL_PAYLOAD_KEYS_FILE: '/etc/keys.json' })).toEqual({});
+  });
+
+  it("points the dev server's Web UI at the codec endpoint", () => {
+    const server = createTemporalServer({
+      temporal: 'temporal',
+      port: 7233,
+      uiPort: 8233,
+      logPath: '/dev/null',
+      uiCodecEndpoint: 'http://localhost:3000/codec',
+    });
+    expect(server.launchSpec().args.join(' ')).toContain('--ui-codec-endpoint http://localhost:3000/codec');
+  });
+});
