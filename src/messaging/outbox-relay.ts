@@ -132,30 +132,34 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
 
   /** Opens the relay's connections and listens for outbox inserts. */
   async function openSession(): Promise<RelaySession> {
-    const client = await options.pool.connect();
-    let listener: pg.PoolClient;
-    try {
-      listener = await options.pool.connect();
-    } catch (err) {
-      client.release(true);
-      throw err;
-    }
-    const session: RelaySession = { client, listener, leader: false };
+    // Filled in below; the error listeners need the object before its connections exist.
+    const session = { leader: false } as RelaySession;
     // A checked-out client that loses its connection emits `error` on itself, nowhere else:
-    // without these listeners Node would end the process.
-    for (const c of [client, listener])
+    // without a listener, attached as soon as it is checked out (a database restart while the
+    // second connection is being opened hit the first without one), Node would end the process.
+    const connect = async () => {
+      const c = await options.pool.connect();
       c.on('error', (err) => {
         session.broken = err;
         wake?.();
       });
+      return c;
+    };
+    session.client = await connect();
+    try {
+      session.listener = await connect();
+    } catch (err) {
+      session.client.release(true);
+      throw err;
+    }
     // Only the leader publishes; the others try the lock at each poll, not at each insert.
-    listener.on('notification', () => {
+    session.listener.on('notification', () => {
       if (!session.leader) return;
       notified = true;
       wake?.();
     });
     try {
-      await listener.query('listen outbox');
+      await session.listener.query('listen outbox');
     } catch (err) {
       session.broken = err instanceof Error ? err : new Error(String(err));
       closeSession(session);
