@@ -251,10 +251,13 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
  * The notifications service: emails the customer when the order is confirmed or cancelled.
  *
  * No transaction waits on SMTP: an event claims the order's pending emails (commit), sends them
- * outside any transaction, then records them sent (see {@link NetworkStep}). Only the claiming
- * event sends a claimed email, so two events never send one twice; the redelivery of the
- * claiming event after a crash between the SMTP hand-over and that record sends it again, with
- * the same Message-ID (docs/choreographed-flow.md, "Email: at least once, one Message-ID").
+ * outside any transaction, then records them sent (see {@link NetworkStep}). A claim is a lease
+ * of one delivery attempt: two events never send one email twice, nor do two attempts of one
+ * event at the same time (a rebalance or a consumer restart can hand an event to a second attempt
+ * while the first is still sending: the second waits and retries). The redelivery of the claiming
+ * event after a crash between the SMTP hand-over and that record sends it again once the lease
+ * has run out, with the same Message-ID (docs/choreographed-flow.md, "Email: at least once, one
+ * Message-ID").
  */
 function notificationsService(deps: ChoreographyDeps): ChoreographyService {
   /** Sends the emails waiting for this order once its recipient is known. */

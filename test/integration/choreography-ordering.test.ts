@@ -4,12 +4,15 @@
  * `reserved` forever). Both arrival orders must confirm the order exactly once.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SendMailOptions, Transporter } from 'nodemailer';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { createChoreographyServices } from '../../src/choreography/services.ts';
 import { createMailer } from '../../src/contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../../src/contexts/payments/gateway-client.ts';
+import { NotificationFailedError } from '../../src/domain/errors.ts';
 import type { EventData, EventEnvelope, EventType } from '../../src/domain/events.ts';
 import { applyEvent, handlerFor, type HandlerContext } from '../../src/messaging/consumer-runner.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
@@ -110,6 +113,58 @@ describe('orders group, events of two topics in either order', () => {
       expect(Number(announced.rows[0]!.n)).toBe(orderIds.length);
     } finally {
       mailer.close();
+      await sink.close();
+      await sidePool.end();
+    }
+  });
+
+  it('emails an order once when two attempts handle the same order.confirmed at the same time, the second retrying until the first recorded it', async () => {
+    // Two members after a rebalance, or a consumer restarted while its old batch still ran, can
+    // each hand the same event to the handler while the other is still sending its email (a
+    // Kafka broker killed under load sent five orders' emails twice). The mailer waits, so that
+    // the two attempts overlap.
+    const sink = await startSmtpSink({ smtpPort: 0, httpPort: 0 });
+    const smtp = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
+    const slowMailer: Pick<Transporter, 'sendMail'> = {
+      sendMail: async (message: SendMailOptions) => {
+        await sleep(300);
+        return smtp.sendMail(message);
+      },
+    };
+    const sidePool = createPool(servers.databaseUrl, 10);
+    const notifications = createChoreographyServices({
+      gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }),
+      mailer: slowMailer,
+    }).notifications;
+    const group = { pool: sidePool, groupId: `notifications-${randomUUID().slice(0, 8)}`, producerName: 'notifications' };
+    const log = pino({ level: 'silent' });
+    /** One delivery attempt after another, as the runner retries a retryable failure. */
+    const deliverUntilDone = async (envelope: EventEnvelope): Promise<{ applied: boolean; retried: number }> => {
+      for (let retried = 0; ; retried++) {
+        try {
+          return { applied: await applyEvent(group, envelope, handlerFor(notifications.handlers, envelope.type)!, log), retried };
+        } catch (err) {
+          if (!(err instanceof NotificationFailedError)) throw err;
+          await sleep(100);
+        }
+      }
+    };
+    try {
+      const orderId = randomUUID();
+      await deliverUntilDone(event(orderId, 'order.placed', { customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] }));
+      const confirmed = event(orderId, 'order.confirmed', { total });
+      const attempts = await Promise.all([deliverUntilDone(confirmed), sleep(50).then(() => deliverUntilDone(confirmed))]);
+
+      expect(sink.messages.filter((m) => m.orderId === orderId)).toHaveLength(1);
+      // One attempt applied it; the other waited for it and found it applied.
+      expect(attempts.map((a) => a.applied).sort()).toEqual([false, true]);
+      expect(attempts[1].retried).toBeGreaterThan(0);
+      const announced = await pool.query<{ n: string }>("select count(*) as n from messaging.outbox where topic = 'notification.sent' and message_key = $1", [
+        orderId,
+      ]);
+      expect(Number(announced.rows[0]!.n)).toBe(1);
+    } finally {
+      smtp.close();
       await sink.close();
       await sidePool.end();
     }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Transporter } from 'nodemailer';
 import { NotificationFailedError } from '../../domain/errors.ts';
 import type { NotificationTemplate } from '../../domain/saga-steps.ts';
@@ -63,19 +64,38 @@ export interface ClaimedMessage {
 }
 
 /**
- * Claims the order's pending emails for the event `claimedBy` and returns those it holds
- * (including the ones it claimed before a crash). Emails claimed by another event are left to
- * that event: two events never send the same email. Emails already sent are dropped.
+ * How long a claim on an order's emails holds while its attempt has not recorded them sent. Far
+ * longer than a hand-over to SMTP takes; after a crash between the claim and the record, the
+ * redelivered event sends the emails once this has passed.
  */
-export async function claimPendingMessages(db: Queryable, orderId: string, claimedBy: string): Promise<ClaimedMessage[]> {
+export const emailClaimLeaseMs = 30_000;
+
+/**
+ * Claims the order's pending emails for one delivery attempt of the event `eventId` and returns
+ * those it now holds. An email claimed by another event is left to that event (its delivery
+ * sends it); one whose claim has run out is taken over. Emails already sent are dropped.
+ * @throws NotificationFailedError (retryable) when another attempt of the same event holds a live
+ * claim: it is sending them, and this attempt must neither send them again nor finish before
+ * that one has recorded them (it would mark the event applied with the emails unrecorded).
+ */
+export async function claimPendingMessages(db: Queryable, orderId: string, eventId: string, leaseMs = emailClaimLeaseMs): Promise<ClaimedMessage[]> {
   await db.query(
     'delete from notifications.pending_messages p using notifications.sent_messages s where p.order_id = $1 and s.order_id = p.order_id and s.template = p.template',
     [orderId],
   );
+  const claimant = `${eventId} ${randomUUID()}`;
   const { rows } = await db.query<ClaimedMessage>(
-    `update notifications.pending_messages set claimed_by = $2 where order_id = $1 and (claimed_by is null or claimed_by = $2) returning template, data`,
-    [orderId, claimedBy],
+    `update notifications.pending_messages set claimed_by = $2, claimed_at = now()
+     where order_id = $1 and (claimed_by is null or claimed_at is null or claimed_at < now() - make_interval(secs => $3))
+     returning template, data`,
+    [orderId, claimant, leaseMs / 1000],
   );
+  const heldByAnotherAttempt = await db.query(
+    "select 1 from notifications.pending_messages where order_id = $1 and split_part(claimed_by, ' ', 1) = $2 and claimed_by <> $3",
+    [orderId, eventId, claimant],
+  );
+  if ((heldByAnotherAttempt.rowCount ?? 0) > 0)
+    throw new NotificationFailedError(orderId, `another delivery of event ${eventId} is sending this order's emails; retrying once it has recorded them`);
   return rows;
 }
 
