@@ -44,6 +44,17 @@ describe('encrypted workflow payloads', () => {
     paymentToken: 'tok_approve',
   };
 
+  /** The API over this runtime, serving the codec endpoint when `codecEndpoint` is given. */
+  const apiApp = (codecEndpoint?: { codec: AesGcmPayloadCodec; uiOrigin: string }) =>
+    buildApiApp({
+      pool: runtime.pool,
+      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
+      temporalUiUrl: uiOrigin,
+      namespace: servers.temporalNamespace,
+      readiness: [],
+      ...(codecEndpoint ? { codecEndpoint } : {}),
+    });
+
   beforeAll(async () => {
     runtime = await startOrchestratedRuntime(servers, { payloadCodec: codec });
     // Shares the connection, not the codec: it sees the history as the server stores it.
@@ -79,14 +90,7 @@ describe('encrypted workflow payloads', () => {
       data: toBase64(input?.data),
     };
 
-    const app = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
-      temporalUiUrl: uiOrigin,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      codecEndpoint: { codec, uiOrigin },
-    });
+    const app = await apiApp({ codec, uiOrigin });
     try {
       const preflight = await app.inject({
         method: 'OPTIONS',
@@ -117,14 +121,7 @@ describe('encrypted workflow payloads', () => {
     const [foreign] = await new AesGcmPayloadCodec([{ id: 'someone-elses-key', key: randomBytes(32) }]).encode([
       { metadata: { encoding: new Uint8Array(Buffer.from('json/plain')) }, data: new Uint8Array(Buffer.from('"x"')) },
     ]);
-    const app = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
-      temporalUiUrl: uiOrigin,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      codecEndpoint: { codec, uiOrigin },
-    });
+    const app = await apiApp({ codec, uiOrigin });
     try {
       const toBase64 = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? new Uint8Array()).toString('base64');
       const response = await app.inject({
@@ -145,14 +142,7 @@ describe('encrypted workflow payloads', () => {
   });
 
   it('encodes a payload through the codec endpoint with the newest key, for input the Web UI sends (signals, starts)', async () => {
-    const app = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
-      temporalUiUrl: uiOrigin,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      codecEndpoint: { codec, uiOrigin },
-    });
+    const app = await apiApp({ codec, uiOrigin });
     try {
       const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from(JSON.stringify({ email })).toString('base64') };
       const encoded = await app.inject({ method: 'POST', url: '/codec/encode', payload: { payloads: [plain] } });
@@ -168,13 +158,7 @@ describe('encrypted workflow payloads', () => {
   });
 
   it('serves no codec endpoint unless it is enabled', async () => {
-    const app = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
-      temporalUiUrl: uiOrigin,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-    });
+    const app = await apiApp();
     try {
       expect((await app.inject({ method: 'POST', url: '/codec/decode', payload: { payloads: [] } })).statusCode).toBe(404);
     } finally {
