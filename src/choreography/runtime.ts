@@ -11,8 +11,8 @@ import type { ChoreographyService } from './services.ts';
 
 /**
  * The connections the choreography of one process needs, to size its pool: one per partition a
- * group handles at a time (`partitionsConsumedConcurrently`), two per relay (one listens, one
- * publishes), one for the sweeper and two for the gauges of /metrics (outbox, stalled orders). A
+ * group handles at a time (`partitionsConsumedConcurrently`), two per relay (its batch and its
+ * LISTEN), one for the sweeper and two for the gauges of /metrics (outbox, stalled orders). A
  * group may have more transactions waiting than that (several orders of a batch at once,
  * `keysConsumedConcurrently`); they are short and wait their turn for a connection, while the
  * network calls they make (gateway, SMTP) hold none. More connections would only add contention
