@@ -75,10 +75,12 @@ const layers = {
   projections: ['messaging', 'domain', 'platform', 'observability'],
   gateway: ['domain', 'platform'],
   'smtp-sink': ['domain', 'platform'],
+  // The local OpenID Connect provider (for the stack and the tests; production uses its own).
+  identity: ['domain', 'platform'],
   demo: ['domain', 'platform'],
   api: ['flows', 'projections', 'contexts', 'messaging', 'domain', 'platform', 'observability'],
   // The CLIs wire what they run (src/workers holds the wiring), but reach a flow only through the port, as the API does.
-  cli: ['workers', 'api', 'flows', 'projections', 'contexts', 'messaging', 'gateway', 'smtp-sink', 'demo', 'domain', 'platform', 'observability'],
+  cli: ['workers', 'api', 'flows', 'projections', 'contexts', 'messaging', 'gateway', 'smtp-sink', 'identity', 'demo', 'domain', 'platform', 'observability'],
   // The choreographed flow's operator tools (dead letters, replays, stalled orders): they know its consumer groups.
   'choreography-operations-cli': ['choreography', 'contexts', 'messaging', 'domain', 'platform', 'observability'],
   workers: null,

@@ -32,6 +32,7 @@ export const StackEnvSchema = Type.Object({
   SMTP_SINK_PORT: port(2525, 'SMTP sink (SMTP)'),
   SMTP_SINK_HTTP_PORT: port(8025, 'SMTP sink (HTTP list of received mail)'),
   GATEWAY_PORT: port(3100, 'payment gateway simulator'),
+  IDENTITY_PORT: port(3200, "local OpenID Connect provider (the issuer of the API's tokens)"),
   ZIPKIN_PORT: port(9411, 'Zipkin (trace viewer and span intake)'),
   ZIPKIN_MAX_SPANS: Type.Integer({ minimum: 100, default: 20000, description: 'spans Zipkin keeps in memory before it drops the oldest traces' }),
   ZIPKIN_HEAP_MB: Type.Integer({ minimum: 128, default: 256, description: 'Zipkin JVM heap' }),

@@ -169,6 +169,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       heapMb: config.ZIPKIN_HEAP_MB,
       logPath: join(logs, 'zipkin.log'),
     }),
+    identityProviderServer(config),
     createNodeService({
       name: 'smtp-sink',
       entry: 'src/workers/smtp-sink.ts',
@@ -183,6 +184,41 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       endpoints: { 'SMTP sink': `smtp://127.0.0.1:${config.SMTP_SINK_PORT}`, 'Received mail': `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages` },
     }),
   ];
+}
+
+/** The local identity provider's issuer URL: the `iss` of the API's tokens. */
+export const identityIssuerOf = (config: Pick<StackConfig, 'IDENTITY_PORT'>) => `http://127.0.0.1:${config.IDENTITY_PORT}`;
+
+/** What `npm run token`, the demo and the benchmark read to get tokens from the stack's identity provider (git-ignored, under STACK_DATA_DIR). */
+export const identityClientsFileOf = (config: Pick<StackConfig, 'STACK_DATA_DIR'>) => join(config.STACK_DATA_DIR, 'secrets', 'identity-clients.json');
+
+/**
+ * The local OpenID Connect provider (src/workers/identity-provider.ts), the issuer of the API's
+ * tokens: its signing key and client secrets stay in the stack's data folder across restarts.
+ */
+export function identityProviderServer(config: StackConfig): ManagedServer {
+  return createNodeService({
+    name: 'identity-provider',
+    entry: 'src/workers/identity-provider.ts',
+    env: {
+      IDENTITY_PORT: String(config.IDENTITY_PORT),
+      IDENTITY_ISSUER: identityIssuerOf(config),
+      IDENTITY_STATE_FILE: join(config.STACK_DATA_DIR, 'secrets', 'identity-provider.json'),
+      IDENTITY_CLIENTS_FILE: identityClientsFileOf(config),
+    },
+    ports: [{ port: config.IDENTITY_PORT, setting: 'IDENTITY_PORT' }],
+    logPath: join(stackFolders(config).logs, 'identity-provider.log'),
+    probe: httpProbe(`${identityIssuerOf(config)}/.well-known/openid-configuration`),
+    endpoints: { 'Identity provider (OpenID Connect)': `${identityIssuerOf(config)}/.well-known/openid-configuration` },
+  });
+}
+
+/**
+ * The API's token settings: the stack's identity provider, unless the person starting the stack
+ * named an issuer of their own (AUTH_ISSUER), which then wins with the rest of their AUTH_* settings.
+ */
+function apiAuthEnv(config: StackConfig): Record<string, string> {
+  return process.env.AUTH_ISSUER ? {} : { AUTH_ISSUER: identityIssuerOf(config) };
 }
 
 /**
@@ -353,8 +389,10 @@ export function appServices(config: StackConfig): ManagedServer[] {
           API_PORT: String(ports.api.port),
           TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
           ...apiRateLimitEnv(),
-          // Unauthenticated until operator auth exists (issue 16, item 1): local dev profile only.
-          ...(config.STACK_PROFILE === 'cluster' ? {} : { TEMPORAL_CODEC_ENDPOINT_ENABLED: 'true' }),
+          ...apiAuthEnv(config),
+          // The dev server's Web UI has no login, so no token to pass: its codec endpoint answers
+          // without one, which the API allows on a loopback address only (the stack's).
+          ...(config.STACK_PROFILE === 'cluster' ? {} : { TEMPORAL_CODEC_ENDPOINT_ENABLED: 'true', TEMPORAL_CODEC_ENDPOINT_PUBLIC: 'true' }),
         },
         ports: [ports.api],
         logPath: join(logs, `${instance.name('api')}.log`),

@@ -6,7 +6,6 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import ajvFormats from 'ajv-formats';
-import type { PayloadCodec } from '@temporalio/common';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
@@ -14,6 +13,7 @@ import { unknownSkus } from '../contexts/inventory/inventory-store.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import { readModelQueries } from '../projections/read-model-queries.ts';
+import { installAccessControl, type TokenVerifier } from './auth.ts';
 import { answerConnect, clientErrorHandler } from './client-errors.ts';
 import { allowedMethods, frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { claimIdempotencyKey } from './idempotency-store.ts';
@@ -21,7 +21,7 @@ import type { ReadinessCheck } from './readiness.ts';
 import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
-import { codecRoutes } from './routes/codec.ts';
+import { codecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { Problem, storableText } from './schemas.ts';
@@ -47,11 +47,15 @@ export interface ApiDeps {
   /** CORS origins and the rate limit per client address (security headers are always on); closed and unlimited when omitted. */
   security?: ApiSecurityOptions;
   /**
-   * When set, serves the Temporal codec server protocol at `/codec/decode` and `/codec/encode`
-   * for the Web UI (src/api/routes/codec.ts). Unauthenticated: operator authentication must
-   * guard it before production (issue 16, item 1).
+   * Checks the bearer token of each request (src/api/auth.ts): every route but the probes, the
+   * metrics and the OpenAPI document needs one, with a role the route allows.
    */
-  codecEndpoint?: { codec: PayloadCodec; uiOrigin: string };
+  auth: TokenVerifier;
+  /**
+   * When set, serves the Temporal codec server protocol at `/codec/decode` and `/codec/encode`
+   * for the Web UI (src/api/routes/codec.ts), for operators unless `access` says otherwise.
+   */
+  codecEndpoint?: CodecRoutesOptions;
 }
 
 /** The header that carries an order's journey id from the client through both flows. */
@@ -100,6 +104,8 @@ export async function buildApiApp(deps: ApiDeps) {
   installErrorHandler(app);
   // Before every route: the rate limit attaches itself to the routes registered after it.
   await registerSecurity(app, deps.security ?? {});
+  // After the rate limit (which counts a request by the principal this authenticates) and before every route.
+  installAccessControl(app, deps.auth);
   // Node gives CONNECT to this event, never to the router, and drops the connection when nothing listens.
   app.server.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(request, socket, (path) => allowedMethods(app, path)));
   // JSON only: without this, Fastify's text/plain parser hands the route a string (a 400 that
@@ -144,9 +150,19 @@ export async function buildApiApp(deps: ApiDeps) {
           'A method a path does not have, CONNECT included, is answered 405 (a Problem) with an Allow header listing the ones it has. ' +
           "A request Node's HTTP parser refuses before routing (a control character in a header, a NUL byte in the path) is answered 400 MALFORMED_REQUEST, " +
           'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed. ' +
-          'A client address over its rate limit (API_RATE_LIMIT_PER_MINUTE) is answered 429 RATE_LIMITED, a Problem, with a Retry-After header.',
+          'A caller over its rate limit (API_RATE_LIMIT_PER_MINUTE; by principal, or by client address without a valid token) is answered 429 RATE_LIMITED, a Problem, with a Retry-After header. ' +
+          'Every route but the probes, /metrics and this document needs a bearer token (JWT) from the configured OpenID Connect issuer: ' +
+          '401 UNAUTHENTICATED without a valid one, 403 FORBIDDEN without a role the route allows (customer: its own orders; operator: reviews, lists, any order).',
       },
       components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: "An access token from the API's OpenID Connect issuer (locally: npm run token)",
+          },
+        },
         responses: {
           MethodNotAllowed: {
             description: 'the path has no such method; Allow lists the ones it has',
@@ -157,7 +173,8 @@ export async function buildApiApp(deps: ApiDeps) {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // persistAuthorization: the token pasted into Authorize survives a reload of the page.
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { persistAuthorization: true } });
   app.addSchema(Problem);
 
   // What the routes use (src/api/repositories.ts): decorators of the root, which every route

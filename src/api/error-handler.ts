@@ -26,6 +26,8 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
 
 const reasons: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',

@@ -2,6 +2,8 @@ import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+// The type of request.principal (declaration merging on FastifyRequest).
+import type {} from './auth.ts';
 import { HttpProblem } from './error-handler.ts';
 
 /** The API's browser policy and abuse limits (issue 16, item 2: the parts that need no authentication). */
@@ -23,12 +25,17 @@ export interface ApiSecurityOptions {
 const unlimitedRoutes = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * The key a request is counted under: its client address (an IPv6 address by its /64, which one
- * client typically holds whole). This is the seam for authentication (issue 16, item 1): key by the
- * verified principal when the request has one, by address otherwise. Behind a proxy, `request.ip`
- * is the proxy's address unless Fastify's `trustProxy` is set.
+ * The key a request is counted under: its verified caller (src/api/auth.ts authenticates before
+ * the limit counts), so that customers behind one address do not share a budget and one caller
+ * cannot spread over many addresses; a request without a valid token counts by its client address
+ * (an IPv6 address by its /64, which one client typically holds whole). Behind a proxy,
+ * `request.ip` is the proxy's address unless Fastify's `trustProxy` is set.
  */
-export const rateLimitKey = (request: FastifyRequest): string => normalizeIP(request.ip);
+export const rateLimitKey = (request: FastifyRequest): string => {
+  const principal = request.principal;
+  if (principal) return principal.customerId === undefined ? `subject ${principal.subject}` : `customer ${principal.customerId}`;
+  return `address ${normalizeIP(request.ip)}`;
+};
 
 /**
  * Registers security headers (helmet), CORS closed unless origins are configured, and the rate
@@ -58,7 +65,7 @@ export async function registerSecurity(app: FastifyInstance, options: ApiSecurit
       keyGenerator: rateLimitKey,
       allowList: (request) => unlimitedRoutes.has(request.routeOptions.url ?? ''),
       errorResponseBuilder: (_request, context) =>
-        new HttpProblem(429, 'RATE_LIMITED', `more than ${context.max} requests a minute from this client: retry in ${context.after}`),
+        new HttpProblem(429, 'RATE_LIMITED', `more than ${context.max} requests a minute from this caller: retry in ${context.after}`),
     });
   }
 }

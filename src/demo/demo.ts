@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AccessTokens, TokenSubject } from '../platform/access-tokens.ts';
 
 /** One demo order: what to submit and what to do while it runs. */
 export interface DemoCase {
@@ -46,13 +47,19 @@ interface OrderView {
 
 /**
  * Submits every demo case in both flows through the HTTP API at `baseUrl`, drives the reviews, and
- * waits until each order is confirmed or cancelled in the read model.
+ * waits until each order is confirmed or cancelled in the read model, with tokens from `tokens`
+ * (the customer `demo`'s, who also cancels, and an operator's for the reviews).
  */
-export async function runDemo(baseUrl: string, cases: DemoCase[] = demoCases, timeoutMs = 60_000): Promise<DemoOutcome[]> {
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> => {
+export async function runDemo(baseUrl: string, tokens: AccessTokens, cases: DemoCase[] = demoCases, timeoutMs = 60_000): Promise<DemoOutcome[]> {
+  // The demo customer places and reads its orders; the reviews are an operator's.
+  const customer: TokenSubject = { role: 'customer', customerId: 'demo' };
+  const call = async <T>(method: string, path: string, body?: unknown, as: TokenSubject = customer): Promise<{ status: number; json: T }> => {
     const response = await fetch(new URL(path, baseUrl), {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json', 'idempotency-key': `demo-${randomUUID()}` },
+      headers: {
+        ...(await tokens.headers(as)),
+        ...(body === undefined ? {} : { 'content-type': 'application/json', 'idempotency-key': `demo-${randomUUID()}` }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, json: (await response.json()) as T };
@@ -77,7 +84,7 @@ export async function runDemo(baseUrl: string, cases: DemoCase[] = demoCases, ti
       while (Date.now() - started < timeoutMs) {
         view = await viewOf(orderId);
         if (!answered && view.status === 'awaiting_review') {
-          await call('POST', `/orders/${orderId}/${demo.action}`);
+          await call('POST', `/orders/${orderId}/${demo.action}`, undefined, demo.action === 'cancel' ? customer : { role: 'operator' });
           answered = true;
         }
         if (view.status === 'confirmed' || view.status === 'cancelled') break;

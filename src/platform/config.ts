@@ -99,7 +99,16 @@ export const ApiSecurityEnv = {
     pattern: '^\\s*(https?://[^\\s,/]+\\s*(,\\s*https?://[^\\s,/]+\\s*)*)?$',
     description: 'comma-separated origins browsers may call the API from (https://shop.example.com); empty: no cross-origin access',
   }),
-  API_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 600, description: 'requests a minute per client address; 0: no limit' }),
+  API_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 600, description: 'requests a minute per caller (principal, or client address without a valid token); 0: no limit' }),
+};
+
+/** How the API verifies bearer tokens: any OpenID Connect issuer (the stack's local one, or production's). */
+export const AuthEnv = {
+  AUTH_ISSUER: Type.String({ minLength: 1, description: 'the OpenID Connect issuer URL whose tokens the API accepts (its iss); required' }),
+  AUTH_AUDIENCE: Type.String({ minLength: 1, default: 'urn:order-saga:api', description: 'the audience (aud) tokens must be for' }),
+  AUTH_JWKS_URL: Type.String({ default: '', description: "the issuer's key set; empty: found through the issuer's discovery document" }),
+  AUTH_ROLES_CLAIM: Type.String({ minLength: 1, default: 'roles', description: 'the claim that lists the roles (customer, operator)' }),
+  AUTH_CUSTOMER_CLAIM: Type.String({ minLength: 1, default: 'customer_id', description: 'the claim that names the customer a customer token acts for' }),
 };
 
 /** The origins of API_CORS_ORIGINS, as a list. */

@@ -8,10 +8,11 @@ import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
 import { createApiPool } from '../api/api-pool.ts';
 import { buildApiApp } from '../api/app.ts';
+import { jwksTokenVerifier } from '../api/auth.ts';
 import { dependencyChecks } from '../api/readiness.ts';
 import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
-import { ApiSecurityEnv, ConfigError, DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, corsOriginsOf, loadConfig } from '../platform/config.ts';
+import { ApiSecurityEnv, AuthEnv, ConfigError, DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, corsOriginsOf, loadConfig } from '../platform/config.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
@@ -28,18 +29,26 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       ...DatabaseEnv,
       ...LogEnv,
       ...ApiSecurityEnv,
+      ...AuthEnv,
       API_HOST: Type.String({ default: '127.0.0.1' }),
       API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
       TEMPORAL_CODEC_ENDPOINT_ENABLED: Type.Boolean({
         default: false,
-        description: 'serve /codec/decode and /codec/encode for the Web UI; unauthenticated, so never in production before operator auth exists',
+        description: 'serve /codec/decode and /codec/encode (operators only) for the Web UI',
+      }),
+      TEMPORAL_CODEC_ENDPOINT_PUBLIC: Type.Boolean({
+        default: false,
+        description: 'let the codec endpoint answer without a token: for a Web UI without login (the dev server), on a loopback API_HOST only',
       }),
     }),
   );
   const payloadCodec = payloadCodecOf(config);
   if (config.TEMPORAL_CODEC_ENDPOINT_ENABLED && !payloadCodec)
     throw new ConfigError('TEMPORAL_CODEC_ENDPOINT_ENABLED needs TEMPORAL_PAYLOAD_KEYS or TEMPORAL_PAYLOAD_KEYS_FILE');
+  // Whoever reaches a public codec endpoint reads every payload: only where nobody else can reach the API.
+  if (config.TEMPORAL_CODEC_ENDPOINT_PUBLIC && !['127.0.0.1', '::1', 'localhost'].includes(config.API_HOST))
+    throw new ConfigError(`TEMPORAL_CODEC_ENDPOINT_PUBLIC=true needs a loopback API_HOST (127.0.0.1, ::1, localhost), not ${config.API_HOST}`);
   const log = createLogger('api', config.LOG_LEVEL);
   const pool = createApiPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
@@ -58,9 +67,21 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     logger: log,
     readiness: dependencyChecks({ pool, kafkaAdmin, sagas }),
     security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },
-    // Unauthenticated until operator auth exists (issue 16, item 1): off unless asked for.
+    auth: jwksTokenVerifier({
+      issuer: config.AUTH_ISSUER,
+      audience: config.AUTH_AUDIENCE,
+      jwksUrl: config.AUTH_JWKS_URL || undefined,
+      rolesClaim: config.AUTH_ROLES_CLAIM,
+      customerClaim: config.AUTH_CUSTOMER_CLAIM,
+    }),
     ...(config.TEMPORAL_CODEC_ENDPOINT_ENABLED && payloadCodec
-      ? { codecEndpoint: { codec: payloadCodec, uiOrigin: new URL(config.TEMPORAL_UI_URL).origin } }
+      ? {
+          codecEndpoint: {
+            codec: payloadCodec,
+            uiOrigin: new URL(config.TEMPORAL_UI_URL).origin,
+            access: config.TEMPORAL_CODEC_ENDPOINT_PUBLIC ? ('public' as const) : (['operator'] as ['operator']),
+          },
+        }
       : {}),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });

@@ -5,6 +5,7 @@ import type { buildApiApp } from '../../src/api/app.ts';
 import { orderStatuses } from '../../src/api/schemas.ts';
 import { demoCases, formatDemo, runDemo } from '../../src/demo/demo.ts';
 import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { testAuth } from './helpers/auth.ts';
 import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { metricValue } from './helpers/metrics.ts';
@@ -322,7 +323,7 @@ describe('HTTP API against the real flows', () => {
 
   it('runs the demo: every kind of order in both flows ends as expected', async () => {
     const url = await baseUrl();
-    const outcomes = await runDemo(url);
+    const outcomes = await runDemo(url, testAuth(inject('servers')).tokens);
     const table = formatDemo(outcomes);
     const expected: Record<string, [string, string | null]> = {
       'approved card': ['confirmed', null],

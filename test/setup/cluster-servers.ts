@@ -16,7 +16,17 @@ import { freePort, freePortRange } from '../../infra/stack/ports.ts';
 import { postgresUser } from '../../infra/stack/prerequisites.ts';
 import { freeKafkaClusterPorts } from '../../infra/stack/servers/kafka.ts';
 import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
-import { kafkaClusterServers, kafkaEnvOf, stackDown, stackFolders, stackUp, temporalClusterServers } from '../../infra/stack/stack.ts';
+import {
+  identityClientsFileOf,
+  identityIssuerOf,
+  identityProviderServer,
+  kafkaClusterServers,
+  kafkaEnvOf,
+  stackDown,
+  stackFolders,
+  stackUp,
+  temporalClusterServers,
+} from '../../infra/stack/stack.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = mkdtempSync(join(tmpdir(), 'order-saga-cluster-test-'));
@@ -33,6 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     TEMPORAL_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),
+    IDENTITY_PORT: String(await freePort()),
   };
   const config = loadStackConfig(env);
   const tools = locateTools(config.STACK_TOOLS_DIR);
@@ -55,6 +66,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     }),
     ...kafkaClusterServers(config, tools),
     ...temporalClusterServers(config),
+    identityProviderServer(config),
   ];
   const teardown = async () => {
     await stackDown(config, servers, () => undefined);
@@ -76,6 +88,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     temporalUiUrl: `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`,
     kafkaBrokers: kafkaEnvOf(config).KAFKA_BROKERS!.split(','),
     databaseUrl: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    identity: { issuer: identityIssuerOf(config), clientsFile: identityClientsFileOf(config) },
   });
   return teardown;
 }

@@ -14,10 +14,13 @@ import { freePort } from '../../infra/stack/ports.ts';
 import { postgresUser } from '../../infra/stack/prerequisites.ts';
 import type { ProcessRecord } from '../../infra/stack/process.ts';
 import { createKafkaServer } from '../../infra/stack/servers/kafka.ts';
+import { createNodeService, httpProbe } from '../../infra/stack/servers/node-service.ts';
 import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
+import { identityIssuerOf } from '../../infra/stack/stack.ts';
 import { startServer, stopServer } from '../../infra/stack/start-server.ts';
+import { stackClientsFile } from '../../src/platform/access-tokens.ts';
 import type { TestServers } from './servers.ts';
 
 const readyTimeoutMs = 120_000;
@@ -32,6 +35,7 @@ function runningStack(): TestServers {
     databaseUrl:
       process.env.DATABASE_URL ??
       postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    identity: { issuer: process.env.AUTH_ISSUER ?? identityIssuerOf(config), clientsFile: stackClientsFile() },
   };
 }
 
@@ -46,13 +50,16 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
   chmodSync(root, 0o755);
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
-  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort] = [
+  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort, identityPort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
   ];
+  const identityIssuer = `http://127.0.0.1:${identityPort}`;
+  const identityClientsFile = join(root, 'identity', 'clients.json');
   const database = { user: 'order_saga', password: 'order_saga', database: 'order_saga_test', port: pgPort };
   const servers: ManagedServer[] = [
     createPostgresServer({
@@ -75,6 +82,20 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     }),
     // With its Web UI: the browser test looks at workflows there.
     createTemporalServer({ temporal: tools.temporal, port: temporalPort, uiPort: temporalUiPort, logPath: join(root, 'temporal.log') }),
+    // The API's tokens come from a real OpenID Connect provider, the one the stack runs.
+    createNodeService({
+      name: 'identity-provider',
+      entry: 'src/workers/identity-provider.ts',
+      env: {
+        IDENTITY_PORT: String(identityPort),
+        IDENTITY_ISSUER: identityIssuer,
+        IDENTITY_STATE_FILE: join(root, 'identity', 'provider.json'),
+        IDENTITY_CLIENTS_FILE: identityClientsFile,
+      },
+      ports: [{ port: identityPort, setting: 'IDENTITY_PORT' }],
+      logPath: join(root, 'identity-provider.log'),
+      probe: httpProbe(`${identityIssuer}/.well-known/openid-configuration`),
+    }),
   ];
 
   const started: { server: ManagedServer; record: ProcessRecord }[] = [];
@@ -102,6 +123,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     temporalUiUrl: `http://127.0.0.1:${temporalUiPort}`,
     kafkaBrokers: [`127.0.0.1:${kafkaPort}`],
     databaseUrl: postgresUrl(database),
+    identity: { issuer: identityIssuer, clientsFile: identityClientsFile },
   });
   return teardown;
 }

@@ -6,6 +6,8 @@ export interface TestServers {
   temporalUiUrl: string;
   kafkaBrokers: string[];
   databaseUrl: string;
+  /** The OpenID Connect provider the API's tokens come from: its issuer URL, and the clients file `AccessTokens.fromFile` reads. */
+  identity: { issuer: string; clientsFile: string };
 }
 
 declare module 'vitest' {

@@ -6,6 +6,7 @@ export type ServerName =
   | 'kafka'
   | 'temporal'
   | 'smtp-sink'
+  | 'identity-provider'
   | 'zipkin'
   | 'payment-gateway'
   | 'temporal-worker'

@@ -11,6 +11,14 @@ export interface CodecRoutesOptions {
   codec: PayloadCodec;
   /** Origin of the Temporal Web UI (e.g. `http://localhost:8233`): the one origin the browser may call from. */
   uiOrigin: string;
+  /**
+   * Who may call it: operators (a bearer token with the operator role, which a Web UI with its own
+   * login passes along), or anyone who reaches the API (`'public'`): the dev profile's Temporal dev
+   * server has no login, so its UI has no token to pass, and the API there listens on loopback only
+   * (src/workers/api.ts refuses `'public'` on any other address).
+   * @default ['operator']
+   */
+  access?: 'public' | ['operator'];
 }
 
 const tags = ['operations'];
@@ -40,9 +48,8 @@ const bodyLimit = 8 * 1024 * 1024;
  * `{ payloads: [...] }`), so that the Temporal Web UI shows decoded payloads. The UI calls it from
  * the browser, so it answers CORS for the UI's origin only (with the `X-Namespace` header it sends).
  *
- * Anyone who can call it can read every payload: it must be put behind operator authentication
- * (issue 16, item 1) before production; until then the API registers it only when
- * `TEMPORAL_CODEC_ENDPOINT_ENABLED=true` (the stack's dev profile).
+ * Whoever can call it can read every payload: it is for operators (see `access`), and the API
+ * registers it only when `TEMPORAL_CODEC_ENDPOINT_ENABLED=true`.
  */
 export const codecRoutes: FastifyPluginCallbackTypebox<CodecRoutesOptions> = (app, options, done) => {
   app.addHook('onRequest', async (request, reply) => {
@@ -57,17 +64,21 @@ export const codecRoutes: FastifyPluginCallbackTypebox<CodecRoutesOptions> = (ap
     ['decode', 'Decodes (decrypts) Temporal payloads for the Web UI'],
     ['encode', 'Encodes (encrypts) Temporal payloads for the Web UI'],
   ] as const) {
-    app.options(`/codec/${operation}`, { schema: { hide: true } }, (_request, reply) => reply.status(204).send());
-    app.post(`/codec/${operation}`, { bodyLimit, schema: { summary, tags, body: Payloads, response: { 200: Payloads, 400: Problem } } }, async (request) => {
-      try {
-        const payloads = request.body.payloads.map(fromJson);
-        const result = operation === 'decode' ? await options.codec.decode(payloads) : await options.codec.encode(payloads);
-        return { payloads: result.map(toJson) };
-      } catch (err) {
-        if (err instanceof PayloadKeyUnknownError || err instanceof PayloadDecryptionError) throw new HttpProblem(400, err.code, err.message);
-        throw err;
-      }
-    });
+    app.options(`/codec/${operation}`, { schema: { hide: true }, config: { access: 'public' } }, (_request, reply) => reply.status(204).send());
+    app.post(
+      `/codec/${operation}`,
+      { bodyLimit, config: { access: options.access ?? ['operator'] }, schema: { summary, tags, body: Payloads, response: { 200: Payloads, 400: Problem } } },
+      async (request) => {
+        try {
+          const payloads = request.body.payloads.map(fromJson);
+          const result = operation === 'decode' ? await options.codec.decode(payloads) : await options.codec.encode(payloads);
+          return { payloads: result.map(toJson) };
+        } catch (err) {
+          if (err instanceof PayloadKeyUnknownError || err instanceof PayloadDecryptionError) throw new HttpProblem(400, err.code, err.message);
+          throw err;
+        }
+      },
+    );
   }
   done();
 };

@@ -22,12 +22,20 @@ const tags = ['operations'];
 
 /** What operators and process managers call: liveness, readiness, Prometheus metrics. */
 export const operationRoutes: FastifyPluginCallbackTypebox<OperationRoutesOptions> = (app, options, done) => {
-  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags, response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/healthz',
+    {
+      config: { access: 'public' },
+      schema: { summary: 'Liveness: the process answers', tags, response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    },
+    () => ({
+      status: 'ok' as const,
+    }),
+  );
   app.get(
     '/readyz',
     {
+      config: { access: 'public' },
       schema: {
         summary: 'Readiness: PostgreSQL, Kafka, the Temporal frontend and a worker on the saga task queue answer (503 names the ones that do not)',
         tags,
@@ -52,7 +60,11 @@ export const operationRoutes: FastifyPluginCallbackTypebox<OperationRoutesOption
   );
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics (text exposition format)', tags, response: { 200: { content: { 'text/plain': { schema: Type.String() } } } } } },
+    // Public like the probes: Prometheus scrapes it, and it holds counts and timings, no order or customer data.
+    {
+      config: { access: 'public' },
+      schema: { summary: 'Prometheus metrics (text exposition format)', tags, response: { 200: { content: { 'text/plain': { schema: Type.String() } } } } },
+    },
     async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.metrics()),
   );
   done();

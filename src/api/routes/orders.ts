@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Counter } from 'prom-client';
 import { Type } from 'typebox';
 import { canonicalJson } from '../../domain/canonical-json.ts';
 import { OrderNotFoundError } from '../../domain/errors.ts';
 import { orderWorkflowId } from '../../domain/order.ts';
+import { actingCustomer } from '../auth.ts';
 import { HttpProblem } from '../error-handler.ts';
 import { decodeListCursor, encodeListCursor } from '../list-cursor.ts';
 // The types of the decorators the routes use (declaration merging on FastifyInstance).
@@ -27,6 +29,13 @@ const readFailures = { ...failures, 404: Problem };
 const commandFailures = { ...failures, 404: Problem, 409: Problem, 413: Problem, 415: Problem };
 const placeFailures = { ...failures, 409: Problem, 413: Problem, 415: Problem, 422: Problem };
 
+/** Throws the 404 of an order that is not the acting customer's (an operator may see any). */
+function assertOwns(request: FastifyRequest, orderId: string, owner: string | null): void {
+  const acting = actingCustomer(request);
+  if (!acting.any && acting.customerId !== owner)
+    throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${orderId} is not an order of customer ${acting.customerId} (or not in the read model yet)`);
+}
+
 /**
  * The orders resource: place an order in either flow, read it (read model, or live from its
  * saga), its timeline, the list, and the commands, which go to the flow that runs the order.
@@ -48,10 +57,16 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         headers: IdempotencyHeaders,
         response: { 202: PlaceOrderResponse, ...placeFailures },
       },
-      config: { ifUnavailable: 'the order may or may not have been accepted; retry with the same Idempotency-Key, which never places it twice' },
+      config: {
+        access: ['customer'],
+        ifUnavailable: 'the order may or may not have been accepted; retry with the same Idempotency-Key, which never places it twice',
+      },
     },
     async (request, reply) => {
       const body = request.body;
+      const acting = actingCustomer(request);
+      if (!acting.any && acting.customerId !== body.customerId)
+        throw new HttpProblem(403, 'FORBIDDEN', `body/customerId: a customer places orders for itself only (the token is for customer ${acting.customerId})`);
       const key = request.headers['idempotency-key'];
       // The same content is the same request, whatever its key order or whitespace.
       const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
@@ -85,10 +100,12 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         querystring: Type.Object({ source: Type.Optional(Type.Enum(['read-model', 'workflow'])) }, { additionalProperties: false }),
         response: { 200: OrderViewResponse, ...readFailures },
       },
+      config: { access: ['customer', 'operator'] },
     },
     async (request) => {
       const { id } = request.params;
       if (request.query.source === 'workflow') {
+        await assertMayRead(request, id);
         // Live from the saga: only the orchestrated flow has one. A choreographed order has none to
         // read, which is not the same answer as an order that does not exist. (The read model
         // failing here leaves the answer the saga gave.)
@@ -122,6 +139,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       }
       const view = await app.readModel.orderView(id);
       if (!view) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (yet: it is eventually consistent)`);
+      assertOwns(request, id, view.customerId);
       return {
         ...view,
         updatedAt: view.updatedAt.toISOString(),
@@ -141,9 +159,11 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         params: OrderIdParams,
         response: { 200: TimelineResponse, ...readFailures },
       },
+      config: { access: ['customer', 'operator'] },
     },
     async (request) => {
       const { id } = request.params;
+      await assertMayRead(request, id);
       const events = await app.readModel.timeline(id);
       if (events.length === 0) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} has no events in the read model`);
       return { orderId: id, events: events.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString() })) };
@@ -166,6 +186,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
           ...failures,
         },
       },
+      config: { access: ['operator'] },
     },
     async (request) => {
       const { status, customerId, flow } = request.query;
@@ -178,6 +199,16 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
     },
   );
 
+  /**
+   * A customer acts on its own orders only: another customer's order is answered 404, exactly as
+   * one that does not exist, so that order ids cannot be probed. The owner is the read model's
+   * (eventually consistent: an order placed a moment ago may not be there yet).
+   */
+  const assertMayRead = async (request: FastifyRequest, orderId: string) => {
+    if (actingCustomer(request).any) return;
+    assertOwns(request, orderId, (await app.readModel.orderView(orderId))?.customerId ?? null);
+  };
+
   for (const command of ['cancel', 'approve', 'reject'] as const) {
     app.post(
       `/orders/:id/${command}`,
@@ -189,10 +220,15 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
           response: { 202: Type.Object({ orderId: Type.String(), accepted: Type.Literal(true) }), ...commandFailures },
         },
         // Orchestrated orders: the flow's FlowUnavailableError says what became of the command.
-        config: { ifUnavailable: `the ${command} may not have been applied; read the order before sending it again` },
+        config: {
+          // A customer may cancel its own order; reviews are the operators' work.
+          access: command === 'cancel' ? ['customer', 'operator'] : ['operator'],
+          ifUnavailable: `the ${command} may not have been applied; read the order before sending it again`,
+        },
       },
       async (request, reply) => {
         const { id } = request.params;
+        await assertMayRead(request, id);
         await app.flows.command(id, command);
         return reply.status(202).send({ orderId: id, accepted: true as const });
       },

@@ -5,6 +5,7 @@ import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
 import type { Tracing } from '../../../src/observability/tracing.ts';
 import { startProjector } from '../../../src/projections/projector.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { signedIn, testAuth } from './auth.ts';
 import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './choreography-runtime.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
@@ -18,7 +19,10 @@ export interface FullRuntime {
   close(): Promise<void>;
 }
 
-/** Starts what the HTTP and tracing tests drive: one choreography instance, a worker, the projector and the API (not listening). */
+/**
+ * Starts what the HTTP and tracing tests drive: one choreography instance, a worker, the projector
+ * and the API (not listening), whose `inject` signs requests in (see `signedIn`).
+ */
 export async function startFullRuntime(
   servers: TestServers,
   options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger'] } = {},
@@ -33,7 +37,9 @@ export async function startFullRuntime(
   const producer = harness.kafka.producer();
   await producer.connect();
   const projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
-  const api = await buildApiApp({
+  const auth = testAuth(servers);
+  const app = await buildApiApp({
+    auth: auth.verifier,
     pool: harness.pool,
     flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas }),
     temporalUiUrl: 'http://localhost:8233',
@@ -41,6 +47,8 @@ export async function startFullRuntime(
     readiness: options.readiness ?? [],
     ...(options.apiLogger ? { logger: options.apiLogger } : {}),
   });
+  // Requests carry the tokens a caller would have (helpers/auth.ts): the tests of access send their own.
+  const api = signedIn(app, auth.tokens);
   return {
     harness,
     orchestrated,
