@@ -142,6 +142,8 @@ export function installAccessControl(app: FastifyInstance, verifier: TokenVerifi
     }
     try {
       request.principal = await verifier.verify(match[1]);
+      // Every log line of the request names who made it: who approved, rejected or cancelled an order.
+      request.log = request.log.child({ actor: actorOf(request.principal) });
     } catch (err) {
       request.authFailure = err instanceof HttpProblem ? err : unauthenticated('the token is not valid');
     }
@@ -184,6 +186,12 @@ function accessCheck(allowed: readonly Role[]) {
     if (allowed.length === 1 && allowed[0] === 'customer' && !principal.customerId)
       throw new HttpProblem(403, 'FORBIDDEN', 'the token has the customer role but names no customer');
   };
+}
+
+/** How logs name a caller: `customer <id>`, or `<role> <subject>`. */
+export function actorOf(principal: Principal): string {
+  if (principal.customerId !== undefined) return `customer ${principal.customerId}`;
+  return `${[...principal.roles].join('+') || 'no-role'} ${principal.subject}`;
 }
 
 /**

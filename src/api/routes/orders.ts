@@ -230,6 +230,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         const { id } = request.params;
         await assertMayRead(request, id);
         await app.flows.command(id, command);
+        request.log.info({ orderId: id, command }, 'command accepted');
         return reply.status(202).send({ orderId: id, accepted: true as const });
       },
     );
