@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../infra/stack/paths.ts';
 import { jwksTokenVerifier, type JwksVerifierOptions, type Principal } from '../../src/api/auth.ts';
 import { HttpProblem } from '../../src/api/error-handler.ts';
 
@@ -114,6 +117,14 @@ describe('jwksTokenVerifier with a local key set', () => {
       code: 'AUTH_UNAVAILABLE',
       message: `the keys of the identity provider ${issuer} could not be fetched; try again later`,
     });
+  });
+});
+
+describe('the access control codes in docs/errors.md', () => {
+  it('documents each code the verifier and the access check answer, with its HTTP status', () => {
+    const text = readFileSync(join(projectRoot, 'docs', 'errors.md'), 'utf8');
+    const rows = Object.fromEntries([...text.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m): [string, number] => [m[1] ?? '', Number(m[2])]));
+    expect(rows).toEqual({ UNAUTHENTICATED: 401, FORBIDDEN: 403, AUTH_UNAVAILABLE: 503 });
   });
 });
 
