@@ -301,6 +301,11 @@ describe('bad tokens, against an issuer whose signing key the test holds', () =>
       async () => `Bearer ${await resign({}, (await generateKeyPair('ES256')).privateKey, { ...real.header, kid: 'somebody-else' })}`,
       '', // the message names the issuer: filled in below
     ],
+    [
+      'a token without an expiry',
+      async () => `Bearer ${await resign({ exp: undefined }, await issuerKey())}`,
+      "the token's exp claim is not accepted: missing",
+    ],
     ['an expired token', async () => `Bearer ${await resign({ iat: now() - 3600, exp: now() - 60 }, await issuerKey())}`, 'the token has expired'],
     [
       'a token for another audience',

@@ -87,6 +87,8 @@ describe('jwksTokenVerifier with a local key set', () => {
     ['for another audience', () => token({ aud: 'urn:another:api' }), `the token's aud claim is not accepted: check_failed`],
     ['from another issuer', () => token({ iss: 'https://evil.example.com' }), `the token's iss claim is not accepted: check_failed`],
     ['without a subject', () => token({ sub: undefined }), 'the token has no subject (sub)'],
+    // RFC 9068 §4: an access token must have an expiry for the resource server to check; one without would be good forever.
+    ['without an expiry', () => token({ exp: undefined }), "the token's exp claim is not accepted: missing"],
     ['signed by another key under the same key id', async () => token({}, (await generateKeyPair('ES256')).privateKey), 'the token signature does not verify'],
     [
       'signed by a key the issuer does not have',
