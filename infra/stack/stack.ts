@@ -209,7 +209,7 @@ export function identityProviderServer(config: StackConfig): ManagedServer {
     ports: [{ port: config.IDENTITY_PORT, setting: 'IDENTITY_PORT' }],
     logPath: join(stackFolders(config).logs, 'identity-provider.log'),
     probe: httpProbe(`${identityIssuerOf(config)}/.well-known/openid-configuration`),
-    endpoints: { 'Identity provider (OpenID Connect)': `${identityIssuerOf(config)}/.well-known/openid-configuration` },
+    endpoints: { 'Identity provider': `${identityIssuerOf(config)}/.well-known/openid-configuration` },
   });
 }
 
