@@ -14,6 +14,7 @@ import { OrderSagaClient } from '../../src/orchestration/order-saga-client.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { createFakeOrderActivities } from '../workflows/fake-order-activities.ts';
+import { signedIn, testAuth } from './helpers/auth.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
@@ -43,13 +44,19 @@ describe('the API when its dependencies are away', () => {
     sagas,
     ...deps
   }: Partial<Parameters<typeof buildApiApp>[0]> & Pick<Parameters<typeof buildApiApp>[0], 'pool'> & { sagas: OrderSagaClient }) => {
-    const api = await buildApiApp({
-      temporalUiUrl: 'http://localhost:8233',
-      namespace: 'default',
-      readiness: [],
-      flows: wireOrderFlows({ pool: deps.pool, sagas }),
-      ...deps,
-    });
+    const auth = testAuth(servers);
+    // Every request carries a token of the suite's identity provider (helpers/auth.ts).
+    const api = signedIn(
+      await buildApiApp({
+        temporalUiUrl: 'http://localhost:8233',
+        namespace: 'default',
+        readiness: [],
+        flows: wireOrderFlows({ pool: deps.pool, sagas }),
+        auth: auth.verifier,
+        ...deps,
+      }),
+      auth.tokens,
+    );
     apis.push(api);
     return api;
   };

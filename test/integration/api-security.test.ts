@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -6,6 +7,7 @@ import { buildApiApp, type ApiDeps } from '../../src/api/app.ts';
 import { OrderSagaClient } from '../../src/orchestration/order-saga-client.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
+import { signedIn, testAuth } from './helpers/auth.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
@@ -20,10 +22,11 @@ const preflight = (origin: string) => ({
 
 describe('the API against browsers and abusive clients', () => {
   const servers = inject('servers');
+  const { verifier, tokens } = testAuth(servers);
   let pool: pg.Pool;
   let connection: Connection;
   const apis: Api[] = [];
-  const build = async (security: ApiDeps['security']) => {
+  const buildApp = async (security: ApiDeps['security']) => {
     const sagas = new OrderSagaClient(new Client({ connection, namespace: servers.temporalNamespace }));
     const api = await buildApiApp({
       pool,
@@ -32,10 +35,13 @@ describe('the API against browsers and abusive clients', () => {
       namespace: 'default',
       readiness: [],
       security,
+      auth: verifier,
     });
     apis.push(api);
     return api;
   };
+  // Requests without an Authorization header of their own go as the default caller (helpers/auth.ts).
+  const build = async (security: ApiDeps['security']) => signedIn(await buildApp(security), tokens);
 
   beforeAll(async () => {
     await migrateAll(servers.databaseUrl);
@@ -101,7 +107,7 @@ describe('the API against browsers and abusive clients', () => {
     expect(wrongMethod.headers.allow).toBe('GET, HEAD, POST');
   });
 
-  it('answers 429 RATE_LIMITED with Retry-After once a client address passes its limit, while probes and metrics stay unlimited', async () => {
+  it('answers 429 RATE_LIMITED with Retry-After once a caller passes its limit, while probes and metrics stay unlimited', async () => {
     const api = await build({ rateLimitPerMinute: 3 });
     for (let i = 0; i < 3; i++) expect((await api.inject({ method: 'GET', url: '/orders?limit=1' })).statusCode).toBe(200);
     const limited = await api.inject({ method: 'GET', url: '/orders?limit=1' });
@@ -110,13 +116,36 @@ describe('the API against browsers and abusive clients', () => {
       statusCode: 429,
       code: 'RATE_LIMITED',
       error: 'Too Many Requests',
-      message: expect.stringMatching(/^more than 3 requests a minute from this client: retry in /) as unknown,
+      message: expect.stringMatching(/^more than 3 requests a minute from this caller: retry in /) as unknown,
     });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     for (const url of ['/healthz', '/readyz', '/metrics']) {
       for (let i = 0; i < 5; i++) expect((await api.inject({ method: 'GET', url })).statusCode, url).toBe(200);
     }
-    // The limit is per address: another client is not held to the first one's count.
-    expect((await api.inject({ method: 'GET', url: '/orders?limit=1', remoteAddress: '127.0.0.2' })).statusCode).toBe(200);
+    // The limit is per caller: the same operator from another address is still over it.
+    expect((await api.inject({ method: 'GET', url: '/orders?limit=1', remoteAddress: '127.0.0.2' })).statusCode).toBe(429);
+  });
+
+  it('gives each customer its own budget, though they call from one address', async () => {
+    const api = await build({ rateLimitPerMinute: 3 });
+    const asCustomer = async (customerId: string) =>
+      api.inject({ method: 'GET', url: `/orders/${randomUUID()}`, headers: await tokens.headers({ role: 'customer', customerId }) });
+    const [first, second] = [`limit-${randomUUID()}`, `limit-${randomUUID()}`];
+    // Another customer's order, or none: 404 either way, and counted.
+    for (let i = 0; i < 3; i++) expect((await asCustomer(first)).statusCode).toBe(404);
+    expect((await asCustomer(first)).statusCode).toBe(429);
+    expect((await asCustomer(second)).statusCode).toBe(404);
+  });
+
+  it('counts requests without a token by their address, before answering them 401', async () => {
+    const api = await buildApp({ rateLimitPerMinute: 3 });
+    const anonymous = (remoteAddress: string) => api.inject({ method: 'GET', url: '/orders?limit=1', remoteAddress });
+    for (let i = 0; i < 3; i++) expect((await anonymous('127.0.0.3')).statusCode).toBe(401);
+    // Refused requests count too: otherwise a client without a token could call (and probe tokens) without limit.
+    expect((await anonymous('127.0.0.3')).json<Problem>()).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
+    expect((await anonymous('127.0.0.4')).statusCode).toBe(401);
+    // A caller with a token from that address has a budget of its own.
+    const operator = await tokens.headers({ role: 'operator' });
+    expect((await api.inject({ method: 'GET', url: '/orders?limit=1', headers: operator, remoteAddress: '127.0.0.3' })).statusCode).toBe(200);
   });
 });

@@ -11,6 +11,7 @@ import { buildApiApp } from '../../src/api/app.ts';
 import { AesGcmPayloadCodec } from '../../src/platform/payload-codec.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
+import { signedIn, testAuth } from './helpers/auth.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
@@ -44,7 +45,12 @@ describe('encrypted workflow payloads', () => {
     paymentToken: 'tok_approve',
   };
 
-  /** The API over this runtime, serving the codec endpoint when `codecEndpoint` is given. */
+  const { verifier, tokens } = testAuth(servers);
+
+  /**
+   * The API over this runtime, serving the codec endpoint (operators only, its default) when
+   * `codecEndpoint` is given. Its requests carry no token unless they say so: see {@link operatorApp}.
+   */
   const apiApp = (codecEndpoint?: { codec: AesGcmPayloadCodec; uiOrigin: string }) =>
     buildApiApp({
       pool: runtime.pool,
@@ -52,8 +58,11 @@ describe('encrypted workflow payloads', () => {
       temporalUiUrl: uiOrigin,
       namespace: servers.temporalNamespace,
       readiness: [],
+      auth: verifier,
       ...(codecEndpoint ? { codecEndpoint } : {}),
     });
+  /** {@link apiApp}, whose requests carry an operator's token (helpers/auth.ts), as the Web UI of an operator who logged in passes it. */
+  const operatorApp = async (codecEndpoint?: { codec: AesGcmPayloadCodec; uiOrigin: string }) => signedIn(await apiApp(codecEndpoint), tokens);
 
   beforeAll(async () => {
     runtime = await startOrchestratedRuntime(servers, { payloadCodec: codec });
@@ -80,7 +89,7 @@ describe('encrypted workflow payloads', () => {
     expect(described.status.name).toBe('COMPLETED');
   });
 
-  it('decodes a payload of the raw history back to the email through the codec endpoint, answering CORS for the Web UI', async () => {
+  it("decodes a payload of the raw history back to the email for an operator's token through the codec endpoint, answering CORS for the Web UI", async () => {
     const history = await plainClient.workflow.getHandle(orderWorkflowId(order.orderId)).fetchHistory();
     const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
     expect(Buffer.from(input?.metadata?.encoding ?? new Uint8Array()).toString()).toBe('binary/encrypted');
@@ -92,19 +101,21 @@ describe('encrypted workflow payloads', () => {
 
     const app = await apiApp({ codec, uiOrigin });
     try {
+      // A preflight carries no credentials; it must let the UI send its token.
       const preflight = await app.inject({
         method: 'OPTIONS',
         url: '/codec/decode',
-        headers: { origin: uiOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+        headers: { origin: uiOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-namespace' },
       });
       expect(preflight.statusCode).toBe(204);
       expect(preflight.headers['access-control-allow-origin']).toBe(uiOrigin);
       expect(String(preflight.headers['access-control-allow-headers']).toLowerCase()).toContain('x-namespace');
+      expect(String(preflight.headers['access-control-allow-headers']).toLowerCase()).toContain('authorization');
 
       const decoded = await app.inject({
         method: 'POST',
         url: '/codec/decode',
-        headers: { origin: uiOrigin, 'x-namespace': servers.temporalNamespace },
+        headers: { origin: uiOrigin, 'x-namespace': servers.temporalNamespace, ...(await tokens.headers({ role: 'operator' })) },
         payload: { payloads: [encrypted] },
       });
       expect(decoded.statusCode).toBe(200);
@@ -121,7 +132,7 @@ describe('encrypted workflow payloads', () => {
     const [foreign] = await new AesGcmPayloadCodec([{ id: 'someone-elses-key', key: randomBytes(32) }]).encode([
       { metadata: { encoding: new Uint8Array(Buffer.from('json/plain')) }, data: new Uint8Array(Buffer.from('"x"')) },
     ]);
-    const app = await apiApp({ codec, uiOrigin });
+    const app = await operatorApp({ codec, uiOrigin });
     try {
       const toBase64 = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? new Uint8Array()).toString('base64');
       const response = await app.inject({
@@ -142,7 +153,7 @@ describe('encrypted workflow payloads', () => {
   });
 
   it('encodes a payload through the codec endpoint with the newest key, for input the Web UI sends (signals, starts)', async () => {
-    const app = await apiApp({ codec, uiOrigin });
+    const app = await operatorApp({ codec, uiOrigin });
     try {
       const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from(JSON.stringify({ email })).toString('base64') };
       const encoded = await app.inject({ method: 'POST', url: '/codec/encode', payload: { payloads: [plain] } });
@@ -157,8 +168,28 @@ describe('encrypted workflow payloads', () => {
     }
   });
 
+  it('answers the codec endpoint 401 without a token and 403 to a customer, so that only operators read payloads', async () => {
+    const app = await apiApp({ codec, uiOrigin });
+    try {
+      const anonymous = await app.inject({ method: 'POST', url: '/codec/decode', headers: { origin: uiOrigin }, payload: { payloads: [] } });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.json()).toMatchObject({ statusCode: 401, code: 'UNAUTHENTICATED', error: 'Unauthorized' });
+      expect(anonymous.headers['www-authenticate']).toBe('Bearer');
+      const customer = await app.inject({
+        method: 'POST',
+        url: '/codec/encode',
+        headers: await tokens.headers({ role: 'customer', customerId: order.customerId }),
+        payload: { payloads: [] },
+      });
+      expect(customer.statusCode).toBe(403);
+      expect(customer.json()).toMatchObject({ statusCode: 403, code: 'FORBIDDEN' });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('serves no codec endpoint unless it is enabled', async () => {
-    const app = await apiApp();
+    const app = await operatorApp();
     try {
       expect((await app.inject({ method: 'POST', url: '/codec/decode', payload: { payloads: [] } })).statusCode).toBe(404);
     } finally {

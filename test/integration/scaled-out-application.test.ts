@@ -13,6 +13,7 @@ import { createPool } from '../../src/platform/database.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
 import { openOrderFlows } from '../../src/workers/order-flows.ts';
 import type { TestServers } from '../setup/servers.ts';
+import { signedIn, testAuth } from './helpers/auth.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { readAllEvents } from './helpers/event-log.ts';
@@ -296,7 +297,12 @@ describe('two API instances on one database', () => {
       // Each instance with its own pool and Temporal connection, as two processes have.
       const own = createPool(servers.databaseUrl, 10);
       const { flows, close } = openOrderFlows(own, temporal);
-      const app = await buildApiApp({ pool: own, flows, temporalUiUrl: servers.temporalUiUrl, namespace: servers.temporalNamespace, readiness: [] });
+      const { verifier, tokens } = testAuth(servers);
+      // Each request carries a token of the suite's identity provider: a POST /orders, the customer's its body names (helpers/auth.ts).
+      const app = signedIn(
+        await buildApiApp({ pool: own, flows, temporalUiUrl: servers.temporalUiUrl, namespace: servers.temporalNamespace, readiness: [], auth: verifier }),
+        tokens,
+      );
       apps.push(app);
       closers.push(async () => {
         await app.close();

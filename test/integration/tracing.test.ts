@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { buildApiApp } from '../../src/api/app.ts';
+import { testAuth } from './helpers/auth.ts';
 import type { ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
@@ -37,16 +38,18 @@ describe('tracing', () => {
 
   /** Places an order over HTTP, waits until the projector has every event of it, and returns its id and timeline. */
   async function placeAndFinish(flow: 'orchestrated' | 'choreographed') {
+    // The customer places its order and reads its timeline, with a token of the suite's identity provider.
+    const customer = await testAuth(inject('servers')).tokens.headers({ role: 'customer', customerId: 'traced' });
     const response = await fetch(`${baseUrl}/orders`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), ...customer },
       body: JSON.stringify({ customerId: 'traced', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow }),
     });
     expect(response.status).toBe(202);
     const { orderId } = (await response.json()) as { orderId: string };
     let types: string[] = [];
     await eventually(`the ${flow} order's five events in the read model`, async () => {
-      const timeline = (await (await fetch(`${baseUrl}/orders/${orderId}/events`)).json()) as { events?: { type: string }[] };
+      const timeline = (await (await fetch(`${baseUrl}/orders/${orderId}/events`, { headers: customer })).json()) as { events?: { type: string }[] };
       types = (timeline.events ?? []).map((e) => e.type);
       return types.length === 5;
     });

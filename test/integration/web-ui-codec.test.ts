@@ -10,6 +10,7 @@ import { buildApiApp } from '../../src/api/app.ts';
 import { AesGcmPayloadCodec } from '../../src/platform/payload-codec.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
+import { testAuth } from './helpers/auth.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
@@ -40,7 +41,10 @@ describe('the Temporal Web UI and encrypted payloads, in a real browser', () => 
       temporalUiUrl: servers.temporalUiUrl,
       namespace: servers.temporalNamespace,
       readiness: [],
-      codecEndpoint: { codec, uiOrigin: new URL(servers.temporalUiUrl).origin },
+      auth: testAuth(servers).verifier,
+      // Public, exactly as the stack's dev profile serves it (TEMPORAL_CODEC_ENDPOINT_PUBLIC, on a
+      // loopback API only): the Temporal dev server's Web UI has no login, so it has no token to pass.
+      codecEndpoint: { codec, uiOrigin: new URL(servers.temporalUiUrl).origin, access: 'public' },
     });
     codecEndpoint = `${await api.listen({ port: 0, host: '127.0.0.1' })}/codec`;
     browser = await launchChromium();

@@ -8,6 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
+import { testAuth } from './helpers/auth.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
@@ -123,6 +124,8 @@ describe('in a real browser', () => {
       temporalUiUrl: servers.temporalUiUrl,
       namespace: servers.temporalNamespace,
       readiness: [],
+      // /docs is public: the browser needs no token to list the routes.
+      auth: testAuth(servers).verifier,
     });
     try {
       const base = await api.listen({ port: 0, host: '127.0.0.1' });

@@ -1,5 +1,7 @@
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
+import { jwksTokenVerifier } from '../../src/api/auth.ts';
 import { OrderNotFoundError } from '../../src/domain/errors.ts';
 import type { Flow } from '../../src/domain/order.ts';
 import { FlowUnavailableError } from '../../src/flows/flow-unavailable-error.ts';
@@ -55,6 +57,21 @@ describe('the order router', () => {
 });
 
 describe('the API over the flows port', () => {
+  // No servers here: the API verifies tokens against a key pair made on the spot, as it would the
+  // keys an issuer publishes, and the test signs its own.
+  const issuer = 'https://issuer.test';
+  const audience = 'urn:order-saga:api';
+  const keyPair = generateKeyPair('ES256');
+  const operatorToken = async () =>
+    new SignJWT({ roles: ['operator'] })
+      .setProtectedHeader({ alg: 'ES256', kid: 'test' })
+      .setSubject('operator-1')
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign((await keyPair).privateKey);
+
   /** The API over flows that fail every read and command of an orchestrated order with `failure`. */
   async function apiFailingWith(failure: Error) {
     const calls: string[] = [];
@@ -62,8 +79,16 @@ describe('the API over the flows port', () => {
       flows: { orchestrated: recordingFlow('orchestrated', calls, failure), choreographed: recordingFlow('choreographed', calls, failure) },
       flowOf: () => Promise.resolve('orchestrated'),
     });
-    // No route below reaches PostgreSQL: the pool is never used.
-    return buildApiApp({ pool: {} as never, flows, temporalUiUrl: 'http://localhost:8233', namespace: 'default', readiness: [] });
+    const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK((await keyPair).publicKey)), kid: 'test', alg: 'ES256' }] });
+    // No route below reaches PostgreSQL (an operator may read any order, so none looks up its owner): the pool is never used.
+    return buildApiApp({
+      pool: {} as never,
+      flows,
+      temporalUiUrl: 'http://localhost:8233',
+      namespace: 'default',
+      readiness: [],
+      auth: jwksTokenVerifier({ issuer, audience, keys }),
+    });
   }
 
   it.each([
@@ -78,7 +103,7 @@ describe('the API over the flows port', () => {
         { method: 'GET' as const, url: '/orders/o-1?source=workflow' },
         { method: 'POST' as const, url: '/orders/o-1/cancel' },
       ]) {
-        const res = await api.inject(request);
+        const res = await api.inject({ ...request, headers: { authorization: `Bearer ${await operatorToken()}` } });
         expect(res.statusCode).toBe(statusCode);
         expect(res.json()).toMatchObject({ statusCode, code });
       }

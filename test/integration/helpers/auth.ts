@@ -51,7 +51,8 @@ function parsedOrNull(text: string): unknown {
 
 /**
  * The same API, whose `inject` adds a bearer token of the {@link defaultCaller} to each request
- * that has no Authorization header of its own. Everything else is the API itself.
+ * that has no Authorization header of its own. Everything else is the API itself, except that the
+ * wrapper is not thenable (so that an async function can return it).
  */
 export function signedIn<T extends FastifyInstance>(app: T, tokens: AccessTokens): T {
   const inject = async (options: InjectOptions | string): Promise<LightMyRequestResponse> => {
@@ -63,6 +64,10 @@ export function signedIn<T extends FastifyInstance>(app: T, tokens: AccessTokens
   return new Proxy(app, {
     get(target, property) {
       if (property === 'inject') return inject;
+      // Not thenable: a Fastify instance is (it resolves to itself once ready), so awaiting the
+      // wrapper, as returning it from an async function does, would hand back the bare API.
+      // Nothing needs to await it: inject and listen wait for the API to be ready.
+      if (property === 'then') return undefined;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
