@@ -71,6 +71,15 @@ export class PaymentVault {
     return again.rows[0].reference;
   }
 
+  /**
+   * The token to charge with: the one `payment` refers to, or `payment` itself when it is not a
+   * reference (an order accepted before the vault existed carried its token in its events and
+   * workflow input; those still complete).
+   */
+  tokenOf(db: Queryable, payment: string): Promise<string> {
+    return isPaymentReference(payment) ? this.reveal(db, payment) : Promise.resolve(payment);
+  }
+
   /** The token a reference stands for. */
   async reveal(db: Queryable, reference: string): Promise<string> {
     const { rows } = await db.query<{ key_id: string; sealed: Buffer }>('select key_id, sealed from payments.vault where reference = $1', [reference]);

@@ -13,6 +13,7 @@ import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { testVault } from './vault.ts';
 
 /** The choreographed flow's dependencies and services, in this process, on topics of their own. */
 export interface ChoreographyHarness {
@@ -63,6 +64,7 @@ export async function startChoreographyHarness(
   const created = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl, timeoutMs: 5000 }),
     mailer,
+    vault: testVault,
     now: () => new Date(Date.now() + clockOffset),
   });
   const services = options.adjustServices ? options.adjustServices(created) : created;

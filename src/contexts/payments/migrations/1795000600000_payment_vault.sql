@@ -14,9 +14,5 @@ create table payments.vault (
   created_at   timestamptz not null default now()
 );
 
--- What the choreographed payments context learns from order.placed is now the reference.
-alter table payments.payment_requests add column payment_ref text;
-
 -- Down Migration
-alter table payments.payment_requests drop column payment_ref;
 drop table payments.vault;
