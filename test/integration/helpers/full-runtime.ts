@@ -6,6 +6,7 @@ import type { Tracing } from '../../../src/observability/tracing.ts';
 import { startProjector } from '../../../src/projections/projector.ts';
 import type { TestServers } from '../../setup/servers.ts';
 import { signedIn, testAuth } from './auth.ts';
+import { testVault } from './vault.ts';
 import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './choreography-runtime.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
@@ -41,7 +42,7 @@ export async function startFullRuntime(
   const app = await buildApiApp({
     auth: auth.verifier,
     pool: harness.pool,
-    flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas }),
+    flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas, vault: testVault }),
     temporalUiUrl: 'http://localhost:8233',
     namespace: 'default',
     readiness: options.readiness ?? [],
