@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { startChoreography, type ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
 import { createChoreographyServices, type ChoreographyGroup, type ChoreographyService } from '../../../src/choreography/services.ts';
 import { createMailer } from '../../../src/contexts/notifications/mailer.ts';
@@ -46,6 +46,8 @@ export async function startChoreographyHarness(
     adjustServices?: (services: Record<ChoreographyGroup, ChoreographyService>) => Record<ChoreographyGroup, ChoreographyService>;
     /** How long the consumers retry a retryable failure before dead-lettering. @default the runner's (5 min) */
     retryWindowMs?: number;
+    /** The instances' logger. @default silent */
+    log?: Logger;
   } = {},
 ): Promise<ChoreographyHarness> {
   await migrateAll(servers.databaseUrl);
@@ -94,7 +96,7 @@ export async function startChoreographyHarness(
         kafka,
         pool,
         producer,
-        log: pino({ level: 'silent' }),
+        log: options.log ?? pino({ level: 'silent' }),
         services: Object.values(services),
         relays,
         sweepIntervalMs: 0,

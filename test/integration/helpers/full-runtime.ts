@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
 import type { GatewayOptions } from '../../../src/gateway/gateway-app.ts';
 import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
@@ -26,9 +26,12 @@ export interface FullRuntime {
  */
 export async function startFullRuntime(
   servers: TestServers,
-  options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger'] } = {},
+  options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger']; choreographyLogger?: Logger } = {},
 ): Promise<FullRuntime> {
-  const harness = await startChoreographyHarness(servers, options.gateway ? { gateway: options.gateway } : {});
+  const harness = await startChoreographyHarness(servers, {
+    ...(options.gateway ? { gateway: options.gateway } : {}),
+    ...(options.choreographyLogger ? { log: options.choreographyLogger } : {}),
+  });
   await harness.startInstance();
   const orchestrated = await startOrchestratedRuntime(servers, {
     topicPrefix: harness.prefix,
