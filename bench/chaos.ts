@@ -43,10 +43,10 @@ import {
   recoveryTime,
   type PlannedFault,
 } from './chaos-plan.ts';
-import { driveOrders, type DrivenOrder, type Flow } from './drive.ts';
+import { customerOf, driveOrders, type DrivenOrder, type Flow, type TokenSource } from './drive.ts';
 import { chaosMix, mixSchedule } from './mix.ts';
 import { isDeadLetterTopic, topicMessages } from './flow-run.ts';
-import { ensureSystem } from './system.ts';
+import { benchTokens, ensureSystem } from './system.ts';
 import { chaosMarkdown, definitions, faultTable, ms, writeChaosDoc, type ChaosResult, type FaultResult } from './chaos-report.ts';
 
 const say = (line: string) => console.log(`[chaos] ${line}`);
@@ -171,14 +171,27 @@ async function awaitWholeSystem(names: string[], known: Map<string, ManagedServe
   return result.ready;
 }
 
-/** Sends a person's command (approve, reject, cancel) to the API instances in turn until it is applied or the order moved on. */
-async function command(apiUrls: string[], pool: pg.Pool, orderId: string, name: 'approve' | 'reject' | 'cancel', deadline: number): Promise<void> {
+/**
+ * Sends a person's command (approve, reject, cancel) to the API instances in turn until it is
+ * applied or the order moved on: an operator reviews, the order's customer cancels.
+ */
+async function command(
+  apiUrls: string[],
+  tokens: TokenSource,
+  pool: pg.Pool,
+  order: DrivenOrder & { orderId: string },
+  name: 'approve' | 'reject' | 'cancel',
+  deadline: number,
+): Promise<void> {
+  const { orderId } = order;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
     const url = apiUrls[attempt % apiUrls.length]!;
     try {
-      const response = await fetch(`${url}/orders/${orderId}/${name}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+      const headers = await tokens.headers(name === 'cancel' ? customerOf(order.kind) : { role: 'operator' });
+      const response = await fetch(`${url}/orders/${orderId}/${name}`, { method: 'POST', headers, signal: AbortSignal.timeout(10_000) });
       await response.body?.cancel();
       if (response.status === 202) return;
+      // 404 (a customer's cancel): the read model, which says whose order it is, has not shown it yet; the next attempt.
       // 409: already applied by an earlier attempt whose answer was lost, or the order is not yet where it waits.
       if (response.status === 409 && (await statusOf(pool, orderId)) !== 'awaiting_review') return;
     } catch {
@@ -199,7 +212,7 @@ async function statusOf(pool: pg.Pool, orderId: string): Promise<string | undefi
 }
 
 /** The person of the mix: answers reviews and cancels during review, as its scenario says. */
-function person(apiUrls: string[], pool: pg.Pool) {
+function person(apiUrls: string[], tokens: TokenSource, pool: pg.Pool) {
   return async (order: DrivenOrder & { orderId: string }) => {
     const action = order.scenario.action.kind;
     if (action === 'none') return;
@@ -209,7 +222,7 @@ function person(apiUrls: string[], pool: pg.Pool) {
       await sleep(250);
     }
     const name = action === 'approve' ? 'approve' : action === 'reject' ? 'reject' : 'cancel';
-    await command(apiUrls, pool, order.orderId, name, deadline);
+    await command(apiUrls, tokens, pool, order, name, deadline);
   };
 }
 
@@ -244,8 +257,9 @@ async function main(): Promise<number> {
   const config = loadStackConfig(values.profile === undefined ? process.env : { ...process.env, STACK_PROFILE: values.profile });
   const system = await ensureSystem(config, say);
   // A failure before the faults' own try/finally (Kafka unreachable, say) stops the system it started too.
-  const { pids, known, running, apiUrls, pool, admin } = await (async () => {
+  const { pids, known, running, apiUrls, tokens, pool, admin } = await (async () => {
     const pids = new PidFiles(stackFolders(config).run);
+    const tokens = benchTokens(config);
     const known = knownProcesses(config);
     const running = () => runningProcesses(config, pids);
     const apiUrls = instancesOf('api', running()).map((name) => `http://127.0.0.1:${known.get(name)!.ports[0]!.port}`);
@@ -260,7 +274,7 @@ async function main(): Promise<number> {
     say(`API instances: ${apiUrls.join(', ')}; Kafka brokers: ${brokers.join(', ')}`);
     const initialPlan = planFaults({ running: running(), controller: await controllerProcess(admin, known, running()) }, kinds);
     for (const f of initialPlan) say(`  ${f.kind}: ${'target' in f ? `${f.action} ${f.target}${f.note ? ` (${f.note})` : ''}` : `skipped (${f.skipped})`}`);
-    return { pids, known, running, apiUrls, pool, admin };
+    return { pids, known, running, apiUrls, tokens, pool, admin };
   })().catch(async (err: unknown) => {
     await system.stop();
     throw err;
@@ -297,6 +311,7 @@ async function main(): Promise<number> {
         driveOrders({
           apiUrl: apiUrls[0]!,
           apiUrls,
+          tokens,
           retryForMs: 120_000,
           pool,
           flow,
@@ -304,7 +319,7 @@ async function main(): Promise<number> {
           durationS: beforeS + settleS,
           drainS,
           schedule: mixSchedule(chaosMix, 1000),
-          onAccepted: person(apiUrls, pool),
+          onAccepted: person(apiUrls, tokens, pool),
           startedAt,
         }).then((run) => ({ flow, orders: run.orders })),
       );

@@ -1,7 +1,7 @@
 import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import { auditRun, type AuditCheck } from './audit.ts';
-import { driveOrders, type DrivenOrder, type Flow } from './drive.ts';
+import { driveOrders, type DrivenOrder, type Flow, type TokenSource } from './drive.ts';
 import { percentiles, postgresCommits, processUsage } from './measure.ts';
 import { defaultMix, mixSchedule } from './mix.ts';
 import { judgeSustained, latencyLimitMs, type SustainedRule } from './sustained.ts';
@@ -9,6 +9,8 @@ import { judgeSustained, latencyLimitMs, type SustainedRule } from './sustained.
 /** Where a run finds the system under test. */
 export interface SystemUnderTest {
   apiUrl: string;
+  /** Bearer tokens for the API, from the stack's identity provider. */
+  tokens: TokenSource;
   gatewayUrl: string;
   pool: pg.Pool;
   admin: Admin;
@@ -93,6 +95,7 @@ export async function runFlow(sut: SystemUnderTest, flow: Flow, rate: number, du
   };
   const { orders, elapsedMs, queries } = await driveOrders({
     apiUrl: sut.apiUrl,
+    tokens: sut.tokens,
     pool: sut.pool,
     flow,
     rate,

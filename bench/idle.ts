@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditCheck } from './audit.ts';
 import { auditRun } from './audit.ts';
-import { orderRequestBody, type DrivenOrder, type Flow } from './drive.ts';
+import { customerOf, orderRequestBody, type DrivenOrder, type Flow } from './drive.ts';
 import { isDeadLetterTopic, topicMessages, type SystemUnderTest } from './flow-run.ts';
 import { percentiles } from './measure.ts';
 import type { MixEntry } from './mix.ts';
@@ -64,12 +64,14 @@ export async function runIdle(sut: SystemUnderTest, flow: Flow, entry: MixEntry,
   const now = () => performance.now() - started;
   const orders: IdleOrder[] = [];
   for (let i = 0; i < count; i++) {
+    // Before the order's clock starts: only the first fetches it from the identity provider, the others reuse it.
+    const authorization = await sut.tokens.headers(customerOf(entry.key));
     const order: IdleOrder = { orderId: null, kind: entry.key, flow, scenario: entry.scenario, submittedAt: now(), httpStatus: null, httpMs: null };
     orders.push(order);
     try {
       const response = await fetch(`${sut.apiUrl}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        headers: { ...authorization, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
         body: orderRequestBody(entry, flow),
       });
       order.httpStatus = response.status;

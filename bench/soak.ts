@@ -68,7 +68,7 @@ async function main(): Promise<number> {
   if (values.profile !== undefined) process.env.STACK_PROFILE = values.profile;
   const config = loadStackConfig();
   const system = await ensureSystem(config, say);
-  const { pool, admin, apiUrl, gatewayUrl, processNames, pids: pidsNow } = systemUnderTest(config, 'bench-soak');
+  const { pool, admin, apiUrl, tokens, gatewayUrl, processNames, pids: pidsNow } = systemUnderTest(config, 'bench-soak');
 
   const startedAt = new Date().toISOString();
   // Only the processes running when the soak begins: one the profile lists but that has no live
@@ -114,6 +114,7 @@ async function main(): Promise<number> {
         if (!bound) return allSent();
         const drive = driveOrders({
           apiUrl,
+          tokens,
           pool,
           flow,
           rate,

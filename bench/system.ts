@@ -10,13 +10,22 @@ import { locateTools } from '../infra/stack/install.ts';
 import { postgresUrl } from '../infra/stack/servers/postgres.ts';
 import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
+import { AccessTokens, stackClientsFile } from '../src/platform/access-tokens.ts';
 import { createPool } from '../src/platform/database.ts';
 import type { SystemUnderTest } from './flow-run.ts';
 
 /**
- * The benchmark's handles on the system of `config`: its API and gateway, a pool of 16, a Kafka
- * client and its admin (not connected yet), and the pid of every process of the profile (the
- * cluster's Temporal services and Kafka nodes too), read afresh at each call.
+ * The tokens the benchmark sends to the API of `config`'s stack: client credentials from the clients
+ * file its identity provider wrote as it started (IDENTITY_CLIENTS_FILE, else the one under the
+ * stack's STACK_DATA_DIR). Read once the system is up, as the provider writes the file as it starts.
+ */
+export const benchTokens = (config: Pick<StackConfig, 'STACK_DATA_DIR'>): AccessTokens =>
+  AccessTokens.fromFile(stackClientsFile({ ...process.env, STACK_DATA_DIR: config.STACK_DATA_DIR }));
+
+/**
+ * The benchmark's handles on the system of `config`: its API and gateway, tokens for the API, a
+ * pool of 16, a Kafka client and its admin (not connected yet), and the pid of every process of
+ * the profile (the cluster's Temporal services and Kafka nodes too), read afresh at each call.
  */
 export function systemUnderTest(config: StackConfig, clientId: string): SystemUnderTest & { kafka: Kafka; processNames: string[] } {
   const pool = createPool(
@@ -28,6 +37,7 @@ export function systemUnderTest(config: StackConfig, clientId: string): SystemUn
   const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
   return {
     apiUrl: `http://127.0.0.1:${config.API_PORT}`,
+    tokens: benchTokens(config),
     gatewayUrl: `http://127.0.0.1:${config.GATEWAY_PORT}`,
     pool,
     kafka,

@@ -64,7 +64,7 @@ const unauthenticated = (message: string) => new HttpProblem(401, 'UNAUTHENTICAT
 /**
  * Verifies JWT access tokens against an OpenID Connect issuer's published keys (JWKS), as any
  * identity provider issues them: signature (asymmetric algorithms only), issuer, audience, expiry
- * (with 5 s of clock skew). The keys are fetched when first needed and again when a token names a
+ * (required, with 5 s of clock skew). The keys are fetched when first needed and again when a token names a
  * key id not seen yet (the issuer rotated), at most every 30 s.
  */
 export function jwksTokenVerifier(options: JwksVerifierOptions): TokenVerifier {
@@ -80,7 +80,14 @@ export function jwksTokenVerifier(options: JwksVerifierOptions): TokenVerifier {
     async verify(token) {
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, await keySet(), { issuer: options.issuer, audience: options.audience, algorithms, clockTolerance: 5 }));
+        // exp is required (RFC 9068 §2.2): jose checks it only when present, and a token without one would never expire.
+        ({ payload } = await jwtVerify(token, await keySet(), {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms,
+          clockTolerance: 5,
+          requiredClaims: ['exp'],
+        }));
       } catch (err) {
         throw verificationProblem(err, options.issuer);
       }

@@ -1,6 +1,7 @@
 /**
  * `npm start` as a person runs it: the whole system comes up on its own ports and data folder,
- * takes an order in each flow through the API, and Ctrl-C (SIGINT to the whole process group,
+ * with its own identity provider, whose tokens (`npm run token`) the API takes an order in each
+ * flow with, and Ctrl-C (SIGINT to the whole process group,
  * delivered twice as a terminal plus npm do) stops every process it started.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,11 +38,31 @@ describe('npm start', () => {
       expect(output()).toMatch(new RegExp(`API +http://localhost:${env.API_PORT}/orders`));
       expect(output()).toMatch(new RegExp(`Swagger UI +http://localhost:${env.API_PORT}/docs`));
       expect(output()).toMatch(new RegExp(`Temporal Web UI +http://localhost:${env.TEMPORAL_UI_PORT}`));
+      expect(output()).toContain(`Identity provider (OpenID Connect) http://127.0.0.1:${env.IDENTITY_PORT}/.well-known/openid-configuration`);
       expect(
         started()
           .map((r) => r.name)
           .sort(),
       ).toEqual([...serverNames, ...appServices(config).map((s) => s.name)].sort());
+
+      // `npm run token` prints tokens of the system's identity provider (the clients file under its STACK_DATA_DIR), as a person gets them for curl.
+      const npmRunToken = (...args: string[]) => {
+        const run = spawnSync('npm', ['run', '-s', 'token', '--', ...args], { cwd: projectRoot, env: { ...process.env, ...env }, encoding: 'utf8' });
+        expect(run.status, run.stderr).toBe(0);
+        return run.stdout.trim();
+      };
+      const customerToken = npmRunToken('--role', 'customer', '--customer', 'npm-start');
+      expect(customerToken).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      const asCustomer = { authorization: `Bearer ${customerToken}` };
+      const orderBody = (flow: string) =>
+        JSON.stringify({ customerId: 'npm-start', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve', flow });
+      const anonymous = await fetch(`${api}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: orderBody('orchestrated'),
+      });
+      expect(anonymous.status).toBe(401);
+      expect(((await anonymous.json()) as { code?: string }).code).toBe('UNAUTHENTICATED');
 
       const journeys: Record<string, string> = {};
       const orderIds: Record<string, string> = {};
@@ -50,24 +71,23 @@ describe('npm start', () => {
         journeys[flow] = correlationId;
         const placed = await fetch(`${api}/orders`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), 'x-correlation-id': correlationId },
-          body: JSON.stringify({
-            customerId: 'npm-start',
-            email: 'ada@example.com',
-            items: [{ sku: 'KB-001', quantity: 1 }],
-            paymentToken: 'tok_approve',
-            flow,
-          }),
+          headers: { ...asCustomer, 'content-type': 'application/json', 'idempotency-key': randomUUID(), 'x-correlation-id': correlationId },
+          body: orderBody(flow),
         });
         expect(placed.status).toBe(202);
         expect(placed.headers.get('x-correlation-id')).toBe(correlationId);
         const { orderId } = (await placed.json()) as { orderId: string };
         orderIds[flow] = orderId;
         await eventually(`the ${flow} order confirmed and notified in the read model`, async () => {
-          const view = (await (await fetch(`${api}/orders/${orderId}`)).json()) as { status?: string; notified?: boolean };
+          const view = (await (await fetch(`${api}/orders/${orderId}`, { headers: asCustomer })).json()) as { status?: string; notified?: boolean };
           return view.status === 'confirmed' && view.notified === true;
         });
       }
+
+      // An operator's token from `npm run token` lists the customer's orders.
+      const listed = await fetch(`${api}/orders?customerId=npm-start`, { headers: { authorization: `Bearer ${npmRunToken('--role', 'operator')}` } });
+      expect(listed.status).toBe(200);
+      expect(((await listed.json()) as { data: { orderId: string }[] }).data.map((o) => o.orderId).sort()).toEqual(Object.values(orderIds).sort());
 
       // One correlation id finds the order's whole journey in the logs of every process it crossed.
       const logsDir = stackFolders(config).logs;
@@ -167,20 +187,20 @@ describe('npm start', () => {
       // The restarted worker takes orders.
       const again = await fetch(`${api}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: JSON.stringify({
-          customerId: 'npm-start',
-          email: 'ada@example.com',
-          items: [{ sku: 'KB-001', quantity: 1 }],
-          paymentToken: 'tok_approve',
-          flow: 'orchestrated',
-        }),
+        headers: {
+          ...(await system.tokens.headers({ role: 'customer', customerId: 'npm-start' })),
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+        },
+        body: orderBody('orchestrated'),
       });
       expect(again.status).toBe(202);
       const { orderId: afterRestart } = (await again.json()) as { orderId: string };
       await eventually(
         'the order placed after the restart confirmed',
-        async () => ((await (await fetch(`${api}/orders/${afterRestart}`)).json()) as { status?: string }).status === 'confirmed',
+        async () =>
+          ((await (await fetch(`${api}/orders/${afterRestart}`, { headers: await system.tokens.headers({ role: 'operator' }) })).json()) as { status?: string })
+            .status === 'confirmed',
       );
     } catch (err) {
       // The first failure is the one to read: stopping afterwards may fail too, and would hide it.

@@ -8,7 +8,7 @@ import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import { Service, type IService } from 'kubernetes-models/v1/Service';
-import type { TSchema } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { projectRoot } from '../../infra/stack/paths.ts';
@@ -70,9 +70,10 @@ function schemaProblems(objects: K8sObject[]): string[] {
 
 /**
  * The variables a process must be given in a cluster: those of its config schema whose default
- * points at this machine (127.0.0.1, localhost), which is right for the one-box stack only.
- * Read from the entry point's source: the env groups it spreads from src/platform/config.ts,
- * its `metricsEnv(port)`, and its own variables with such a default.
+ * points at this machine (127.0.0.1, localhost), which is right for the one-box stack only, and
+ * those of the groups it spreads that are required (no default, not optional: AUTH_ISSUER), which
+ * the local stack sets for it. Read from the entry point's source: the env groups it spreads from
+ * src/platform/config.ts, its `metricsEnv(port)`, and its own variables with such a default.
  */
 function machineLocalVariables(entryPoint: string): string[] {
   const source = readFileSync(join(projectRoot, entryPoint), 'utf8');
@@ -86,9 +87,10 @@ function machineLocalVariables(entryPoint: string): string[] {
   for (const [, port] of source.matchAll(/\.\.\.metricsEnv\((\d+)\)/g)) Object.assign(properties, platformConfig.metricsEnv(Number(port)));
   const local = (value: unknown) => typeof value === 'string' && /\b(127\.0\.0\.1|localhost)\b/.test(value);
   const own = [...source.matchAll(/(\w+): Type\.String\(\{ default: '([^']*)'/g)].filter(([, , value]) => local(value)).map(([, name]) => name!);
+  const required = (schema: TSchema) => !('default' in schema) && !Type.IsOptional(schema);
   return [
     ...Object.entries(properties)
-      .filter(([, schema]) => local((schema as { default?: unknown }).default))
+      .filter(([, schema]) => local((schema as { default?: unknown }).default) || required(schema))
       .map(([name]) => name),
     ...own,
   ];
@@ -317,7 +319,14 @@ describe('the Kubernetes manifests in infra/k8s', () => {
   });
 
   it('the variables a process needs are read from its config schema', () => {
-    expect(machineLocalVariables('src/workers/api.ts').sort()).toEqual(['API_HOST', 'DATABASE_URL', 'KAFKA_BROKERS', 'TEMPORAL_ADDRESS', 'TEMPORAL_UI_URL']);
+    expect(machineLocalVariables('src/workers/api.ts').sort()).toEqual([
+      'API_HOST',
+      'AUTH_ISSUER',
+      'DATABASE_URL',
+      'KAFKA_BROKERS',
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_UI_URL',
+    ]);
     expect(machineLocalVariables('src/workers/temporal-worker.ts').sort()).toEqual([
       'DATABASE_URL',
       'KAFKA_BROKERS',
@@ -325,6 +334,26 @@ describe('the Kubernetes manifests in infra/k8s', () => {
       'PAYMENT_GATEWAY_URL',
       'SMTP_HOST',
       'TEMPORAL_ADDRESS',
+    ]);
+  });
+
+  it("the API is given its identity provider's issuer and audience from the ConfigMap, not from a value in its Deployment or a Secret", () => {
+    const container = find<IDeployment>('Deployment', 'api').spec!.template.spec!.containers[0]!;
+    const env = environmentOf(container, new Map([['order-saga', configMap().data ?? {}]]));
+    expect(env.get('AUTH_ISSUER')).toMatch(/^https:\/\//);
+    expect(env.get('AUTH_AUDIENCE')).toBe('urn:order-saga:api');
+    for (const name of ['AUTH_ISSUER', 'AUTH_AUDIENCE'])
+      expect(container.env?.find((variable) => variable.name === name)?.valueFrom?.configMapKeyRef, name).toEqual({ name: 'order-saga', key: name });
+  });
+
+  it('an API not given the issuer of its tokens is reported', () => {
+    const deployment = find<IDeployment>('Deployment', 'api');
+    const container = deployment.spec!.template.spec!.containers[0]!;
+    container.env = container.env!.filter((variable) => variable.name !== 'AUTH_ISSUER');
+    const withoutIssuer = configMap();
+    delete withoutIssuer.data!.AUTH_ISSUER;
+    expect(crossReferenceProblems([withoutIssuer, deployment])).toEqual([
+      'Deployment/api container api: src/workers/api.ts needs AUTH_ISSUER, which is neither set nor referenced',
     ]);
   });
 

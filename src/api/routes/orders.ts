@@ -64,9 +64,15 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
     },
     async (request, reply) => {
       const body = request.body;
-      const acting = actingCustomer(request);
-      if (!acting.any && acting.customerId !== body.customerId)
-        throw new HttpProblem(403, 'FORBIDDEN', `body/customerId: a customer places orders for itself only (the token is for customer ${acting.customerId})`);
+      // A customer route: the token's own customer, also when it has the operator role too (whose
+      // any-customer reach is for reads and commands, not for placing orders in a customer's name).
+      const customerId = request.principal?.customerId;
+      if (customerId !== body.customerId)
+        throw new HttpProblem(
+          403,
+          'FORBIDDEN',
+          `body/customerId: a customer places orders for itself only (the token is for customer ${customerId ?? 'none'})`,
+        );
       const key = request.headers['idempotency-key'];
       // The same content is the same request, whatever its key order or whitespace.
       const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');

@@ -10,11 +10,12 @@ import { loadStackConfig, type StackConfig } from '../../../infra/stack/config.t
 import { projectRoot } from '../../../infra/stack/paths.ts';
 import { freePort } from '../../../infra/stack/ports.ts';
 import { PidFiles, isRunning, type ProcessRecord } from '../../../infra/stack/process.ts';
-import { appServices, stackFolders } from '../../../infra/stack/stack.ts';
+import { appServices, identityClientsFileOf, stackFolders } from '../../../infra/stack/stack.ts';
+import { AccessTokens } from '../../../src/platform/access-tokens.ts';
 import { eventually } from './choreography-scenarios.ts';
 
 /** The servers of the stack, by name. */
-export const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'smtp-sink'];
+export const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'identity-provider', 'smtp-sink'];
 
 const portSettings = [
   'TEMPORAL_PORT',
@@ -25,6 +26,7 @@ const portSettings = [
   'SMTP_SINK_PORT',
   'SMTP_SINK_HTTP_PORT',
   'GATEWAY_PORT',
+  'IDENTITY_PORT',
   'API_PORT',
   'WORKER_METRICS_PORT',
   'TEMPORAL_SDK_METRICS_PORT',
@@ -45,6 +47,8 @@ export interface StartedSystem {
   config: StackConfig;
   /** Base URL of the API. */
   api: string;
+  /** Tokens for the API from the system's own identity provider (the clients file it wrote under its STACK_DATA_DIR). */
+  tokens: AccessTokens;
   pids: PidFiles;
   /** Everything npm start printed so far. */
   output: () => string;
@@ -110,5 +114,22 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
     if (tails.length > 0 && err instanceof Error) err.message += `\n${tails.join('\n')}`;
     throw err;
   }
-  return { env, config, api: `http://127.0.0.1:${env.API_PORT}`, pids, output: () => output, started, stop };
+  let tokens: AccessTokens;
+  try {
+    // Written by the identity provider as it started, before the system was up.
+    tokens = AccessTokens.fromFile(identityClientsFileOf(config));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    env,
+    config,
+    api: `http://127.0.0.1:${env.API_PORT}`,
+    tokens,
+    pids,
+    output: () => output,
+    started,
+    stop,
+  };
 }
