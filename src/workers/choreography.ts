@@ -82,7 +82,8 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   onStop('mailer', () => mailer.close());
   const all = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
-    vault: paymentVaultOf(config),
+    // Only the payments group opens payment references: the others run without the vault's keys.
+    vault: wanted.includes('payments') ? paymentVaultOf(config) : { tokenOf: () => Promise.reject(new Error('this process runs no payments group')) },
     mailer,
   });
   const registry = createMetricsRegistry('choreography');
