@@ -7,8 +7,9 @@ import type { StackConfig } from './config.ts';
 export const payloadKeysFileOf = (config: Pick<StackConfig, 'STACK_DATA_DIR'>) => join(config.STACK_DATA_DIR, 'secrets', 'temporal-payload-keys.json');
 
 /**
- * Writes the stack's key ring with one random AES-256 key, once: an existing file is kept, since
- * the histories in the stack's Temporal database need its keys. Only the owner may read it.
+ * Writes a key ring file of the stack (the payload keys, the payment vault's) with one random
+ * AES-256 key, once: an existing file is kept, since what was encrypted (histories in the stack's
+ * Temporal database, tokens in its vault) needs its keys. Only the owner may read it.
  * Rotation is by hand (README "Encrypted workflow payloads"): add a key last, keep the old ones.
  */
 export function ensurePayloadKeysFile(path: string): void {
@@ -20,6 +21,18 @@ export function ensurePayloadKeysFile(path: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+}
+
+/** The stack's payment vault key ring (same form as the payload keys; git-ignored, under STACK_DATA_DIR): the API, the worker and the choreography read it. */
+export const paymentVaultKeysFileOf = (config: Pick<StackConfig, 'STACK_DATA_DIR'>) => join(config.STACK_DATA_DIR, 'secrets', 'payment-vault-keys.json');
+
+/**
+ * The payment vault variables of the processes that place or charge orders: the stack's key
+ * file, unless the person starting the stack configured keys of their own, which then win.
+ */
+export function paymentVaultKeysEnv(config: Pick<StackConfig, 'STACK_DATA_DIR'>, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (env.PAYMENT_VAULT_KEYS || env.PAYMENT_VAULT_KEYS_FILE) return {};
+  return { PAYMENT_VAULT_KEYS_FILE: paymentVaultKeysFileOf(config) };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
 import { clusterToolPaths, type InstalledTools } from './install.ts';
 import { installInputs } from './paths.ts';
-import { ensurePayloadKeysFile, payloadKeysEnv, payloadKeysFileOf } from './payload-keys.ts';
+import { ensurePayloadKeysFile, payloadKeysEnv, payloadKeysFileOf, paymentVaultKeysEnv, paymentVaultKeysFileOf } from './payload-keys.ts';
 import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
 import { capture } from './run-command.ts';
@@ -333,8 +333,11 @@ export function appServices(config: StackConfig): ManagedServer[] {
   };
   // Payloads of the orders' workflows are encrypted with the stack's own key ring (generated once).
   const payloadKeys = payloadKeysEnv(config);
+  // And payment tokens in the vault with the stack's vault key ring (generated once too).
+  const vaultKeys = paymentVaultKeysEnv(config);
   const preparePayloadKeys = () => {
     if (payloadKeys.TEMPORAL_PAYLOAD_KEYS_FILE === payloadKeysFileOf(config)) ensurePayloadKeysFile(payloadKeysFileOf(config));
+    if (vaultKeys.PAYMENT_VAULT_KEYS_FILE === paymentVaultKeysFileOf(config)) ensurePayloadKeysFile(paymentVaultKeysFileOf(config));
   };
   // One set per instance: the dev profile's one keeps the plain names, ports and logs.
   const instanceServices = (instance: AppInstance): ManagedServer[] => {
@@ -352,6 +355,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
           TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
           ...backends,
           ...payloadKeys,
+          ...vaultKeys,
           METRICS_PORT: String(ports.workerMetrics.port),
           TEMPORAL_SDK_METRICS_PORT: String(ports.sdkMetrics.port),
         },
@@ -368,7 +372,8 @@ export function appServices(config: StackConfig): ManagedServer[] {
         name: instance.name('choreography'),
         entry: 'src/workers/choreography.ts',
         cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
-        env: { ...backends, METRICS_PORT: String(ports.choreographyMetrics.port) },
+        prepare: preparePayloadKeys,
+        env: { ...backends, ...vaultKeys, METRICS_PORT: String(ports.choreographyMetrics.port) },
         ports: [ports.choreographyMetrics],
         logPath: choreographyLog,
         probe: logLineProbe(choreographyLog, 'choreography started'),
@@ -385,6 +390,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
         env: {
           ...backends,
           ...payloadKeys,
+          ...vaultKeys,
           TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
           API_PORT: String(ports.api.port),
           TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,

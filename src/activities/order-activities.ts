@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Transporter } from 'nodemailer';
 import type pg from 'pg';
 import { chargePayment as chargeAtGateway, refundPayment as refundAtGateway } from '../contexts/payments/payment-store.ts';
+import type { PaymentVault } from '../contexts/payments/payment-vault.ts';
 import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { releaseStock as releaseReservation, reserveStock as reserveInventory } from '../contexts/inventory/inventory-store.ts';
 import { sendNotification } from '../contexts/notifications/notifier.ts';
@@ -21,6 +22,8 @@ import { failpoint } from '../platform/failpoints.ts';
 export interface OrderActivityDeps {
   pool: pg.Pool;
   gateway: PaymentGateway;
+  /** Where `chargePayment` opens the order's payment reference. */
+  vault: Pick<PaymentVault, 'tokenOf'>;
   mailer: Pick<Transporter, 'sendMail'>;
   publisher: EventPublisher;
 }
@@ -148,10 +151,15 @@ export function createOrderActivities(deps: OrderActivityDeps) {
       }
     },
 
-    /** Step 4: charges the card once; publishes `payment.completed`, or `payment.failed` and fails on a decline. */
-    async chargePayment(input: { saga: SagaRef; amount: Money; token: string }): Promise<Published & { chargeId: string }> {
+    /**
+     * Step 4: charges the card once; publishes `payment.completed`, or `payment.failed` and fails on
+     * a decline. `payment` is the vault's reference, opened here right before the call (`token`:
+     * what a charge scheduled before the vault carried instead).
+     */
+    async chargePayment(input: { saga: SagaRef; amount: Money; payment?: string; token?: string }): Promise<Published & { chargeId: string }> {
       try {
-        const payment = await chargeAtGateway(deps.pool, deps.gateway, { orderId: input.saga.orderId, amount: input.amount, token: input.token });
+        const token = await deps.vault.tokenOf(deps.pool, input.payment ?? input.token ?? '');
+        const payment = await chargeAtGateway(deps.pool, deps.gateway, { orderId: input.saga.orderId, amount: input.amount, token });
         failpoint('after-charge-before-publish');
         const eventId = await publish(input.saga, 'charge_payment', 'payment.completed', { amount: payment.amount, chargeId: payment.chargeId }, 'payments');
         return { eventId, chargeId: payment.chargeId };

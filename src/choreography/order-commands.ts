@@ -45,8 +45,8 @@ export async function placeChoreographedOrder(pool: pg.Pool, request: OrderReque
     const { created } = await createOrder(tx, request, 'choreographed');
     if (!created) return { created };
     await recordCorrelationId(tx, request.orderId, correlationId);
-    const { customerId, email, items, paymentToken } = request;
-    await emitOrderEvent(tx, { orderId: request.orderId, correlationId }, 'order.placed', { customerId, email, items, paymentToken });
+    const { customerId, email, items, paymentRef } = request;
+    await emitOrderEvent(tx, { orderId: request.orderId, correlationId }, 'order.placed', { customerId, email, items, paymentRef });
     return { created };
   });
 }

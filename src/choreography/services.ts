@@ -21,11 +21,14 @@ import type { Money } from '../domain/money.ts';
 import { needsReview, type CancellationReason } from '../domain/order.ts';
 import type { NotificationTemplate } from '../domain/saga-steps.ts';
 import { handledTypes, networkStep, type EventHandlers, type HandlerContext, type NetworkStep } from '../messaging/consumer-runner.ts';
+import type { PaymentVault } from '../contexts/payments/payment-vault.ts';
 import { reviewTimeoutMs } from './order-commands.ts';
 
 /** What the services need besides the database transaction each handler gets. */
 export interface ChoreographyDeps {
   gateway: PaymentGateway;
+  /** Where the payments context opens an order's payment reference, right before it charges. */
+  vault: Pick<PaymentVault, 'tokenOf'>;
   mailer: Pick<Transporter, 'sendMail'>;
   /** The clock the review deadline is set from. @default () => new Date() */
   now?: () => Date;
@@ -176,7 +179,8 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
       if (request.needsReview && !request.approved) return;
       await recordChargeIntent(ctx.tx, { orderId, amount, startedByEvent: event.eventId });
     }
-    const token = request.token;
+    // Opened in the transaction, right before the call: the token never leaves this step.
+    const token = await deps.vault.tokenOf(ctx.tx, request.token);
     return networkStep(
       () => chargeAtGateway(deps.gateway, { orderId, amount, token }),
       async (outcome, ctx2) => {
@@ -215,9 +219,10 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
     producerName: 'payments',
     handlers: {
       'order.placed': async (event, ctx) => {
-        const { paymentToken } = event.data;
-        if (!paymentToken) return;
-        await recordPaymentToken(ctx.tx, event.orderId, paymentToken);
+        // The vault's reference; an order accepted before the vault carried its token instead.
+        const payment = event.data.paymentRef ?? event.data.paymentToken;
+        if (!payment) return;
+        await recordPaymentToken(ctx.tx, event.orderId, payment);
         return maybeCharge(event, ctx);
       },
       'inventory.reserved': async (event, ctx) => {
@@ -323,7 +328,11 @@ const notToBeCalled = (): never => {
  * dependencies that throw if a handler ever ran.
  */
 export const choreographySubscriptions: Readonly<Record<ChoreographyGroup, readonly EventType[]>> = (() => {
-  const services = createChoreographyServices({ gateway: { charge: notToBeCalled, refund: notToBeCalled }, mailer: { sendMail: notToBeCalled } });
+  const services = createChoreographyServices({
+    gateway: { charge: notToBeCalled, refund: notToBeCalled },
+    mailer: { sendMail: notToBeCalled },
+    vault: { tokenOf: notToBeCalled },
+  });
   return Object.freeze({
     orders: handledTypes(services.orders.handlers),
     inventory: handledTypes(services.inventory.handlers),

@@ -17,7 +17,8 @@ import { Type } from 'typebox';
 import type { Flow, OrderLine } from '../domain/order.ts';
 import type { OrderCommand, OrderFlowStatus } from '../flows/order-flows.ts';
 import { runCli } from '../platform/cli.ts';
-import { DatabaseEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
+import { paymentVaultOf } from '../contexts/payments/payment-vault.ts';
+import { DatabaseEnv, PaymentVaultEnv, TemporalEnv, loadConfig } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { orderWorkflowId } from '../domain/order.ts';
 import { openOrderFlows } from '../workers/order-flows.ts';
@@ -53,6 +54,13 @@ function stackPayloadKeys(env: NodeJS.ProcessEnv): Record<string, string> {
   return !configured && existsSync(file) ? { TEMPORAL_PAYLOAD_KEYS_FILE: file } : {};
 }
 
+/** The same for the stack's payment vault keys (infra/stack/payload-keys.ts), which placing an order needs. */
+function stackVaultKeys(env: NodeJS.ProcessEnv): Record<string, string> {
+  const file = fileURLToPath(new URL('../../.data/secrets/payment-vault-keys.json', import.meta.url));
+  const configured = env.DATABASE_URL || env.PAYMENT_VAULT_KEYS || env.PAYMENT_VAULT_KEYS_FILE;
+  return !configured && existsSync(file) ? { PAYMENT_VAULT_KEYS_FILE: file } : {};
+}
+
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -75,12 +83,13 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const config = loadConfig(Type.Object({ ...TemporalEnv, ...DatabaseEnv, TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }) }), {
-    ...stackPayloadKeys(process.env),
-    ...process.env,
-  });
+  const config = loadConfig(
+    Type.Object({ ...TemporalEnv, ...DatabaseEnv, ...PaymentVaultEnv, TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }) }),
+    { ...stackPayloadKeys(process.env), ...stackVaultKeys(process.env), ...process.env },
+  );
   const pool = createPool(config.DATABASE_URL, 2);
-  const { flows: orders, close: closeFlows } = openOrderFlows(pool, config);
+  // Only placing needs the vault's keys: the other commands run without them.
+  const { flows: orders, close: closeFlows } = openOrderFlows(pool, config, { store: (db, entry) => paymentVaultOf(config).store(db, entry) });
   const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
   try {
     if (command === 'place') {

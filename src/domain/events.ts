@@ -29,12 +29,15 @@ const CancellationReasonSchema = Type.Union([
  * Additive changes only within a version; a consumer rejects an unknown version.
  */
 export const eventDataSchemas = {
-  // The payment token is the gateway's token (never a card number); the payments context of the
-  // choreographed flow needs it, and logs redact it.
+  // paymentRef: the reference to the token in the payments vault (never the token), for the
+  // payments context of the choreographed flow. paymentToken: what events of orders accepted
+  // before the vault carried instead (the gateway's token, never a card number; logs redact it);
+  // they are still read, never written.
   'order.placed': Type.Object({
     customerId: Type.String(),
     email: Type.String(),
     items: Type.Array(LineSchema, { minItems: 1 }),
+    paymentRef: Type.Optional(Type.String()),
     paymentToken: Type.Optional(Type.String()),
   }),
   'inventory.reserved': Type.Object({ lines: Type.Array(PricedLineSchema, { minItems: 1 }), total: MoneySchema }),

@@ -15,14 +15,22 @@ export interface PricedLine extends OrderLine {
 /** Which coordination style runs an order. */
 export type Flow = 'orchestrated' | 'choreographed';
 
-/** An order as the customer submitted it. */
+/** An order as a flow runs it. */
 export interface OrderRequest {
   orderId: string;
   customerId: string;
   email: string;
   items: OrderLine[];
-  paymentToken: string;
+  /**
+   * The payment: a reference (`payref_…`) to the token the payments context keeps in its vault,
+   * never the token itself. (An order accepted before the vault existed carried the token here,
+   * as `paymentToken`; the payments context still charges those.)
+   */
+  paymentRef: string;
 }
+
+/** An order as the customer submits it: with the payment token, which the payments context takes into its vault at acceptance. */
+export type NewOrder = Omit<OrderRequest, 'paymentRef'> & { paymentToken: string };
 
 /**
  * Status of an order:

@@ -1,5 +1,5 @@
 import type { Money } from '../domain/money.ts';
-import type { Flow, OrderRequest, OrderStatus } from '../domain/order.ts';
+import type { Flow, NewOrder, OrderRequest, OrderStatus } from '../domain/order.ts';
 
 /** Where an order stands, as the flow that runs it knows it (not the read model). */
 export interface OrderFlowStatus {
@@ -70,8 +70,8 @@ export type OrderCommand = 'cancel' | 'approve' | 'reject';
 export interface OrderFlows {
   /** The flow of that name: to read an order live from the orchestrated saga, say. */
   flow(name: Flow): OrderFlow;
-  /** {@link OrderFlow.place} in the flow named `flow`. */
-  place(flow: Flow, order: OrderRequest, correlationId: string): Promise<{ created?: boolean }>;
+  /** Puts the payment token into the payments vault, then {@link OrderFlow.place} in the flow named `flow` with its reference. */
+  place(flow: Flow, order: NewOrder, correlationId: string): Promise<{ created?: boolean }>;
   /** {@link OrderFlow.status}, from the flow that runs the order. */
   status(orderId: string): Promise<OrderFlowStatus>;
   /** {@link OrderFlow.cancel}, {@link OrderFlow.approve} or {@link OrderFlow.reject}, in the flow that runs the order. */

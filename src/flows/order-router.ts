@@ -1,4 +1,4 @@
-import type { Flow, OrderRequest } from '../domain/order.ts';
+import type { Flow, NewOrder } from '../domain/order.ts';
 import type { OrderCommand, OrderFlow, OrderFlowStatus, OrderFlows } from './order-flows.ts';
 
 /** What {@link createOrderRouter} routes between; the entry points build it. */
@@ -7,19 +7,29 @@ export interface OrderRouterDeps {
   flows: Readonly<Record<Flow, OrderFlow>>;
   /** The flow that runs an order, undefined when no order has this id (src/contexts/orders: `flowOf`). */
   flowOf: (orderId: string) => Promise<Flow | undefined>;
+  /**
+   * Hands a new order's payment token to the payments context (its vault) and answers the
+   * reference the flow carries instead; the same order answers the same reference.
+   */
+  vaultPaymentToken: (entry: { orderId: string; customerId: string; token: string }) => Promise<string>;
 }
 
 /**
  * Routes each call to the flow that runs the order: the orders context records the flow with the
  * order. An order it does not know goes to the orchestrated flow: the saga writes its order row
  * in its first step, so a saga just started may not have one yet, and the saga answers
- * OrderNotFoundError for an id it does not have either.
+ * OrderNotFoundError for an id it does not have either. A new order's payment token goes into
+ * the payments vault before the flow sees the order.
  */
 export function createOrderRouter(deps: OrderRouterDeps): OrderFlows {
   const route = async (orderId: string): Promise<OrderFlow> => deps.flows[(await deps.flowOf(orderId)) ?? 'orchestrated'];
   return {
     flow: (name: Flow) => deps.flows[name],
-    place: (flow: Flow, order: OrderRequest, correlationId: string) => deps.flows[flow].place(order, correlationId),
+    // The token goes into the vault here, once: past this line only its reference travels.
+    place: async (flow: Flow, { paymentToken, ...order }: NewOrder, correlationId: string) => {
+      const paymentRef = await deps.vaultPaymentToken({ orderId: order.orderId, customerId: order.customerId, token: paymentToken });
+      return deps.flows[flow].place({ ...order, paymentRef }, correlationId);
+    },
     status: async (orderId: string): Promise<OrderFlowStatus> => (await route(orderId)).status(orderId),
     command: async (orderId: string, command: OrderCommand): Promise<void> => (await route(orderId))[command](orderId),
   };

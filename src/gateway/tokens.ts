@@ -11,9 +11,12 @@ export type TokenBehaviour =
 
 /**
  * Reads the behaviour from a payment token: `tok_approve`, `tok_decline`, `tok_fail_<N>`,
- * `tok_unavailable`, `tok_slow_<ms>`. Any other token is declined as an invalid card.
+ * `tok_unavailable`, `tok_slow_<ms>`, each optionally followed by `+<anything>`, which is ignored
+ * (so that a test can tell its tokens apart, and look for them where they must not be). Any other
+ * token is declined as an invalid card.
  */
-export function tokenBehaviour(token: string): TokenBehaviour {
+export function tokenBehaviour(given: string): TokenBehaviour {
+  const token = given.split('+', 1)[0] ?? '';
   if (token === 'tok_approve') return { kind: 'approve' };
   if (token === 'tok_unavailable') return { kind: 'unavailable' };
   const fail = /^tok_fail_(\d{1,4})$/.exec(token);

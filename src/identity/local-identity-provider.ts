@@ -131,8 +131,6 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
 function allowedScope(ctx: KoaContextWithOIDC): string {
   if (ctx.oidc.client?.clientId !== localClientIds.customers) return '';
   const scope = ctx.oidc.params?.scope;
-  const asked = (typeof scope === 'string' ? scope : '')
-    .split(' ')
-    .filter((scope) => customerOfScope(scope) !== undefined);
+  const asked = (typeof scope === 'string' ? scope : '').split(' ').filter((scope) => customerOfScope(scope) !== undefined);
   return asked.length === 1 ? customerScopeOf(customerOfScope(asked[0] ?? '') ?? '') : '';
 }

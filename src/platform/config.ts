@@ -76,6 +76,12 @@ export const IntegrationsEnv = {
   SMTP_PORT: Type.Integer({ minimum: 1, maximum: 65535, default: 2525 }),
 };
 
+/** The payments vault's key ring (src/contexts/payments/payment-vault.ts): one of the two is required where orders are placed or charged. */
+export const PaymentVaultEnv = {
+  PAYMENT_VAULT_KEYS: Type.Optional(Type.String({ description: 'payment vault keys, `id:base64-32-bytes,...`, newest last' })),
+  PAYMENT_VAULT_KEYS_FILE: Type.Optional(Type.String({ description: 'JSON file of payment vault keys, `[{ "id", "key" }]`, newest last' })),
+};
+
 /** Logging. */
 export const LogEnv = {
   LOG_LEVEL: Type.Union(
@@ -99,7 +105,11 @@ export const ApiSecurityEnv = {
     pattern: '^\\s*(https?://[^\\s,/]+\\s*(,\\s*https?://[^\\s,/]+\\s*)*)?$',
     description: 'comma-separated origins browsers may call the API from (https://shop.example.com); empty: no cross-origin access',
   }),
-  API_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 600, description: 'requests a minute per caller (principal, or client address without a valid token); 0: no limit' }),
+  API_RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 0,
+    default: 600,
+    description: 'requests a minute per caller (principal, or client address without a valid token); 0: no limit',
+  }),
 };
 
 /** How the API verifies bearer tokens: any OpenID Connect issuer (the stack's local one, or production's). */

@@ -8,11 +8,23 @@ import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
 import { createApiPool } from '../api/api-pool.ts';
 import { buildApiApp } from '../api/app.ts';
+import { paymentVaultOf } from '../contexts/payments/payment-vault.ts';
 import { jwksTokenVerifier } from '../api/auth.ts';
 import { dependencyChecks } from '../api/readiness.ts';
 import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
-import { ApiSecurityEnv, AuthEnv, ConfigError, DatabaseEnv, KafkaEnv, LogEnv, TemporalEnv, corsOriginsOf, loadConfig } from '../platform/config.ts';
+import {
+  ApiSecurityEnv,
+  AuthEnv,
+  ConfigError,
+  PaymentVaultEnv,
+  DatabaseEnv,
+  KafkaEnv,
+  LogEnv,
+  TemporalEnv,
+  corsOriginsOf,
+  loadConfig,
+} from '../platform/config.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
@@ -30,6 +42,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       ...LogEnv,
       ...ApiSecurityEnv,
       ...AuthEnv,
+      ...PaymentVaultEnv,
       API_HOST: Type.String({ default: '127.0.0.1' }),
       API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
@@ -61,7 +74,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   );
   const app = await buildApiApp({
     pool,
-    flows: wireOrderFlows({ pool, sagas }),
+    flows: wireOrderFlows({ pool, sagas, vault: paymentVaultOf(config) }),
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     logger: log,

@@ -12,6 +12,7 @@ import { createChoreographyServices } from '../choreography/services.ts';
 import { registerStalledOrderMetrics } from '../choreography/stalled-orders.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
+import { paymentVaultOf } from '../contexts/payments/payment-vault.ts';
 import { defaultKeysConsumedConcurrently, defaultRetryWindowMs } from '../messaging/consumer-runner.ts';
 import { deadLetterTopicOf } from '../messaging/topics.ts';
 import { createRenewingProducer } from '../messaging/renewing-producer.ts';
@@ -19,7 +20,7 @@ import { outboxBacklog } from '../messaging/outbox.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, PaymentVaultEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -32,6 +33,7 @@ const ChoreographyEnvSchema = Type.Object({
   ...KafkaEnv,
   ...DatabaseEnv,
   ...IntegrationsEnv,
+  ...PaymentVaultEnv,
   ...LogEnv,
   ...metricsEnv(9466),
   // Unset: sized from what this process runs (choreographyPoolSize).
@@ -80,6 +82,8 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   onStop('mailer', () => mailer.close());
   const all = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
+    // Only the payments group opens payment references: the others run without the vault's keys.
+    vault: wanted.includes('payments') ? paymentVaultOf(config) : { tokenOf: () => Promise.reject(new Error('this process runs no payments group')) },
     mailer,
   });
   const registry = createMetricsRegistry('choreography');

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Static, TObject } from 'typebox';
 import { ChoreographedFlow } from '../choreography/choreographed-flow.ts';
 import { flowOf } from '../contexts/orders/order-store.ts';
+import type { PaymentVault } from '../contexts/payments/payment-vault.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createOrderRouter } from '../flows/order-router.ts';
 import { OrchestratedFlow } from '../orchestration/orchestrated-flow.ts';
@@ -18,12 +19,14 @@ import { temporalConnectionOptions } from '../platform/temporal-connection.ts';
 
 /**
  * Both flows behind the port: the orchestrated one on `sagas`, the choreographed one on `pool`,
- * and the orders context (on `pool`) says which flow runs an order.
+ * and the orders context (on `pool`) says which flow runs an order; new orders' payment tokens go
+ * into the payments `vault` (on `pool`).
  */
-export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient }): OrderFlows {
+export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient; vault: Pick<PaymentVault, 'store'> }): OrderFlows {
   return createOrderRouter({
     flows: { orchestrated: new OrchestratedFlow(deps.sagas), choreographed: new ChoreographedFlow(deps.pool) },
     flowOf: (orderId) => flowOf(deps.pool, orderId),
+    vaultPaymentToken: (entry) => deps.vault.store(deps.pool, entry),
   });
 }
 
@@ -33,11 +36,15 @@ export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient }):
  * Payloads go through the payload codec the settings configure (TEMPORAL_PAYLOAD_KEYS*), if any.
  * `close` closes that connection (not the pool).
  */
-export function openOrderFlows(pool: pg.Pool, temporal: Static<TObject<typeof TemporalEnv>>): { flows: OrderFlows; close: () => Promise<void> } {
+export function openOrderFlows(
+  pool: pg.Pool,
+  temporal: Static<TObject<typeof TemporalEnv>>,
+  vault: Pick<PaymentVault, 'store'>,
+): { flows: OrderFlows; close: () => Promise<void> } {
   const connection = Connection.lazy(temporalConnectionOptions(temporal));
   const sagas = new OrderSagaClient(
     new Client({ connection, namespace: temporal.TEMPORAL_NAMESPACE, dataConverter: dataConverterOf(payloadCodecOf(temporal)) }),
     temporal.TEMPORAL_TASK_QUEUE,
   );
-  return { flows: wireOrderFlows({ pool, sagas }), close: () => connection.close() };
+  return { flows: wireOrderFlows({ pool, sagas, vault }), close: () => connection.close() };
 }

@@ -11,6 +11,7 @@ import { Type } from 'typebox';
 import { createOrderActivities } from '../activities/order-activities.ts';
 import { createMailer } from '../contexts/notifications/mailer.ts';
 import { createHttpPaymentGateway } from '../contexts/payments/gateway-client.ts';
+import { paymentVaultOf } from '../contexts/payments/payment-vault.ts';
 import { createEventPublisher } from '../messaging/event-publisher.ts';
 import { ensureTopics } from '../messaging/topics.ts';
 import { createRenewingProducer } from '../messaging/renewing-producer.ts';
@@ -18,7 +19,7 @@ import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts
 import { sagaActivityInterceptor } from '../observability/saga-activity-interceptor.ts';
 import { createSagaMetrics } from '../observability/saga-metrics.ts';
 import { workerTracing } from '../observability/temporal-tracing.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, TemporalEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
+import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, PaymentVaultEnv, TemporalEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger, temporalLogger } from '../platform/logger.ts';
@@ -32,6 +33,7 @@ const WorkerEnvSchema = Type.Object({
   ...KafkaEnv,
   ...DatabaseEnv,
   ...IntegrationsEnv,
+  ...PaymentVaultEnv,
   ...LogEnv,
   ...metricsEnv(9464),
   TEMPORAL_SDK_METRICS_PORT: Type.Integer({
@@ -114,6 +116,7 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     activities: createOrderActivities({
       pool,
       gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
+      vault: paymentVaultOf(config),
       mailer,
       publisher: createEventPublisher(producer, config.KAFKA_TOPIC_PREFIX),
     }),

@@ -326,7 +326,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<OrderSagaStatu
     undo.push({ name: 'refund_payment', run: () => refunds.refundPayment({ saga: saga() }).then(track) });
     try {
       const total = state.total;
-      const charge = () => payments.chargePayment({ saga: saga(), amount: total, token: request.paymentToken });
+      // The vault's reference; the input of a saga started before the vault carried the token instead.
+      const payment = request.paymentRef ?? (request as { paymentToken?: string }).paymentToken ?? '';
+      const charge = () => payments.chargePayment({ saga: saga(), amount: total, payment });
       let charged;
       if (checkCancelBeforeCharge) {
         // A cancel from now on cancels this scope itself (requestCancel), before its update answers.

@@ -23,6 +23,7 @@ import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { testAuth } from './helpers/auth.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { startFullRuntime, type FullRuntime } from './helpers/full-runtime.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
@@ -40,7 +41,7 @@ const buildApi = async (verifier: TokenVerifier, codecEndpoint?: Parameters<type
   const api = await buildApiApp({
     auth: verifier,
     pool: runtime.harness.pool,
-    flows: wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas }),
+    flows: wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }),
     temporalUiUrl: 'http://localhost:8233',
     namespace: 'default',
     readiness: [],
@@ -136,7 +137,7 @@ describe('route access by role, against the real flows and identity provider', (
   const placeForReview = async (flow: Flow) => {
     const orderId = randomUUID();
     const { email, items, paymentToken } = reviewedOrder(customer, flow);
-    await wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas }).place(
+    await wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }).place(
       flow,
       { orderId, customerId: customer, email, items, paymentToken },
       orderId,

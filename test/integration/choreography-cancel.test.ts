@@ -37,7 +37,7 @@ describe('choreographed cancel racing a slow charge', () => {
       customerId: 'cancel-race',
       email: 'ada@example.com',
       items: [{ sku: 'KB-001', quantity: 1 }],
-      paymentToken: 'tok_slow_1500',
+      paymentRef: 'tok_slow_1500',
     }));
     await Promise.all(
       orders.map(async (order, i) => {

@@ -20,7 +20,7 @@ const smallOrder = (customerId: string): OrderRequest => ({
   customerId,
   email: 'ada@example.com',
   items: [{ sku: 'KB-001', quantity: 1 }],
-  paymentToken: 'tok_approve',
+  paymentRef: 'tok_approve',
 });
 
 /** Dead letters of every group of the harness. */

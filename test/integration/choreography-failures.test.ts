@@ -19,6 +19,7 @@ import { startChoreographyHarness, type ChoreographyHarness } from './helpers/ch
 import { eventually, orderStatusOf, runScenarios } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import { startNodeProcess } from './helpers/node-process.ts';
+import { testVaultKeys } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const groups = Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[];
@@ -46,7 +47,7 @@ const smallOrder = (orderId = randomUUID()): OrderRequest => ({
   customerId: 'failure-tests',
   email: 'ada@example.com',
   items: [{ sku: 'MN-003', quantity: 1 }],
-  paymentToken: 'tok_approve',
+  paymentRef: 'tok_approve',
 });
 
 /** Publishes an `order.placed` event of one KB-001 for `customerId` on the topic of `prefix` (on `partition` when given, else by key). */
@@ -428,6 +429,7 @@ describe('choreographed flow under failure', () => {
           KAFKA_BROKERS: servers.kafkaBrokers.join(','),
           DATABASE_URL: servers.databaseUrl,
           PAYMENT_GATEWAY_URL: harness.gatewayUrl,
+          PAYMENT_VAULT_KEYS: testVaultKeys,
           SMTP_PORT: String(harness.sink.smtpPort),
           KAFKA_TOPIC_PREFIX: harness.prefix,
           REVIEW_SWEEP_INTERVAL_MS: '0',

@@ -8,12 +8,12 @@ import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import '../setup/servers.ts';
 
-const order = (paymentToken: string): OrderRequest => ({
+const order = (paymentRef: string): OrderRequest => ({
   orderId: randomUUID(),
   customerId: 'network-calls',
   email: 'ada@example.com',
   items: [{ sku: 'KB-001', quantity: 1 }],
-  paymentToken,
+  paymentRef,
 });
 
 describe('choreography handlers calling the gateway', () => {

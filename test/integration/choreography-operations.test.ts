@@ -57,7 +57,7 @@ describe('operating the choreographed flow when a step is dead-lettered', () => 
       customerId: 'operations',
       email: 'ada@example.com',
       items: [{ sku: 'MS-002', quantity: 1 }],
-      paymentToken: 'tok_approve',
+      paymentRef: 'tok_approve',
     };
     defective.add(order.orderId);
     await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);

@@ -19,6 +19,7 @@ import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { createPool, withTransaction } from '../../src/platform/database.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
 import { startSmtpSink } from '../../src/smtp-sink/smtp-sink.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 describe('orders group, events of two topics in either order', () => {
@@ -27,6 +28,7 @@ describe('orders group, events of two topics in either order', () => {
   const orders = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }),
     mailer: { sendMail: () => Promise.reject(new Error('unused')) },
+    vault: testVault,
   }).orders;
 
   beforeAll(async () => {
@@ -59,7 +61,7 @@ describe('orders group, events of two topics in either order', () => {
     const orderId = randomUUID();
     await placeChoreographedOrder(
       pool,
-      { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+      { orderId, customerId: 'ordering', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' },
       'ordering',
     );
     const events = {
@@ -84,7 +86,11 @@ describe('orders group, events of two topics in either order', () => {
     const sink = await startSmtpSink({ smtpPort: 0, httpPort: 0 });
     const mailer = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
     const sidePool = createPool(servers.databaseUrl, 20);
-    const notifications = createChoreographyServices({ gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }), mailer }).notifications;
+    const notifications = createChoreographyServices({
+      gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }),
+      mailer,
+      vault: testVault,
+    }).notifications;
     const group = { pool: sidePool, groupId: `notifications-${randomUUID().slice(0, 8)}`, producerName: 'notifications' };
     const log = pino({ level: 'silent' });
     try {
@@ -135,6 +141,7 @@ describe('orders group, events of two topics in either order', () => {
     const notifications = createChoreographyServices({
       gateway: createHttpPaymentGateway({ baseUrl: 'http://127.0.0.1:9' }),
       mailer: slowMailer,
+      vault: testVault,
     }).notifications;
     const group = { pool: sidePool, groupId: `notifications-${randomUUID().slice(0, 8)}`, producerName: 'notifications' };
     const log = pino({ level: 'silent' });

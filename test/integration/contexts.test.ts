@@ -38,7 +38,7 @@ describe('context operations', () => {
       customerId: 'c-1',
       email: 'ada@example.com',
       items: [{ sku: 'KB-001', quantity: 1 }],
-      paymentToken: 'tok_approve',
+      paymentRef: 'tok_approve',
     });
 
     it('creating the same order twice creates it once; the same id with other contents is a conflict', async () => {

@@ -29,7 +29,7 @@ describe('backlog metrics', () => {
     customerId: 'metrics',
     email: 'ada@example.com',
     items: [{ sku: 'KB-001', quantity: 1 }],
-    paymentToken: 'tok_approve',
+    paymentRef: 'tok_approve',
   });
   const group = (name: string) => `${harness.prefix}${name}`;
 

@@ -30,7 +30,7 @@ describe('orchestrated saga failures and early cancels on the real servers', () 
     customerId: `customer-${randomUUID().slice(0, 8)}`,
     email: 'ada@example.com',
     items: [{ sku: 'KB-001', quantity: 1 }],
-    paymentToken: 'tok_approve',
+    paymentRef: 'tok_approve',
     ...overrides,
   });
 
@@ -84,7 +84,7 @@ describe('orchestrated saga failures and early cancels on the real servers', () 
 
   it('never charges an order cancelled right after it was placed, even with a slow gateway: nothing in the ledger, order cancelled, one email', async () => {
     // A few at once: the cancel lands at different points of the first workflow tasks.
-    const requests = Array.from({ length: 3 }, () => newRequest({ paymentToken: 'tok_slow_1500' }));
+    const requests = Array.from({ length: 3 }, () => newRequest({ paymentRef: 'tok_slow_1500' }));
     const results = await Promise.all(
       requests.map(async (request) => {
         await runtime.sagas.start(request, `corr-${request.orderId}`);

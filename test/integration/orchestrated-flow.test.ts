@@ -21,7 +21,7 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
     customerId: `customer-${randomUUID().slice(0, 8)}`,
     email: 'ada@example.com',
     items: scenario.items,
-    paymentToken: scenario.paymentToken,
+    paymentRef: scenario.paymentToken,
   });
 
   const waitForStatus = async (orderId: string, status: string) => {

@@ -72,7 +72,7 @@ const drives: Drive[] = [
   },
   {
     name: 'order cancelled by update right after it was placed',
-    request: { paymentToken: 'tok_slow_1500' },
+    request: { paymentRef: 'tok_slow_1500' },
     run: async (runtime, { orderId }) => {
       await runtime.sagas.cancel(orderId);
     },
@@ -80,7 +80,7 @@ const drives: Drive[] = [
   },
   {
     name: 'order cancelled by update while the gateway captures',
-    request: { paymentToken: 'tok_approve' },
+    request: { paymentRef: 'tok_approve' },
     run: async () => {}, // the gateway's onCapture sends the cancel
     expected: { status: 'cancelled', reason: 'customer_cancelled' },
   },
@@ -115,7 +115,7 @@ describe('sagas on the real dev server, traced like the stack worker, replay wit
           customerId: 'customer-replay',
           email: 'ada@example.com',
           items: [{ sku: 'KB-001', quantity: 1 }],
-          paymentToken: 'tok_approve',
+          paymentRef: 'tok_approve',
           ...drive.request,
         };
         if (drive.name.includes('while the gateway captures')) cancelOnCapture.add(request.orderId);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../infra/stack/ports.ts';
 import { projectRoot } from '../../infra/stack/paths.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
+import { testVaultKeys } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const run = promisify(execFile);
@@ -23,7 +24,8 @@ describe('the order command line', () => {
   const orderCli = async (temporalAddress: string, ...args: string[]) => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/order-cli.ts', ...args], {
       cwd: projectRoot,
-      env: { ...process.env, DATABASE_URL: servers.databaseUrl, TEMPORAL_ADDRESS: temporalAddress },
+      // Placing puts the token into the payments vault, with this test's keys.
+      env: { ...process.env, DATABASE_URL: servers.databaseUrl, TEMPORAL_ADDRESS: temporalAddress, PAYMENT_VAULT_KEYS: testVaultKeys },
     });
     return JSON.parse(stdout) as Record<string, unknown>;
   };

@@ -46,7 +46,7 @@ describe('the cluster profile: Temporal server services on PostgreSQL with the s
     const scenario = orderScenarios[0]!;
     const orderId = randomUUID();
     await runtime.sagas.start(
-      { orderId, customerId: `customer-${orderId.slice(0, 8)}`, email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken },
+      { orderId, customerId: `customer-${orderId.slice(0, 8)}`, email: 'ada@example.com', items: scenario.items, paymentRef: scenario.paymentToken },
       `corr-${orderId}`,
     );
     const result = await runtime.sagas.result(orderId);

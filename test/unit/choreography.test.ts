@@ -39,6 +39,7 @@ describe('choreography wiring', () => {
     const services = createChoreographyServices({
       gateway: { charge: () => Promise.reject(new Error('unused')), refund: () => Promise.resolve(null) },
       mailer: { sendMail: () => Promise.resolve() } as never,
+      vault: { tokenOf: () => Promise.reject(new Error('unused')) },
     });
     for (const [group, service] of Object.entries(services)) {
       expect({ group, types: Object.keys(service.handlers).sort() }).toEqual({

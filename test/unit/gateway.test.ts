@@ -80,6 +80,9 @@ describe('payment gateway simulator', () => {
     ['tok_fail_3', { kind: 'fail_then_approve', failures: 3 }],
     ['tok_slow_250', { kind: 'slow', delayMs: 250 }],
     ['tok_unavailable', { kind: 'unavailable' }],
+    ['tok_fail_2+a1b2', { kind: 'fail_then_approve', failures: 2 }],
+    ['tok_approve+any tag', { kind: 'approve' }],
+    ['tok_approvex', { kind: 'decline' }],
     ['4242424242424242', { kind: 'decline' }],
   ])('reads token %s', (token, behaviour) => {
     expect(tokenBehaviour(token)).toEqual(behaviour);

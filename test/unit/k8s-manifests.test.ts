@@ -98,7 +98,7 @@ function machineLocalVariables(entryPoint: string): string[] {
 
 /** The consumer groups of the project and the topics each reads (one topic per event type). */
 function consumerGroupTopics(): Map<string, number> {
-  const services = createChoreographyServices({ gateway: {} as never, mailer: {} as never });
+  const services = createChoreographyServices({ gateway: {} as never, mailer: {} as never, vault: {} as never });
   return new Map([
     ...Object.values(services).map((service) => [service.groupId, handledTypes(service.handlers).length] as const),
     [projectorGroup, handledTypes(projectorHandlers()).length],

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
-import { payloadKeysEnv } from '../../infra/stack/payload-keys.ts';
+import { payloadKeysEnv, paymentVaultKeysEnv } from '../../infra/stack/payload-keys.ts';
 import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { appServices } from '../../infra/stack/stack.ts';
+import { paymentVaultOf } from '../../src/contexts/payments/payment-vault.ts';
 import { payloadCodecOf } from '../../src/platform/payload-codec.ts';
 
 const envOf = (server: ManagedServer) => server.launchSpec().env ?? {};
@@ -32,6 +33,19 @@ describe('encrypted payloads in the stack', () => {
 
   it('lets keys configured by the person starting the stack win over its generated file', () => {
     expect(payloadKeysEnv({ STACK_DATA_DIR: dataDir }, { TEMPORAL_PAYLOAD_KEYS_FILE: '/etc/keys.json' })).toEqual({});
+  });
+
+  it('gives the API, the worker and the choreography one generated payment vault key file, in both profiles, unless keys are configured', async () => {
+    for (const profile of ['dev', 'cluster'] as const) {
+      const services = appServices(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: profile }));
+      const vaultFile = join(dataDir, 'secrets', 'payment-vault-keys.json');
+      const readers = services.filter((s) => /^(api|temporal-worker|choreography)(-\d)?$/.test(s.name));
+      expect(readers).toHaveLength(profile === 'dev' ? 3 : 6);
+      for (const service of readers) expect(envOf(service).PAYMENT_VAULT_KEYS_FILE).toBe(vaultFile);
+      await readers[0]!.prepare();
+      expect(paymentVaultOf({ PAYMENT_VAULT_KEYS_FILE: vaultFile })).toBeDefined();
+    }
+    expect(paymentVaultKeysEnv({ STACK_DATA_DIR: dataDir }, { PAYMENT_VAULT_KEYS: 'k:x' })).toEqual({});
   });
 
   it("points the dev server's Web UI at the codec endpoint", () => {

@@ -70,7 +70,7 @@ export function createFakeOrderActivities(
       const result = input.event ? publish(input.event.type) : { eventId: null };
       return done(`recordOrderProgress:${input.status ?? input.event?.type}`, result);
     },
-    chargePayment: async ({ token }: { token: string }) => {
+    chargePayment: async ({ payment: token }: { payment?: string }) => {
       const info = Context.current().info;
       world.chargeAttempts += 1;
       if (scenario.gatewayOutage && info.currentAttemptScheduledTimestampMs - info.scheduledTimestampMs < hours(2)) {

@@ -82,7 +82,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
         taskQueue,
         args: [
           {
-            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' },
             correlationId: 'corr',
           },
         ],
@@ -146,7 +146,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
           taskQueue,
           args: [
             {
-              request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+              request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' },
               correlationId: 'corr',
             },
           ],
@@ -191,7 +191,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
         taskQueue,
         args: [
           {
-            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' },
             correlationId: 'corr',
           },
         ],
@@ -219,7 +219,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
         taskQueue,
         args: [
           {
-            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' },
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' },
             correlationId: 'corr',
           },
         ],
@@ -245,7 +245,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
   // as a gateway outage or a system error (the customer would be emailed a wrong reason).
   const chargeFailuresAfterCancel: {
     failure: string;
-    paymentToken: string;
+    paymentRef: string;
     fail: (activities: OrderActivities, input: Parameters<OrderActivities['chargePayment']>[0]) => Promise<unknown>;
     compensations: Compensation[];
     events: EventType[];
@@ -256,7 +256,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
       // The time-skipping server retries such an attempt anyway, unlike the real one: the fake
       // fails for good to hand the workflow what the real server hands it.
       failure: 'the attempt fails for good with PAYMENT_GATEWAY_UNAVAILABLE',
-      paymentToken: 'tok_approve',
+      paymentRef: 'tok_approve',
       fail: () => Promise.reject(ApplicationFailure.nonRetryable('the worker running the charge was lost', 'PAYMENT_GATEWAY_UNAVAILABLE')),
       // A capture may have happened: the refund stays.
       compensations: ['refund_payment', 'release_stock'],
@@ -264,14 +264,14 @@ describe('placeOrder workflow on the time-skipping test server', () => {
     },
     {
       failure: 'the attempt fails with a non-retryable DATA_REJECTED',
-      paymentToken: 'tok_approve',
+      paymentRef: 'tok_approve',
       fail: () => Promise.reject(ApplicationFailure.nonRetryable('the database rejected the data', 'DATA_REJECTED')),
       compensations: ['refund_payment', 'release_stock'],
       events: ['order.placed', 'inventory.reserved', 'order.cancel_requested', 'inventory.released', 'order.cancelled', 'notification.sent'],
     },
     {
       failure: 'the card is declined',
-      paymentToken: 'tok_decline',
+      paymentRef: 'tok_decline',
       fail: (activities, input) => activities.chargePayment(input),
       // Declined: nothing was captured, so there is nothing to refund.
       compensations: ['release_stock'],
@@ -315,7 +315,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
                 customerId: 'customer-1',
                 email: 'ada@example.com',
                 items: [{ sku: 'KB-001', quantity: 1 }],
-                paymentToken: failure.paymentToken,
+                paymentRef: failure.paymentRef,
               },
               correlationId: 'corr',
             },
@@ -359,7 +359,7 @@ describe('placeOrder workflow on the time-skipping test server', () => {
         taskQueue,
         args: [
           {
-            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken },
+            request: { orderId, customerId: 'customer-1', email: 'ada@example.com', items: scenario.items, paymentRef: scenario.paymentToken },
             correlationId: `corr-${orderId}`,
           },
         ],

@@ -27,7 +27,7 @@ async function upsertRequest(tx: Queryable, orderId: string, column: 'token' | '
   );
 }
 
-/** Records the order's payment token. */
+/** Records the order's payment: its vault reference (or, for an order accepted before the vault, its token). */
 export function recordPaymentToken(tx: Queryable, orderId: string, token: string): Promise<void> {
   return upsertRequest(tx, orderId, 'token', token);
 }

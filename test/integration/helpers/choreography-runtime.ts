@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { startChoreography, type ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
 import { createChoreographyServices, type ChoreographyGroup, type ChoreographyService } from '../../../src/choreography/services.ts';
 import { createMailer } from '../../../src/contexts/notifications/mailer.ts';
@@ -13,6 +13,7 @@ import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { testVault } from './vault.ts';
 
 /** The choreographed flow's dependencies and services, in this process, on topics of their own. */
 export interface ChoreographyHarness {
@@ -45,6 +46,8 @@ export async function startChoreographyHarness(
     adjustServices?: (services: Record<ChoreographyGroup, ChoreographyService>) => Record<ChoreographyGroup, ChoreographyService>;
     /** How long the consumers retry a retryable failure before dead-lettering. @default the runner's (5 min) */
     retryWindowMs?: number;
+    /** The instances' logger. @default silent */
+    log?: Logger;
   } = {},
 ): Promise<ChoreographyHarness> {
   await migrateAll(servers.databaseUrl);
@@ -63,6 +66,7 @@ export async function startChoreographyHarness(
   const created = createChoreographyServices({
     gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl, timeoutMs: 5000 }),
     mailer,
+    vault: testVault,
     now: () => new Date(Date.now() + clockOffset),
   });
   const services = options.adjustServices ? options.adjustServices(created) : created;
@@ -92,7 +96,7 @@ export async function startChoreographyHarness(
         kafka,
         pool,
         producer,
-        log: pino({ level: 'silent' }),
+        log: options.log ?? pino({ level: 'silent' }),
         services: Object.values(services),
         relays,
         sweepIntervalMs: 0,

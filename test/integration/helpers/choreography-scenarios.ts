@@ -54,7 +54,7 @@ export async function runScenarios(
       customerId: `customer-${randomUUID().slice(0, 8)}`,
       email: 'ada@example.com',
       items: scenario.items,
-      paymentToken: scenario.paymentToken,
+      paymentRef: scenario.paymentToken,
     },
   }));
   await Promise.all(

@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
 import type { GatewayOptions } from '../../../src/gateway/gateway-app.ts';
 import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
@@ -6,6 +6,7 @@ import type { Tracing } from '../../../src/observability/tracing.ts';
 import { startProjector } from '../../../src/projections/projector.ts';
 import type { TestServers } from '../../setup/servers.ts';
 import { signedIn, testAuth } from './auth.ts';
+import { testVault } from './vault.ts';
 import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './choreography-runtime.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
@@ -25,9 +26,12 @@ export interface FullRuntime {
  */
 export async function startFullRuntime(
   servers: TestServers,
-  options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger'] } = {},
+  options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger']; choreographyLogger?: Logger } = {},
 ): Promise<FullRuntime> {
-  const harness = await startChoreographyHarness(servers, options.gateway ? { gateway: options.gateway } : {});
+  const harness = await startChoreographyHarness(servers, {
+    ...(options.gateway ? { gateway: options.gateway } : {}),
+    ...(options.choreographyLogger ? { log: options.choreographyLogger } : {}),
+  });
   await harness.startInstance();
   const orchestrated = await startOrchestratedRuntime(servers, {
     topicPrefix: harness.prefix,
@@ -41,7 +45,7 @@ export async function startFullRuntime(
   const app = await buildApiApp({
     auth: auth.verifier,
     pool: harness.pool,
-    flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas }),
+    flows: wireOrderFlows({ pool: harness.pool, sagas: orchestrated.sagas, vault: testVault }),
     temporalUiUrl: 'http://localhost:8233',
     namespace: 'default',
     readiness: options.readiness ?? [],

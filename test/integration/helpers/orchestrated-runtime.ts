@@ -19,6 +19,7 @@ import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { testVault } from './vault.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -82,6 +83,7 @@ export async function startOrchestratedRuntime(
       activities: createOrderActivities({
         pool,
         gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl }),
+        vault: testVault,
         mailer,
         publisher: createEventPublisher(producer, options.topicPrefix ?? ''),
       }),
