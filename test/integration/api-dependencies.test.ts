@@ -19,6 +19,7 @@ import { eventually } from './helpers/choreography-scenarios.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import { startOwnPostgres, type OwnPostgres } from './helpers/own-postgres.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const require = createRequire(import.meta.url);
@@ -51,7 +52,7 @@ describe('the API when its dependencies are away', () => {
         temporalUiUrl: 'http://localhost:8233',
         namespace: 'default',
         readiness: [],
-        flows: wireOrderFlows({ pool: deps.pool, sagas }),
+        flows: wireOrderFlows({ pool: deps.pool, sagas, vault: testVault }),
         auth: auth.verifier,
         ...deps,
       }),

@@ -8,6 +8,7 @@ import { OrderSagaClient } from '../../src/orchestration/order-saga-client.ts';
 import { migrateAll } from '../../src/platform/migrations.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { signedIn, testAuth } from './helpers/auth.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 type Api = Awaited<ReturnType<typeof buildApiApp>>;
@@ -30,7 +31,7 @@ describe('the API against browsers and abusive clients', () => {
     const sagas = new OrderSagaClient(new Client({ connection, namespace: servers.temporalNamespace }));
     const api = await buildApiApp({
       pool,
-      flows: wireOrderFlows({ pool, sagas }),
+      flows: wireOrderFlows({ pool, sagas, vault: testVault }),
       temporalUiUrl: servers.temporalUiUrl,
       namespace: 'default',
       readiness: [],

@@ -13,6 +13,7 @@ import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
 import { signedIn, testAuth } from './helpers/auth.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -42,7 +43,7 @@ describe('encrypted workflow payloads', () => {
     customerId: `enc-${randomUUID().slice(0, 8)}`,
     email,
     items: [{ sku: 'KB-001', quantity: 1 }],
-    paymentToken: 'tok_approve',
+    paymentRef: 'tok_approve',
   };
 
   const { verifier, tokens } = testAuth(servers);
@@ -54,7 +55,7 @@ describe('encrypted workflow payloads', () => {
   const apiApp = (codecEndpoint?: { codec: AesGcmPayloadCodec; uiOrigin: string }) =>
     buildApiApp({
       pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
+      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
       temporalUiUrl: uiOrigin,
       namespace: servers.temporalNamespace,
       readiness: [],

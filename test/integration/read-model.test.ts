@@ -52,7 +52,7 @@ describe('read model projected from both flows', () => {
     // Two orchestrated orders on the same topics: the projector reads both flows.
     orchestrated = await startOrchestratedRuntime(inject('servers'), { topicPrefix: harness.prefix });
     for (const scenario of orderScenarios.slice(0, 2)) {
-      const request = { orderId: randomUUID(), customerId: 'c-orch', email: 'ada@example.com', items: scenario.items, paymentToken: scenario.paymentToken };
+      const request = { orderId: randomUUID(), customerId: 'c-orch', email: 'ada@example.com', items: scenario.items, paymentRef: scenario.paymentToken };
       await orchestrated.sagas.start(request, `corr-${request.orderId}`);
       await orchestrated.sagas.result(request.orderId);
       runs.push({ scenario, request, flow: 'orchestrated' });

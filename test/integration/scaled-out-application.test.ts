@@ -17,6 +17,7 @@ import { signedIn, testAuth } from './helpers/auth.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { readAllEvents } from './helpers/event-log.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 // The cluster profile runs two of each application process on one database and one set of
@@ -65,7 +66,8 @@ const request = (items: OrderRequest['items'], paymentToken: string): OrderReque
   customerId: `customer-${randomUUID().slice(0, 8)}`,
   email: 'ada@example.com',
   items,
-  paymentToken,
+  // Below the router: the token where the reference goes (helpers/vault.ts).
+  paymentRef: paymentToken,
 });
 
 describe('two instances of each consumer group and two outbox relays on one database', () => {
@@ -296,7 +298,7 @@ describe('two API instances on one database', () => {
     for (let i = 0; i < 2; i++) {
       // Each instance with its own pool and Temporal connection, as two processes have.
       const own = createPool(servers.databaseUrl, 10);
-      const { flows, close } = openOrderFlows(own, temporal);
+      const { flows, close } = openOrderFlows(own, temporal, testVault);
       const { verifier, tokens } = testAuth(servers);
       // Each request carries a token of the suite's identity provider: a POST /orders, the customer's its body names (helpers/auth.ts).
       const app = signedIn(

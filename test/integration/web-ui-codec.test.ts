@@ -13,6 +13,7 @@ import { orderWorkflowId } from '../../src/workflows/definitions.ts';
 import { testAuth } from './helpers/auth.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -25,7 +26,7 @@ describe('the Temporal Web UI and encrypted payloads, in a real browser', () => 
     customerId: `ui-${randomUUID().slice(0, 8)}`,
     email,
     items: [{ sku: 'KB-001', quantity: 1 }],
-    paymentToken: 'tok_approve',
+    paymentRef: 'tok_approve',
   };
   const workflowPage = `${servers.temporalUiUrl}/namespaces/${servers.temporalNamespace}/workflows/${orderWorkflowId(order.orderId)}`;
   let runtime: OrchestratedRuntime;
@@ -37,7 +38,7 @@ describe('the Temporal Web UI and encrypted payloads, in a real browser', () => 
     runtime = await startOrchestratedRuntime(servers, { payloadCodec: codec });
     api = await buildApiApp({
       pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
+      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
       temporalUiUrl: servers.temporalUiUrl,
       namespace: servers.temporalNamespace,
       readiness: [],

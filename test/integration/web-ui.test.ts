@@ -13,6 +13,7 @@ import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -46,8 +47,8 @@ describe('in a real browser', () => {
   let runtime: OrchestratedRuntime;
   let browser: Browser;
   const customerId = `web-ui-${randomUUID().slice(0, 8)}`;
-  const confirmed = { orderId: randomUUID(), customerId, email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentToken: 'tok_approve' };
-  const declined = { ...confirmed, orderId: randomUUID(), paymentToken: 'tok_decline' };
+  const confirmed = { orderId: randomUUID(), customerId, email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' };
+  const declined = { ...confirmed, orderId: randomUUID(), paymentRef: 'tok_decline' };
 
   beforeAll(async () => {
     runtime = await startOrchestratedRuntime(servers);
@@ -120,7 +121,7 @@ describe('in a real browser', () => {
   it('shows every route of the API in Swagger UI', async () => {
     const api = await buildApiApp({
       pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas }),
+      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
       temporalUiUrl: servers.temporalUiUrl,
       namespace: servers.temporalNamespace,
       readiness: [],

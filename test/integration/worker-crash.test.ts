@@ -7,6 +7,7 @@ import type { FailpointName } from '../../src/platform/failpoints.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import { startNodeProcess, type TestProcess } from './helpers/node-process.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { testVaultKeys } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 /** Runs src/workers/temporal-worker.ts as its own process, pointed at the test's servers. */
@@ -21,6 +22,7 @@ function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<strin
       KAFKA_BROKERS: servers.kafkaBrokers.join(','),
       DATABASE_URL: servers.databaseUrl,
       PAYMENT_GATEWAY_URL: runtime.gatewayUrl,
+      PAYMENT_VAULT_KEYS: testVaultKeys,
       SMTP_PORT: String(runtime.sink.smtpPort),
       LOG_LEVEL: 'info',
       ...extraEnv,
@@ -63,7 +65,7 @@ describe('a worker killed in the middle of the charge step', () => {
       children.push(crashing.child);
       await crashing.ready;
       await runtime.sagas.start(
-        { orderId, customerId: 'crash-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_approve' },
+        { orderId, customerId: 'crash-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentRef: 'tok_approve' },
         `corr-${orderId}`,
       );
 
@@ -100,7 +102,7 @@ describe('a worker killed in the middle of the charge step', () => {
     children.push(worker.child);
     await worker.ready;
     await runtime.sagas.start(
-      { orderId, customerId: 'shutdown-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentToken: 'tok_slow_3000' },
+      { orderId, customerId: 'shutdown-test', email: 'ada@example.com', items: [{ sku: 'MS-002', quantity: 1 }], paymentRef: 'tok_slow_3000' },
       `corr-${orderId}`,
     );
     // Wait until the gateway holds the charge (the slow token answers after 3 s), then ask the worker

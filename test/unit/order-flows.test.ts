@@ -17,7 +17,7 @@ function recordingFlow(name: Flow, calls: string[], failure?: Error): OrderFlow 
   return {
     name,
     place: (order) => {
-      calls.push(`${name} place ${order.orderId}`);
+      calls.push(`${name} place ${order.orderId} ${order.paymentRef}`);
       return Promise.resolve({});
     },
     status: async (orderId) => {
@@ -36,6 +36,10 @@ describe('the order router', () => {
     const flows = createOrderRouter({
       flows: { orchestrated: recordingFlow('orchestrated', calls), choreographed: recordingFlow('choreographed', calls) },
       flowOf: (orderId) => Promise.resolve(orderId === 'c-1' ? 'choreographed' : orderId === 'o-1' ? 'orchestrated' : undefined),
+      vaultPaymentToken: (entry) => {
+        calls.push(`vault ${entry.orderId} ${entry.customerId} ${entry.token}`);
+        return Promise.resolve(`payref_${entry.orderId}`);
+      },
     });
     await flows.command('c-1', 'approve');
     await flows.command('o-1', 'cancel');
@@ -51,7 +55,9 @@ describe('the order router', () => {
       'orchestrated cancel o-1',
       'choreographed status c-1',
       'orchestrated reject unknown',
-      'choreographed place new',
+      // The token goes into the vault first; the flow gets only its reference.
+      'vault new c t',
+      'choreographed place new payref_new',
     ]);
   });
 });
@@ -78,6 +84,7 @@ describe('the API over the flows port', () => {
     const flows = createOrderRouter({
       flows: { orchestrated: recordingFlow('orchestrated', calls, failure), choreographed: recordingFlow('choreographed', calls, failure) },
       flowOf: () => Promise.resolve('orchestrated'),
+      vaultPaymentToken: () => Promise.reject(new Error('no order is placed here')),
     });
     const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK((await keyPair).publicKey)), kid: 'test', alg: 'ES256' }] });
     // No route below reaches PostgreSQL (an operator may read any order, so none looks up its owner): the pool is never used.
