@@ -182,17 +182,27 @@ export interface PayloadKeySettings {
  * @throws ConfigError when both are set, the file cannot be read, or a key is malformed.
  */
 export function payloadCodecOf(settings: PayloadKeySettings): AesGcmPayloadCodec | undefined {
-  const { TEMPORAL_PAYLOAD_KEYS: inline, TEMPORAL_PAYLOAD_KEYS_FILE: file } = settings;
-  if (inline && file) throw new ConfigError('set TEMPORAL_PAYLOAD_KEYS or TEMPORAL_PAYLOAD_KEYS_FILE, not both');
-  if (inline) return new AesGcmPayloadCodec(parsePayloadKeys(inline, 'TEMPORAL_PAYLOAD_KEYS'));
+  const keys = keyRingOf('TEMPORAL_PAYLOAD_KEYS', settings.TEMPORAL_PAYLOAD_KEYS, settings.TEMPORAL_PAYLOAD_KEYS_FILE);
+  return keys && new AesGcmPayloadCodec(keys);
+}
+
+/**
+ * A key ring configured by a variable `<name>` (`id:base64,...`) or a file `<name>_FILE`
+ * (`[{ "id", "key" }]`), newest last; undefined when neither is set. The payload codec's keys and
+ * the payment vault's are read this way.
+ * @throws ConfigError when both are set, the file cannot be read, or a key is malformed.
+ */
+export function keyRingOf(name: string, inline: string | undefined, file: string | undefined): PayloadKey[] | undefined {
+  if (inline && file) throw new ConfigError(`set ${name} or ${name}_FILE, not both`);
+  if (inline) return parsePayloadKeys(inline, name);
   if (!file) return undefined;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`TEMPORAL_PAYLOAD_KEYS_FILE ${file} cannot be read: ${(err as Error).message}`);
+    throw new ConfigError(`${name}_FILE ${file} cannot be read: ${(err as Error).message}`);
   }
-  return new AesGcmPayloadCodec(parsePayloadKeys(text, `TEMPORAL_PAYLOAD_KEYS_FILE ${file}`));
+  return parsePayloadKeys(text, `${name}_FILE ${file}`);
 }
 
 /** `{ payloadCodecs: [codec] }` for a Temporal client or worker, or `{}` without a codec. */

@@ -1,8 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../platform/config.ts';
 import type { Queryable } from '../../platform/database.ts';
-import { parsePayloadKeys, type PayloadKey } from '../../platform/payload-codec.ts';
+import { keyRingOf, type PayloadKey } from '../../platform/payload-codec.ts';
 
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
@@ -122,15 +121,7 @@ export interface PaymentVaultSettings {
  * @throws ConfigError when neither or both are set, the file cannot be read, or a key is malformed.
  */
 export function paymentVaultOf(settings: PaymentVaultSettings): PaymentVault {
-  const { PAYMENT_VAULT_KEYS: inline, PAYMENT_VAULT_KEYS_FILE: file } = settings;
-  if (inline && file) throw new ConfigError('set PAYMENT_VAULT_KEYS or PAYMENT_VAULT_KEYS_FILE, not both');
-  if (inline) return new PaymentVault(parsePayloadKeys(inline, 'PAYMENT_VAULT_KEYS'));
-  if (!file) throw new ConfigError('the payment vault needs PAYMENT_VAULT_KEYS or PAYMENT_VAULT_KEYS_FILE (npm start generates one)');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`PAYMENT_VAULT_KEYS_FILE ${file} cannot be read: ${(err as Error).message}`);
-  }
-  return new PaymentVault(parsePayloadKeys(text, `PAYMENT_VAULT_KEYS_FILE ${file}`));
+  const keys = keyRingOf('PAYMENT_VAULT_KEYS', settings.PAYMENT_VAULT_KEYS, settings.PAYMENT_VAULT_KEYS_FILE);
+  if (!keys) throw new ConfigError('the payment vault needs PAYMENT_VAULT_KEYS or PAYMENT_VAULT_KEYS_FILE (npm start generates one)');
+  return new PaymentVault(keys);
 }
