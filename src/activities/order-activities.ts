@@ -1,10 +1,11 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Transporter } from 'nodemailer';
 import type pg from 'pg';
 import { chargePayment as chargeAtGateway, refundPayment as refundAtGateway } from '../contexts/payments/payment-store.ts';
 import type { PaymentVault } from '../contexts/payments/payment-vault.ts';
 import type { PaymentGateway } from '../contexts/payments/gateway-client.ts';
 import { releaseStock as releaseReservation, reserveStock as reserveInventory } from '../contexts/inventory/inventory-store.ts';
+import { openPersonalData } from '../contexts/customers/personal-data.ts';
 import { sendNotification } from '../contexts/notifications/notifier.ts';
 import { createOrder, getOrder, transitionOrder } from '../contexts/orders/order-store.ts';
 import { DataRejectedError, OrderNotFoundError, OrderSagaError, OutOfStockError, PaymentDeclinedError, UnknownSkuError } from '../domain/errors.ts';
@@ -207,14 +208,24 @@ export function createOrderActivities(deps: OrderActivityDeps) {
       }
     },
 
-    /** Step 6 (and the end of a cancellation): emails the customer once; publishes `notification.sent`. */
+    /**
+     * Step 6 (and the end of a cancellation): emails the customer once; publishes `notification.sent`.
+     * The email is opened with the customer's key right before the send; a customer erased since
+     * gets none (and the saga goes on: an email never changes the outcome).
+     */
     async notifyCustomer(input: { saga: SagaRef; template: NotificationTemplate }): Promise<Published> {
       try {
         const order = await getOrder(deps.pool, input.saga.orderId);
+        const to = await openPersonalData(deps.pool, order.email);
+        if (to === undefined) {
+          Context.current().log.info('customer erased: no email', { orderId: order.orderId, template: input.template });
+          return { eventId: null };
+        }
         const { messageId } = await sendNotification(deps.pool, deps.mailer, {
           orderId: order.orderId,
           template: input.template,
-          to: order.email,
+          to,
+          recipient: order.email,
           data: { orderId: order.orderId, total: order.total, reason: order.reason },
         });
         return {

@@ -9,6 +9,7 @@ import ajvFormats from 'ajv-formats';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
+import { erasePersonalData } from '../contexts/customers/personal-data.ts';
 import { unknownSkus } from '../contexts/inventory/inventory-store.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
@@ -22,6 +23,7 @@ import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
 import { codecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
+import { customerRoutes } from './routes/customers.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { Problem, storableText } from './schemas.ts';
@@ -182,9 +184,11 @@ export async function buildApiApp(deps: ApiDeps) {
   app.decorate('flows', deps.flows);
   app.decorate('readModel', readModelQueries(deps.pool));
   app.decorate('catalog', { unknownSkus: (skus: readonly string[]) => unknownSkus(deps.pool, skus) });
+  app.decorate('personalData', { erase: (customerId: string) => erasePersonalData(deps.pool, customerId) });
   app.decorate('idempotencyKeys', { claim: <T>(key: string, requestHash: string, response: T) => claimIdempotencyKey(deps.pool, key, requestHash, response) });
 
   await app.register(orderRoutes, { temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace, ordersPlaced });
+  await app.register(customerRoutes);
   await app.register(operationRoutes, { readiness: deps.readiness, readinessTimeoutMs: deps.readinessTimeoutMs, metrics });
   if (deps.codecEndpoint) await app.register(codecRoutes, deps.codecEndpoint);
   return app;

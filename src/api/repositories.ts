@@ -13,6 +13,11 @@ export interface IdempotencyKeys {
   claim<T>(key: string, requestHash: string, response: T): Promise<IdempotentAnswer<T>>;
 }
 
+/** The customers context's erasure of personal data (crypto-shredding), see src/contexts/customers. */
+export interface PersonalData {
+  erase(customerId: string): Promise<{ keysDeleted: number; erasedAt: Date }>;
+}
+
 /**
  * What the routes use, decorated onto the Fastify instance by `buildApiApp` (so that every route
  * plugin sees them, with no module of the API running SQL or importing a flow).
@@ -24,6 +29,7 @@ export interface ApiRepositories {
   readModel: ReadModelQueries;
   catalog: CatalogQueries;
   idempotencyKeys: IdempotencyKeys;
+  personalData: PersonalData;
 }
 
 declare module 'fastify' {

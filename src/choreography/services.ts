@@ -1,6 +1,8 @@
 import type { Transporter } from 'nodemailer';
 import { releaseStockIn, reserveStockIn } from '../contexts/inventory/inventory-store.ts';
+import { openPersonalData } from '../contexts/customers/personal-data.ts';
 import {
+  dropPendingMessages,
   claimPendingMessages,
   deliverEmail,
   type ClaimedMessage,
@@ -267,8 +269,16 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
 function notificationsService(deps: ChoreographyDeps): ChoreographyService {
   /** Sends the emails waiting for this order once its recipient is known. */
   const flush = async (ctx: HandlerContext, orderId: string, eventId: string): Promise<NetworkStep | undefined> => {
-    const to = await recipientOf(ctx.tx, orderId);
-    if (!to) return; // order.placed not seen yet: it flushes when it comes
+    const recipient = await recipientOf(ctx.tx, orderId);
+    if (!recipient) return; // order.placed not seen yet: it flushes when it comes
+    // Sealed with the customer's key; opened only here, right before the send.
+    const to = await openPersonalData(ctx.tx, recipient);
+    if (to === undefined) {
+      // The customer was erased: nothing can be sent to it, now or on a replay.
+      ctx.log.info({ orderId }, 'customer erased: its pending emails are dropped');
+      await dropPendingMessages(ctx.tx, orderId);
+      return;
+    }
     const claimed = await claimPendingMessages(ctx.tx, orderId, eventId);
     if (claimed.length === 0) return;
     return networkStep(
@@ -280,7 +290,7 @@ function notificationsService(deps: ChoreographyDeps): ChoreographyService {
       },
       async (sent, ctx2) => {
         for (const { template, messageId } of sent) {
-          if (await recordSent(ctx2.tx, { orderId, template, to, messageId })) ctx2.emit('notification.sent', { template, messageId }, template);
+          if (await recordSent(ctx2.tx, { orderId, template, to: recipient, messageId })) ctx2.emit('notification.sent', { template, messageId }, template);
         }
       },
     );

@@ -19,6 +19,11 @@ export type Flow = 'orchestrated' | 'choreographed';
 export interface OrderRequest {
   orderId: string;
   customerId: string;
+  /**
+   * The customer's email, sealed with the customer's key (`pii:v1:…`, src/contexts/customers):
+   * erasing the customer makes it unreadable everywhere. (An order accepted before sealing existed
+   * carries it in clear; it is read as it is.)
+   */
   email: string;
   items: OrderLine[];
   /**

@@ -12,6 +12,11 @@ export interface OrderRouterDeps {
    * reference the flow carries instead; the same order answers the same reference.
    */
   vaultPaymentToken: (entry: { orderId: string; customerId: string; token: string }) => Promise<string>;
+  /**
+   * Seals a piece of the customer's personal data with the customer's own key (src/contexts/customers),
+   * so that erasing the customer makes every copy unreadable; the same value seals the same way.
+   */
+  sealPersonalData: (customerId: string, value: string) => Promise<string>;
 }
 
 /**
@@ -19,16 +24,18 @@ export interface OrderRouterDeps {
  * order. An order it does not know goes to the orchestrated flow: the saga writes its order row
  * in its first step, so a saga just started may not have one yet, and the saga answers
  * OrderNotFoundError for an id it does not have either. A new order's payment token goes into
- * the payments vault before the flow sees the order.
+ * the payments vault, and its email is sealed with the customer's key, before the flow sees the order.
  */
 export function createOrderRouter(deps: OrderRouterDeps): OrderFlows {
   const route = async (orderId: string): Promise<OrderFlow> => deps.flows[(await deps.flowOf(orderId)) ?? 'orchestrated'];
   return {
     flow: (name: Flow) => deps.flows[name],
-    // The token goes into the vault here, once: past this line only its reference travels.
-    place: async (flow: Flow, { paymentToken, ...order }: NewOrder, correlationId: string) => {
+    // The token goes into the vault here, once, and the email is sealed with the customer's key:
+    // past this line only the reference and the sealed email travel.
+    place: async (flow: Flow, { paymentToken, email, ...order }: NewOrder, correlationId: string) => {
       const paymentRef = await deps.vaultPaymentToken({ orderId: order.orderId, customerId: order.customerId, token: paymentToken });
-      return deps.flows[flow].place({ ...order, paymentRef }, correlationId);
+      const sealedEmail = await deps.sealPersonalData(order.customerId, email);
+      return deps.flows[flow].place({ ...order, email: sealedEmail, paymentRef }, correlationId);
     },
     status: async (orderId: string): Promise<OrderFlowStatus> => (await route(orderId)).status(orderId),
     command: async (orderId: string, command: OrderCommand): Promise<void> => (await route(orderId))[command](orderId),

@@ -13,6 +13,7 @@ export const schemaMigrations: Record<string, string> = {
   inventory: join(srcDir, 'contexts', 'inventory', 'migrations'),
   payments: join(srcDir, 'contexts', 'payments', 'migrations'),
   notifications: join(srcDir, 'contexts', 'notifications', 'migrations'),
+  customers: join(srcDir, 'contexts', 'customers', 'migrations'),
   messaging: join(srcDir, 'messaging', 'migrations'),
   read_model: join(srcDir, 'projections', 'migrations'),
   api: join(srcDir, 'api', 'migrations'),

@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import type pg from 'pg';
 import type { Static, TObject } from 'typebox';
 import { ChoreographedFlow } from '../choreography/choreographed-flow.ts';
+import { sealPersonalData } from '../contexts/customers/personal-data.ts';
 import { flowOf } from '../contexts/orders/order-store.ts';
 import type { PaymentVault } from '../contexts/payments/payment-vault.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
@@ -27,6 +28,7 @@ export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient; va
     flows: { orchestrated: new OrchestratedFlow(deps.sagas), choreographed: new ChoreographedFlow(deps.pool) },
     flowOf: (orderId) => flowOf(deps.pool, orderId),
     vaultPaymentToken: (entry) => deps.vault.store(deps.pool, entry),
+    sealPersonalData: (customerId, value) => sealPersonalData(deps.pool, customerId, value),
   });
 }
 

@@ -82,12 +82,13 @@ const matrix = [
   ['POST /orders/:id/approve',              401,    403,          403,              202],
   ['POST /orders/:id/reject',               401,    403,          403,              202],
   ['POST /codec/decode',                    401,    403,          403,              200],
+  ['DELETE /customers/:id/personal-data',   401,    403,          403,              200],
 ] as const;
 type Route = (typeof matrix)[number][0];
 
 const codeOf: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'ORDER_NOT_FOUND' };
 /** Routes whose answer does not depend on an order's flow: run once, not per flow. */
-const flowless = new Set<Route>(['GET /orders', 'POST /codec/decode']);
+const flowless = new Set<Route>(['GET /orders', 'POST /codec/decode', 'DELETE /customers/:id/personal-data']);
 /** Commands change the order: the ones a caller may send each get an order of their own. */
 const commands = new Set<Route>(['POST /orders/:id/cancel', 'POST /orders/:id/approve', 'POST /orders/:id/reject']);
 
@@ -149,7 +150,7 @@ describe('route access by role, against the real flows and identity provider', (
   };
 
   const requestOf = (route: Route, flow: string, orderId: string): InjectOptions => {
-    const [method, path] = route.split(' ') as ['GET' | 'POST', string];
+    const [method, path] = route.split(' ') as ['GET' | 'POST' | 'DELETE', string];
     if (route === 'POST /orders')
       return {
         method,
@@ -158,6 +159,8 @@ describe('route access by role, against the real flows and identity provider', (
         payload: reviewedOrder(customer, flow === 'any' ? 'orchestrated' : (flow as Flow)),
       };
     if (route === 'POST /codec/decode') return { method, url: path, payload: { payloads: [] } };
+    // A customer of its own: the erasure an operator may send must not touch the matrix's customer.
+    if (route === 'DELETE /customers/:id/personal-data') return { method, url: path.replace(':id', `${customer}-erasable`) };
     return { method, url: path.replace(':id', orderId) };
   };
 
@@ -240,6 +243,7 @@ describe('route access by role, against the real flows and identity provider', (
       'POST /orders/{id}/reject': protectedOp,
       'POST /codec/decode': protectedOp,
       'POST /codec/encode': protectedOp,
+      'DELETE /customers/{id}/personal-data': protectedOp,
       'GET /healthz': publicOp,
       'GET /readyz': publicOp,
       'GET /metrics': publicOp,

@@ -354,6 +354,7 @@ describe('HTTP API against the real flows', () => {
   it('publishes an OpenAPI document listing every route, serves Swagger UI, health, readiness and metrics', async () => {
     const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
     expect(Object.keys(spec.paths).sort()).toEqual([
+      '/customers/{id}/personal-data',
       '/healthz',
       '/metrics',
       '/orders',

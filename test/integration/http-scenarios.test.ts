@@ -25,8 +25,9 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
   let runtime: FullRuntime;
   const cancelOnCapture = new Set<string>();
   const outcomes: { scenario: OrderScenario; orderId: string; view: View; events: string[] }[] = [];
-  // Every payment token of this run ends with this tag (the gateway ignores what follows a +):
-  // where the tag is, a token is (the last test looks for it everywhere it must not be).
+  // Every payment token of this run ends with this tag (the gateway ignores what follows a +), and
+  // every email carries it (ada+leak…@example.com): where the tag is in clear, a token or an email
+  // is (the last test looks for it everywhere neither may be).
   const tokenTag = `+leak${randomUUID().slice(0, 8)}`;
   const logLines: string[] = [];
   const logSink = new Writable({
@@ -60,7 +61,7 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
           headers: { 'content-type': 'application/json', 'idempotency-key': `http-${randomUUID()}` },
           payload: JSON.stringify({
             customerId: 'http-scenarios',
-            email: 'ada@example.com',
+            email: `ada${tokenTag}@example.com`,
             items: scenario.items,
             paymentToken: `${scenario.paymentToken}${tokenTag}`,
             flow,
@@ -131,7 +132,7 @@ describe.each(['orchestrated', 'choreographed'] as const)('the scenario table th
       });
     }
   });
-  it('leaves the payment tokens in no topic, workflow history, table but the vault, log line or API answer', async () => {
+  it('leaves the payment tokens and the emails in no topic, workflow history, table, log line or API answer (the vault and the sealed emails aside)', async () => {
     const orderIds = outcomes.map((o) => o.orderId);
     const found: string[] = [];
     const look = (where: string, text: string) => {

@@ -17,7 +17,7 @@ function recordingFlow(name: Flow, calls: string[], failure?: Error): OrderFlow 
   return {
     name,
     place: (order) => {
-      calls.push(`${name} place ${order.orderId} ${order.paymentRef}`);
+      calls.push(`${name} place ${order.orderId} ${order.paymentRef} ${order.email}`);
       return Promise.resolve({});
     },
     status: async (orderId) => {
@@ -40,6 +40,7 @@ describe('the order router', () => {
         calls.push(`vault ${entry.orderId} ${entry.customerId} ${entry.token}`);
         return Promise.resolve(`payref_${entry.orderId}`);
       },
+      sealPersonalData: (customerId, value) => Promise.resolve(`sealed(${customerId}, ${value})`),
     });
     await flows.command('c-1', 'approve');
     await flows.command('o-1', 'cancel');
@@ -57,7 +58,7 @@ describe('the order router', () => {
       'orchestrated reject unknown',
       // The token goes into the vault first; the flow gets only its reference.
       'vault new c t',
-      'choreographed place new payref_new',
+      'choreographed place new payref_new sealed(c, e@example.com)',
     ]);
   });
 });
@@ -85,6 +86,7 @@ describe('the API over the flows port', () => {
       flows: { orchestrated: recordingFlow('orchestrated', calls, failure), choreographed: recordingFlow('choreographed', calls, failure) },
       flowOf: () => Promise.resolve('orchestrated'),
       vaultPaymentToken: () => Promise.reject(new Error('no order is placed here')),
+      sealPersonalData: () => Promise.reject(new Error('no order is placed here')),
     });
     const keys = createLocalJWKSet({ keys: [{ ...(await exportJWK((await keyPair).publicKey)), kid: 'test', alg: 'ES256' }] });
     // No route below reaches PostgreSQL (an operator may read any order, so none looks up its owner): the pool is never used.

@@ -14,6 +14,7 @@ const owners: Record<string, string> = {
   inventory: 'src/contexts/inventory/',
   payments: 'src/contexts/payments/',
   notifications: 'src/contexts/notifications/',
+  customers: 'src/contexts/customers/',
   read_model: 'src/projections/',
   messaging: 'src/messaging/',
   api: 'src/api/',

@@ -12,7 +12,8 @@ export const notificationSender = 'orders@order-saga.local';
 export const messageIdFor = (orderId: string, template: NotificationTemplate) => `<${template}.${orderId}@order-saga.local>`;
 
 /**
- * Sends one email per order and template over SMTP, idempotently: a second call sends nothing
+ * Sends one email per order and template over SMTP, idempotently (`recipient`: the address as the
+ * order carries it, sealed, which is what the record keeps; `to` by default): a second call sends nothing
  * and returns the first message id. A crash between the SMTP hand-over and the insert can send
  * a second copy with the same Message-ID (email delivery is at least once).
  * @throws NotificationFailedError when the SMTP server does not take the message (retry later).
@@ -20,7 +21,7 @@ export const messageIdFor = (orderId: string, template: NotificationTemplate) =>
 export async function sendNotification(
   db: Queryable,
   mailer: Pick<Transporter, 'sendMail'>,
-  request: { orderId: string; template: NotificationTemplate; to: string; data: TemplateData },
+  request: { orderId: string; template: NotificationTemplate; to: string; data: TemplateData; recipient?: string },
 ): Promise<{ sentNow: boolean; messageId: string }> {
   const existing = await db.query<{ message_id: string }>('select message_id from notifications.sent_messages where order_id = $1 and template = $2', [
     request.orderId,
@@ -32,7 +33,7 @@ export async function sendNotification(
   await db.query('insert into notifications.sent_messages (order_id, template, recipient, message_id) values ($1, $2, $3, $4) on conflict do nothing', [
     request.orderId,
     request.template,
-    request.to,
+    request.recipient ?? request.to,
     messageId,
   ]);
   return { sentNow: true, messageId };
@@ -99,7 +100,12 @@ export async function claimPendingMessages(db: Queryable, orderId: string, event
   return rows;
 }
 
-/** Records an email as sent and drops it from the pending ones; false when it was recorded already. */
+/** Drops the order's pending emails (its customer was erased: they can never be sent). */
+export async function dropPendingMessages(db: Queryable, orderId: string): Promise<void> {
+  await db.query('delete from notifications.pending_messages where order_id = $1', [orderId]);
+}
+
+/** Records an email as sent (`to`: the recipient as the order carries it, sealed) and drops it from the pending ones; false when it was recorded already. */
 export async function recordSent(db: Queryable, request: { orderId: string; template: NotificationTemplate; to: string; messageId: string }): Promise<boolean> {
   await db.query('delete from notifications.pending_messages where order_id = $1 and template = $2', [request.orderId, request.template]);
   const { rowCount } = await db.query(
