@@ -12,7 +12,9 @@ import { locateTools } from '../../infra/stack/install.ts';
 import { freePort } from '../../infra/stack/ports.ts';
 import { PidFiles, isRunning } from '../../infra/stack/process.ts';
 import { postgresUrl } from '../../infra/stack/servers/postgres.ts';
-import { stackDown, stackFolders, stackServers, stackStatus, stackUp } from '../../infra/stack/stack.ts';
+import { identityClientsFileOf, identityIssuerOf, stackDown, stackFolders, stackServers, stackStatus, stackUp } from '../../infra/stack/stack.ts';
+import { jwksTokenVerifier } from '../../src/api/auth.ts';
+import { AccessTokens, apiAudience } from '../../src/platform/access-tokens.ts';
 
 // The same code as `npm run stack:up/status/down`, on its own ports and data folder.
 describe('local stack lifecycle', () => {
@@ -32,6 +34,7 @@ describe('local stack lifecycle', () => {
       SMTP_SINK_PORT: await freePort(),
       SMTP_SINK_HTTP_PORT: await freePort(),
       ZIPKIN_PORT: await freePort(),
+      IDENTITY_PORT: await freePort(),
     };
     const config = loadStackConfig({
       STACK_DATA_DIR: dataDir,
@@ -49,12 +52,12 @@ describe('local stack lifecycle', () => {
     const kafka = new Kafka({ clientId: 'stack-lifecycle', brokers: [`127.0.0.1:${ports.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
 
     try {
-      expect((await stackUp(config, servers, quiet)).started.sort()).toEqual(['kafka', 'postgres', 'smtp-sink', 'temporal', 'zipkin']);
+      expect((await stackUp(config, servers, quiet)).started.sort()).toEqual(['identity-provider', 'kafka', 'postgres', 'smtp-sink', 'temporal', 'zipkin']);
       const firstRecords = servers.map((s) => pids.read(s.name)!);
 
       const again = await stackUp(config, servers, quiet);
       expect(again.started).toEqual([]);
-      expect(again.alreadyRunning.sort()).toEqual(['kafka', 'postgres', 'smtp-sink', 'temporal', 'zipkin']);
+      expect(again.alreadyRunning.sort()).toEqual(['identity-provider', 'kafka', 'postgres', 'smtp-sink', 'temporal', 'zipkin']);
       expect(servers.map((s) => pids.read(s.name))).toEqual(firstRecords);
 
       const status = await stackStatus(config, servers);
@@ -63,6 +66,7 @@ describe('local stack lifecycle', () => {
         ['kafka', 'up'],
         ['temporal', 'up'],
         ['zipkin', 'up'],
+        ['identity-provider', 'up'],
         ['smtp-sink', 'up'],
       ]);
       expect(status.find((s) => s.name === 'temporal')!.endpoints['Temporal Web UI']).toBe(`http://localhost:${ports.TEMPORAL_UI_PORT}`);
@@ -79,6 +83,8 @@ describe('local stack lifecycle', () => {
       await db.connect();
       await db.query("create table survives_restart as select 'kept' as value");
       await db.end();
+      // The identity provider keeps its signing key: a token it gave out stays valid.
+      const token = await AccessTokens.fromFile(identityClientsFileOf(config)).token({ role: 'operator' });
 
       await stackDown(config, servers, quiet);
       expect(firstRecords.filter(isRunning)).toEqual([]);
@@ -99,6 +105,8 @@ describe('local stack lifecycle', () => {
       await db2.connect();
       expect((await db2.query('select value from survives_restart')).rows).toEqual([{ value: 'kept' }]);
       await db2.end();
+      const principal = await jwksTokenVerifier({ issuer: identityIssuerOf(config), audience: apiAudience }).verify(token);
+      expect([...principal.roles]).toEqual(['operator']);
     } finally {
       const running = servers.map((s) => pids.read(s.name)).filter((r) => r !== undefined);
       await stackDown(config, servers, quiet);
