@@ -25,8 +25,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          // It needs the cluster profile's Temporal, which only the cluster suite starts.
-          exclude: ['test/integration/temporal-cluster.test.ts'],
+          // They need the cluster profile's servers, which only the cluster suite starts.
+          exclude: ['test/integration/temporal-cluster.test.ts', 'test/integration/cluster-tls.test.ts'],
           globalSetup: ['test/setup/integration-servers.ts'],
           setupFiles: ['test/setup/quiet-temporal.ts'],
           testTimeout: 90_000,
@@ -42,6 +42,7 @@ export default defineConfig({
             'test/integration/http-scenarios.test.ts',
             'test/integration/web-ui.test.ts',
             'test/integration/temporal-cluster.test.ts',
+            'test/integration/cluster-tls.test.ts',
           ],
           globalSetup: ['test/setup/cluster-servers.ts'],
           setupFiles: ['test/setup/quiet-temporal.ts'],

@@ -25,9 +25,8 @@ import { loadStackConfig, type StackConfig } from '../infra/stack/config.ts';
 import { locateTools } from '../infra/stack/install.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
 import { PidFiles, isRunning, type ProcessRecord } from '../infra/stack/process.ts';
-import { postgresUrl } from '../infra/stack/servers/postgres.ts';
 import type { ManagedServer } from '../infra/stack/servers/server.ts';
-import { appServices, stackFolders, stackServersInUse } from '../infra/stack/stack.ts';
+import { appServices, databaseUrlOf, kafkaClientSecurityOf, stackFolders, stackServersInUse } from '../infra/stack/stack.ts';
 import { startServer } from '../infra/stack/start-server.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
 import { createPool } from '../src/platform/database.ts';
@@ -264,11 +263,8 @@ async function main(): Promise<number> {
     const running = () => runningProcesses(config, pids);
     const apiUrls = instancesOf('api', running()).map((name) => `http://127.0.0.1:${known.get(name)!.ports[0]!.port}`);
     const brokers = instancesOf('kafka', running()).map((name) => `127.0.0.1:${brokerPort(known.get(name)!)}`);
-    const pool = createPool(
-      postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-      8,
-    );
-    const kafka = new Kafka({ clientId: 'chaos', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+    const pool = createPool(databaseUrlOf(config), 8);
+    const kafka = new Kafka({ clientId: 'chaos', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 }, ...kafkaClientSecurityOf(config) });
     const admin = kafka.admin();
     await admin.connect();
     say(`API instances: ${apiUrls.join(', ')}; Kafka brokers: ${brokers.join(', ')}`);

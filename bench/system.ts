@@ -7,8 +7,7 @@ import { httpProbe } from '../infra/stack/servers/node-service.ts';
 import { PidFiles, isRunning } from '../infra/stack/process.ts';
 import { Kafka, logLevel } from 'kafkajs';
 import { locateTools } from '../infra/stack/install.ts';
-import { postgresUrl } from '../infra/stack/servers/postgres.ts';
-import { appServices, stackFolders, stackServers } from '../infra/stack/stack.ts';
+import { appServices, databaseUrlOf, kafkaClientSecurityOf, stackFolders, stackServers } from '../infra/stack/stack.ts';
 import { waitUntil } from '../infra/stack/wait.ts';
 import { AccessTokens, stackClientsFile } from '../src/platform/access-tokens.ts';
 import { createPool } from '../src/platform/database.ts';
@@ -28,11 +27,8 @@ export const benchTokens = (config: Pick<StackConfig, 'STACK_DATA_DIR'>): Access
  * the profile (the cluster's Temporal services and Kafka nodes too), read afresh at each call.
  */
 export function systemUnderTest(config: StackConfig, clientId: string): SystemUnderTest & { kafka: Kafka; processNames: string[] } {
-  const pool = createPool(
-    postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
-    16,
-  );
-  const kafka = new Kafka({ clientId, brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
+  const pool = createPool(databaseUrlOf(config), 16);
+  const kafka = new Kafka({ clientId, brokers: [`127.0.0.1:${config.KAFKA_PORT}`], logLevel: logLevel.NOTHING, ...kafkaClientSecurityOf(config) });
   const pidFiles = new PidFiles(stackFolders(config).run);
   const processNames = [...stackServers(config, locateTools(config.STACK_TOOLS_DIR)), ...appServices(config)].map((s) => s.name);
   return {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
-import { checkGo, checkMaven, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
+import { checkGo, checkMaven, checkOpenssl, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
 import { capture, runLogged } from './run-command.ts';
 
 /** Where each installed server binary lives. */
@@ -309,12 +309,15 @@ async function installGoModule(
 /**
  * Installs the cluster profile's programs: the Temporal server and its SQL schema tool, and the
  * standalone Web UI, each built once with `go install` and kept in the tools folder.
- * @throws PrerequisiteMissingError naming Go when it is missing.
+ * The profile's TLS certificates are made with `openssl` when its servers first start (see
+ * infra/stack/certificates.ts): it is checked here, before anything is built.
+ * @throws PrerequisiteMissingError naming Go or OpenSSL when it is missing.
  */
 export async function installClusterTools(toolsDir: string, report: InstallReporter = () => undefined): Promise<ClusterTools> {
   const dirs = clusterDirs(toolsDir);
   await installGoModule('the Temporal server', clusterModules.temporal, dirs.temporal, toolsDir, report);
   await installGoModule('the Temporal Web UI server', clusterModules.ui, dirs.ui, toolsDir, report);
+  checkOpenssl();
   return locateClusterTools(toolsDir);
 }
 

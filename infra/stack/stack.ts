@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureStackCertificates, stackCertificatesOf, type StackCertificates } from './certificates.ts';
 import type { StackConfig } from './config.ts';
 import { StackError } from './errors.ts';
 import { clusterToolPaths, type InstalledTools } from './install.ts';
@@ -9,12 +10,20 @@ import { ensurePayloadKeysFile, payloadKeysEnv, payloadKeysFileOf, paymentVaultK
 import { postgresUser } from './prerequisites.ts';
 import { PidFiles, isRunning, type ProcessRecord } from './process.ts';
 import { capture } from './run-command.ts';
-import { createKafkaClusterServers, createKafkaServer, kafkaClusterBrokers, kafkaClusterReplication } from './servers/kafka.ts';
+import {
+  createKafkaClusterServers,
+  createKafkaServer,
+  kafkaClientSecurity,
+  kafkaClusterBrokers,
+  kafkaClusterReplication,
+  kafkaScramCredentials,
+  type KafkaClusterSecurity,
+} from './servers/kafka.ts';
 import { createNodeService, httpProbe, logLineProbe } from './servers/node-service.ts';
-import { createPostgresServer, postgresUrl } from './servers/postgres.ts';
+import { createPostgresServer, postgresUrl, type PostgresTls } from './servers/postgres.ts';
 import type { ManagedServer, ReplicatedAppProcess, ServerName } from './servers/server.ts';
 import { createTemporalServer } from './servers/temporal.ts';
-import { createTemporalClusterServers } from './servers/temporal-cluster.ts';
+import { createTemporalClusterServers, temporalTlsServerName, type TemporalClusterTls } from './servers/temporal-cluster.ts';
 import { createZipkinServer, zipkinSpansUrl } from './servers/zipkin.ts';
 import { startServer, stopServer } from './start-server.ts';
 
@@ -59,6 +68,47 @@ function isSymlink(path: string): boolean {
 }
 
 /**
+ * The cluster profile's certificates: its CA and a certificate per server and Temporal client,
+ * under STACK_DATA_DIR/secrets/tls, made by the first of its servers to start. The dev profile has
+ * none: every hop of it is plain TCP on loopback.
+ */
+export function clusterCertificatesOf(config: Pick<StackConfig, 'STACK_PROFILE' | 'STACK_DATA_DIR'>): StackCertificates | undefined {
+  return config.STACK_PROFILE === 'cluster' ? stackCertificatesOf(config.STACK_DATA_DIR) : undefined;
+}
+
+/** `server`, whose preparation first makes the stack's certificates when they are missing (in the cluster profile). */
+export function withStackCertificates(config: Pick<StackConfig, 'STACK_PROFILE' | 'STACK_DATA_DIR'>, server: ManagedServer): ManagedServer {
+  if (config.STACK_PROFILE !== 'cluster') return server;
+  return {
+    ...server,
+    prepare: () => {
+      ensureStackCertificates(config.STACK_DATA_DIR);
+      return server.prepare();
+    },
+  };
+}
+
+/** PostgreSQL's certificate and key in the cluster profile (TLS only); none in the dev profile. */
+export function postgresTlsOf(config: Pick<StackConfig, 'STACK_PROFILE' | 'STACK_DATA_DIR'>): PostgresTls | undefined {
+  const certificates = clusterCertificatesOf(config);
+  return certificates && { ...certificates.pairs.postgres, ca: certificates.ca };
+}
+
+/**
+ * The application database's URL: in the cluster profile over TLS, the client verifying the
+ * server's certificate against the stack's CA (`sslmode=verify-full&sslrootcert=...`).
+ */
+export function databaseUrlOf(config: StackConfig): string {
+  return postgresUrl({
+    user: config.POSTGRES_USER,
+    password: config.POSTGRES_PASSWORD,
+    port: config.POSTGRES_PORT,
+    database: config.POSTGRES_DB,
+    tls: postgresTlsOf(config),
+  });
+}
+
+/**
  * The cluster profile's Temporal (frontend, history x2, matching x2, worker, Web UI) on the
  * stack's PostgreSQL, which must answer first when started in the same call. Their binaries are
  * not checked here: `up` installs them first (`installClusterTools`).
@@ -76,10 +126,44 @@ export function temporalClusterServers(config: StackConfig): ManagedServer[] {
     port: config.TEMPORAL_PORT,
     uiPort: config.TEMPORAL_UI_PORT,
     portBase: config.TEMPORAL_CLUSTER_PORT_BASE,
-    postgres: { port: config.POSTGRES_PORT, user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD },
+    postgres: {
+      port: config.POSTGRES_PORT,
+      user: config.POSTGRES_USER,
+      password: config.POSTGRES_PASSWORD,
+      ...(postgresTlsOf(config) ? { tlsCa: postgresTlsOf(config)!.ca } : {}),
+    },
     namespace: config.TEMPORAL_NAMESPACE,
     dependsOn: ['postgres'],
-  });
+    ...(temporalTlsOf(config) ? { tls: temporalTlsOf(config)! } : {}),
+  }).map((server) => withStackCertificates(config, server));
+}
+
+/** The cluster profile's Temporal mTLS certificates; none in the dev profile (the dev server is plaintext). */
+export function temporalTlsOf(config: Pick<StackConfig, 'STACK_PROFILE' | 'STACK_DATA_DIR'>): TemporalClusterTls | undefined {
+  const certificates = clusterCertificatesOf(config);
+  if (!certificates) return undefined;
+  const { pairs } = certificates;
+  return { ca: certificates.ca, frontend: pairs['temporal-frontend'], internode: pairs['temporal-internode'], client: pairs['temporal-client'] };
+}
+
+/**
+ * How the application reaches the profile's Temporal frontend: in the cluster profile with mTLS
+ * (the stack's CA, the client certificate, the name the certificate is verified as).
+ */
+export function temporalEnvOf(config: StackConfig): Record<string, string> {
+  const tls = temporalTlsOf(config);
+  return {
+    TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+    ...(tls
+      ? {
+          TEMPORAL_TLS: 'true',
+          TEMPORAL_TLS_CA_PATH: tls.ca,
+          TEMPORAL_TLS_CERT_PATH: tls.client.cert,
+          TEMPORAL_TLS_KEY_PATH: tls.client.key,
+          TEMPORAL_TLS_SERVER_NAME: temporalTlsServerName,
+        }
+      : {}),
+  };
 }
 
 /**
@@ -96,18 +180,67 @@ export function kafkaClusterServers(config: StackConfig, tools: Pick<InstalledTo
     controllerPort: config.KAFKA_CONTROLLER_PORT,
     heapMb: config.KAFKA_HEAP_MB,
     logsDir: stackFolders(config).logs,
-  });
+    ...(kafkaSecurityOf(config) ? { security: kafkaSecurityOf(config)! } : {}),
+  }).map((server) => withStackCertificates(config, server));
+}
+
+/** Where the cluster profile keeps its Kafka SCRAM users (made once, 0600): STACK_DATA_DIR/secrets/kafka-scram.json. */
+export const kafkaScramFileOf = (config: Pick<StackConfig, 'STACK_DATA_DIR'>) => join(config.STACK_DATA_DIR, 'secrets', 'kafka-scram.json');
+
+/** The cluster profile's Kafka security: the stack's CA and node certificates, and its SCRAM users; none in the dev profile. */
+export function kafkaSecurityOf(config: Pick<StackConfig, 'STACK_PROFILE' | 'STACK_DATA_DIR'>): KafkaClusterSecurity | undefined {
+  const certificates = clusterCertificatesOf(config);
+  if (!certificates) return undefined;
+  const { pairs } = certificates;
+  return {
+    ca: certificates.ca,
+    nodeCertificates: { 'kafka-1': pairs['kafka-1'], 'kafka-2': pairs['kafka-2'], 'kafka-3': pairs['kafka-3'] },
+    credentialsFile: kafkaScramFileOf(config),
+  };
+}
+
+/**
+ * The kafkajs settings (TLS against the stack CA, SCRAM as the application's user) of a client of
+ * the cluster profile's Kafka; none in the dev profile. Makes the SCRAM users when missing.
+ */
+export function kafkaClientSecurityOf(
+  config: Pick<StackConfig, 'STACK_PROFILE' | 'STACK_DATA_DIR'>,
+): ReturnType<typeof kafkaClientSecurity> | Record<string, never> {
+  const security = kafkaSecurityOf(config);
+  return security ? kafkaClientSecurity(security.ca, kafkaScramCredentials(security.credentialsFile).client) : {};
+}
+
+/**
+ * An application process of `config`'s profile: in the cluster profile its preparation makes the
+ * stack's certificates when missing, and it gets the Kafka SCRAM user when it starts (read then,
+ * so that the password is never in a file other than the 0600 one, nor printed with the endpoints).
+ */
+function clusterAppService(config: StackConfig, service: ManagedServer): ManagedServer {
+  const security = kafkaSecurityOf(config);
+  if (!security) return service;
+  return {
+    ...withStackCertificates(config, service),
+    launchSpec: () => {
+      const spec = service.launchSpec();
+      const { client } = kafkaScramCredentials(security.credentialsFile);
+      return { ...spec, env: { ...spec.env, KAFKA_SASL_USERNAME: client.username, KAFKA_SASL_PASSWORD: client.password } };
+    },
+  };
 }
 
 /**
  * How the application reaches the profile's Kafka: every broker, and in the cluster profile the
- * replication of the topics it creates.
+ * replication of the topics it creates and the TLS and SASL settings (not the SCRAM user).
  */
 export function kafkaEnvOf(config: StackConfig): Record<string, string> {
   if (config.STACK_PROFILE !== 'cluster') return { KAFKA_BROKERS: `127.0.0.1:${config.KAFKA_PORT}` };
   return {
     KAFKA_BROKERS: kafkaClusterBrokers({ port: config.KAFKA_PORT, controllerPort: config.KAFKA_CONTROLLER_PORT }).join(','),
     KAFKA_REPLICATION_FACTOR: String(kafkaClusterReplication.replicas),
+    // TLS verified against the stack's CA, and SCRAM (the user and password are added at launch: clusterAppService).
+    KAFKA_SSL: 'true',
+    KAFKA_SSL_CA_PATH: kafkaSecurityOf(config)!.ca,
+    KAFKA_SASL_MECHANISM: 'scram-sha-512',
   };
 }
 
@@ -147,18 +280,23 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
           logPath: join(logs, 'kafka.log'),
         }),
       ];
+  const postgresTls = postgresTlsOf(config);
   return [
-    createPostgresServer({
-      binDir: tools.postgresBinDir,
-      dataDir: postgresDataDir(config, runAs, report),
-      port: config.POSTGRES_PORT,
-      user: config.POSTGRES_USER,
-      password: config.POSTGRES_PASSWORD,
-      database: config.POSTGRES_DB,
-      logPath: join(logs, 'postgres.log'),
-      ...(cluster ? { maxConnections: 400 } : {}),
-      ...(runAs ? { runAs } : {}),
-    }),
+    withStackCertificates(
+      config,
+      createPostgresServer({
+        binDir: tools.postgresBinDir,
+        dataDir: postgresDataDir(config, runAs, report),
+        port: config.POSTGRES_PORT,
+        user: config.POSTGRES_USER,
+        password: config.POSTGRES_PASSWORD,
+        database: config.POSTGRES_DB,
+        logPath: join(logs, 'postgres.log'),
+        ...(cluster ? { maxConnections: 400 } : {}),
+        ...(runAs ? { runAs } : {}),
+        ...(postgresTls ? { tls: postgresTls } : {}),
+      }),
+    ),
     ...kafka,
     ...temporal,
     createZipkinServer({
@@ -325,7 +463,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
   const logs = stackFolders(config).logs;
   const backends = {
     ...kafkaEnvOf(config),
-    DATABASE_URL: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    DATABASE_URL: databaseUrlOf(config),
     PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(config.SMTP_SINK_PORT),
@@ -352,7 +490,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
         cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
         prepare: preparePayloadKeys,
         env: {
-          TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+          ...temporalEnvOf(config),
           ...backends,
           ...payloadKeys,
           ...vaultKeys,
@@ -391,7 +529,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
           ...backends,
           ...payloadKeys,
           ...vaultKeys,
-          TEMPORAL_ADDRESS: `127.0.0.1:${config.TEMPORAL_PORT}`,
+          ...temporalEnvOf(config),
           API_PORT: String(ports.api.port),
           TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
           ...apiRateLimitEnv(),
@@ -436,7 +574,10 @@ export function appServices(config: StackConfig): ManagedServer[] {
       probe: httpProbe(`http://127.0.0.1:${config.GATEWAY_PORT}/healthz`),
       endpoints: { 'Payment gateway': `http://localhost:${config.GATEWAY_PORT}/v1/charges` },
     }),
-    ...instancesOf(config).flatMap(instanceServices),
+    // They read the CA, client certificates and Kafka user of the cluster profile's hops at start.
+    ...instancesOf(config)
+      .flatMap(instanceServices)
+      .map((service) => clusterAppService(config, service)),
   ];
 }
 

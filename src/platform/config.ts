@@ -33,7 +33,8 @@ export const TemporalEnv = {
 export const KafkaEnv = {
   KAFKA_BROKERS: Type.String({ default: '127.0.0.1:9092', description: 'comma-separated host:port list' }),
   KAFKA_CLIENT_ID: Type.String({ default: 'order-saga' }),
-  KAFKA_SSL: flag('connect with TLS'),
+  KAFKA_SSL: flag('connect with TLS (implied by KAFKA_SSL_CA_PATH)'),
+  KAFKA_SSL_CA_PATH: Type.Optional(Type.String({ description: "CA the brokers' certificates are verified with, when not a public one (PEM)" })),
   KAFKA_SASL_MECHANISM: Type.Optional(Type.Union([Type.Literal('plain'), Type.Literal('scram-sha-256'), Type.Literal('scram-sha-512')])),
   KAFKA_SASL_USERNAME: Type.Optional(Type.String()),
   KAFKA_SASL_PASSWORD: Type.Optional(Type.String()),

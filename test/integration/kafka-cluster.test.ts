@@ -8,7 +8,7 @@ import { locateTools } from '../../infra/stack/install.ts';
 import { isRunning, PidFiles } from '../../infra/stack/process.ts';
 import { activeKafkaController, freeKafkaClusterPorts, kafkaClusterNodes, type KafkaClusterIdentity } from '../../infra/stack/servers/kafka.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
-import { kafkaClusterServers, kafkaEnvOf, stackDown, stackFolders, stackStatus, stackUp } from '../../infra/stack/stack.ts';
+import { kafkaClientSecurityOf, kafkaClusterServers, kafkaEnvOf, stackDown, stackFolders, stackStatus, stackUp } from '../../infra/stack/stack.ts';
 import { waitUntil } from '../../infra/stack/wait.ts';
 
 /** Waits until `problem` says nothing is wrong; fails the test with the last problem otherwise. */
@@ -95,6 +95,8 @@ describe('the cluster profile: three KRaft Kafka nodes, replication 3, min in-sy
       brokers: kafkaEnvOf(config).KAFKA_BROKERS!.split(','),
       logLevel: logLevel.NOTHING,
       retry: { retries: 12, maxRetryTime: 5000 },
+      // The profile's listener: TLS against the stack's CA, SCRAM as the application's user.
+      ...kafkaClientSecurityOf(config),
     });
     admin = kafka.admin();
     await admin.connect();

@@ -9,6 +9,7 @@ import { eventTypes } from '../../src/domain/events.ts';
 import { ensureTopics } from '../../src/messaging/topics.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { kafkaSecurity } from './helpers/secure-clients.ts';
 import '../setup/servers.ts';
 
 // The cluster profile's Temporal (`npm start -- --profile cluster`): the real server's services,
@@ -75,7 +76,12 @@ describe('the cluster profile: Temporal server services on PostgreSQL with the s
 
 describe("the cluster profile's Kafka: the flows' topics", () => {
   it('have three replicas, all in sync, with min.insync.replicas 2 and unclean leader election off', async () => {
-    const admin = new Kafka({ clientId: 'cluster-topics-check', brokers: inject('servers').kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'cluster-topics-check',
+      brokers: inject('servers').kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+      ...kafkaSecurity(inject('servers')),
+    }).admin();
     await admin.connect();
     try {
       // As every process creates them at start: ensureTopics, no replication factor of its own.

@@ -14,9 +14,11 @@ import { loadStackConfig } from '../../infra/stack/config.ts';
 import { locateClusterTools, locateTools } from '../../infra/stack/install.ts';
 import { freePort, freePortRange } from '../../infra/stack/ports.ts';
 import { postgresUser } from '../../infra/stack/prerequisites.ts';
-import { freeKafkaClusterPorts } from '../../infra/stack/servers/kafka.ts';
-import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
+import { freeKafkaClusterPorts, kafkaScramCredentials } from '../../infra/stack/servers/kafka.ts';
+import { createPostgresServer } from '../../infra/stack/servers/postgres.ts';
+import { temporalTlsServerName } from '../../infra/stack/servers/temporal-cluster.ts';
 import {
+  databaseUrlOf,
   identityClientsFileOf,
   identityIssuerOf,
   identityProviderServer,
@@ -25,7 +27,11 @@ import {
   stackDown,
   stackFolders,
   stackUp,
+  kafkaSecurityOf,
+  postgresTlsOf,
   temporalClusterServers,
+  temporalTlsOf,
+  withStackCertificates,
 } from '../../infra/stack/stack.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -51,19 +57,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
   locateClusterTools(config.STACK_TOOLS_DIR);
   const logs = stackFolders(config).logs;
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
+  // As the stack's cluster profile: TLS only, with the stack's certificates (made by the first server to start).
+  const postgresTls = postgresTlsOf(config)!;
   const servers = [
-    createPostgresServer({
-      binDir: tools.postgresBinDir,
-      dataDir: join(root, 'postgres'),
-      port: config.POSTGRES_PORT,
-      user: config.POSTGRES_USER,
-      password: config.POSTGRES_PASSWORD,
-      database: config.POSTGRES_DB,
-      logPath: join(logs, 'postgres.log'),
-      durable: false,
-      maxConnections: 400,
-      ...(runAs ? { runAs } : {}),
-    }),
+    withStackCertificates(
+      config,
+      createPostgresServer({
+        binDir: tools.postgresBinDir,
+        dataDir: join(root, 'postgres'),
+        port: config.POSTGRES_PORT,
+        user: config.POSTGRES_USER,
+        password: config.POSTGRES_PASSWORD,
+        database: config.POSTGRES_DB,
+        logPath: join(logs, 'postgres.log'),
+        durable: false,
+        maxConnections: 400,
+        tls: postgresTls,
+        ...(runAs ? { runAs } : {}),
+      }),
+    ),
     ...kafkaClusterServers(config, tools),
     ...temporalClusterServers(config),
     identityProviderServer(config),
@@ -80,6 +92,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(`the cluster profile's servers did not start (logs in ${logs}):\n${(err as Error).message}`);
   }
 
+  // Every hop takes TLS only, as in the stack's cluster profile: the tests' clients get its CA and credentials.
+  const kafkaSecurity = kafkaSecurityOf(config)!;
+  const temporalTls = temporalTlsOf(config)!;
   // Tests that look at the stack itself (its processes, their status) rebuild its config from this.
   project.provide('clusterStackEnv', env);
   project.provide('servers', {
@@ -87,8 +102,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     temporalNamespace: config.TEMPORAL_NAMESPACE,
     temporalUiUrl: `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`,
     kafkaBrokers: kafkaEnvOf(config).KAFKA_BROKERS!.split(','),
-    databaseUrl: postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    databaseUrl: databaseUrlOf(config),
     identity: { issuer: identityIssuerOf(config), clientsFile: identityClientsFileOf(config) },
+    security: {
+      kafka: { ca: kafkaSecurity.ca, mechanism: 'scram-sha-512', ...kafkaScramCredentials(kafkaSecurity.credentialsFile).client },
+      temporal: { ca: temporalTls.ca, cert: temporalTls.client.cert, key: temporalTls.client.key, serverName: temporalTlsServerName },
+    },
   });
   return teardown;
 }

@@ -8,6 +8,15 @@ export interface TestServers {
   databaseUrl: string;
   /** The OpenID Connect provider the API's tokens come from: its issuer URL, and the clients file `AccessTokens.fromFile` reads. */
   identity: { issuer: string; clientsFile: string };
+  /**
+   * The cluster suite only: how a client reaches its servers, which take TLS only (the URL in
+   * `databaseUrl` carries PostgreSQL's): Kafka with TLS against the stack's CA and a SCRAM user,
+   * the Temporal frontend with mTLS. The integration suite's servers are plaintext.
+   */
+  security?: {
+    kafka: { ca: string; mechanism: 'scram-sha-512'; username: string; password: string };
+    temporal: { ca: string; cert: string; key: string; serverName: string };
+  };
 }
 
 declare module 'vitest' {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,8 +9,11 @@ import {
   kafkaClusterIdentity,
   kafkaClusterNodeProperties,
   kafkaClusterNodes,
+  kafkaScramCredentials,
+  kafkaSecureListenerSettings,
   kafkaServerProperties,
   newClusterId,
+  scramFormatOptions,
 } from '../../infra/stack/servers/kafka.ts';
 import { kafkaEnvOf } from '../../infra/stack/stack.ts';
 import { pretendStarted, serverNamesInUse } from '../fixtures/stand-in-tools.ts';
@@ -104,6 +107,43 @@ describe('Kafka cluster node settings (cluster profile)', () => {
   });
 });
 
+describe('Kafka cluster node settings with TLS and SCRAM (cluster profile)', () => {
+  const nodes = kafkaClusterNodes({ dataDir: '/data/kafka-cluster', port: 19092, controllerPort: 19093 });
+  const broker = { username: 'kafka-broker', password: 'broker-secret' };
+  const secure = parse(
+    kafkaClusterNodeProperties(nodes[1]!, nodes, undefined, kafkaSecureListenerSettings(nodes[1]!, '/tls/ca.crt', '/k/keystore.pem', broker)),
+  );
+
+  it('takes clients on SASL_SSL with SCRAM-SHA-512 only, and controllers on SSL with client certificates required', () => {
+    expect(secure.listeners).toBe('SASL_SSL://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193');
+    expect(secure['advertised.listeners']).toBe('SASL_SSL://127.0.0.1:19192');
+    expect(secure['listener.security.protocol.map']).toBe('SASL_SSL:SASL_SSL,CONTROLLER:SSL');
+    expect(secure['sasl.enabled.mechanisms']).toBe('SCRAM-SHA-512');
+    expect(secure['listener.name.controller.ssl.client.auth']).toBe('required');
+    expect(secure['ssl.truststore.location']).toBe('/tls/ca.crt');
+    expect(secure['ssl.keystore.type']).toBe('PEM');
+  });
+
+  it('replicates between brokers over the SASL_SSL listener as the brokers own SCRAM user', () => {
+    expect(secure['inter.broker.listener.name']).toBe('SASL_SSL');
+    expect(secure['sasl.mechanism.inter.broker.protocol']).toBe('SCRAM-SHA-512');
+    expect(secure['listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config']).toContain('username="kafka-broker" password="broker-secret"');
+  });
+
+  it('creates both SCRAM users when the storage is formatted, and keeps them in one file of the owner only', () => {
+    const file = join(scratch, 'kafka-scram.json');
+    const credentials = kafkaScramCredentials(file);
+    expect(kafkaScramCredentials(file)).toEqual(credentials);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(scramFormatOptions(credentials)).toEqual([
+      '--add-scram',
+      `SCRAM-SHA-512=[name=kafka-broker,password=${credentials.broker.password}]`,
+      '--add-scram',
+      `SCRAM-SHA-512=[name=order-saga,password=${credentials.client.password}]`,
+    ]);
+  });
+});
+
 describe('Kafka cluster identity', () => {
   const nodes = (controllerPort: number) => kafkaClusterNodes({ dataDir: '/unused', port: 19092, controllerPort });
 
@@ -130,11 +170,14 @@ describe('Kafka cluster identity', () => {
 });
 
 describe('Kafka settings of the application by profile', () => {
-  it('gives the application every node and replication 3 in the cluster profile, and the one broker in dev', () => {
-    const env = { KAFKA_PORT: '19092', KAFKA_CONTROLLER_PORT: '19093' };
+  it('gives the application every node, replication 3, TLS against the stack CA and SCRAM in the cluster profile, and the one plaintext broker in dev', () => {
+    const env = { KAFKA_PORT: '19092', KAFKA_CONTROLLER_PORT: '19093', STACK_DATA_DIR: '/srv/stack' };
     expect(kafkaEnvOf(loadStackConfig({ ...env, STACK_PROFILE: 'cluster' }))).toEqual({
       KAFKA_BROKERS: '127.0.0.1:19092,127.0.0.1:19192,127.0.0.1:19292',
       KAFKA_REPLICATION_FACTOR: '3',
+      KAFKA_SSL: 'true',
+      KAFKA_SSL_CA_PATH: '/srv/stack/secrets/tls/ca.crt',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
     });
     expect(kafkaEnvOf(loadStackConfig(env))).toEqual({ KAFKA_BROKERS: '127.0.0.1:19092' });
   });

@@ -6,6 +6,7 @@ import { loadStackConfig } from '../../infra/stack/config.ts';
 import { PrerequisiteMissingError, StackConfigError } from '../../infra/stack/errors.ts';
 import { installClusterTools } from '../../infra/stack/install.ts';
 import { installInputs } from '../../infra/stack/paths.ts';
+import { checkOpenssl } from '../../infra/stack/prerequisites.ts';
 import { isRunning, PidFiles } from '../../infra/stack/process.ts';
 import type { ManagedServer, ServerName } from '../../infra/stack/servers/server.ts';
 import { createTemporalClusterServers } from '../../infra/stack/servers/temporal-cluster.ts';
@@ -129,6 +130,18 @@ describe('starting servers that depend on others', () => {
 });
 
 describe('installing the cluster profile', () => {
+  it('names OpenSSL and its Debian package when it is missing (it makes the TLS certificates)', () => {
+    const path = process.env.PATH;
+    process.env.PATH = join(dir, 'empty');
+    try {
+      expect(() => checkOpenssl()).toThrow(PrerequisiteMissingError);
+      expect(() => checkOpenssl()).toThrow(/OpenSSL \(openssl\).*apt-get install openssl/);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(() => checkOpenssl()).not.toThrow();
+  });
+
   it('names Go when it is missing', async () => {
     const path = process.env.PATH;
     process.env.PATH = join(dir, 'empty');

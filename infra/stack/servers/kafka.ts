@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { isPortFree } from '../ports.ts';
 import { capture } from '../run-command.ts';
 import type { ManagedServer, ServerName } from './server.ts';
@@ -191,6 +191,8 @@ export interface KafkaClusterNode {
 
 /** Options of {@link createKafkaClusterServers}. */
 export interface KafkaClusterOptions extends Omit<KafkaServerOptions, 'logPath'> {
+  /** TLS and SASL/SCRAM (the cluster profile); without it every listener is plaintext. */
+  security?: KafkaClusterSecurity;
   /** The cluster's folder: its identity (cluster.json) and a data folder per node (node-1 ...). */
   dataDir: string;
   /** Broker port of node 1; the others follow at steps of {@link kafkaClusterPortStep}. */
@@ -223,7 +225,7 @@ export function kafkaClusterBrokers(options: Pick<KafkaClusterOptions, 'port' | 
  * dynamic quorum through every controller's endpoint, with topics on three replicas of which two
  * must have a write before it is acknowledged, and no out-of-sync replica ever elected leader.
  */
-export function kafkaClusterNodeProperties(node: KafkaClusterNode, nodes: readonly KafkaClusterNode[], defaultPartitions?: number): string {
+export function kafkaClusterNodeProperties(node: KafkaClusterNode, nodes: readonly KafkaClusterNode[], defaultPartitions?: number, secure?: Settings): string {
   const { replicas, minInSync } = kafkaClusterReplication;
   return toProperties({
     ...kraftNodeSettings({ ...node, defaultPartitions }),
@@ -234,7 +236,94 @@ export function kafkaClusterNodeProperties(node: KafkaClusterNode, nodes: readon
     // An out-of-sync replica made leader would drop acknowledged writes: wait for an in-sync one instead.
     'unclean.leader.election.enable': false,
     ...internalTopicReplication(replicas, minInSync),
+    // TLS and SASL/SCRAM listeners in place of the plaintext ones (see kafkaSecureListenerSettings).
+    ...secure,
   });
+}
+
+/**
+ * TLS and SASL/SCRAM of the cluster (the cluster profile): clients reach the brokers on a SASL_SSL
+ * listener, authenticating with SCRAM-SHA-512 and verifying the node's certificate; the brokers
+ * replicate over the same listener as a user of their own; the controllers talk SSL with client
+ * certificates required (mTLS), every node's certificate signed by `ca`. No authorizer: any
+ * authenticated user may do anything, as on the plain listener before.
+ */
+export interface KafkaClusterSecurity {
+  /** The CA (PEM) that signed every node's certificate. */
+  ca: string;
+  /** Each node's certificate and private key (PEM, the key PKCS#8 unencrypted). */
+  nodeCertificates: Record<KafkaClusterNode['name'], { cert: string; key: string }>;
+  /** Where the SCRAM credentials are kept (made once, 0600), see {@link kafkaScramCredentials}. */
+  credentialsFile: string;
+}
+
+/** A SCRAM user name and password. */
+export interface ScramUser {
+  username: string;
+  password: string;
+}
+
+/** The SCRAM-SHA-512 users of the cluster: the brokers' own (replication) and the application's. */
+export interface KafkaScramCredentials {
+  broker: ScramUser;
+  client: ScramUser;
+}
+
+/** The SASL mechanism of the cluster's client listener. */
+export const kafkaSaslMechanism = 'SCRAM-SHA-512';
+
+/**
+ * Reads the cluster's SCRAM credentials, or makes them (random passwords) and keeps them on first
+ * use, readable by the owner only. Created exclusively ('wx'), so nodes prepared at once agree.
+ */
+export function kafkaScramCredentials(file: string): KafkaScramCredentials {
+  const wanted: KafkaScramCredentials = {
+    broker: { username: 'kafka-broker', password: randomBytes(24).toString('base64url') },
+    client: { username: 'order-saga', password: randomBytes(24).toString('base64url') },
+  };
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(file, `${JSON.stringify(wanted, null, 2)}\n`, { flag: 'wx', mode: 0o600 });
+    return wanted;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as KafkaScramCredentials;
+}
+
+/** The listener settings of a node with {@link KafkaClusterSecurity}; its key store is `keystore` (key and certificate, PEM). */
+export function kafkaSecureListenerSettings(
+  node: Pick<KafkaClusterNode, 'port' | 'controllerPort'>,
+  ca: string,
+  keystore: string,
+  broker: ScramUser,
+): Settings {
+  return {
+    listeners: `SASL_SSL://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    'advertised.listeners': `SASL_SSL://127.0.0.1:${node.port}`,
+    'inter.broker.listener.name': 'SASL_SSL',
+    'listener.security.protocol.map': 'SASL_SSL:SASL_SSL,CONTROLLER:SSL',
+    'sasl.enabled.mechanisms': kafkaSaslMechanism,
+    'sasl.mechanism.inter.broker.protocol': kafkaSaslMechanism,
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': `org.apache.kafka.common.security.scram.ScramLoginModule required username="${broker.username}" password="${broker.password}";`,
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.location': keystore,
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.location': ca,
+    // Nodes verify each other's name (127.0.0.1 is in every certificate), as clients do.
+    'ssl.endpoint.identification.algorithm': 'https',
+    'listener.name.controller.ssl.client.auth': 'required',
+  };
+}
+
+/** The `--add-scram` options of the storage tool that create the cluster's SCRAM users at format time. */
+export function scramFormatOptions(credentials: KafkaScramCredentials): string[] {
+  return [credentials.broker, credentials.client].flatMap((user) => ['--add-scram', `${kafkaSaslMechanism}=[name=${user.username},password=${user.password}]`]);
+}
+
+/** The kafkajs settings of a client of the secured cluster: TLS verified against the CA, SCRAM-SHA-512 as `user`. */
+export function kafkaClientSecurity(ca: string, user: ScramUser): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  return { ssl: { ca: [readFileSync(ca, 'utf8')] }, sasl: { mechanism: 'scram-sha-512', username: user.username, password: user.password } };
 }
 
 /** What the cluster was formatted with, kept in cluster.json: the same for every node, made once. */
@@ -293,8 +382,9 @@ export function activeKafkaController(nodes: readonly KafkaClusterNode[]): numbe
 }
 
 /** Resolves when `node` answers, is a registered broker of the cluster, and the cluster has an active controller. */
-async function probeClusterNode(node: KafkaClusterNode): Promise<void> {
+async function probeClusterNode(node: KafkaClusterNode, security: () => Pick<KafkaConfig, 'ssl' | 'sasl'>): Promise<void> {
   const admin = new Kafka({
+    ...security(),
     clientId: 'stack-probe',
     brokers: [`127.0.0.1:${node.port}`],
     logLevel: logLevel.NOTHING,
@@ -337,8 +427,20 @@ export function createKafkaClusterServers(options: KafkaClusterOptions): Managed
   const classpath = `${options.libDir}/*`;
   const jvm = kafkaJvm(options.heapMb, options.log4jConfig);
   const identityFile = join(options.dataDir, 'cluster.json');
+  const { security } = options;
+  const clientSecurity = () => (security ? kafkaClientSecurity(security.ca, kafkaScramCredentials(security.credentialsFile).client) : {});
   return nodes.map((node): ManagedServer => {
     const propertiesFile = join(node.dataDir, 'server.properties');
+    const keystore = join(node.dataDir, 'keystore.pem');
+    const properties = (): string => {
+      if (!security) return kafkaClusterNodeProperties(node, nodes, options.defaultPartitions);
+      // Kafka's PEM key store is one file: the private key, then the certificate.
+      const pair = security.nodeCertificates[node.name];
+      writeFileSync(keystore, `${readFileSync(pair.key, 'utf8')}${readFileSync(pair.cert, 'utf8')}`, { mode: 0o600 });
+      chmodSync(keystore, 0o600);
+      const secure = kafkaSecureListenerSettings(node, security.ca, keystore, kafkaScramCredentials(security.credentialsFile).broker);
+      return kafkaClusterNodeProperties(node, nodes, options.defaultPartitions, secure);
+    };
     return {
       name: node.name,
       ports: [
@@ -359,15 +461,27 @@ export function createKafkaClusterServers(options: KafkaClusterOptions): Managed
           );
         }
         mkdirSync(node.dataDir, { recursive: true });
-        writeFileSync(propertiesFile, kafkaClusterNodeProperties(node, nodes, options.defaultPartitions));
+        // It holds the brokers' SCRAM password when secured: the owner's only.
+        writeFileSync(propertiesFile, properties(), { mode: 0o600 });
+        chmodSync(propertiesFile, 0o600);
         if (existsSync(join(node.dataDir, 'kraft-logs', 'meta.properties'))) return;
         const identity = kafkaClusterIdentity(identityFile, nodes);
-        formatStorage(options.java, jvm, classpath, propertiesFile, ['-t', identity.clusterId, '--initial-controllers', initialControllers(identity)]);
+        // The SCRAM users are records of the cluster's metadata, written at format time.
+        const scram = security ? scramFormatOptions(kafkaScramCredentials(security.credentialsFile)) : [];
+        formatStorage(options.java, jvm, classpath, propertiesFile, [
+          '-t',
+          identity.clusterId,
+          '--initial-controllers',
+          initialControllers(identity),
+          ...scram,
+        ]);
       },
 
       launchSpec: () => ({ command: options.java, args: [...jvm, '-cp', classpath, 'kafka.Kafka', propertiesFile] }),
-      probe: () => probeClusterNode(node),
-      endpoints: () => ({ [`Kafka node ${node.nodeId}`]: `127.0.0.1:${node.port} (controller 127.0.0.1:${node.controllerPort})` }),
+      probe: () => probeClusterNode(node, clientSecurity),
+      endpoints: () => ({
+        [`Kafka node ${node.nodeId}`]: `127.0.0.1:${node.port}${security ? ' (SASL_SSL, SCRAM-SHA-512)' : ''} (controller 127.0.0.1:${node.controllerPort}${security ? ', mTLS' : ''})`,
+      }),
     };
   });
 }

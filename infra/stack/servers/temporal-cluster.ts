@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -31,11 +31,44 @@ export interface TemporalClusterOptions {
   uiPort: number;
   /** First of the ports the services use among themselves (membership, metrics): 10 per process. */
   portBase: number;
-  postgres: { port: number; user: string; password: string };
+  /** The stack's PostgreSQL; with `tlsCa`, reached over TLS only, its certificate verified against that CA (and 127.0.0.1). */
+  postgres: { port: number; user: string; password: string; tlsCa?: string };
   /** @default 'default' */
   namespace?: string;
+  /** mTLS on the frontend and between the services (the cluster profile); without it every hop is plaintext. */
+  tls?: TemporalClusterTls;
   /** Servers of the same start that must answer first (PostgreSQL). */
   dependsOn?: readonly ServerName[];
+}
+
+/** A certificate and its private key (PEM files). */
+interface CertificateFiles {
+  cert: string;
+  key: string;
+}
+
+/** The certificates of the cluster's mTLS, all signed by `ca`. */
+export interface TemporalClusterTls {
+  /** The CA every side verifies the other's certificate with. */
+  ca: string;
+  /** The frontend's server certificate (clients verify it as `localhost`). */
+  frontend: CertificateFiles;
+  /** The services' certificate among themselves, and the system worker's when it calls the frontend. */
+  internode: CertificateFiles;
+  /** The clients': the stack's own calls (probe, namespace set-up) and the Web UI server. */
+  client: CertificateFiles;
+}
+
+/** The name the cluster's certificates are verified as (they name `localhost` and 127.0.0.1). */
+export const temporalTlsServerName = 'localhost';
+
+/** Connection settings of a client of the frontend: mTLS with the client certificate when the cluster has TLS. */
+export function temporalClientTls(tls: TemporalClusterTls) {
+  return {
+    serverNameOverride: temporalTlsServerName,
+    serverRootCACertificate: readFileSync(tls.ca),
+    clientCertPair: { crt: readFileSync(tls.client.cert), key: readFileSync(tls.client.key) },
+  };
 }
 
 /** The databases of the cluster and the schema of each, as the schema tool names them. */
@@ -90,7 +123,18 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
       TEMPORAL_DB_PORT: String(options.postgres.port),
       TEMPORAL_DB_USER: options.postgres.user,
       TEMPORAL_DB_PASSWORD: options.postgres.password,
+      TEMPORAL_DB_TLS: String(Boolean(options.postgres.tlsCa)),
+      TEMPORAL_DB_TLS_CA_FILE: options.postgres.tlsCa ?? '',
       TEMPORAL_DYNAMIC_CONFIG: options.dynamicConfig,
+      ...(options.tls
+        ? {
+            TEMPORAL_TLS_CA_FILE: options.tls.ca,
+            TEMPORAL_TLS_FRONTEND_CERT_FILE: options.tls.frontend.cert,
+            TEMPORAL_TLS_FRONTEND_KEY_FILE: options.tls.frontend.key,
+            TEMPORAL_TLS_INTERNODE_CERT_FILE: options.tls.internode.cert,
+            TEMPORAL_TLS_INTERNODE_KEY_FILE: options.tls.internode.key,
+          }
+        : {}),
     };
   };
 
@@ -124,15 +168,15 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
     dependsOn: options.dependsOn ?? [],
     prepare: () => setUpDatabases(options, frontendLog),
     async probe() {
-      const connection = await Connection.connect({ address, connectTimeout: 2000 });
+      const connection = await Connection.connect({ address, connectTimeout: 2000, ...(options.tls ? { tls: temporalClientTls(options.tls) } : {}) });
       try {
         await connection.workflowService.getSystemInfo({});
       } finally {
         await connection.close();
       }
     },
-    afterReady: () => registerNamespace(address, namespace),
-    endpoints: () => ({ Temporal: `${address} (cluster: frontend, history x2, matching x2, worker)` }),
+    afterReady: () => registerNamespace(address, namespace, options.tls),
+    endpoints: () => ({ Temporal: `${address} (cluster: frontend, history x2, matching x2, worker${options.tls ? '; mTLS' : ''})` }),
   };
 
   const uiDir = join(options.dataDir, 'temporal-ui');
@@ -156,6 +200,17 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
           'disableNewsFetch: true',
           'cors:',
           '  cookieInsecure: true',
+          // The frontend takes clients with a certificate of the stack's CA only.
+          ...(options.tls
+            ? [
+                'tls:',
+                `  caFile: ${options.tls.ca}`,
+                `  certFile: ${options.tls.client.cert}`,
+                `  keyFile: ${options.tls.client.key}`,
+                `  serverName: ${temporalTlsServerName}`,
+                '  enableHostVerification: true',
+              ]
+            : []),
           '',
         ].join('\n'),
       );
@@ -184,13 +239,15 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
  * base schema, and brings both to the schema version of this server (a no-op when current).
  */
 async function setUpDatabases(options: TemporalClusterOptions, logPath: string): Promise<void> {
-  const { port, user, password } = options.postgres;
-  const common = ['--ep', '127.0.0.1', '-p', String(port), '-u', user, '--pw', password, '--pl', 'postgres12'];
+  const { port, user, password, tlsCa } = options.postgres;
+  // The schema tool verifies the server's name as well (unless told --tls-disable-host-verification).
+  const tls = tlsCa ? ['--tls', '--tls-ca-file', tlsCa] : [];
+  const common = ['--ep', '127.0.0.1', '-p', String(port), '-u', user, '--pw', password, '--pl', 'postgres12', ...tls];
   const sql = async (database: string, args: string[]) => {
     const run = await runLogged(options.sqlTool, [...common, '--db', database, ...args], logPath);
     if (run.code !== 0) throw new Error(`the schema tool failed (${run.startError ?? `exit ${run.code}`}) on ${database}: ${args.join(' ')}`);
   };
-  const admin = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres', connectionTimeoutMillis: 5000 });
+  const admin = new pg.Client({ host: '127.0.0.1', port, user, password, database: 'postgres', connectionTimeoutMillis: 5000, ...postgresSsl(options) });
   await admin.connect();
   try {
     for (const database of databases) {
@@ -204,9 +261,12 @@ async function setUpDatabases(options: TemporalClusterOptions, logPath: string):
   }
 }
 
+/** node-postgres' TLS settings for the stack's PostgreSQL: the server verified against the CA, none when it is plain. */
+const postgresSsl = (options: TemporalClusterOptions) => (options.postgres.tlsCa ? { ssl: { ca: readFileSync(options.postgres.tlsCa, 'utf8') } } : {});
+
 async function hasSchemaVersionTable(options: TemporalClusterOptions, database: string): Promise<boolean> {
   const { port, user, password } = options.postgres;
-  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database, connectionTimeoutMillis: 5000, ...postgresSsl(options) });
   await client.connect();
   try {
     const found = await client.query<{ table: string | null }>(`select to_regclass('schema_version')::text as table`);
@@ -228,8 +288,8 @@ const indexedValueTypes: Record<(typeof orderSearchAttributes)[keyof typeof orde
  * Registers `namespace` and the order saga's search attributes (src/domain/search-attributes.ts)
  * unless they exist: the real server, unlike the dev server, creates neither. Safe to repeat.
  */
-async function registerNamespace(address: string, namespace: string): Promise<void> {
-  const connection = await Connection.connect({ address, connectTimeout: 5000 });
+async function registerNamespace(address: string, namespace: string, tls: TemporalClusterTls | undefined): Promise<void> {
+  const connection = await Connection.connect({ address, connectTimeout: 5000, ...(tls ? { tls: temporalClientTls(tls) } : {}) });
   try {
     const known = await connection.workflowService.describeNamespace({ namespace }).then(
       () => true,

@@ -14,6 +14,7 @@ import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { TestServers } from '../../setup/servers.ts';
 import { testVault } from './vault.ts';
+import { kafkaSecurity } from './secure-clients.ts';
 
 /** The choreographed flow's dependencies and services, in this process, on topics of their own. */
 export interface ChoreographyHarness {
@@ -52,7 +53,7 @@ export async function startChoreographyHarness(
 ): Promise<ChoreographyHarness> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 20);
-  const kafka = new Kafka({ clientId: 'choreography-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'choreography-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING, ...kafkaSecurity(servers) });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const { app: firstApp, ledger } = buildGatewayApp(options.gateway);

@@ -20,6 +20,7 @@ import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { TestServers } from '../../setup/servers.ts';
 import { testVault } from './vault.ts';
+import { kafkaSecurity, temporalTls } from './secure-clients.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -47,7 +48,7 @@ export async function startOrchestratedRuntime(
 ): Promise<OrchestratedRuntime> {
   await migrateAll(servers.databaseUrl);
   const pool = createPool(servers.databaseUrl, 5);
-  const kafka = new Kafka({ clientId: 'orchestrated-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'orchestrated-test', brokers: servers.kafkaBrokers, logLevel: logLevel.NOTHING, ...kafkaSecurity(servers) });
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, { prefix: options.topicPrefix ?? '' });
@@ -60,7 +61,7 @@ export async function startOrchestratedRuntime(
   const sink = await startSmtpSink({ smtpPort: 0, httpPort: 0 });
 
   const taskQueue = `orders-test-${randomUUID()}`;
-  const connection = await Connection.connect({ address: servers.temporalAddress });
+  const connection = await Connection.connect({ address: servers.temporalAddress, ...temporalTls(servers) });
   const dataConverter = options.payloadCodec ? { payloadCodecs: [options.payloadCodec] } : {};
   const client = new Client({
     connection,
@@ -73,7 +74,7 @@ export async function startOrchestratedRuntime(
   const mailer = createMailer({ host: '127.0.0.1', port: sink.smtpPort });
   let stopWorker: () => Promise<void> = () => Promise.resolve();
   if (options.worker !== false) {
-    const workerConnection = await NativeConnection.connect({ address: servers.temporalAddress });
+    const workerConnection = await NativeConnection.connect({ address: servers.temporalAddress, ...temporalTls(servers) });
     const worker = await Worker.create({
       connection: workerConnection,
       namespace: servers.temporalNamespace,
