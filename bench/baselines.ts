@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
@@ -105,15 +105,16 @@ export async function kafkaBaseline(kafka: Kafka, messages: number, batch: numbe
  * with default options in this process on its own task queue; `concurrency` workflows in flight.
  */
 export async function temporalBaseline(
-  address: string,
+  frontend: { address: string; tls?: TLSConfig | boolean },
   plan: ('local' | 'regular')[],
   concurrency: number,
   seconds: number,
   { eagerStart = false }: { eagerStart?: boolean } = {},
 ): Promise<Baseline> {
   const taskQueue = `bench-baseline-${randomUUID().slice(0, 8)}`;
-  const nativeConnection = await NativeConnection.connect({ address });
-  const connection = await Connection.connect({ address });
+  // The cluster profile's frontend takes mTLS only (README "TLS on every hop of the cluster profile").
+  const nativeConnection = await NativeConnection.connect(frontend);
+  const connection = await Connection.connect(frontend);
   try {
     const worker = await Worker.create({
       connection: nativeConnection,

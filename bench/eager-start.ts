@@ -24,7 +24,7 @@ const [concurrency, seconds, repeat] = [values.concurrency, values.seconds, valu
 for (let i = 0; i < repeat; i++) {
   for (const eagerStart of [false, true]) {
     const before = process.cpuUsage();
-    const baseline = await temporalBaseline(values.address, orchestratedStepKinds, concurrency, seconds, { eagerStart });
+    const baseline = await temporalBaseline({ address: values.address }, orchestratedStepKinds, concurrency, seconds, { eagerStart });
     const cpu = process.cpuUsage(before);
     const workflows = baseline.perSecond * seconds;
     console.log(

@@ -22,6 +22,10 @@ import { parseArgs } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadStackConfig } from '../infra/stack/config.ts';
 import { projectRoot } from '../infra/stack/paths.ts';
+import { temporalEnvOf } from '../infra/stack/stack.ts';
+import { TemporalEnv, loadConfig } from '../src/platform/config.ts';
+import { temporalConnectionOptions } from '../src/platform/temporal-connection.ts';
+import { Type } from 'typebox';
 import { kafkaBaseline, postgresBaseline, temporalBaseline } from './baselines.ts';
 import type { Flow } from './drive.ts';
 import { runFlow, type FlowRun } from './flow-run.ts';
@@ -119,7 +123,12 @@ async function main(): Promise<number> {
       say(`  PostgreSQL: ${result.baselines.postgres.perSecond} ${result.baselines.postgres.unit} (${result.baselines.postgres.how})`);
       result.baselines.kafka = await kafkaBaseline(kafka, 20_000, 100, config.STACK_PROFILE === 'cluster' ? 3 : 1);
       say(`  Kafka: ${result.baselines.kafka.perSecond} ${result.baselines.kafka.unit} (${result.baselines.kafka.how})`);
-      result.baselines.temporal = await temporalBaseline(`127.0.0.1:${config.TEMPORAL_PORT}`, orchestratedStepKinds, 50, 20);
+      result.baselines.temporal = await temporalBaseline(
+        temporalConnectionOptions(loadConfig(Type.Object(TemporalEnv), temporalEnvOf(config))),
+        orchestratedStepKinds,
+        50,
+        20,
+      );
       say(`  Temporal: ${result.baselines.temporal.perSecond} ${result.baselines.temporal.unit} (${result.baselines.temporal.how})`);
     }
     for (const flow of flows) {
