@@ -58,9 +58,8 @@ describe("the Temporal Web UI's sign-in at the local identity provider", () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(fields).toString(),
     });
-    let response = await send(
-      `/auth?${new URLSearchParams({ client_id: localClientIds.webUi, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', state: 's1' })}`,
-    );
+    const query = new URLSearchParams({ client_id: localClientIds.webUi, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', state: 's1' });
+    let response = await send(`/auth?${query.toString()}`);
     // Login page, then consent, each a form posted back; each step redirects to the next.
     for (let step = 0; step < 10; step += 1) {
       const location = response.headers.get('location');
