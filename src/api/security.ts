@@ -15,7 +15,7 @@ export interface ApiSecurityOptions {
    */
   corsOrigins?: readonly string[] | undefined;
   /**
-   * Requests a client address may make per minute; 0 turns the limit off.
+   * Requests a caller (its principal, or its address without a valid token) may make per minute; 0 turns the limit off.
    * @default 0
    */
   rateLimitPerMinute?: number | undefined;

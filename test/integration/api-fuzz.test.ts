@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -48,13 +47,12 @@ describe('the API under generated requests', () => {
 
   /**
    * One schemathesis run over the listening API, every request with `token`, leaving out the
-   * operation `except` and with the settings of `configFile` (schemathesis.toml), if given.
+   * operation `except`, in `phases`.
    */
-  async function fuzz(token: string, { except, configFile }: { except?: string; configFile?: string } = {}) {
+  async function fuzz(token: string, { except, phases = 'examples,coverage,fuzzing,stateful' }: { except?: string; phases?: string } = {}) {
     const fuzzer = locateFuzzer(loadStackConfig().STACK_TOOLS_DIR);
     const args = [
       '--no-color',
-      ...(configFile ? ['--config-file', configFile] : []),
       'run',
       `${url}/docs/json`,
       '--header',
@@ -68,7 +66,7 @@ describe('the API under generated requests', () => {
       '--seed',
       '20261129',
       '--phases',
-      'examples,coverage,fuzzing,stateful',
+      phases,
       // One worker: Python 3.11's ast.parse is not thread-safe, and Hypothesis calls it while
       // describing strategies (two workers failed a run with "AST constructor recursion depth mismatch").
       '--workers',
@@ -95,25 +93,11 @@ describe('the API under generated requests', () => {
     const customer = await fuzz(await tokens.token({ role: 'customer', customerId: 'c1' }));
     expect(customer.code, `as customer c1:\n${customer.report}`).toBe(0);
     // An operator: the lists, reads, reviews and cancels of any order (POST /orders is the
-    // customers'). It cannot place the orders its stateful phase would follow, so half of the ids it
-    // sends are of orders the customer placed with a reviewed SKU, in each flow (they stop at the review).
-    const awaitingReview: string[] = [];
-    for (const flow of ['orchestrated', 'choreographed', 'orchestrated', 'choreographed']) {
-      const placed = await runtime.api.inject({
-        method: 'POST',
-        url: '/orders',
-        headers: { 'idempotency-key': randomUUID() },
-        payload: { customerId: 'c1', email: 'ada@example.com', items: [{ sku: 'LT-004', quantity: 1 }], paymentToken: 'tok_approve', flow },
-      });
-      expect(placed.statusCode).toBe(202);
-      awaitingReview.push(placed.json<{ orderId: string }>().orderId);
-    }
-    const configFile = join(reports, 'operator.toml');
-    writeFileSync(
-      configFile,
-      `[dictionaries.orders]\nvalues = ${JSON.stringify(awaitingReview)}\n\n[parameters]\n"path.id" = { dictionary = "orders", probability = 0.5 }\n`,
-    );
-    const operator = await fuzz(await tokens.token({ role: 'operator' }), { except: 'placeOrder', configFile });
+    // customers'), with generated ids. No stateful phase: its links would start from GET /orders,
+    // which in the suite's shared database lists orders of other test files whose orchestrated
+    // workers are gone, where a command is the documented 504 (no worker took it in time). Commands
+    // on real orders are the access matrix's and the scenario table's (api-access, http-scenarios).
+    const operator = await fuzz(await tokens.token({ role: 'operator' }), { except: 'placeOrder', phases: 'examples,coverage,fuzzing' });
     expect(operator.code, `as an operator:\n${operator.report}`).toBe(0);
   }, 240_000);
 });

@@ -138,6 +138,7 @@ describe('in a real browser', () => {
         'POST /orders/{id}/cancel',
         'POST /orders/{id}/approve',
         'POST /orders/{id}/reject',
+        'DELETE /customers/{id}/personal-data',
         'GET /healthz',
         'GET /readyz',
         'GET /metrics',
