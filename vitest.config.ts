@@ -26,7 +26,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // They need the cluster profile's servers, which only the cluster suite starts.
-          exclude: ['test/integration/temporal-cluster.test.ts', 'test/integration/cluster-tls.test.ts'],
+          exclude: ['test/integration/temporal-cluster.test.ts', 'test/integration/cluster-tls.test.ts', 'test/integration/web-ui-login-codec.test.ts'],
           globalSetup: ['test/setup/integration-servers.ts'],
           setupFiles: ['test/setup/quiet-temporal.ts'],
           testTimeout: 90_000,
@@ -41,6 +41,7 @@ export default defineConfig({
             'test/integration/choreographed-flow.test.ts',
             'test/integration/http-scenarios.test.ts',
             'test/integration/web-ui.test.ts',
+            'test/integration/web-ui-login-codec.test.ts',
             'test/integration/temporal-cluster.test.ts',
             'test/integration/cluster-tls.test.ts',
           ],

@@ -5,7 +5,8 @@ import { capture } from './run-command.ts';
 
 /**
  * The certificates the cluster profile's TLS hops use, each signed by the stack's own CA: a server
- * certificate per server (PostgreSQL, each Kafka node, the Temporal frontend) and the client
+ * certificate per server (PostgreSQL, each Kafka node, the Temporal frontend, the API's HTTPS
+ * listener) and the client
  * certificates Temporal's mTLS needs. Every one names 127.0.0.1 and localhost, where the stack
  * listens.
  */
@@ -19,6 +20,8 @@ export const stackCertificateNames = [
   'temporal-internode',
   // The application processes, the stack's own calls (probes, namespace set-up) and the Web UI server.
   'temporal-client',
+  // The API's HTTPS listener (the Web UI's browser calls the codec endpoint there, with the user's token).
+  'api',
 ] as const;
 
 /** Name of one of the stack's certificates. */

@@ -37,6 +37,7 @@ export const StackEnvSchema = Type.Object({
   ZIPKIN_MAX_SPANS: Type.Integer({ minimum: 100, default: 20000, description: 'spans Zipkin keeps in memory before it drops the oldest traces' }),
   ZIPKIN_HEAP_MB: Type.Integer({ minimum: 128, default: 256, description: 'Zipkin JVM heap' }),
   API_PORT: port(3000, 'HTTP API (its /metrics too)'),
+  API_TLS_PORT: port(3443, "HTTP API over TLS (cluster profile, first instance: the Temporal Web UI's codec endpoint)"),
   WORKER_METRICS_PORT: port(9464, 'Temporal worker /metrics'),
   TEMPORAL_SDK_METRICS_PORT: port(9465, "the Temporal SDK's own /metrics (worker process)"),
   CHOREOGRAPHY_METRICS_PORT: port(9466, 'choreography /metrics'),

@@ -23,9 +23,16 @@ import { createNodeService, httpProbe, logLineProbe } from './servers/node-servi
 import { createPostgresServer, postgresUrl, type PostgresTls } from './servers/postgres.ts';
 import type { ManagedServer, ReplicatedAppProcess, ServerName } from './servers/server.ts';
 import { createTemporalServer } from './servers/temporal.ts';
-import { createTemporalClusterServers, temporalTlsServerName, type TemporalClusterTls } from './servers/temporal-cluster.ts';
+import {
+  createTemporalClusterServers,
+  temporalTlsServerName,
+  temporalUiCallbackUrl,
+  type TemporalClusterTls,
+  type TemporalUiSecurity,
+} from './servers/temporal-cluster.ts';
 import { createZipkinServer, zipkinSpansUrl } from './servers/zipkin.ts';
 import { startServer, stopServer } from './start-server.ts';
+import { readClientsFile } from '../../src/platform/access-tokens.ts';
 
 /** Reports progress to the person at the terminal. */
 export type Reporter = (line: string) => void;
@@ -135,7 +142,28 @@ export function temporalClusterServers(config: StackConfig): ManagedServer[] {
     namespace: config.TEMPORAL_NAMESPACE,
     dependsOn: ['postgres'],
     ...(temporalTlsOf(config) ? { tls: temporalTlsOf(config)! } : {}),
+    ...(process.env.AUTH_ISSUER ? {} : { ui: temporalUiSecurityOf(config) }),
   }).map((server) => withStackCertificates(config, server));
+}
+
+/**
+ * The cluster profile's Web UI signs its users in at the stack's identity provider (its login page
+ * takes any password; the login `operator` is an operator) and passes their access token to the
+ * API's codec endpoint, which decodes payloads for operators only. A person who names an issuer of
+ * their own (AUTH_ISSUER) configures ui-server's `auth` for it themselves (README).
+ */
+function temporalUiSecurityOf(config: StackConfig): TemporalUiSecurity {
+  return {
+    issuer: identityIssuerOf(config),
+    client: () => {
+      const { webUi } = readClientsFile(identityClientsFileOf(config));
+      if (!webUi?.clientSecret) throw new Error(`${identityClientsFileOf(config)} has no Web UI client: the identity provider did not make one`);
+      return webUi;
+    },
+    // HTTPS: the UI passes its user's token to an HTTPS codec endpoint only (the first API instance's listener).
+    codecEndpoint: `https://localhost:${config.API_TLS_PORT}/codec`,
+    dependsOn: ['identity-provider'],
+  };
 }
 
 /** The cluster profile's Temporal mTLS certificates; none in the dev profile (the dev server is plaintext). */
@@ -343,6 +371,8 @@ export function identityProviderServer(config: StackConfig): ManagedServer {
       IDENTITY_ISSUER: identityIssuerOf(config),
       IDENTITY_STATE_FILE: join(config.STACK_DATA_DIR, 'secrets', 'identity-provider.json'),
       IDENTITY_CLIENTS_FILE: identityClientsFileOf(config),
+      // The cluster profile's Web UI signs its users in here (authorization code, a login page).
+      ...(config.STACK_PROFILE === 'cluster' ? { IDENTITY_WEB_UI_REDIRECT_URI: temporalUiCallbackUrl(config.TEMPORAL_UI_PORT) } : {}),
     },
     ports: [{ port: config.IDENTITY_PORT, setting: 'IDENTITY_PORT' }],
     logPath: join(stackFolders(config).logs, 'identity-provider.log'),
@@ -404,7 +434,15 @@ export interface AppInstance {
   name(process: ReplicatedAppProcess): ServerName;
   /** Endpoint labels that name the instance answering there, `API (api-2)`; unchanged in the dev profile. */
   label(process: ReplicatedAppProcess, endpoints: Record<string, string>): Record<string, string>;
-  readonly ports: { api: AppPort; workerMetrics: AppPort; sdkMetrics: AppPort; choreographyMetrics: AppPort; projectorMetrics: AppPort };
+  readonly ports: {
+    api: AppPort;
+    /** The API's HTTPS listener: the cluster profile's first instance only (the Web UI's codec endpoint). */
+    apiTls?: AppPort;
+    workerMetrics: AppPort;
+    sdkMetrics: AppPort;
+    choreographyMetrics: AppPort;
+    projectorMetrics: AppPort;
+  };
 }
 
 /**
@@ -437,7 +475,7 @@ export function instancesOf(config: StackConfig): readonly AppInstance[] {
     name: (process: ReplicatedAppProcess): ServerName => `${process}-${number}`,
     label: (process: ReplicatedAppProcess, endpoints: Record<string, string>) =>
       Object.fromEntries(Object.entries(endpoints).map(([label, value]) => [`${label} (${process}-${number})`, value])),
-    ports: number === 1 ? first : second,
+    ports: number === 1 ? { ...first, apiTls: { port: config.API_TLS_PORT, setting: 'API_TLS_PORT' } } : second,
   }));
 }
 
@@ -520,33 +558,48 @@ export function appServices(config: StackConfig): ManagedServer[] {
           'Choreography metrics': `http://localhost:${ports.choreographyMetrics.port}/metrics`,
         }),
       }),
-      createNodeService({
-        name: instance.name('api'),
-        entry: 'src/workers/api.ts',
-        cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
-        prepare: preparePayloadKeys,
-        env: {
-          ...backends,
-          ...payloadKeys,
-          ...vaultKeys,
-          ...temporalEnvOf(config),
-          API_PORT: String(ports.api.port),
-          TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
-          ...apiRateLimitEnv(),
-          ...apiAuthEnv(config),
-          // The dev server's Web UI has no login, so no token to pass: its codec endpoint answers
-          // without one, which the API allows on a loopback address only (the stack's).
-          ...(config.STACK_PROFILE === 'cluster' ? {} : { TEMPORAL_CODEC_ENDPOINT_ENABLED: 'true', TEMPORAL_CODEC_ENDPOINT_PUBLIC: 'true' }),
-        },
-        ports: [ports.api],
-        logPath: join(logs, `${instance.name('api')}.log`),
-        probe: httpProbe(`http://127.0.0.1:${ports.api.port}/readyz`),
-        endpoints: instance.label('api', {
-          API: `http://localhost:${ports.api.port}/orders`,
-          'Swagger UI': `http://localhost:${ports.api.port}/docs`,
-          'API metrics': `http://localhost:${ports.api.port}/metrics`,
+      withStackCertificates(
+        config,
+        createNodeService({
+          name: instance.name('api'),
+          entry: 'src/workers/api.ts',
+          cpuProfileDir: config.STACK_CPU_PROFILE_DIR || undefined,
+          prepare: preparePayloadKeys,
+          env: {
+            ...backends,
+            ...payloadKeys,
+            ...vaultKeys,
+            ...temporalEnvOf(config),
+            API_PORT: String(ports.api.port),
+            ...(ports.apiTls
+              ? {
+                  API_TLS_PORT: String(ports.apiTls.port),
+                  API_TLS_CERT_FILE: stackCertificatesOf(config.STACK_DATA_DIR).pairs.api.cert,
+                  API_TLS_KEY_FILE: stackCertificatesOf(config.STACK_DATA_DIR).pairs.api.key,
+                }
+              : // Not inherited from the stack's own environment (where it names the first instance's port).
+                { API_TLS_PORT: '0' }),
+            TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
+            ...apiRateLimitEnv(),
+            ...apiAuthEnv(config),
+            // The dev server's Web UI has no login, so no token to pass: its codec endpoint answers
+            // without one, which the API allows on a loopback address only (the stack's). The
+            // cluster profile's Web UI signs its users in and passes their token: operators only.
+            ...(config.STACK_PROFILE === 'cluster'
+              ? { TEMPORAL_CODEC_ENDPOINT_ENABLED: 'true' }
+              : { TEMPORAL_CODEC_ENDPOINT_ENABLED: 'true', TEMPORAL_CODEC_ENDPOINT_PUBLIC: 'true' }),
+          },
+          ports: ports.apiTls ? [ports.api, ports.apiTls] : [ports.api],
+          logPath: join(logs, `${instance.name('api')}.log`),
+          probe: httpProbe(`http://127.0.0.1:${ports.api.port}/readyz`),
+          endpoints: instance.label('api', {
+            API: `http://localhost:${ports.api.port}/orders`,
+            'Swagger UI': `http://localhost:${ports.api.port}/docs`,
+            'API metrics': `http://localhost:${ports.api.port}/metrics`,
+            ...(ports.apiTls ? { 'API over TLS': `https://localhost:${ports.apiTls.port}/orders (the Web UI's codec endpoint: /codec)` } : {}),
+          }),
         }),
-      }),
+      ),
       createNodeService({
         name: instance.name('projector'),
         entry: 'src/workers/projector.ts',

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import swagger from '@fastify/swagger';
@@ -58,6 +61,29 @@ export interface ApiDeps {
    * for the Web UI (src/api/routes/codec.ts), for operators unless `access` says otherwise.
    */
   codecEndpoint?: CodecRoutesOptions;
+  /**
+   * A certificate and key (PEM): the same routes are also served over HTTPS, on the port given to
+   * {@link listenTls} (the cluster profile: the Web UI passes its user's token to an HTTPS codec
+   * endpoint only).
+   */
+  tls?: { cert: string; key: string };
+}
+
+/** The HTTPS servers of apps built with `tls`, by app. */
+const tlsServers = new WeakMap<object, HttpsServer>();
+
+/**
+ * Starts the HTTPS listener of an app built with `tls` (after `app.listen`, or `app.ready`): the
+ * same router, hooks and error shape as the HTTP one. Closed with the app. Returns its URL.
+ */
+export async function listenTls(app: { ready(): PromiseLike<unknown> }, { host, port }: { host: string; port: number }): Promise<string> {
+  const server = tlsServers.get(app);
+  if (!server) throw new Error('listenTls: this app was built without `tls`');
+  await app.ready();
+  server.listen(port, host);
+  await once(server, 'listening');
+  const { address, port: bound } = server.address() as AddressInfo;
+  return `https://${address.includes(':') ? `[${address}]` : address}:${bound}`;
 }
 
 /** The header that carries an order's journey id from the client through both flows. */
@@ -110,6 +136,18 @@ export async function buildApiApp(deps: ApiDeps) {
   installAccessControl(app, deps.auth);
   // Node gives CONNECT to this event, never to the router, and drops the connection when nothing listens.
   app.server.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(request, socket, (path) => allowedMethods(app, path)));
+  if (deps.tls) {
+    // Fastify's router as the request handler of a second, HTTPS server (fastify.routing).
+    const tlsServer = createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, (request, response) => app.routing(request, response));
+    tlsServer.on('clientError', (err, socket) => clientErrorHandler.call(app, err, socket));
+    tlsServer.on('connect', (request: IncomingMessage, socket: Duplex) => answerConnect(request, socket, (path) => allowedMethods(app, path)));
+    tlsServers.set(app, tlsServer);
+    app.addHook('onClose', async () => {
+      if (!tlsServer.listening) return;
+      tlsServer.closeIdleConnections();
+      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+    });
+  }
   // JSON only: without this, Fastify's text/plain parser hands the route a string (a 400 that
   // blames the body) instead of the 415 an unsupported media type is.
   app.removeContentTypeParser('text/plain');

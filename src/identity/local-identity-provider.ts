@@ -30,6 +30,12 @@ export interface LocalIdentityProviderOptions {
    * @default 3600
    */
   tokenTtlSeconds?: number;
+  /**
+   * Where the Temporal Web UI (ui-server) takes its users back after they sign in: when set, the
+   * provider has a login page and a client for the Web UI (authorization code), whose users'
+   * access tokens the UI passes to the API's codec endpoint. The login `operator` is an operator.
+   */
+  webUiRedirectUri?: string;
 }
 
 /** What the provider keeps between restarts: tokens it signed stay valid, clients keep their secrets. */
@@ -40,10 +46,27 @@ export interface IdentityState {
   clientSecrets: Record<string, string>;
 }
 
-/** Reads the provider's state file, or writes a new one (signing key and client secrets) the first time. Only the owner may read it. */
+const newSecret = () => randomBytes(32).toString('base64url');
+
+/** A client's secret in the state; throws for a client the state has none for (ensureIdentityState gives every client one). */
+function secretOf(state: IdentityState, clientId: string): string {
+  const secret = state.clientSecrets[clientId];
+  if (!secret) throw new Error(`the identity provider's state has no secret for client ${clientId}`);
+  return secret;
+}
+
+/**
+ * Reads the provider's state file, or writes a new one (signing key and client secrets) the first
+ * time; a client added since the file was written gets its secret added. Only the owner may read it.
+ */
 export async function ensureIdentityState(path: string): Promise<IdentityState> {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as IdentityState;
+    const state = JSON.parse(readFileSync(path, 'utf8')) as IdentityState;
+    const missing = Object.values(localClientIds).filter((id) => !state.clientSecrets[id]);
+    if (missing.length === 0) return state;
+    for (const id of missing) state.clientSecrets[id] = newSecret();
+    writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    return state;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -51,7 +74,7 @@ export async function ensureIdentityState(path: string): Promise<IdentityState> 
   const signingKey = { ...(await exportJWK(privateKey)), kid: `local-${new Date().toISOString().slice(0, 10)}`, alg: 'ES256', use: 'sig' };
   const state: IdentityState = {
     signingKey,
-    clientSecrets: Object.fromEntries(Object.values(localClientIds).map((id) => [id, randomBytes(32).toString('base64url')])),
+    clientSecrets: Object.fromEntries(Object.values(localClientIds).map((id) => [id, newSecret()])),
   };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   try {
@@ -71,6 +94,7 @@ export function writeClientsFile(path: string, issuer: string, state: IdentitySt
     audience: apiAudience,
     operator: { clientId: localClientIds.operator, clientSecret: state.clientSecrets[localClientIds.operator] ?? '' },
     customers: { clientId: localClientIds.customers, clientSecret: state.clientSecrets[localClientIds.customers] ?? '' },
+    webUi: { clientId: localClientIds.webUi, clientSecret: state.clientSecrets[localClientIds.webUi] ?? '' },
   };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
@@ -79,9 +103,9 @@ export function writeClientsFile(path: string, issuer: string, state: IdentitySt
 /** The provider, ready to be served (`provider.callback()` is a Node request listener). */
 export function createLocalIdentityProvider(options: LocalIdentityProviderOptions): Provider {
   const ttl = options.tokenTtlSeconds ?? 3600;
-  const clients = Object.values(localClientIds).map((clientId) => ({
+  const machineClients = [localClientIds.operator, localClientIds.customers].map((clientId) => ({
     client_id: clientId,
-    client_secret: options.state.clientSecrets[clientId],
+    client_secret: secretOf(options.state, clientId),
     grant_types: ['client_credentials'],
     redirect_uris: [],
     response_types: [],
@@ -89,12 +113,27 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
     // Its one key is an ES256 key; the default (RS256) would need an RSA one.
     id_token_signed_response_alg: 'ES256' as const,
   }));
+  const webUiClient = options.webUiRedirectUri
+    ? [
+        {
+          client_id: localClientIds.webUi,
+          client_secret: secretOf(options.state, localClientIds.webUi),
+          grant_types: ['authorization_code', 'refresh_token'],
+          redirect_uris: [options.webUiRedirectUri],
+          response_types: ['code' as const],
+          token_endpoint_auth_method: 'client_secret_basic' as const,
+          id_token_signed_response_alg: 'ES256' as const,
+        },
+      ]
+    : [];
   const configuration: Configuration = {
-    clients,
+    clients: [...machineClients, ...webUiClient],
     jwks: { keys: [options.state.signingKey] },
+    // A person who signs in (the Web UI's login page): any login, its name as the subject.
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id, name: id }) }),
     features: {
-      // Off: this provider only issues machine tokens; there is no login page.
-      devInteractions: { enabled: false },
+      // The login page of the Web UI's client: it takes any login and any password (local use only).
+      devInteractions: { enabled: Boolean(options.webUiRedirectUri) },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
@@ -102,6 +141,8 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
         enabled: true,
         // A token request without `resource` is for the API: its tokens are JWTs the API verifies by itself.
         defaultResource: () => apiAudience,
+        // The Web UI's code is exchanged without naming a resource: its access token is for the API all the same.
+        useGrantedResource: () => true,
         getResourceServerInfo: (ctx: KoaContextWithOIDC, resource: string) => {
           if (resource !== apiAudience) throw new errors.InvalidTarget(`unknown resource ${resource}; this provider issues tokens for ${apiAudience}`);
           return { audience: apiAudience, scope: allowedScope(ctx), accessTokenFormat: 'jwt', accessTokenTTL: ttl, jwt: { sign: { alg: 'ES256' } } };
@@ -109,8 +150,10 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
       },
     },
     extraTokenClaims: (_ctx, token) => {
-      const clientId = (token as { clientId?: string }).clientId;
+      const { clientId, accountId } = token as { clientId?: string; accountId?: string };
       if (clientId === localClientIds.operator) return { roles: ['operator'] };
+      // Someone signed in to the Web UI: the login `operator` is an operator, anyone else has no role.
+      if (clientId === localClientIds.webUi) return { roles: accountId === 'operator' ? ['operator'] : [] };
       const customerId = customerOfScope(String((token as { scope?: string }).scope ?? ''));
       return customerId === undefined ? { roles: [] } : { roles: ['customer'], customer_id: customerId };
     },

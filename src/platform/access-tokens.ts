@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 export const apiAudience = 'urn:order-saga:api';
 
 /** The clients of the local identity provider (src/identity), by what they stand for. */
-export const localClientIds = { operator: 'order-saga-operator', customers: 'order-saga-customers' } as const;
+export const localClientIds = { operator: 'order-saga-operator', customers: 'order-saga-customers', webUi: 'order-saga-temporal-ui' } as const;
 
 /** The scope the customers client asks for to act for one customer: `customer:<id>`, the id percent-encoded (a scope holds no space). */
 export const customerScopeOf = (customerId: string) => `customer:${encodeURIComponent(customerId)}`;
@@ -34,6 +34,8 @@ export interface IdentityClientsFile {
   audience: string;
   operator: ClientCredentials;
   customers: ClientCredentials;
+  /** The Temporal Web UI's client (authorization code, its users sign in); what the stack's ui-server configuration names. */
+  webUi?: ClientCredentials;
 }
 
 /**

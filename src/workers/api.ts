@@ -1,13 +1,15 @@
 /**
  * Process entry point: the HTTP API (`npm run api`), on API_HOST:API_PORT (default
- * 127.0.0.1:3000), Swagger UI at /docs. Stops on SIGINT/SIGTERM after in-flight requests.
+ * 127.0.0.1:3000), Swagger UI at /docs; with API_TLS_PORT, over HTTPS there too (the cluster
+ * profile's, for the Web UI's codec calls). Stops on SIGINT/SIGTERM after in-flight requests.
  */
 // First: tracing starts before any module loads pg.
 import { tracing } from '../observability/register-tracing.ts';
+import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
 import { createApiPool } from '../api/api-pool.ts';
-import { buildApiApp } from '../api/app.ts';
+import { buildApiApp, listenTls } from '../api/app.ts';
 import { paymentVaultOf } from '../contexts/payments/payment-vault.ts';
 import { jwksTokenVerifier } from '../api/auth.ts';
 import { dependencyChecks } from '../api/readiness.ts';
@@ -45,6 +47,14 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       ...PaymentVaultEnv,
       API_HOST: Type.String({ default: '127.0.0.1' }),
       API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+      API_TLS_PORT: Type.Integer({
+        minimum: 0,
+        maximum: 65535,
+        default: 0,
+        description: 'also serve the API over HTTPS on this port, with API_TLS_CERT_FILE and API_TLS_KEY_FILE (0: no HTTPS listener)',
+      }),
+      API_TLS_CERT_FILE: Type.String({ default: '', description: "the HTTPS listener's certificate (PEM)" }),
+      API_TLS_KEY_FILE: Type.String({ default: '', description: "the HTTPS listener's private key (PEM)" }),
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
       TEMPORAL_CODEC_ENDPOINT_ENABLED: Type.Boolean({
         default: false,
@@ -62,6 +72,9 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   // Whoever reaches a public codec endpoint reads every payload: only where nobody else can reach the API.
   if (config.TEMPORAL_CODEC_ENDPOINT_PUBLIC && !['127.0.0.1', '::1', 'localhost'].includes(config.API_HOST))
     throw new ConfigError(`TEMPORAL_CODEC_ENDPOINT_PUBLIC=true needs a loopback API_HOST (127.0.0.1, ::1, localhost), not ${config.API_HOST}`);
+  if (config.API_TLS_PORT && (!config.API_TLS_CERT_FILE || !config.API_TLS_KEY_FILE))
+    throw new ConfigError('API_TLS_PORT needs API_TLS_CERT_FILE and API_TLS_KEY_FILE (PEM files)');
+  const tls = config.API_TLS_PORT ? { cert: readFileSync(config.API_TLS_CERT_FILE, 'utf8'), key: readFileSync(config.API_TLS_KEY_FILE, 'utf8') } : undefined;
   const log = createLogger('api', config.LOG_LEVEL);
   const pool = createApiPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
@@ -75,6 +88,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const app = await buildApiApp({
     pool,
     flows: wireOrderFlows({ pool, sagas, vault: paymentVaultOf(config) }),
+    ...(tls ? { tls } : {}),
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     logger: log,
@@ -98,6 +112,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       : {}),
   });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });
+  if (tls) app.log.info({ url: await listenTls(app, { host: config.API_HOST, port: config.API_TLS_PORT }) }, 'https listener started');
   app.log.info('api started');
   // Closed in reverse: the app first, so in-flight requests finish while the clients they use are open.
   useLogger(log);

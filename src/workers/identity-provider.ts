@@ -2,7 +2,9 @@
  * Process entry point: the local OpenID Connect provider (`npm run identity-provider`), on
  * IDENTITY_HOST:IDENTITY_PORT (default 127.0.0.1:3200). It keeps its signing key and client secrets
  * in IDENTITY_STATE_FILE (made the first time) and writes what the token tools need to
- * IDENTITY_CLIENTS_FILE. For local use only: production points the API at a real identity
+ * IDENTITY_CLIENTS_FILE. With IDENTITY_WEB_UI_REDIRECT_URI (the cluster profile) it also has a login
+ * page for the Temporal Web UI, where any password signs in and the login `operator` is an operator.
+ * For local use only: production points the API at a real identity
  * provider (README "Authentication"). Stops on SIGINT/SIGTERM.
  */
 import { createServer } from 'node:http';
@@ -25,13 +27,22 @@ runProcess(async ({ onStop, useLogger }) => {
         description: 'what npm run token, the demo and the benchmark read',
       }),
       IDENTITY_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, default: 3600 }),
+      IDENTITY_WEB_UI_REDIRECT_URI: Type.String({
+        default: '',
+        description: "the Temporal Web UI's sign-in callback (ui-server's /auth/sso/callback); when set, a login page and the Web UI's client",
+      }),
     }),
   );
   const log = createLogger('identity-provider');
   useLogger(log);
   const issuer = config.IDENTITY_ISSUER || `http://127.0.0.1:${config.IDENTITY_PORT}`;
   const state = await ensureIdentityState(config.IDENTITY_STATE_FILE);
-  const provider = createLocalIdentityProvider({ issuer, state, tokenTtlSeconds: config.IDENTITY_TOKEN_TTL_SECONDS });
+  const provider = createLocalIdentityProvider({
+    issuer,
+    state,
+    tokenTtlSeconds: config.IDENTITY_TOKEN_TTL_SECONDS,
+    ...(config.IDENTITY_WEB_UI_REDIRECT_URI ? { webUiRedirectUri: config.IDENTITY_WEB_UI_REDIRECT_URI } : {}),
+  });
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'identity provider error'));
   // oidc-provider's Koa handler answers every request itself (its promise never rejects).
   const handler = provider.callback();

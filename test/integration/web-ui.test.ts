@@ -4,7 +4,7 @@
  * Screenshots land in test-artifacts/browser/.
  */
 import { randomUUID } from 'node:crypto';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
@@ -13,6 +13,7 @@ import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
 import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { temporalUiContext } from './helpers/temporal-ui-login.ts';
 import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
@@ -46,6 +47,8 @@ async function mainTextWith(page: Page, marker: string): Promise<string> {
 describe('in a real browser', () => {
   let runtime: OrchestratedRuntime;
   let browser: Browser;
+  /** The Temporal Web UI's pages: signed in as an operator where the UI has a login (cluster profile). */
+  let ui: BrowserContext;
   const customerId = `web-ui-${randomUUID().slice(0, 8)}`;
   const confirmed = { orderId: randomUUID(), customerId, email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }], paymentRef: 'tok_approve' };
   const declined = { ...confirmed, orderId: randomUUID(), paymentRef: 'tok_decline' };
@@ -53,6 +56,7 @@ describe('in a real browser', () => {
   beforeAll(async () => {
     runtime = await startOrchestratedRuntime(servers);
     browser = await launchChromium();
+    ui = await temporalUiContext(browser, servers.temporalUiUrl);
     for (const order of [confirmed, declined]) await runtime.sagas.start(order, randomUUID());
     expect((await runtime.sagas.result(confirmed.orderId)).status).toBe('confirmed');
     expect((await runtime.sagas.result(declined.orderId)).status).toBe('cancelled');
@@ -71,7 +75,7 @@ describe('in a real browser', () => {
   });
 
   it("finds an orchestrated order's workflow by its id and shows its status, search attributes and saga activities", async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await ui.newPage();
     const workflowId = orderWorkflowId(confirmed.orderId);
     await page.goto(workflowsPage);
     await addFilter(page, 'WorkflowId', workflowId);
@@ -98,7 +102,7 @@ describe('in a real browser', () => {
   });
 
   it('lists orders by an OrderStatus filter, and a cancelled saga shows its compensation', async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await ui.newPage();
     await page.goto(workflowsPage);
     await addFilter(page, 'CustomerId', customerId);
     expect((await listedWorkflowIds(page, 2)).sort()).toEqual([orderWorkflowId(confirmed.orderId), orderWorkflowId(declined.orderId)].sort());

@@ -2,7 +2,8 @@
  * Global setup of the cluster suite: the stack's cluster profile (`npm start -- --profile
  * cluster`) started by the stack's own code on free ports in a temporary folder: PostgreSQL, the
  * Temporal server's services with the standalone Web UI, and three Kafka nodes (topics get the
- * brokers' default of 3 replicas, min.insync.replicas 2). The scenario table, the HTTP
+ * brokers' default of 3 replicas, min.insync.replicas 2), and the identity provider the Web UI
+ * signs its users in at. The scenario table, the HTTP
  * end-to-end tests and the browser test then run against it exactly as they run against the dev
  * profile's servers.
  */
@@ -50,6 +51,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     TEMPORAL_UI_PORT: String(await freePort()),
     TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),
     IDENTITY_PORT: String(await freePort()),
+    // Where the Web UI's codec endpoint is (https://localhost:<port>/codec): the Web UI login test serves it.
+    API_TLS_PORT: String(await freePort()),
   };
   const config = loadStackConfig(env);
   const tools = locateTools(config.STACK_TOOLS_DIR);
@@ -100,7 +103,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('servers', {
     temporalAddress: `127.0.0.1:${config.TEMPORAL_PORT}`,
     temporalNamespace: config.TEMPORAL_NAMESPACE,
-    temporalUiUrl: `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`,
+    // localhost, not 127.0.0.1: the host of the UI's sign-in callback, where its cookies must be.
+    temporalUiUrl: `http://localhost:${config.TEMPORAL_UI_PORT}`,
     kafkaBrokers: kafkaEnvOf(config).KAFKA_BROKERS!.split(','),
     databaseUrl: databaseUrlOf(config),
     identity: { issuer: identityIssuerOf(config), clientsFile: identityClientsFileOf(config) },

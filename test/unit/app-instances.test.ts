@@ -47,10 +47,16 @@ describe('application processes of the stack profiles', () => {
     expect(logs).toContain(join(dataDir, 'logs', 'api-2.log'));
 
     const byName = Object.fromEntries(services.map((s) => [s.name, s]));
-    expect(byName['api-1']!.ports).toEqual([{ port: 3000, setting: 'API_PORT' }]);
+    // The first API also listens with TLS (the Web UI's codec endpoint); the second does not.
+    expect(byName['api-1']!.ports).toEqual([
+      { port: 3000, setting: 'API_PORT' },
+      { port: 3443, setting: 'API_TLS_PORT' },
+    ]);
     expect(byName['api-2']!.ports).toEqual([{ port: 3001, setting: 'API_PORT_2' }]);
     // Each process is told the port it was given, not the first instance's.
     expect(envOf(byName['api-2']!).API_PORT).toBe('3001');
+    expect(envOf(byName['api-1']!)).toMatchObject({ API_TLS_PORT: '3443', API_TLS_CERT_FILE: join(dataDir, 'secrets', 'tls', 'api.crt') });
+    expect(envOf(byName['api-2']!).API_TLS_PORT).toBe('0');
     expect(envOf(byName['temporal-worker-2']!)).toMatchObject({ METRICS_PORT: '9474', TEMPORAL_SDK_METRICS_PORT: '9475' });
     expect(envOf(byName['choreography-2']!).METRICS_PORT).toBe('9476');
     expect(envOf(byName['projector-2']!).METRICS_PORT).toBe('9477');
@@ -66,7 +72,10 @@ describe('application processes of the stack profiles', () => {
     const byName = Object.fromEntries(appServices(config).map((s) => [s.name, s]));
     expect(byName['api-2']!.ports).toEqual([{ port: 42001, setting: 'API_PORT_2' }]);
     expect(byName['projector-2']!.ports).toEqual([{ port: 42002, setting: 'PROJECTOR_METRICS_PORT_2' }]);
-    expect(byName['api-1']!.ports).toEqual([{ port: 3000, setting: 'API_PORT' }]);
+    expect(byName['api-1']!.ports).toEqual([
+      { port: 3000, setting: 'API_PORT' },
+      { port: 3443, setting: 'API_TLS_PORT' },
+    ]);
   });
 
   it('down and status without the profile flag still see the instances the cluster profile started', () => {

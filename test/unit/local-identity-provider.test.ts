@@ -107,12 +107,25 @@ describe('ensureIdentityState', () => {
 
   it('keeps an existing state file as it is, and reads it back', async () => {
     const path = join(dir, 'existing.json');
-    const existing: IdentityState = { signingKey: { kty: 'EC', kid: 'kept' }, clientSecrets: { [localClientIds.operator]: 'kept-secret' } };
+    const clientSecrets = Object.fromEntries(Object.values(localClientIds).map((id) => [id, `kept-${id}`]));
+    const existing: IdentityState = { signingKey: { kty: 'EC', kid: 'kept' }, clientSecrets };
     const text = `${JSON.stringify(existing)}\n`;
     writeFileSync(path, text, { mode: 0o600 });
     expect(await ensureIdentityState(path)).toEqual(existing);
     expect(await ensureIdentityState(path)).toEqual(existing);
     expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+
+  it('adds a secret for a client the state file was written without, keeping the rest', async () => {
+    const path = join(dir, 'older.json');
+    const older: IdentityState = { signingKey: { kty: 'EC', kid: 'kept' }, clientSecrets: { [localClientIds.operator]: 'kept-secret' } };
+    writeFileSync(path, `${JSON.stringify(older)}\n`, { mode: 0o600 });
+    const state = await ensureIdentityState(path);
+    expect(state.signingKey).toEqual(older.signingKey);
+    expect(state.clientSecrets[localClientIds.operator]).toBe('kept-secret');
+    for (const id of Object.values(localClientIds).filter((id) => id !== localClientIds.operator)) expect(state.clientSecrets[id]).toMatch(/^.{20,}$/);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(state);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
   it('gives two processes that start at once the same state', async () => {

@@ -25,10 +25,13 @@ describe('encrypted payloads in the stack', () => {
     expect(payloadCodecOf({ TEMPORAL_PAYLOAD_KEYS_FILE: keysFile })).toBeDefined();
   });
 
-  it('leaves the unauthenticated codec endpoint off in the cluster profile', () => {
+  it('serves the codec endpoint to operators only in the cluster profile, whose Web UI signs its users in', () => {
     const apis = appServices(loadStackConfig({ STACK_DATA_DIR: dataDir, STACK_PROFILE: 'cluster' })).filter((s) => s.name.startsWith('api-'));
     expect(apis).toHaveLength(2);
-    for (const api of apis) expect(envOf(api).TEMPORAL_CODEC_ENDPOINT_ENABLED).toBeUndefined();
+    for (const api of apis) {
+      expect(envOf(api).TEMPORAL_CODEC_ENDPOINT_ENABLED).toBe('true');
+      expect(envOf(api).TEMPORAL_CODEC_ENDPOINT_PUBLIC).toBeUndefined();
+    }
   });
 
   it('lets keys configured by the person starting the stack win over its generated file', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { pretendStarted, serverNamesInUse } from '../fixtures/stand-in-tools.ts'
 const dir = mkdtempSync(join(tmpdir(), 'order-saga-cluster-unit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const servers = createTemporalClusterServers({
+const clusterOptions = {
   server: 'server',
   sqlTool: 'sql',
   uiServer: 'ui-server',
@@ -28,8 +28,9 @@ const servers = createTemporalClusterServers({
   uiPort: 8233,
   portBase: 7300,
   postgres: { port: 5433, user: 'order_saga', password: 'order_saga' },
-  dependsOn: ['postgres'],
-});
+  dependsOn: ['postgres'] as const,
+};
+const servers = createTemporalClusterServers(clusterOptions);
 
 describe('the cluster profile', () => {
   it('is chosen with STACK_PROFILE=cluster; dev stays the default and anything else is refused', () => {
@@ -65,6 +66,34 @@ describe('the cluster profile', () => {
       'temporal-internal-worker': ['temporal-frontend'],
       'temporal-ui': ['temporal-frontend'],
     });
+  });
+
+  it("signs the Web UI's users in at the identity provider and passes their token to an HTTPS codec endpoint; the file holding the client secret is the owner's", async () => {
+    const [ui] = createTemporalClusterServers({
+      ...clusterOptions,
+      dataDir: dir,
+      logsDir: join(dir, 'logs'),
+      ui: {
+        issuer: 'http://127.0.0.1:3200',
+        client: () => ({ clientId: 'order-saga-temporal-ui', clientSecret: 's3cret' }),
+        codecEndpoint: 'https://localhost:3443/codec',
+        dependsOn: ['identity-provider'],
+      },
+    }).filter((s) => s.name === 'temporal-ui');
+    expect(ui!.dependsOn).toEqual(['temporal-frontend', 'identity-provider']);
+    await ui!.prepare();
+    const file = join(dir, 'temporal-ui', 'config', 'development.yaml');
+    const yaml = readFileSync(file, 'utf8');
+    for (const line of [
+      'auth:\n  enabled: true',
+      'providerUrl: http://127.0.0.1:3200',
+      'clientId: order-saga-temporal-ui',
+      'clientSecret: s3cret',
+      'callbackUrl: http://localhost:8233/auth/sso/callback',
+      'codec:\n  endpoint: https://localhost:3443/codec\n  passAccessToken: true',
+    ])
+      expect(yaml).toContain(line);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it('gives every process ports of its own, the frontend on the dev profile’s 7233 and the Web UI on 8233', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -39,7 +39,27 @@ export interface TemporalClusterOptions {
   tls?: TemporalClusterTls;
   /** Servers of the same start that must answer first (PostgreSQL). */
   dependsOn?: readonly ServerName[];
+  /** The Web UI's sign-in and codec endpoint; without it the UI has no login and shows payloads as stored. */
+  ui?: TemporalUiSecurity;
 }
+
+/**
+ * The Web UI behind a login (OpenID Connect, authorization code), passing the signed-in user's
+ * access token to a codec endpoint, which decodes payloads for those its token allows.
+ */
+export interface TemporalUiSecurity {
+  /** The identity provider's issuer URL (its `/.well-known/openid-configuration` must answer when the UI starts). */
+  issuer: string;
+  /** The UI's client at the provider, read when the UI's configuration is written (the provider may make it at its own start). */
+  client: () => { clientId: string; clientSecret: string };
+  /** The codec server (`<endpoint>/decode`), which the browser calls with the user's access token. */
+  codecEndpoint: string;
+  /** Servers that must answer before the UI starts (the identity provider: ui-server reads its discovery document at start). */
+  dependsOn?: readonly ServerName[];
+}
+
+/** Where the identity provider sends a signed-in user back to ui-server. */
+export const temporalUiCallbackUrl = (uiPort: number) => `http://localhost:${uiPort}/auth/sso/callback`;
 
 /** A certificate and its private key (PEM files). */
 interface CertificateFiles {
@@ -185,10 +205,12 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
     ports: [{ port: options.uiPort, setting: 'TEMPORAL_UI_PORT' }],
     logPath: join(options.logsDir, 'temporal-ui.log'),
     stopSignal: 'SIGTERM',
-    dependsOn: ['temporal-frontend'],
+    dependsOn: ['temporal-frontend', ...(options.ui?.dependsOn ?? [])],
     prepare() {
       // ui-server reads <root>/config/<env>.yaml; the ports come from the stack's settings.
-      mkdirSync(join(uiDir, 'config'), { recursive: true });
+      mkdirSync(join(uiDir, 'config'), { recursive: true, mode: 0o700 });
+      const ui = options.ui;
+      const client = ui?.client();
       writeFileSync(
         join(uiDir, 'config', 'development.yaml'),
         [
@@ -211,16 +233,39 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
                 '  enableHostVerification: true',
               ]
             : []),
+          // Sign-in at the identity provider; the browser passes the user's access token to the
+          // codec endpoint, which decodes for operators only.
+          ...(ui && client
+            ? [
+                'auth:',
+                '  enabled: true',
+                '  providers:',
+                '    - label: order-saga identity provider',
+                '      type: oidc',
+                `      providerUrl: ${ui.issuer}`,
+                `      clientId: ${client.clientId}`,
+                `      clientSecret: ${client.clientSecret}`,
+                '      scopes: [openid]',
+                `      callbackUrl: ${temporalUiCallbackUrl(options.uiPort)}`,
+                'codec:',
+                `  endpoint: ${ui.codecEndpoint}`,
+                '  passAccessToken: true',
+                `  defaultErrorMessage: ${JSON.stringify('The codec endpoint did not decode: it decodes for operators only (sign in as operator), on an API with TEMPORAL_CODEC_ENDPOINT_ENABLED=true.')}`,
+              ]
+            : []),
           '',
         ].join('\n'),
+        // It holds the UI client's secret.
+        { mode: 0o600 },
       );
+      chmodSync(join(uiDir, 'config', 'development.yaml'), 0o600);
     },
     launchSpec: () => ({ command: options.uiServer, args: ['--root', uiDir, '--config', 'config', '--env', 'development', 'start'] }),
     async probe() {
       const response = await fetch(`http://127.0.0.1:${options.uiPort}/`, { signal: AbortSignal.timeout(2000) });
       if (!response.ok) throw new Error(`the Web UI answered HTTP ${response.status}`);
     },
-    endpoints: () => ({ 'Temporal Web UI': `http://localhost:${options.uiPort}` }),
+    endpoints: () => ({ 'Temporal Web UI': `http://localhost:${options.uiPort}${options.ui ? ' (sign in as operator, any password)' : ''}` }),
   };
 
   return [

@@ -46,7 +46,7 @@ const bodyLimit = 8 * 1024 * 1024;
 /**
  * The Temporal codec server protocol (`POST /codec/decode`, `POST /codec/encode`, body and answer
  * `{ payloads: [...] }`), so that the Temporal Web UI shows decoded payloads. The UI calls it from
- * the browser, so it answers CORS for the UI's origin only (with the `X-Namespace` header it sends).
+ * the browser, so it answers CORS for the UI's origin only (with the headers it sends).
  *
  * Whoever can call it can read every payload: it is for operators (see `access`), and the API
  * registers it only when `TEMPORAL_CODEC_ENDPOINT_ENABLED=true`.
@@ -56,7 +56,8 @@ export const codecRoutes: FastifyPluginCallbackTypebox<CodecRoutesOptions> = (ap
     if (request.headers.origin !== options.uiOrigin) return;
     reply.header('access-control-allow-origin', options.uiOrigin);
     reply.header('access-control-allow-methods', 'POST, OPTIONS');
-    reply.header('access-control-allow-headers', 'Content-Type, X-Namespace, Authorization');
+    // What the Web UI sends: with a login, its user's access token (Authorization) and ID token (Authorization-Extras).
+    reply.header('access-control-allow-headers', 'Content-Type, X-Namespace, Authorization, Authorization-Extras');
     reply.header('access-control-allow-credentials', 'true');
     reply.header('vary', 'Origin');
   });
