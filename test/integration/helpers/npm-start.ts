@@ -33,7 +33,8 @@ const portSettings = [
   'CHOREOGRAPHY_METRICS_PORT',
   'PROJECTOR_METRICS_PORT',
   'ZIPKIN_PORT',
-  // The second instances of the cluster profile (unused by the dev profile).
+  // The cluster profile's: the first API's HTTPS listener and the second instances (unused by the dev profile).
+  'API_TLS_PORT',
   'API_PORT_2',
   'WORKER_METRICS_PORT_2',
   'TEMPORAL_SDK_METRICS_PORT_2',
