@@ -7,13 +7,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApiApp } from '../../src/api/app.ts';
 import { AesGcmPayloadCodec } from '../../src/platform/payload-codec.ts';
-import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
 import { signedIn, testAuth } from './helpers/auth.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
-import { testVault } from './helpers/vault.ts';
+import { buildOrchestratedApi, startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -53,15 +50,7 @@ describe('encrypted workflow payloads', () => {
    * `codecEndpoint` is given. Its requests carry no token unless they say so: see {@link operatorApp}.
    */
   const apiApp = (codecEndpoint?: { codec: AesGcmPayloadCodec; uiOrigin: string }) =>
-    buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
-      temporalUiUrl: uiOrigin,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      auth: verifier,
-      ...(codecEndpoint ? { codecEndpoint } : {}),
-    });
+    buildOrchestratedApi(runtime, servers, { temporalUiUrl: uiOrigin, auth: verifier, ...(codecEndpoint ? { codecEndpoint } : {}) });
   /** {@link apiApp}, whose requests carry an operator's token (helpers/auth.ts), as the Web UI of an operator who logged in passes it. */
   const operatorApp = async (codecEndpoint?: { codec: AesGcmPayloadCodec; uiOrigin: string }) => signedIn(await apiApp(codecEndpoint), tokens);
 

@@ -6,14 +6,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApiApp } from '../../src/api/app.ts';
+import { type buildApiApp } from '../../src/api/app.ts';
 import { AesGcmPayloadCodec } from '../../src/platform/payload-codec.ts';
-import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
-import { testAuth } from './helpers/auth.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
-import { testVault } from './helpers/vault.ts';
+import { buildOrchestratedApi, startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -36,13 +33,7 @@ describe('the Temporal Web UI and encrypted payloads, in a real browser', () => 
 
   beforeAll(async () => {
     runtime = await startOrchestratedRuntime(servers, { payloadCodec: codec });
-    api = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
-      temporalUiUrl: servers.temporalUiUrl,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      auth: testAuth(servers).verifier,
+    api = await buildOrchestratedApi(runtime, servers, {
       // Public, exactly as the stack's dev profile serves it (TEMPORAL_CODEC_ENDPOINT_PUBLIC, on a
       // loopback API only): the Temporal dev server's Web UI has no login, so it has no token to pass.
       codecEndpoint: { codec, uiOrigin: new URL(servers.temporalUiUrl).origin, access: 'public' },

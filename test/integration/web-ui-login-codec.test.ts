@@ -11,15 +11,12 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stackCertificatesOf } from '../../infra/stack/certificates.ts';
 import { loadStackConfig } from '../../infra/stack/config.ts';
-import { buildApiApp, listenTls } from '../../src/api/app.ts';
+import { type buildApiApp, listenTls } from '../../src/api/app.ts';
 import { AesGcmPayloadCodec } from '../../src/platform/payload-codec.ts';
-import { wireOrderFlows } from '../../src/workers/order-flows.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
-import { testAuth } from './helpers/auth.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { buildOrchestratedApi, startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import { temporalUiContext } from './helpers/temporal-ui-login.ts';
-import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -46,13 +43,7 @@ describe("the cluster profile's Web UI: sign-in, and payloads decoded for operat
     runtime = await startOrchestratedRuntime(servers, { payloadCodec: codec });
     // The API as the stack's first instance serves it: the codec endpoint for operators, on the
     // HTTPS port the UI's configuration names (API_TLS_PORT), with the stack's certificate.
-    api = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
-      temporalUiUrl: servers.temporalUiUrl,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      auth: testAuth(servers).verifier,
+    api = await buildOrchestratedApi(runtime, servers, {
       codecEndpoint: { codec, uiOrigin: new URL(servers.temporalUiUrl).origin },
       tls: { cert: readFileSync(apiCertificate.cert, 'utf8'), key: readFileSync(apiCertificate.key, 'utf8') },
     });

@@ -6,15 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApiApp } from '../../src/api/app.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
-import { testAuth } from './helpers/auth.ts';
 import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { eventually } from './helpers/choreography-scenarios.ts';
-import { wireOrderFlows } from '../../src/workers/order-flows.ts';
-import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
+import { buildOrchestratedApi, startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import { temporalUiContext } from './helpers/temporal-ui-login.ts';
-import { testVault } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -123,15 +119,8 @@ describe('in a real browser', () => {
   });
 
   it('shows every route of the API in Swagger UI', async () => {
-    const api = await buildApiApp({
-      pool: runtime.pool,
-      flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
-      temporalUiUrl: servers.temporalUiUrl,
-      namespace: servers.temporalNamespace,
-      readiness: [],
-      // /docs is public: the browser needs no token to list the routes.
-      auth: testAuth(servers).verifier,
-    });
+    // /docs is public: the browser needs no token to list the routes.
+    const api = await buildOrchestratedApi(runtime, servers);
     try {
       const base = await api.listen({ port: 0, host: '127.0.0.1' });
       const routes = [

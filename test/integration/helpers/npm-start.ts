@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { loadStackConfig, type StackConfig } from '../../../infra/stack/config.ts';
 import { projectRoot } from '../../../infra/stack/paths.ts';
 import { freePort } from '../../../infra/stack/ports.ts';
+import { freeKafkaClusterPorts, kafkaClusterPortStep } from '../../../infra/stack/servers/kafka.ts';
 import { PidFiles, isRunning, type ProcessRecord } from '../../../infra/stack/process.ts';
 import { appServices, identityClientsFileOf, stackFolders } from '../../../infra/stack/stack.ts';
 import { AccessTokens } from '../../../src/platform/access-tokens.ts';
@@ -42,6 +43,21 @@ const portSettings = [
   'PROJECTOR_METRICS_PORT_2',
 ];
 
+/**
+ * KAFKA_PORT and KAFKA_CONTROLLER_PORT for the cluster profile, whose second and third nodes listen
+ * on those plus 100 and 200: all six free now, and none of `taken` (picked free a moment ago, so
+ * no longer checkable by binding). A single free port for KAFKA_PORT once left node 3 on a port
+ * in use (a fresh-clone CI run: "Socket server failed to bind").
+ */
+async function kafkaClusterPortsApartFrom(taken: number[]): Promise<{ KAFKA_PORT: string; KAFKA_CONTROLLER_PORT: string }> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const { port, controllerPort } = await freeKafkaClusterPorts();
+    const nodes = [0, 1, 2].flatMap((n) => [port + kafkaClusterPortStep * n, controllerPort + kafkaClusterPortStep * n]);
+    if (!nodes.some((p) => taken.includes(p))) return { KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(controllerPort) };
+  }
+  throw new Error('no Kafka cluster ports apart from the ports already picked');
+}
+
 /** A running `npm start`. */
 export interface StartedSystem {
   env: Record<string, string>;
@@ -69,6 +85,7 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
   chmodSync(dataDir, 0o755); // PostgreSQL runs as `postgres` when we are root
   const env: Record<string, string> = { STACK_DATA_DIR: dataDir, KAFKA_HEAP_MB: '384', ...extraEnv };
   for (const setting of portSettings) env[setting] = String(await freePort());
+  if (env.STACK_PROFILE === 'cluster') Object.assign(env, await kafkaClusterPortsApartFrom(portSettings.map((setting) => Number(env[setting]))));
   const config = loadStackConfig(env);
 
   let output = '';

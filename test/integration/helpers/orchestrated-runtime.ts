@@ -19,6 +19,9 @@ import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
+import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
+import { testAuth } from './auth.ts';
 import { testVault } from './vault.ts';
 import { kafkaSecurity, temporalTls } from './secure-clients.ts';
 
@@ -118,4 +121,21 @@ export async function startOrchestratedRuntime(
       await pool.end();
     },
   };
+}
+
+/**
+ * The API over `runtime`'s orchestrated side, as the tests that look at Temporal through it build
+ * it (the Web UI and codec tests): the suite's token verifier and vault, no readiness checks;
+ * `extra` adds or overrides the rest (a codec endpoint, TLS, the UI's URL).
+ */
+export function buildOrchestratedApi(runtime: OrchestratedRuntime, servers: TestServers, extra: Partial<ApiDeps> = {}) {
+  return buildApiApp({
+    pool: runtime.pool,
+    flows: wireOrderFlows({ pool: runtime.pool, sagas: runtime.sagas, vault: testVault }),
+    temporalUiUrl: servers.temporalUiUrl,
+    namespace: servers.temporalNamespace,
+    readiness: [],
+    auth: testAuth(servers).verifier,
+    ...extra,
+  });
 }
