@@ -14,9 +14,9 @@ import { loadStackConfig } from '../../infra/stack/config.ts';
 import { type buildApiApp, listenTls } from '../../src/api/app.ts';
 import { AesGcmPayloadCodec } from '../../src/platform/payload-codec.ts';
 import { orderWorkflowId } from '../../src/workflows/definitions.ts';
-import { launchChromium } from './helpers/browser.ts';
+import { launchChromium, saveScreenshot } from './helpers/browser.ts';
 import { buildOrchestratedApi, startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
-import { mainTextOnceShown, storedInputPrefix, temporalUiContext } from './helpers/temporal-ui-login.ts';
+import { temporalUiContext } from './helpers/temporal-ui-login.ts';
 import '../setup/servers.ts';
 
 const servers = inject('servers');
@@ -67,7 +67,11 @@ describe("the cluster profile's Web UI: sign-in, and payloads decoded for operat
   async function workflowPageAs(login: string, marker: string, screenshot: string): Promise<string> {
     const context: BrowserContext = await temporalUiContext(browser, servers.temporalUiUrl, login);
     const page = await context.newPage();
-    const text = await mainTextOnceShown(page, workflowPage, marker, screenshot);
+    await page.goto(workflowPage);
+    const main = page.locator('main');
+    await expect.poll(() => main.innerText(), { timeout: 30_000 }).toContain(marker);
+    const text = await main.innerText();
+    await saveScreenshot(page, screenshot);
     await context.close();
     return text;
   }
@@ -90,7 +94,12 @@ describe("the cluster profile's Web UI: sign-in, and payloads decoded for operat
   });
 
   it('shows anyone else who signs in the ciphertext: the codec endpoint refuses their token', async () => {
-    const ciphertext = await storedInputPrefix(runtime.client, order.orderId);
+    const history = await runtime.client.workflow.getHandle(orderWorkflowId(order.orderId)).fetchHistory();
+    const stored = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+    const ciphertext = Buffer.from(stored ?? new Uint8Array())
+      .toString('base64')
+      .slice(0, 40);
+    expect(ciphertext).toHaveLength(40);
     const before = decodeCalls.length;
     const text = await workflowPageAs('mallory', ciphertext, 'temporal-ui-cluster-other-login-ciphertext');
     expect(text).not.toContain(email);

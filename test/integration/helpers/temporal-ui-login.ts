@@ -1,8 +1,4 @@
-import type { Client } from '@temporalio/client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { expect } from 'vitest';
-import { orderWorkflowId } from '../../../src/workflows/definitions.ts';
-import { saveScreenshot } from './browser.ts';
 
 /**
  * Signs `page` in to a Temporal Web UI that has a login (the cluster profile's ui-server): the UI's
@@ -36,28 +32,4 @@ export async function temporalUiContext(browser: Browser, uiUrl: string, login =
     await page.close();
   }
   return context;
-}
-
-/**
- * Opens `url` in `page`, waits until its main area shows `marker`, saves a screenshot named
- * `screenshot` and returns the main area's text.
- */
-export async function mainTextOnceShown(page: Page, url: string, marker: string, screenshot: string): Promise<string> {
-  await page.goto(url);
-  const main = page.locator('main');
-  await expect.poll(() => main.innerText(), { timeout: 30_000 }).toContain(marker);
-  const text = await main.innerText();
-  await saveScreenshot(page, screenshot);
-  return text;
-}
-
-/** The first 40 base64 characters of an order's workflow input as the server stores it: what the UI prints of bytes it cannot decode. */
-export async function storedInputPrefix(client: Client, orderId: string): Promise<string> {
-  const history = await client.workflow.getHandle(orderWorkflowId(orderId)).fetchHistory();
-  const stored = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
-  const prefix = Buffer.from(stored ?? new Uint8Array())
-    .toString('base64')
-    .slice(0, 40);
-  expect(prefix).toHaveLength(40);
-  return prefix;
 }
