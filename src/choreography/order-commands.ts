@@ -46,7 +46,7 @@ export async function placeChoreographedOrder(pool: pg.Pool, request: OrderReque
     if (!created) return { created };
     await recordCorrelationId(tx, request.orderId, correlationId);
     const { customerId, email, items, paymentRef } = request;
-    await emitOrderEvent(tx, { orderId: request.orderId, correlationId }, 'order.placed', { customerId, email, items, paymentRef });
+    await emitOrderEvent(tx, { orderId: request.orderId, correlationId }, 'order.placed', { customerId, email, items, payment: { ref: paymentRef } });
     return { created };
   });
 }

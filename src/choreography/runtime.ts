@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type ConsumerRunner } from '../messaging/consumer-runner.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox-relay.ts';
+import type { EventContracts } from '../messaging/schema-registry.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import { sweepReviewDeadlines } from './order-commands.ts';
 import type { ChoreographyService } from './services.ts';
@@ -29,6 +30,8 @@ export interface ChoreographyRuntimeOptions {
   pool: pg.Pool;
   /** Connected idempotent producer (relay and dead letters). */
   producer: MessageSender;
+  /** The registered event schemas (src/messaging/schema-registry.ts). */
+  contracts: EventContracts;
   log: Logger;
   services: ChoreographyService[];
   /** Outbox relays to run in this process (0 when another process runs the relay). @default 1 */
@@ -72,6 +75,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       producerName: service.producerName,
       handlers: service.handlers,
       producer: options.producer,
+      contracts: options.contracts,
       log: options.log,
       topicPrefix: prefix,
       ...(options.retryWindowMs !== undefined ? { retryWindowMs: options.retryWindowMs } : {}),
@@ -83,7 +87,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
   await Promise.all(consumers.map((c) => c.start()));
 
   const relays: OutboxRelay[] = Array.from({ length: options.relays ?? 1 }, () =>
-    createOutboxRelay({ pool: options.pool, producer: options.producer, log: options.log, topicPrefix: prefix }),
+    createOutboxRelay({ pool: options.pool, producer: options.producer, contracts: options.contracts, log: options.log, topicPrefix: prefix }),
   );
   const relayRuns = relays.map((relay) => relay.run());
 

@@ -222,8 +222,9 @@ function paymentsService(deps: ChoreographyDeps): ChoreographyService {
     handlers: {
       'order.placed': async (event, ctx) => {
         // The vault's reference; an order accepted before the vault carried its token instead.
-        const payment = event.data.paymentRef ?? event.data.paymentToken;
-        if (!payment) return;
+        const instrument = event.data.payment;
+        if (!instrument) return;
+        const payment = 'ref' in instrument ? instrument.ref : instrument.legacyToken;
         await recordPaymentToken(ctx.tx, event.orderId, payment);
         return maybeCharge(event, ctx);
       },

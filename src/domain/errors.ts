@@ -131,6 +131,21 @@ export class InvalidEventError extends OrderSagaError {
 }
 
 /**
+ * Thrown when the schema registry cannot be reached (or answers 5xx) for a schema this process
+ * has not cached yet: retried until it answers, since the message itself may be fine.
+ */
+export class SchemaRegistryUnavailableError extends OrderSagaError {
+  readonly code = 'SCHEMA_REGISTRY_UNAVAILABLE';
+  readonly retryable = true;
+  constructor(
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the schema registry is unavailable: ${detail}`, options);
+  }
+}
+
+/**
  * Thrown when the database refuses a value for good (SQLSTATE class 22, such as a NUL character
  * in text, or an integrity violation the code did not expect): the same write fails on every
  * retry, so it is not retried; the saga compensates, the consumer dead-letters the event.
@@ -158,6 +173,7 @@ export const errorCodes = {
   NOTIFICATION_FAILED: { retryable: true },
   EVENT_PUBLISH_FAILED: { retryable: true },
   INVALID_EVENT: { retryable: false },
+  SCHEMA_REGISTRY_UNAVAILABLE: { retryable: true },
   DATA_REJECTED: { retryable: false },
 } as const;
 

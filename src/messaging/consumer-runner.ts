@@ -3,7 +3,7 @@ import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { DataRejectedError, InvalidEventError, OrderSagaError } from '../domain/errors.ts';
+import { DataRejectedError, InvalidEventError, OrderSagaError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
 import { eventTypes, type EventData, type EventEnvelope, type EventType } from '../domain/events.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { inProcessSpan } from '../observability/message-tracing.ts';
@@ -12,7 +12,9 @@ import { isDeterministicDatabaseError, isTransientDatabaseError } from '../platf
 import { failpoint } from '../platform/failpoints.ts';
 import { createEnvelope, validateEnvelope } from './envelope.ts';
 import { deterministicEventId } from './event-ids.ts';
+import { schemaIdHeader } from './event-schemas.ts';
 import { addToOutbox, outboxInsert, outboxRows } from './outbox.ts';
+import type { EventContracts } from './schema-registry.ts';
 import { deadLetterTopicOf, topicOf } from './topics.ts';
 
 /** What a handler gets besides the event: the transaction of its effect, and a way to emit events. */
@@ -83,6 +85,8 @@ export interface ConsumerRunnerOptions {
   handlers: EventHandlers;
   /** Connected producer for dead letters. */
   producer: MessageSender;
+  /** The registered schemas each message is checked against (by the id in its `schema-id` header). */
+  contracts: EventContracts;
   log: Logger;
   /** Only events of this flow are applied (`any`: both); the others are skipped. @default 'choreographed' */
   flow?: EventEnvelope['flow'] | 'any';
@@ -328,7 +332,12 @@ const messageKey = (topic: string, partition: number, offset: string) => `${topi
  *   the same way for as long as the database is away, without using up the window: an outage
  *   dead-letters nothing and the event is applied once the database is back (once: its dedupe
  *   row commits with its effect).
- * - A poison message (not JSON, not an event of the catalog, an unknown schema version), a
+ * - A message whose writer's schema this process has not cached while the schema registry is away
+ *   waits the same way until the registry answers; with every schema in use cached, an outage of
+ *   the registry changes nothing.
+ * - A poison message (not JSON, without a `schema-id` header or with an id the registry does not
+ *   know, not matching the schema it names, not an event of the catalog, an unknown schema
+ *   version), a
  *   non-retryable failure, data the database refuses (class 22/23, as {@link DataRejectedError}),
  *   or a retryable failure still failing at the end of its window goes to `dlq.<group>` with the original
  *   topic, partition, offset, error and attempts in headers; the offset is then committed and the
@@ -441,13 +450,41 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
    * failed retryably (the caller pauses the partition and leaves the message unresolved), or with
    * undefined once the message is done with (applied, a duplicate, skipped or dead-lettered).
    */
+  /**
+   * The event a message carries, in the current schema version: its value parsed, checked against
+   * the schema it was written with (the registry id in its `schema-id` header), then against the
+   * catalog, earlier versions upcast.
+   * @throws InvalidEventError (or a SyntaxError for a value that is not JSON): dead-letter it
+   * @throws SchemaRegistryUnavailableError: the writer's schema is not cached and the registry does not answer
+   */
+  async function decode(message: KafkaMessage): Promise<EventEnvelope> {
+    const value: unknown = JSON.parse(message.value?.toString() ?? '');
+    const id = headerText(message.headers)[schemaIdHeader];
+    if (id === undefined) throw new InvalidEventError(`no ${schemaIdHeader} header: every event carries the registry id of the schema it was written with`);
+    if (!/^[1-9]\d{0,9}$/.test(id)) throw new InvalidEventError(`${schemaIdHeader} header ${JSON.stringify(id.slice(0, 40))} is not a registry id`);
+    await options.contracts.checkWriterSchema(Number(id), value);
+    return validateEnvelope(value);
+  }
+
   async function handleMessage(topic: string, partition: number, message: KafkaMessage): Promise<number | undefined> {
     let event: EventEnvelope;
     try {
-      event = validateEnvelope(JSON.parse(message.value?.toString() ?? ''));
+      event = await decode(message);
     } catch (err) {
+      if (err instanceof SchemaRegistryUnavailableError) {
+        // Not the message's fault: it waits, as for a database outage, until the registry answers.
+        const key = messageKey(topic, partition, message.offset);
+        const state = retries.get(key) ?? { topic, partition, attempt: 0, retriedMs: 0, lastRetryableFailureAt: undefined };
+        state.attempt += 1;
+        retries.set(key, state);
+        const retryInMs = backoffMs(Math.min(state.attempt, 16), baseBackoff, maxBackoff);
+        count('unknown', 'retried');
+        log.warn({ topic, partition, offset: message.offset, err, retryInMs }, 'schema registry unavailable; retrying until it answers');
+        return retryInMs;
+      }
       const reason = err instanceof InvalidEventError ? err.message : `not JSON: ${(err as Error).message}`;
       await deadLetter(topic, partition, message, reason, 1);
+      retries.delete(messageKey(topic, partition, message.offset));
       return undefined;
     }
     // Every line about this event names it, its order and the order's journey.

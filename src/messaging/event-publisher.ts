@@ -2,6 +2,8 @@ import type { MessageSender } from './renewing-producer.ts';
 import { EventPublishFailedError } from '../domain/errors.ts';
 import type { EventEnvelope } from '../domain/events.ts';
 import { endSpans, startPublishSpan } from '../observability/message-tracing.ts';
+import { schemaIdHeader } from './event-schemas.ts';
+import type { EventContracts } from './schema-registry.ts';
 import { topicOf } from './topics.ts';
 
 /** Publishes domain events to Kafka. */
@@ -20,12 +22,20 @@ export function eventHeaders(event: EventEnvelope): Record<string, string> {
   };
 }
 
+/** Options of {@link createEventPublisher}. */
+export interface EventPublisherOptions {
+  /** The registered schemas: each message carries the id of its own in the `schema-id` header. */
+  contracts: EventContracts;
+  /** @default '' */
+  topicPrefix?: string;
+}
+
 /**
  * An event publisher over an idempotent kafkajs producer (created with `idempotent: true` and
  * `maxInFlightRequests: 1`): topic = event type, key = order id, so one order's events stay in
  * order within a partition.
  */
-export function createEventPublisher(producer: MessageSender, topicPrefix = ''): EventPublisher {
+export function createEventPublisher(producer: MessageSender, { contracts, topicPrefix = '' }: EventPublisherOptions): EventPublisher {
   return {
     async publish(events) {
       if (events.length === 0) return;
@@ -36,7 +46,8 @@ export function createEventPublisher(producer: MessageSender, topicPrefix = ''):
       const topicMessages = [...byTopic].map(([topic, batch]) => ({
         topic,
         messages: batch.map((event) => {
-          const { span, headers } = startPublishSpan(topic, event.orderId, eventHeaders(event));
+          const schemaId = String(contracts.schemaIdOf(event.type, event.schemaVersion));
+          const { span, headers } = startPublishSpan(topic, event.orderId, { ...eventHeaders(event), [schemaIdHeader]: schemaId });
           spans.push(span);
           return { key: event.orderId, value: JSON.stringify(event), headers };
         }),

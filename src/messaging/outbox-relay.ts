@@ -4,13 +4,18 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Span } from '@opentelemetry/api';
 import { contextFromHeaders, endSpans, startPublishSpan } from '../observability/message-tracing.ts';
+import type { EventType } from '../domain/events.ts';
 import { failpoint } from '../platform/failpoints.ts';
+import { schemaIdHeader } from './event-schemas.ts';
+import type { EventContracts } from './schema-registry.ts';
 
 /** Options of {@link createOutboxRelay}. */
 export interface OutboxRelayOptions {
   pool: pg.Pool;
   /** An idempotent producer (`idempotent: true`, `maxInFlightRequests: 1`), connected. */
   producer: MessageSender;
+  /** The registered schemas: each message gets the id of its own in the `schema-id` header. */
+  contracts: EventContracts;
   log: Logger;
   /** Rows published per transaction. @default 200 */
   batchSize?: number;
@@ -59,10 +64,13 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
         await client.query('rollback');
         return 0;
       }
-      const { rows } = await client.query<{ id: string; topic: string; message_key: string; payload: unknown; headers: Record<string, string> }>(
-        'select id, topic, message_key, payload, headers from messaging.outbox where sent_at is null order by id limit $1',
-        [batchSize],
-      );
+      const { rows } = await client.query<{
+        id: string;
+        topic: string;
+        message_key: string;
+        payload: { type: EventType; schemaVersion: number };
+        headers: Record<string, string>;
+      }>('select id, topic, message_key, payload, headers from messaging.outbox where sent_at is null order by id limit $1', [batchSize]);
       if (rows.length > 0) {
         const byTopic = new Map<string, typeof rows>();
         for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
@@ -73,7 +81,11 @@ export function createOutboxRelay(options: OutboxRelayOptions) {
           return {
             topic,
             messages: batch.map((row) => {
-              const { span, headers } = startPublishSpan(topic, row.message_key, row.headers, contextFromHeaders(row.headers));
+              // The row keeps the version it was written in: a row of an earlier version, left by
+              // the code before an upgrade, goes out with that version's id.
+              const schemaId = String(options.contracts.schemaIdOf(row.payload.type, row.payload.schemaVersion));
+              const rowHeaders = { ...row.headers, [schemaIdHeader]: schemaId };
+              const { span, headers } = startPublishSpan(topic, row.message_key, rowHeaders, contextFromHeaders(row.headers));
               spans.push(span);
               return { key: row.message_key, value: JSON.stringify(row.payload), headers };
             }),

@@ -45,6 +45,22 @@ export const KafkaEnv = {
   KAFKA_TOPIC_PREFIX: Type.String({ default: '', description: 'prefix of topic and consumer group names, e.g. "staging."' }),
 };
 
+/** The schema registry (Confluent-compatible API) the event contracts are registered in (docs/event-contracts.md). */
+export const SchemaRegistryEnv = {
+  SCHEMA_REGISTRY_URL: Type.String({
+    default: 'http://127.0.0.1:8081/apis/ccompat/v7',
+    description: "the registry's Confluent-compatible API: Apicurio's /apis/ccompat/v7, or a Confluent Schema Registry's root URL",
+  }),
+  SCHEMA_REGISTRY_USERNAME: Type.Optional(Type.String({ description: 'basic authentication, when the registry requires it' })),
+  SCHEMA_REGISTRY_PASSWORD: Type.Optional(Type.String()),
+};
+
+/** The event contracts' options of a process's SCHEMA_REGISTRY_* settings and topic prefix. */
+export const schemaRegistryOf = (config: { SCHEMA_REGISTRY_URL: string; SCHEMA_REGISTRY_USERNAME?: string; SCHEMA_REGISTRY_PASSWORD?: string }) => ({
+  url: config.SCHEMA_REGISTRY_URL,
+  ...(config.SCHEMA_REGISTRY_USERNAME ? { username: config.SCHEMA_REGISTRY_USERNAME, password: config.SCHEMA_REGISTRY_PASSWORD ?? '' } : {}),
+});
+
 /** PostgreSQL. */
 export const DatabaseEnv = {
   DATABASE_URL: Type.String({ default: 'postgres://order_saga:order_saga@127.0.0.1:5433/order_saga' }),

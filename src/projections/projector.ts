@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { eventTypes, type EventEnvelope, type EventType } from '../domain/events.ts';
 import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type EventHandler, type EventHandlers } from '../messaging/consumer-runner.ts';
 import { validateEnvelope } from '../messaging/envelope.ts';
+import type { EventContracts } from '../messaging/schema-registry.ts';
 import { resetGroupToEarliest } from '../messaging/dead-letters.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import type { Queryable } from '../platform/database.ts';
@@ -18,11 +19,12 @@ export const projectorGroup = 'projector';
 /**
  * An event's data as the read model keeps it: without the payment token that `order.placed`
  * events of orders accepted before the payments vault carried (the read model is no place for one,
- * and GET /orders/:id/events answers what it keeps).
+ * and GET /orders/:id/events answers what it keeps). The event is in the current version: such a
+ * token arrives as `payment.legacyToken` (src/messaging/upcasters.ts).
  */
-function withoutPaymentToken(data: object): object {
-  if (!('paymentToken' in data)) return data;
-  const { paymentToken: _dropped, ...rest } = data as { paymentToken?: unknown };
+function withoutPaymentToken(event: EventEnvelope): object {
+  if (event.type !== 'order.placed' || !event.data.payment || 'ref' in event.data.payment) return event.data;
+  const { payment: _dropped, ...rest } = event.data;
   return rest;
 }
 
@@ -33,8 +35,8 @@ function withoutPaymentToken(data: object): object {
  */
 export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise<OrderView | null> {
   const inserted = await tx.query(
-    `insert into read_model.order_timeline (event_id, order_id, type, occurred_at, flow, producer, correlation_id, causation_id, data)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict (event_id) do nothing`,
+    `insert into read_model.order_timeline (event_id, order_id, type, occurred_at, flow, producer, correlation_id, causation_id, data, schema_version)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (event_id) do nothing`,
     [
       event.eventId,
       event.orderId,
@@ -44,7 +46,8 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
       event.producer,
       event.correlationId,
       event.causationId,
-      JSON.stringify(withoutPaymentToken(event.data)),
+      JSON.stringify(withoutPaymentToken(event)),
+      event.schemaVersion,
     ],
   );
   if (inserted.rowCount === 0) return null;
@@ -59,15 +62,16 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
     correlation_id: string;
     causation_id: string | null;
     data: unknown;
+    schema_version: number;
   }>('select * from read_model.order_timeline where order_id = $1', [event.orderId]);
   // The timeline holds only events that were validated when they were consumed; validating them
-  // again is what types each one's data by its type.
+  // again is what types each one's data by its type, and upcasts the rows of an earlier version.
   const view = projectOrder(
     rows.map((r) =>
       validateEnvelope({
         eventId: r.event_id,
         type: r.type,
-        schemaVersion: 1,
+        schemaVersion: r.schema_version,
         occurredAt: r.occurred_at.toISOString(),
         orderId: event.orderId,
         correlationId: r.correlation_id,
@@ -138,6 +142,8 @@ export interface ProjectorOptions {
   pool: pg.Pool;
   /** Connected producer, for dead letters. */
   producer: MessageSender;
+  /** The registered event schemas (src/messaging/schema-registry.ts). */
+  contracts: EventContracts;
   log: Logger;
   /** Prefix of topics and of the group name. @default '' */
   prefix?: string;
@@ -161,6 +167,7 @@ export async function startProjector(options: ProjectorOptions) {
     producerName: 'projector',
     handlers: projectorHandlers(options.metrics?.orders),
     producer: options.producer,
+    contracts: options.contracts,
     log: options.log,
     topicPrefix: prefix,
     flow: 'any',

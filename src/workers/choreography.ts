@@ -20,7 +20,19 @@ import { outboxBacklog } from '../messaging/outbox.ts';
 import { registerKafkaBacklogMetrics, registerOutboxMetrics } from '../observability/backlog-metrics.ts';
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, PaymentVaultEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
+import {
+  DatabaseEnv,
+  IntegrationsEnv,
+  KafkaEnv,
+  LogEnv,
+  PaymentVaultEnv,
+  SchemaRegistryEnv,
+  loadConfig,
+  metricsEnv,
+  poolTimeoutsOf,
+  schemaRegistryOf,
+} from '../platform/config.ts';
+import { registerEventContracts } from '../messaging/schema-registry.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -31,6 +43,7 @@ const serviceNames = ['orders', 'inventory', 'payments', 'notifications'] as con
 
 const ChoreographyEnvSchema = Type.Object({
   ...KafkaEnv,
+  ...SchemaRegistryEnv,
   ...DatabaseEnv,
   ...IntegrationsEnv,
   ...PaymentVaultEnv,
@@ -77,6 +90,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
+  const contracts = await registerEventContracts(schemaRegistryOf(config));
 
   const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
   onStop('mailer', () => mailer.close());
@@ -91,6 +105,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     kafka,
     pool,
     producer,
+    contracts,
     log,
     services: wanted.map((name) => all[name]),
     relays: config.OUTBOX_RELAYS,

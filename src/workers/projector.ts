@@ -14,7 +14,8 @@ import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
 import { createOrderMetrics } from '../observability/order-metrics.ts';
-import { DatabaseEnv, KafkaEnv, LogEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
+import { DatabaseEnv, KafkaEnv, LogEnv, SchemaRegistryEnv, loadConfig, metricsEnv, poolTimeoutsOf, schemaRegistryOf } from '../platform/config.ts';
+import { registerEventContracts } from '../messaging/schema-registry.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -26,6 +27,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const config = loadConfig(
     Type.Object({
       ...KafkaEnv,
+      ...SchemaRegistryEnv,
       ...DatabaseEnv,
       // Unset: sized from the projector's concurrency (projectorPoolSize).
       DATABASE_POOL_MAX: Type.Optional(Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the projector concurrency' })),
@@ -58,11 +60,13 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
+  const contracts = await registerEventContracts(schemaRegistryOf(config));
   const registry = createMetricsRegistry('projector');
   const runner = await startProjector({
     kafka,
     pool,
     producer,
+    contracts,
     log,
     prefix: config.KAFKA_TOPIC_PREFIX,
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,

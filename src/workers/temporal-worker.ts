@@ -19,7 +19,20 @@ import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts
 import { sagaActivityInterceptor } from '../observability/saga-activity-interceptor.ts';
 import { createSagaMetrics } from '../observability/saga-metrics.ts';
 import { workerTracing } from '../observability/temporal-tracing.ts';
-import { DatabaseEnv, IntegrationsEnv, KafkaEnv, LogEnv, PaymentVaultEnv, TemporalEnv, loadConfig, metricsEnv, poolTimeoutsOf } from '../platform/config.ts';
+import {
+  DatabaseEnv,
+  IntegrationsEnv,
+  KafkaEnv,
+  LogEnv,
+  PaymentVaultEnv,
+  SchemaRegistryEnv,
+  TemporalEnv,
+  loadConfig,
+  metricsEnv,
+  poolTimeoutsOf,
+  schemaRegistryOf,
+} from '../platform/config.ts';
+import { registerEventContracts } from '../messaging/schema-registry.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger, temporalLogger } from '../platform/logger.ts';
@@ -31,6 +44,7 @@ import { runProcess, type ProcessLifecycle } from '../platform/process-lifecycle
 const WorkerEnvSchema = Type.Object({
   ...TemporalEnv,
   ...KafkaEnv,
+  ...SchemaRegistryEnv,
   ...DatabaseEnv,
   ...IntegrationsEnv,
   ...PaymentVaultEnv,
@@ -102,6 +116,7 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
   const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
+  const contracts = await registerEventContracts(schemaRegistryOf(config));
 
   const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
   onStop('mailer', () => mailer.close());
@@ -118,7 +133,7 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
       gateway: createHttpPaymentGateway({ baseUrl: config.PAYMENT_GATEWAY_URL }),
       vault: paymentVaultOf(config),
       mailer,
-      publisher: createEventPublisher(producer, config.KAFKA_TOPIC_PREFIX),
+      publisher: createEventPublisher(producer, { contracts, topicPrefix: config.KAFKA_TOPIC_PREFIX }),
     }),
     interceptors: { activity: [...traced.activity, sagaActivityInterceptor(createSagaMetrics(registry))], workflowModules: traced.workflowModules },
     sinks: traced.sinks,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cancelOrder, decideReview, placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
+import { schemaIdProblems } from './helpers/contracts.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { choreographedEventsOf, eventually, orderStatusOf, runScenarios, type ChoreographedRun } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, type LoggedEvent } from './helpers/event-log.ts';
@@ -52,6 +53,12 @@ describe.each([
       });
       for (const event of mine) expect(event).toMatchObject({ flow: 'choreographed', correlationId: `corr-${request.orderId}` });
     }
+  });
+
+  it('sends every event with the registry id of its schema, and each matches the schema that id names', async () => {
+    const mine = runs.flatMap(({ request }) => eventsOfOrder(events, request.orderId));
+    expect(mine.length).toBeGreaterThan(20);
+    expect(await schemaIdProblems(harness.contracts, mine)).toEqual([]);
   });
 
   it('chains every event to its cause', () => {

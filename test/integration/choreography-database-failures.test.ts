@@ -7,6 +7,7 @@ import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { listDeadLetters } from '../../src/messaging/dead-letters.ts';
 import { topicOf } from '../../src/messaging/topics.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
+import { schemaHeaders } from './helpers/contracts.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
@@ -70,7 +71,11 @@ describe('choreographed flow and database failures', () => {
       });
       const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
-      await producer.send({ topic: topicOf('order.placed', harness.prefix), acks: -1, messages: [{ key: order.orderId, value: JSON.stringify(poison) }] });
+      await producer.send({
+        topic: topicOf('order.placed', harness.prefix),
+        acks: -1,
+        messages: [{ key: order.orderId, value: JSON.stringify(poison), headers: schemaHeaders(harness.contracts, poison) }],
+      });
       await producer.disconnect();
       await placeChoreographedOrder(harness.pool, order, `corr-${order.orderId}`);
 

@@ -15,32 +15,15 @@ import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { deadLetterTopicOf, ensureTopics, topicOf } from '../../src/messaging/topics.ts';
 import type { FailpointName } from '../../src/platform/failpoints.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
+import { schemaHeaders, testContracts } from './helpers/contracts.ts';
 import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
-import { eventually, orderStatusOf, runScenarios } from './helpers/choreography-scenarios.ts';
+import { choreographyLag, eventually, orderStatusOf, runScenarios } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import { startNodeProcess } from './helpers/node-process.ts';
 import { testVaultKeys } from './helpers/vault.ts';
 import '../setup/servers.ts';
 
 const groups = Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[];
-
-/** Offsets every group of the harness has committed, minus the ends of its topics: 0 when caught up. */
-async function lag(harness: ChoreographyHarness): Promise<number> {
-  const admin = harness.kafka.admin();
-  await admin.connect();
-  let behind = 0;
-  for (const group of groups) {
-    const topics = choreographySubscriptions[group].map((t) => topicOf(t, harness.prefix));
-    const committed = await admin.fetchOffsets({ groupId: `${harness.prefix}${group}`, topics });
-    for (const topic of topics) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
-      for (const end of ends) behind += Number(end.high) - Math.max(0, Number(mine.find((p) => p.partition === end.partition)?.offset ?? 0));
-    }
-  }
-  await admin.disconnect();
-  return behind;
-}
 
 const smallOrder = (orderId = randomUUID()): OrderRequest => ({
   orderId,
@@ -64,7 +47,14 @@ async function sendOrderPlaced(producer: Producer, prefix: string, orderId: stri
   });
   await producer.send({
     topic: topicOf('order.placed', prefix),
-    messages: [{ key: orderId, value: JSON.stringify(event), ...(partition !== undefined ? { partition } : {}) }],
+    messages: [
+      {
+        key: orderId,
+        value: JSON.stringify(event),
+        headers: schemaHeaders(await testContracts(inject('servers')), event),
+        ...(partition !== undefined ? { partition } : {}),
+      },
+    ],
   });
 }
 
@@ -84,7 +74,7 @@ const orderPlacedRunner = (
   harness: ChoreographyHarness,
   prefix: string,
   producer: Producer,
-  options: Omit<ConsumerRunnerOptions, 'kafka' | 'pool' | 'groupId' | 'producerName' | 'producer' | 'log' | 'topicPrefix'>,
+  options: Omit<ConsumerRunnerOptions, 'kafka' | 'pool' | 'groupId' | 'producerName' | 'producer' | 'contracts' | 'log' | 'topicPrefix'>,
 ) =>
   createConsumerRunner({
     kafka: harness.kafka,
@@ -92,6 +82,7 @@ const orderPlacedRunner = (
     groupId: `${prefix}g`,
     producerName: 'test',
     producer,
+    contracts: harness.contracts,
     log: pino({ level: 'silent' }),
     topicPrefix: prefix,
     ...options,
@@ -136,17 +127,18 @@ describe('choreographed flow under failure', () => {
           ])
         ).rows[0] as unknown,
       });
-      await eventually('consumers to catch up', async () => (await lag(harness)) === 0);
+      await eventually('consumers to catch up', async () => (await choreographyLag(harness)) === 0);
       const before = await snapshot();
 
       const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       const mine = events.filter((e) => ids.includes(e.orderId));
-      for (const { topic, partition: _p, offset: _o, ...event } of mine) {
-        await producer.send({ topic, acks: -1, messages: [{ key: event.orderId, value: JSON.stringify(event) }] });
+      for (const { topic, partition: _p, offset: _o, headers, ...event } of mine) {
+        // The copies carry the original's headers, its schema id among them.
+        await producer.send({ topic, acks: -1, messages: [{ key: event.orderId, value: JSON.stringify(event), headers }] });
       }
       await producer.disconnect();
-      await eventually('consumers to read the copies', async () => (await lag(harness)) === 0);
+      await eventually('consumers to read the copies', async () => (await choreographyLag(harness)) === 0);
       await sleep(500);
 
       expect(mine.length).toBeGreaterThan(15);
@@ -162,7 +154,7 @@ describe('choreographed flow under failure', () => {
       }
       await admin.disconnect();
       runtime = await harness.startInstance();
-      await eventually('the replay to finish', async () => (await lag(harness)) === 0);
+      await eventually('the replay to finish', async () => (await choreographyLag(harness)) === 0);
       await sleep(1000);
       expect(await snapshot()).toEqual(before);
     });
@@ -427,6 +419,7 @@ describe('choreographed flow under failure', () => {
         'src/workers/choreography.ts',
         {
           KAFKA_BROKERS: servers.kafkaBrokers.join(','),
+          SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,
           DATABASE_URL: servers.databaseUrl,
           PAYMENT_GATEWAY_URL: harness.gatewayUrl,
           PAYMENT_VAULT_KEYS: testVaultKeys,

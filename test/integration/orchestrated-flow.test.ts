@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrderStateConflictError } from '../../src/domain/errors.ts';
+import { currentSchemaVersions } from '../../src/domain/events.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import type { OrderSagaStatus } from '../../src/workflows/definitions.ts';
 import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
+import { schemaIdProblems, testContracts } from './helpers/contracts.ts';
 import { eventsOfOrder, readAllEvents, type LoggedEvent } from './helpers/event-log.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
@@ -98,9 +100,20 @@ describe('orchestrated flow against Temporal, Kafka, PostgreSQL, the gateway sim
         types: [...scenario.expected.events].sort(),
       });
       for (const event of mine) {
-        expect(event).toMatchObject({ flow: 'orchestrated', correlationId: `corr-${request.orderId}`, schemaVersion: 1, topic: event.type });
+        expect(event).toMatchObject({
+          flow: 'orchestrated',
+          correlationId: `corr-${request.orderId}`,
+          schemaVersion: currentSchemaVersions[event.type],
+          topic: event.type,
+        });
       }
     }
+  });
+
+  it('sends every event with the registry id of its schema, and each matches the schema that id names', async () => {
+    const mine = ran().flatMap(({ request }) => eventsOfOrder(events, request.orderId));
+    expect(mine.length).toBeGreaterThan(20);
+    expect(await schemaIdProblems(await testContracts(inject('servers')), mine)).toEqual([]);
   });
 
   it('keeps one order on one partition, so its events arrive in order per topic', () => {

@@ -18,7 +18,14 @@ describe('read model projected from both flows', () => {
   let dlqProducer: ReturnType<typeof producer>;
 
   const start = () =>
-    startProjector({ kafka: harness.kafka, pool: harness.pool, producer: dlqProducer, log: pino({ level: 'silent' }), prefix: harness.prefix });
+    startProjector({
+      kafka: harness.kafka,
+      pool: harness.pool,
+      producer: dlqProducer,
+      contracts: harness.contracts,
+      log: pino({ level: 'silent' }),
+      prefix: harness.prefix,
+    });
   const views = async () =>
     (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [runs.map((r) => r.request.orderId)]))
       .rows as Record<string, unknown>[];

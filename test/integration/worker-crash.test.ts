@@ -20,6 +20,7 @@ function startWorkerProcess(runtime: OrchestratedRuntime, extraEnv: Record<strin
       TEMPORAL_NAMESPACE: servers.temporalNamespace,
       TEMPORAL_TASK_QUEUE: runtime.taskQueue,
       KAFKA_BROKERS: servers.kafkaBrokers.join(','),
+      SCHEMA_REGISTRY_URL: servers.schemaRegistryUrl,
       DATABASE_URL: servers.databaseUrl,
       PAYMENT_GATEWAY_URL: runtime.gatewayUrl,
       PAYMENT_VAULT_KEYS: testVaultKeys,

@@ -5,6 +5,8 @@ export interface TestServers {
   /** Base URL of the Temporal Web UI. */
   temporalUiUrl: string;
   kafkaBrokers: string[];
+  /** The schema registry's Confluent-compatible API (Apicurio's `/apis/ccompat/v7`). */
+  schemaRegistryUrl: string;
   databaseUrl: string;
   /** The OpenID Connect provider the API's tokens come from: its issuer URL, and the clients file `AccessTokens.fromFile` reads. */
   identity: { issuer: string; clientsFile: string };

@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { InvalidEventError } from '../../src/domain/errors.ts';
-import type { EventData, EventEnvelope } from '../../src/domain/events.ts';
+import { currentSchemaVersions, type EventData, type EventEnvelope } from '../../src/domain/events.ts';
 import { canTransition, isFinal, needsReview } from '../../src/domain/order.ts';
 import { handlerFor, type EventHandler, type EventHandlers, type HandlerContext } from '../../src/messaging/consumer-runner.ts';
 import { createEnvelope, validateEnvelope } from '../../src/messaging/envelope.ts';
@@ -19,20 +19,44 @@ const placed = () =>
   });
 
 describe('event envelope', () => {
-  it('stamps the schema version and accepts what it built', () => {
+  it("stamps the type's current schema version and accepts what it built", () => {
     const event = placed();
-    expect(event.schemaVersion).toBe(1);
+    expect(event.schemaVersion).toBe(currentSchemaVersions['order.placed']);
+    expect(currentSchemaVersions['order.placed']).toBe(2);
+    expect(currentSchemaVersions['payment.completed']).toBe(1);
     expect(validateEnvelope(JSON.parse(JSON.stringify(event)))).toEqual(event);
+  });
+
+  it.each([
+    ['a vault reference', { paymentRef: 'payref_1' }, { payment: { ref: 'payref_1' } }],
+    ['a pre-vault token', { paymentToken: 'tok_approve' }, { payment: { legacyToken: 'tok_approve' } }],
+    ['no payment (the orchestrated flow)', {}, {}],
+  ])('upcasts order.placed v1 with %s to the current shape', (_what, v1Payment, v2Payment) => {
+    const base = { customerId: 'cu-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] };
+    const v1 = { ...placed(), schemaVersion: 1, data: { ...base, ...v1Payment } };
+    expect(validateEnvelope(JSON.parse(JSON.stringify(v1)))).toEqual({ ...placed(), occurredAt: v1.occurredAt, data: { ...base, ...v2Payment } });
+  });
+
+  it('refuses a v1 field in a v2 event, and a v2 field in a v1 event (each version is closed)', () => {
+    const base = { customerId: 'cu-1', email: 'ada@example.com', items: [{ sku: 'KB-001', quantity: 1 }] };
+    expect(() => validateEnvelope({ ...placed(), data: { ...base, paymentRef: 'payref_1' } })).toThrow(/order\.placed v2 data: .*paymentRef/);
+    expect(() => validateEnvelope({ ...placed(), schemaVersion: 1, data: { ...base, payment: { ref: 'payref_1' } } })).toThrow(
+      /order\.placed v1 data: .*payment/,
+    );
   });
 
   it.each([
     ['a missing field', (e: Record<string, unknown>) => ({ ...e, orderId: undefined }), /orderId/],
     ['an unknown type', (e: Record<string, unknown>) => ({ ...e, type: 'order.exploded' }), /unknown event type order\.exploded/],
-    ['an unknown schema version', (e: Record<string, unknown>) => ({ ...e, schemaVersion: 2 }), /unknown schema version 2/],
+    [
+      'an unknown schema version',
+      (e: Record<string, unknown>) => ({ ...e, schemaVersion: 3 }),
+      /unknown schema version 3 of order\.placed \(this code reads versions 1 to 2\)/,
+    ],
     [
       'data that does not fit its type',
       (e: Record<string, unknown>) => ({ ...e, data: { customerId: 'x', email: 'y', items: [] } }),
-      /order\.placed data: \/items/,
+      /order\.placed v2 data: \/items/,
     ],
   ])('rejects %s, saying what is wrong', (_what, mutate, message) => {
     const bad = mutate(placed() as unknown as Record<string, unknown>);
@@ -57,7 +81,9 @@ describe('event envelope', () => {
       },
     };
     const event: EventEnvelope = validateEnvelope(
-      JSON.parse(JSON.stringify({ ...placed(), type: 'payment.completed', data: { amount: { amountCents: 1, currency: 'USD' }, chargeId: 'ch-1' } })),
+      JSON.parse(
+        JSON.stringify({ ...placed(), type: 'payment.completed', schemaVersion: 1, data: { amount: { amountCents: 1, currency: 'USD' }, chargeId: 'ch-1' } }),
+      ),
     );
     if (event.type === 'payment.completed') {
       expectTypeOf(event).toEqualTypeOf<EventEnvelope<'payment.completed'>>();

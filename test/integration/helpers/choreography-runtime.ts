@@ -12,7 +12,9 @@ import type { GatewayLedger } from '../../../src/gateway/ledger.ts';
 import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
+import type { EventContracts } from '../../../src/messaging/schema-registry.ts';
 import type { TestServers } from '../../setup/servers.ts';
+import { testContracts } from './contracts.ts';
 import { testVault } from './vault.ts';
 import { kafkaSecurity } from './secure-clients.ts';
 
@@ -22,6 +24,8 @@ export interface ChoreographyHarness {
   kafka: Kafka;
   ledger: GatewayLedger;
   gatewayUrl: string;
+  /** The event schemas registered in the suite's registry, as a process registers them at start. */
+  contracts: EventContracts;
   /** Stops the gateway simulator: calls to it are refused until {@link startGateway}. */
   stopGateway(): Promise<void>;
   /** Starts the gateway simulator again on the same port, with the same ledger (as a restart would). */
@@ -72,11 +76,14 @@ export async function startChoreographyHarness(
   });
   const services = options.adjustServices ? options.adjustServices(created) : created;
 
+  const contracts = await testContracts(servers);
+
   return {
     pool,
     kafka,
     ledger,
     gatewayUrl,
+    contracts,
     async stopGateway() {
       await app?.close();
       app = undefined;
@@ -97,6 +104,7 @@ export async function startChoreographyHarness(
         kafka,
         pool,
         producer,
+        contracts,
         log: options.log ?? pino({ level: 'silent' }),
         services: Object.values(services),
         relays,

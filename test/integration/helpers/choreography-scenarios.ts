@@ -7,6 +7,10 @@ import type { OrderRequest } from '../../../src/domain/order.ts';
 import type { OrderScenario } from '../../scenarios/order-scenarios.ts';
 import { eventsOfOrder, readAllEvents, type LoggedEvent } from './event-log.ts';
 import type { ChoreographyHarness } from './choreography-runtime.ts';
+import { choreographySubscriptions } from '../../../src/choreography/services.ts';
+import { topicOf } from '../../../src/messaging/topics.ts';
+
+const groups = Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[];
 
 /** A scenario's order as the choreographed flow ran it. */
 export interface ChoreographedRun {
@@ -31,6 +35,24 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/** Offsets every group of the harness has committed, minus the ends of its topics: 0 when caught up. */
+export async function choreographyLag(harness: ChoreographyHarness): Promise<number> {
+  const admin = harness.kafka.admin();
+  await admin.connect();
+  let behind = 0;
+  for (const group of groups) {
+    const topics = choreographySubscriptions[group].map((t) => topicOf(t, harness.prefix));
+    const committed = await admin.fetchOffsets({ groupId: `${harness.prefix}${group}`, topics });
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const end of ends) behind += Number(end.high) - Math.max(0, Number(mine.find((p) => p.partition === end.partition)?.offset ?? 0));
+    }
+  }
+  await admin.disconnect();
+  return behind;
 }
 
 export const orderStatusOf = async (harness: ChoreographyHarness, orderId: string) =>

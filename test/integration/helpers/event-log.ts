@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { eventTypes, type EventEnvelope } from '../../../src/domain/events.ts';
+import { headerText } from '../../../src/messaging/consumer-runner.ts';
 import { topicOf } from '../../../src/messaging/topics.ts';
 
 /** An event as read back from its topic. */
@@ -8,6 +9,8 @@ export type LoggedEvent = EventEnvelope & {
   topic: string;
   partition: number;
   offset: string;
+  /** The message's headers, as text. */
+  headers: Record<string, string>;
 };
 
 /**
@@ -36,7 +39,13 @@ export async function readAllEvents(kafka: Kafka, topicPrefix = ''): Promise<Log
       .run({
         // eslint-disable-next-line @typescript-eslint/require-await -- kafkajs handlers are async
         eachMessage: async ({ topic, partition, message }) => {
-          events.push({ ...(JSON.parse(message.value!.toString()) as EventEnvelope), topic, partition, offset: message.offset });
+          events.push({
+            ...(JSON.parse(message.value!.toString()) as EventEnvelope),
+            topic,
+            partition,
+            offset: message.offset,
+            headers: headerText(message.headers),
+          });
           const key = `${topic}/${partition}`;
           const end = remaining.get(key);
           if (end !== undefined && BigInt(message.offset) + 1n >= end) remaining.delete(key);

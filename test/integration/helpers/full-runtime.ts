@@ -40,7 +40,14 @@ export async function startFullRuntime(
   });
   const producer = harness.kafka.producer();
   await producer.connect();
-  const projector = await startProjector({ kafka: harness.kafka, pool: harness.pool, producer, log: pino({ level: 'silent' }), prefix: harness.prefix });
+  const projector = await startProjector({
+    kafka: harness.kafka,
+    pool: harness.pool,
+    producer,
+    contracts: harness.contracts,
+    log: pino({ level: 'silent' }),
+    prefix: harness.prefix,
+  });
   const auth = testAuth(servers);
   const app = await buildApiApp({
     auth: auth.verifier,

@@ -22,6 +22,7 @@ import type { TestServers } from '../../setup/servers.ts';
 import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
 import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
 import { testAuth } from './auth.ts';
+import { testContracts } from './contracts.ts';
 import { testVault } from './vault.ts';
 import { kafkaSecurity, temporalTls } from './secure-clients.ts';
 
@@ -89,7 +90,7 @@ export async function startOrchestratedRuntime(
         gateway: createHttpPaymentGateway({ baseUrl: gatewayUrl }),
         vault: testVault,
         mailer,
-        publisher: createEventPublisher(producer, options.topicPrefix ?? ''),
+        publisher: createEventPublisher(producer, { contracts: await testContracts(servers), topicPrefix: options.topicPrefix ?? '' }),
       }),
       interceptors: { activity: traced.activity, workflowModules: traced.workflowModules },
       sinks: traced.sinks,

@@ -1,0 +1,92 @@
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { InvalidEventError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
+import type { EventType } from '../domain/events.ts';
+import { catalogVersions, eventSchemaDocument, subjectOf } from './event-schemas.ts';
+
+/**
+ * The catalog's contracts as registered in the schema registry: the id a producer sends with each
+ * message, and the check a consumer makes against the schema a message was written with.
+ */
+export interface EventContracts {
+  /** The registry id of the schema of `type` in `version`. @throws Error for a version this code did not register */
+  schemaIdOf(type: EventType, version: number): number;
+  /**
+   * Checks a message's value against the schema registered under `id` (the writer's schema),
+   * fetched from the registry once and cached for the life of the process.
+   * @throws InvalidEventError when the value does not match it, or no schema has that id
+   * @throws SchemaRegistryUnavailableError when the schema is not cached and the registry cannot answer
+   */
+  checkWriterSchema(id: number, value: unknown): Promise<void>;
+}
+
+/** Options of {@link registerEventContracts}. */
+export interface EventContractsOptions {
+  /** The registry's Confluent-compatible API, e.g. Apicurio's `http://127.0.0.1:8081/apis/ccompat/v7`. */
+  url: string;
+  /** Basic authentication, when the registry requires it. */
+  username?: string;
+  password?: string;
+  /** Prefix of the subjects (keeps test runs apart on one registry). @default '' */
+  subjectPrefix?: string;
+}
+
+/** The HTTP status of a registry client error; undefined when no answer came (connection refused, timeout). */
+const statusOf = (err: unknown): number | undefined =>
+  typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
+
+/**
+ * Registers the schema of every event type in every version this code reads (the current ones,
+ * which it writes, and the earlier ones, which it upcasts), each under its own subject with
+ * BACKWARD compatibility, and returns their ids. Registering a schema the subject already holds
+ * returns its id and changes nothing, so every process does it at start, as it creates its topics.
+ * @throws Error naming the event and subject when the registry refuses a schema as incompatible
+ *   with what the subject holds, or cannot be reached (the process does not start without its ids)
+ */
+export async function registerEventContracts(options: EventContractsOptions): Promise<EventContracts> {
+  const registry = new SchemaRegistry({
+    host: options.url,
+    clientId: 'order-saga',
+    ...(options.username ? { auth: { username: options.username, password: options.password ?? '' } } : {}),
+  });
+  const key = (type: EventType, version: number) => `${type}@${version}`;
+  const ids = new Map<string, number>();
+  await Promise.all(
+    catalogVersions().map(async ({ type, version }) => {
+      const subject = subjectOf(type, version, options.subjectPrefix);
+      try {
+        const { id } = await registry.register(
+          { type: SchemaType.JSON, schema: JSON.stringify(eventSchemaDocument(type, version)) },
+          { subject, compatibility: COMPATIBILITY.BACKWARD },
+        );
+        ids.set(key(type, version), id);
+      } catch (err) {
+        const why = statusOf(err) === 409 ? 'is not compatible with the versions the subject holds' : 'could not be registered';
+        throw new Error(`the schema of ${type} v${version} ${why} (subject ${subject} at ${options.url}): ${(err as Error).message}`, { cause: err });
+      }
+    }),
+  );
+
+  return {
+    schemaIdOf(type, version) {
+      const id = ids.get(key(type, version));
+      if (id === undefined) throw new Error(`no registered schema of ${type} v${version}`);
+      return id;
+    },
+
+    async checkWriterSchema(id, value) {
+      let schema: Awaited<ReturnType<SchemaRegistry['getSchema']>>;
+      try {
+        schema = await registry.getSchema(id);
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 404) throw new InvalidEventError(`schema id ${id} is not registered`);
+        if (status !== undefined && status < 500) throw new InvalidEventError(`schema id ${id}: the registry answered ${status}`);
+        throw new SchemaRegistryUnavailableError(`schema id ${id}: ${(err as Error).message}`, { cause: err });
+      }
+      const paths: string[] = [];
+      if (!schema.isValid(value as object, { errorHook: (path) => paths.push(`/${path.join('/')}`) })) {
+        throw new InvalidEventError(`does not match the schema it was written with (id ${id}) at ${[...new Set(paths)].join(', ') || '/'}`);
+      }
+    },
+  };
+}

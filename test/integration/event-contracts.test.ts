@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
+import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
+import { choreographySubscriptions } from '../../src/choreography/services.ts';
+import { recordCorrelationId } from '../../src/contexts/orders/choreography-state.ts';
+import { createOrder } from '../../src/contexts/orders/order-store.ts';
+import type { OrderRequest } from '../../src/domain/order.ts';
+import { incompatibleChanges, readRecordedContracts } from '../../src/messaging/contract-check.ts';
+import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
+import { listDeadLetters, resetGroupToEarliest } from '../../src/messaging/dead-letters.ts';
+import { deterministicEventId } from '../../src/messaging/event-ids.ts';
+import { eventSchemaDocument, schemaIdHeader, subjectOf, type SchemaDocument } from '../../src/messaging/event-schemas.ts';
+import { addToOutbox } from '../../src/messaging/outbox.ts';
+import { topicOf } from '../../src/messaging/topics.ts';
+import { withTransaction } from '../../src/platform/database.ts';
+import { projectorGroup, rebuildReadModel, startProjector } from '../../src/projections/projector.ts';
+import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { choreographyLag, eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
+import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
+import '../setup/servers.ts';
+
+type DataSchema = { properties: Record<string, unknown>; required: string[] };
+
+/** `eventSchemaDocument` with `change` applied to the `data` schema of `type` `version` only. */
+const withData =
+  (type: string, version: number, change: (data: DataSchema) => void) =>
+  (t: Parameters<typeof eventSchemaDocument>[0], v: number): SchemaDocument => {
+    const document = structuredClone(eventSchemaDocument(t, v));
+    if (t === type && v === version) change((document.properties as { data: DataSchema }).data);
+    return document;
+  };
+
+const order = (overrides: Partial<OrderRequest> = {}): OrderRequest => ({
+  orderId: randomUUID(),
+  customerId: 'contracts',
+  email: 'ada@example.com',
+  items: [{ sku: 'MN-003', quantity: 1 }],
+  paymentRef: 'tok_approve',
+  ...overrides,
+});
+
+/**
+ * Places a choreographed order as the code before `order.placed` v2 did: the order row and a
+ * version 1 event in the outbox, in one transaction. A row such an instance left in the outbox
+ * during a rolling upgrade is published by the new relay with version 1's schema id.
+ */
+async function placeAsVersion1(harness: ChoreographyHarness, request: OrderRequest, payment: { paymentRef: string } | { paymentToken: string }) {
+  await withTransaction(harness.pool, async (tx) => {
+    await createOrder(tx, request, 'choreographed');
+    await recordCorrelationId(tx, request.orderId, `corr-${request.orderId}`);
+    const { customerId, email, items } = request;
+    // Written as the old producer wrote it: not through createEnvelope, which writes the current version.
+    const v1 = {
+      eventId: deterministicEventId('orders', request.orderId, 'order.placed'),
+      type: 'order.placed' as const,
+      schemaVersion: 1,
+      occurredAt: new Date().toISOString(),
+      orderId: request.orderId,
+      correlationId: `corr-${request.orderId}`,
+      causationId: null,
+      producer: 'orders',
+      flow: 'choreographed' as const,
+      data: { customerId, email, items, ...payment },
+    };
+    await addToOutbox(tx, [v1]);
+  });
+}
+
+describe('event contracts in the schema registry', () => {
+  const servers = inject('servers');
+  let harness: ChoreographyHarness;
+  let runtime: ChoreographyRuntime;
+
+  beforeAll(async () => {
+    harness = await startChoreographyHarness(servers);
+    runtime = await harness.startInstance();
+  }, 120_000);
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  it('registers every schema under its own subject, with BACKWARD compatibility set in the registry', async () => {
+    for (const [type, version] of [
+      ['order.placed', 1],
+      ['order.placed', 2],
+      ['payment.completed', 1],
+    ] as const) {
+      const subject = subjectOf(type, version);
+      const config = (await (await fetch(`${servers.schemaRegistryUrl}/config/${subject}`)).json()) as { compatibilityLevel: string };
+      expect({ subject, level: config.compatibilityLevel }).toEqual({ subject, level: 'BACKWARD' });
+      const latest = (await (await fetch(`${servers.schemaRegistryUrl}/subjects/${subject}/versions/latest`)).json()) as { id: number; schema: string };
+      expect(latest.id).toBe(harness.contracts.schemaIdOf(type, version));
+      expect(JSON.parse(latest.schema)).toEqual(eventSchemaDocument(type, version));
+    }
+  });
+
+  it('finds the catalog compatible with every recorded schema (what `npm test` checks before a change lands)', async () => {
+    const recorded = readRecordedContracts();
+    expect(recorded.length).toBeGreaterThan(15);
+    expect(await incompatibleChanges({ url: servers.schemaRegistryUrl, recorded })).toEqual([]);
+  });
+
+  it('fails the check when a field is removed from a v1 event, naming the event and the field; an optional field added passes', async () => {
+    const recorded = readRecordedContracts().filter((c) => c.subject === subjectOf('order.placed', 1) || c.subject === subjectOf('payment.completed', 1));
+    const removed = withData('order.placed', 1, (data) => {
+      delete data.properties.customerId;
+      data.required = data.required.filter((field) => field !== 'customerId');
+    });
+    expect(await incompatibleChanges({ url: servers.schemaRegistryUrl, recorded, current: removed })).toEqual([
+      expect.stringMatching(/^order\.placed v1: not compatible with recorded schema 1 of order-saga\.order\.placed\.v1; fields: .*\bdata\.customerId\b/),
+    ]);
+    const added = withData('payment.completed', 1, (data) => {
+      data.properties.note = { type: 'string' };
+    });
+    expect(await incompatibleChanges({ url: servers.schemaRegistryUrl, recorded, current: added })).toEqual([]);
+  });
+
+  it('dead-letters a message with an unknown schema id, without one, or not matching the schema it names, with the reason; the partition moves on', async () => {
+    const request = order();
+    const v2Id = harness.contracts.schemaIdOf('order.placed', 2);
+    const valid = {
+      eventId: randomUUID(),
+      type: 'order.placed',
+      schemaVersion: 2,
+      occurredAt: new Date().toISOString(),
+      orderId: randomUUID(),
+      correlationId: 'poison',
+      causationId: null,
+      producer: 'test',
+      flow: 'choreographed',
+      data: { customerId: 'poison', email: 'a@b.c', items: [{ sku: 'MN-003', quantity: 1 }] },
+    };
+    const poison = [
+      { why: /schema id 987654 is not registered/, value: valid, headers: { [schemaIdHeader]: '987654' } },
+      { why: /no schema-id header/, value: valid, headers: {} },
+      // A v1 field in an event that names version 2's schema.
+      {
+        why: new RegExp(`does not match the schema it was written with \\(id ${v2Id}\\) at .*data`),
+        value: { ...valid, data: { ...valid.data, paymentRef: 'x' } },
+        headers: { [schemaIdHeader]: String(v2Id) },
+      },
+    ];
+    const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    // Keyed by the order: the same partition, just ahead of the order's own event.
+    await producer.send({
+      topic: topicOf('order.placed', harness.prefix),
+      acks: -1,
+      messages: poison.map((p) => ({ key: request.orderId, value: JSON.stringify(p.value), headers: p.headers })),
+    });
+    await producer.disconnect();
+    await placeChoreographedOrder(harness.pool, request, `corr-${request.orderId}`);
+    await eventually('the order behind the poison to be confirmed', async () => (await orderStatusOf(harness, request.orderId))?.status === 'confirmed');
+
+    for (const group of Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[]) {
+      if (!choreographySubscriptions[group].includes('order.placed')) continue;
+      const letters = (await listDeadLetters(harness.kafka, `${harness.prefix}${group}`)).filter((l) => l.key === request.orderId);
+      expect({ group, count: letters.length }).toEqual({ group, count: poison.length });
+      poison.forEach((p, i) => expect(letters[i]?.error).toMatch(p.why));
+    }
+  });
+
+  it('runs v1 and v2 order.placed of the same flow in flight together, and a replay of the topic holding both changes nothing', async () => {
+    const v1WithRef = order();
+    const v1PreVault = order({ paymentRef: 'unused' });
+    const v2 = order();
+    await Promise.all([
+      placeAsVersion1(harness, v1WithRef, { paymentRef: v1WithRef.paymentRef }),
+      placeAsVersion1(harness, v1PreVault, { paymentToken: 'tok_approve' }),
+      placeChoreographedOrder(harness.pool, v2, `corr-${v2.orderId}`),
+    ]);
+    const ids = [v1WithRef.orderId, v1PreVault.orderId, v2.orderId];
+    await eventually('the three orders to be confirmed', async () =>
+      (await Promise.all(ids.map((id) => orderStatusOf(harness, id)))).every((o) => o?.status === 'confirmed'),
+    );
+
+    const events = await readAllEvents(harness.kafka, harness.prefix);
+    const placed = ids.map((id) => eventsOfOrder(events, id).find((e) => e.type === 'order.placed')!);
+    expect(placed.map((e) => ({ version: e.schemaVersion, id: e.headers[schemaIdHeader] }))).toEqual([
+      { version: 1, id: String(harness.contracts.schemaIdOf('order.placed', 1)) },
+      { version: 1, id: String(harness.contracts.schemaIdOf('order.placed', 1)) },
+      { version: 2, id: String(harness.contracts.schemaIdOf('order.placed', 2)) },
+    ]);
+    expect(placed[0]?.data).toMatchObject({ paymentRef: 'tok_approve' });
+    expect(placed[1]?.data).toMatchObject({ paymentToken: 'tok_approve' });
+    expect(placed[2]?.data).toMatchObject({ payment: { ref: 'tok_approve' } });
+    // Each charged once, with the instrument its event carried in whichever version.
+    expect(ids.map((id) => harness.ledger.charges.filter((c) => c.reference === id).length)).toEqual([1, 1, 1]);
+
+    // The read model of the three, projected from the topics that hold both versions.
+    const dlqProducer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await dlqProducer.connect();
+    const start = () =>
+      startProjector({
+        kafka: harness.kafka,
+        pool: harness.pool,
+        producer: dlqProducer,
+        contracts: harness.contracts,
+        log: pino({ level: 'silent' }),
+        prefix: harness.prefix,
+      });
+    const readModel = async () => ({
+      views: (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [ids])).rows as unknown[],
+      timeline: (await harness.pool.query('select * from read_model.order_timeline where order_id = any($1) order by order_id, event_id', [ids]))
+        .rows as unknown[],
+    });
+    let projector: ConsumerRunner = await start();
+    try {
+      await eventually('the read model to show the three confirmed', async () => {
+        const { rows } = await harness.pool.query<{ status: string }>('select status from read_model.order_view where order_id = any($1)', [ids]);
+        return rows.length === 3 && rows.every((r) => r.status === 'confirmed');
+      });
+      await sleep(500);
+      const projected = await readModel();
+      // The timeline keeps the data in the current version, whatever version the event was written in.
+      const placedRows = (projected.timeline as { type: string; schema_version: number; data: object }[]).filter((r) => r.type === 'order.placed');
+      expect(placedRows.map((r) => r.schema_version)).toEqual([2, 2, 2]);
+      expect(placedRows.map((r) => 'payment' in r.data)).toEqual(expect.arrayContaining([true]));
+      expect(JSON.stringify(placedRows)).not.toContain('paymentToken');
+
+      // Replay: the read model from the beginning of the topics, and every choreography group too.
+      await projector.stop();
+      await runtime.stop();
+      const admin = harness.kafka.admin();
+      await admin.connect();
+      await rebuildReadModel(harness.pool, admin, `${harness.prefix}${projectorGroup}`);
+      for (const group of Object.keys(choreographySubscriptions)) await resetGroupToEarliest(admin, harness.pool, `${harness.prefix}${group}`, true);
+      await admin.disconnect();
+      runtime = await harness.startInstance();
+      projector = await start();
+      await eventually('the replay to finish', async () => (await choreographyLag(harness)) === 0);
+      await eventually('the read model to be rebuilt', async () => JSON.stringify((await readModel()).views) === JSON.stringify(projected.views));
+      expect(await readModel()).toEqual(projected);
+      expect(ids.map((id) => harness.ledger.charges.filter((c) => c.reference === id).length)).toEqual([1, 1, 1]);
+      expect((await Promise.all(ids.map((id) => orderStatusOf(harness, id)))).map((o) => o?.status)).toEqual(['confirmed', 'confirmed', 'confirmed']);
+    } finally {
+      await projector.stop();
+      await dlqProducer.disconnect();
+    }
+  });
+});
