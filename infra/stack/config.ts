@@ -36,6 +36,8 @@ export const StackEnvSchema = Type.Object({
   ZIPKIN_PORT: port(9411, 'Zipkin (trace viewer and span intake)'),
   ZIPKIN_MAX_SPANS: Type.Integer({ minimum: 100, default: 20000, description: 'spans Zipkin keeps in memory before it drops the oldest traces' }),
   ZIPKIN_HEAP_MB: Type.Integer({ minimum: 128, default: 256, description: 'Zipkin JVM heap' }),
+  SCHEMA_REGISTRY_PORT: port(8081, 'schema registry (Apicurio; the Confluent-compatible API at /apis/ccompat/v7)'),
+  SCHEMA_REGISTRY_HEAP_MB: Type.Integer({ minimum: 128, default: 256, description: 'schema registry JVM heap' }),
   API_PORT: port(3000, 'HTTP API (its /metrics too)'),
   API_TLS_PORT: port(3443, "HTTP API over TLS (cluster profile, first instance: the Temporal Web UI's codec endpoint)"),
   WORKER_METRICS_PORT: port(9464, 'Temporal worker /metrics'),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
 import { checkGo, checkMaven, checkOpenssl, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
@@ -20,6 +20,8 @@ export interface InstalledTools {
   postgresBinDir: string;
   /** The Zipkin server jar (trace viewer). */
   zipkinJar: string;
+  /** The schema registry (Apicurio Registry, built by infra/schema-registry/pom.xml): run with `java -jar`. */
+  schemaRegistryJar: string;
 }
 
 /** Reports install progress to the person at the terminal. */
@@ -39,6 +41,9 @@ function layout(toolsDir: string) {
     zipkinDir: join(toolsDir, 'zipkin'),
     zipkinLibDir: join(toolsDir, 'zipkin', 'lib'),
     zipkinStamp: join(toolsDir, 'zipkin', '.order-saga-installed'),
+    schemaRegistryDir: join(toolsDir, 'schema-registry'),
+    schemaRegistryBuildDir: join(toolsDir, 'schema-registry', 'build'),
+    schemaRegistryStamp: join(toolsDir, 'schema-registry', '.order-saga-installed'),
     fuzzDir: join(toolsDir, 'fuzz'),
     fuzzStamp: join(toolsDir, 'fuzz', '.order-saga-installed'),
   };
@@ -107,6 +112,60 @@ const installZipkin = (toolsDir: string, report: InstallReporter) => {
     report,
   );
 };
+
+/**
+ * Hash of every file of the folder `dir` (their paths and contents), so that a change to any of
+ * them is seen. A `target` folder (where a `mvn package` run by hand in the folder builds) is left out.
+ */
+function sha256OfTree(dir: string): string {
+  const hash = createHash('sha256');
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) {
+        if (folder !== dir || entry.name !== 'target') walk(path);
+      } else if (entry.isFile()) {
+        hash
+          .update(`${relative(dir, path)}\0`)
+          .update(readFileSync(path))
+          .update('\0');
+      }
+    }
+  };
+  walk(dir);
+  return hash.digest('hex');
+}
+
+const isSchemaRegistryCurrent = (stamp: string) => existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === sha256OfTree(installInputs.schemaRegistryDir);
+
+/**
+ * Builds the schema registry (Apicurio Registry, a Quarkus application assembled from Maven
+ * Central by infra/schema-registry/pom.xml) into the tools folder, unless its stamp (the hash of
+ * every file of infra/schema-registry) says it is there. The first build fetches about 130 MB of
+ * jars into ~/.m2; later builds take about 20 s.
+ */
+async function installSchemaRegistry(toolsDir: string, report: InstallReporter): Promise<void> {
+  const paths = layout(toolsDir);
+  if (isSchemaRegistryCurrent(paths.schemaRegistryStamp)) return;
+  checkMaven();
+  const log = paths.log;
+  report(`building the schema registry (Apicurio Registry) from Maven Central into ${paths.schemaRegistryBuildDir} (log: ${log}) ...`);
+  rmSync(paths.schemaRegistryDir, { recursive: true, force: true });
+  mkdirSync(paths.schemaRegistryDir, { recursive: true });
+  const mvn = await runLogged(
+    'mvn',
+    ['-B', '-q', '-f', join(installInputs.schemaRegistryDir, 'pom.xml'), 'package', `-Dregistry.build.dir=${paths.schemaRegistryBuildDir}`],
+    log,
+  );
+  if (mvn.code !== 0) throw new InstallFailedError('the schema registry (Apicurio Registry)', mvn.startError ?? `mvn exited with ${mvn.code}`, log);
+  if (!existsSync(schemaRegistryJarOf(toolsDir))) {
+    throw new InstallFailedError('the schema registry (Apicurio Registry)', `mvn built no ${schemaRegistryJarOf(toolsDir)}`, log);
+  }
+  writeFileSync(paths.schemaRegistryStamp, `${sha256OfTree(installInputs.schemaRegistryDir)}\n`);
+}
+
+/** Where the schema registry's runnable jar is once built. */
+const schemaRegistryJarOf = (toolsDir: string) => join(layout(toolsDir).schemaRegistryBuildDir, 'quarkus-app', 'quarkus-run.jar');
 
 /**
  * Installs a Debian package with apt-get (root only), refreshing the package lists once if the
@@ -212,6 +271,7 @@ export async function installTools(toolsDir: string, report: InstallReporter = (
   await installPythonTools(toolsDir, report);
   await installKafka(toolsDir, report);
   await installZipkin(toolsDir, report);
+  await installSchemaRegistry(toolsDir, report);
   await installPostgres(toolsDir, report);
   return locateTools(toolsDir);
 }
@@ -226,6 +286,7 @@ export function locateTools(toolsDir: string): InstalledTools {
   if (!isCurrent(paths.pythonStamp, installInputs.pythonRequirements)) throw notInstalled(`the pinned Temporal binaries in ${paths.pythonDir}`);
   if (!isCurrent(paths.kafkaStamp, installInputs.kafkaPom)) throw notInstalled(`the pinned Kafka broker in ${paths.kafkaLibDir}`);
   if (!isCurrent(paths.zipkinStamp, installInputs.zipkinPom)) throw notInstalled(`the pinned Zipkin server in ${paths.zipkinLibDir}`);
+  if (!isSchemaRegistryCurrent(paths.schemaRegistryStamp)) throw notInstalled(`the pinned schema registry in ${paths.schemaRegistryBuildDir}`);
   const postgresBinDir = findPostgresBinDir();
   if (!postgresBinDir) throw notInstalled('the PostgreSQL server');
   return {
@@ -239,6 +300,7 @@ export function locateTools(toolsDir: string): InstalledTools {
       paths.zipkinLibDir,
       readdirSync(paths.zipkinLibDir).find((f) => f.startsWith('zipkin-server-') && f.endsWith('-exec.jar')) ?? 'zipkin-server-exec.jar',
     ),
+    schemaRegistryJar: schemaRegistryJarOf(toolsDir),
   };
 }
 

@@ -10,6 +10,8 @@ export const installInputs = {
   kafkaPom: join(projectRoot, 'infra', 'kafka', 'pom.xml'),
   kafkaLog4jConfig: join(projectRoot, 'infra', 'kafka', 'log4j2.properties'),
   zipkinPom: join(projectRoot, 'infra', 'zipkin', 'pom.xml'),
+  /** The schema registry's Maven project: every file of it is an install input (its stamp hashes them all). */
+  schemaRegistryDir: join(projectRoot, 'infra', 'schema-registry'),
   temporalClusterConfig: join(projectRoot, 'infra', 'temporal', 'cluster.yaml'),
   temporalDynamicConfig: join(projectRoot, 'infra', 'temporal', 'dynamicconfig.yaml'),
 } as const;

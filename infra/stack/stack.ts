@@ -30,6 +30,7 @@ import {
   type TemporalClusterTls,
   type TemporalUiSecurity,
 } from './servers/temporal-cluster.ts';
+import { createSchemaRegistryServer, schemaRegistryUrl } from './servers/schema-registry.ts';
 import { createZipkinServer, zipkinSpansUrl } from './servers/zipkin.ts';
 import { startServer, stopServer } from './start-server.ts';
 import { readClientsFile } from '../../src/platform/access-tokens.ts';
@@ -273,9 +274,26 @@ export function kafkaEnvOf(config: StackConfig): Record<string, string> {
 }
 
 /**
- * The servers of the stack (PostgreSQL, Kafka, Temporal, Zipkin, SMTP sink), configured from
- * `config`: in the cluster profile the Temporal server services and the standalone Web UI take
- * the dev server's place, and three Kafka nodes the single broker's.
+ * The stack's schema registry, the same in both profiles: the cluster profile runs one too, not
+ * one per Kafka node (the application reaches it over plain HTTP on loopback, and its schemas
+ * stay in an H2 file under the profile's data folder, so that ids survive a restart).
+ */
+export function schemaRegistryServer(config: StackConfig, tools: Pick<InstalledTools, 'java' | 'schemaRegistryJar'>): ManagedServer {
+  return createSchemaRegistryServer({
+    java: tools.java,
+    jar: tools.schemaRegistryJar,
+    port: config.SCHEMA_REGISTRY_PORT,
+    // One per profile, as each profile has its own Kafka: the ids in one's topics are its registry's.
+    dataDir: join(config.STACK_DATA_DIR, config.STACK_PROFILE === 'cluster' ? 'schema-registry-cluster' : 'schema-registry'),
+    heapMb: config.SCHEMA_REGISTRY_HEAP_MB,
+    logPath: join(stackFolders(config).logs, 'schema-registry.log'),
+  });
+}
+
+/**
+ * The servers of the stack (PostgreSQL, Kafka, Temporal, Zipkin, the schema registry, SMTP sink),
+ * configured from `config`: in the cluster profile the Temporal server services and the
+ * standalone Web UI take the dev server's place, and three Kafka nodes the single broker's.
  */
 export function stackServers(config: StackConfig, tools: InstalledTools, report: Reporter = () => undefined): ManagedServer[] {
   const logs = stackFolders(config).logs;
@@ -335,6 +353,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
       heapMb: config.ZIPKIN_HEAP_MB,
       logPath: join(logs, 'zipkin.log'),
     }),
+    schemaRegistryServer(config, tools),
     identityProviderServer(config),
     createNodeService({
       name: 'smtp-sink',
@@ -505,6 +524,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
     PAYMENT_GATEWAY_URL: `http://127.0.0.1:${config.GATEWAY_PORT}`,
     SMTP_HOST: '127.0.0.1',
     SMTP_PORT: String(config.SMTP_SINK_PORT),
+    SCHEMA_REGISTRY_URL: schemaRegistryUrl(config.SCHEMA_REGISTRY_PORT),
     ...tracingEnv(config),
   };
   // Payloads of the orders' workflows are encrypted with the stack's own key ring (generated once).

@@ -12,6 +12,7 @@ import { locateTools } from '../../infra/stack/install.ts';
 import { freePort } from '../../infra/stack/ports.ts';
 import { PidFiles, isRunning } from '../../infra/stack/process.ts';
 import { postgresUrl } from '../../infra/stack/servers/postgres.ts';
+import { schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
 import { identityClientsFileOf, identityIssuerOf, stackDown, stackFolders, stackServers, stackStatus, stackUp } from '../../infra/stack/stack.ts';
 import { jwksTokenVerifier } from '../../src/api/auth.ts';
 import { AccessTokens, apiAudience } from '../../src/platform/access-tokens.ts';
@@ -35,6 +36,7 @@ describe('local stack lifecycle', () => {
       SMTP_SINK_HTTP_PORT: await freePort(),
       ZIPKIN_PORT: await freePort(),
       IDENTITY_PORT: await freePort(),
+      SCHEMA_REGISTRY_PORT: await freePort(),
     };
     const config = loadStackConfig({
       STACK_DATA_DIR: dataDir,
@@ -52,12 +54,20 @@ describe('local stack lifecycle', () => {
     const kafka = new Kafka({ clientId: 'stack-lifecycle', brokers: [`127.0.0.1:${ports.KAFKA_PORT}`], logLevel: logLevel.NOTHING });
 
     try {
-      expect((await stackUp(config, servers, quiet)).started.sort()).toEqual(['identity-provider', 'kafka', 'postgres', 'smtp-sink', 'temporal', 'zipkin']);
+      expect((await stackUp(config, servers, quiet)).started.sort()).toEqual([
+        'identity-provider',
+        'kafka',
+        'postgres',
+        'schema-registry',
+        'smtp-sink',
+        'temporal',
+        'zipkin',
+      ]);
       const firstRecords = servers.map((s) => pids.read(s.name)!);
 
       const again = await stackUp(config, servers, quiet);
       expect(again.started).toEqual([]);
-      expect(again.alreadyRunning.sort()).toEqual(['identity-provider', 'kafka', 'postgres', 'smtp-sink', 'temporal', 'zipkin']);
+      expect(again.alreadyRunning.sort()).toEqual(['identity-provider', 'kafka', 'postgres', 'schema-registry', 'smtp-sink', 'temporal', 'zipkin']);
       expect(servers.map((s) => pids.read(s.name))).toEqual(firstRecords);
 
       const status = await stackStatus(config, servers);
@@ -66,6 +76,7 @@ describe('local stack lifecycle', () => {
         ['kafka', 'up'],
         ['temporal', 'up'],
         ['zipkin', 'up'],
+        ['schema-registry', 'up'],
         ['identity-provider', 'up'],
         ['smtp-sink', 'up'],
       ]);
@@ -85,6 +96,16 @@ describe('local stack lifecycle', () => {
       await db.end();
       // The identity provider keeps its signing key: a token it gave out stays valid.
       const token = await AccessTokens.fromFile(identityClientsFileOf(config)).token({ role: 'operator' });
+      // The schema registry keeps its schemas under their ids: messages in Kafka carry them.
+      const registry = schemaRegistryUrl(ports.SCHEMA_REGISTRY_PORT);
+      const schema = JSON.stringify({ type: 'object', properties: { kept: { type: 'string' } }, required: ['kept'], additionalProperties: false });
+      const registered = await fetch(`${registry}/subjects/survives-restart-value/versions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schemaType: 'JSON', schema }),
+      });
+      expect(registered.status).toBe(200);
+      const { id } = (await registered.json()) as { id: number };
 
       await stackDown(config, servers, quiet);
       expect(firstRecords.filter(isRunning)).toEqual([]);
@@ -107,6 +128,10 @@ describe('local stack lifecycle', () => {
       await db2.end();
       const principal = await jwksTokenVerifier({ issuer: identityIssuerOf(config), audience: apiAudience }).verify(token);
       expect([...principal.roles]).toEqual(['operator']);
+      const resolved = await fetch(`${registry}/schemas/ids/${id}`);
+      expect(resolved.status).toBe(200);
+      expect(((await resolved.json()) as { schema: string }).schema).toBe(schema);
+      expect(await (await fetch(`${registry}/subjects`)).json()).toEqual(['survives-restart-value']);
     } finally {
       const running = servers.map((s) => pids.read(s.name)).filter((r) => r !== undefined);
       await stackDown(config, servers, quiet);

@@ -2,8 +2,8 @@
  * Global setup of the cluster suite: the stack's cluster profile (`npm start -- --profile
  * cluster`) started by the stack's own code on free ports in a temporary folder: PostgreSQL, the
  * Temporal server's services with the standalone Web UI, and three Kafka nodes (topics get the
- * brokers' default of 3 replicas, min.insync.replicas 2), and the identity provider the Web UI
- * signs its users in at. The scenario table, the HTTP
+ * brokers' default of 3 replicas, min.insync.replicas 2), the schema registry (one, as in the
+ * profile), and the identity provider the Web UI signs its users in at. The scenario table, the HTTP
  * end-to-end tests and the browser test then run against it exactly as they run against the dev
  * profile's servers.
  */
@@ -17,6 +17,7 @@ import { freePort, freePortRange } from '../../infra/stack/ports.ts';
 import { postgresUser } from '../../infra/stack/prerequisites.ts';
 import { freeKafkaClusterPorts, kafkaScramCredentials } from '../../infra/stack/servers/kafka.ts';
 import { createPostgresServer } from '../../infra/stack/servers/postgres.ts';
+import { schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
 import { temporalTlsServerName } from '../../infra/stack/servers/temporal-cluster.ts';
 import {
   databaseUrlOf,
@@ -30,6 +31,7 @@ import {
   stackUp,
   kafkaSecurityOf,
   postgresTlsOf,
+  schemaRegistryServer,
   temporalClusterServers,
   temporalTlsOf,
   withStackCertificates,
@@ -51,6 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     TEMPORAL_UI_PORT: String(await freePort()),
     TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),
     IDENTITY_PORT: String(await freePort()),
+    SCHEMA_REGISTRY_PORT: String(await freePort()),
     // Where the Web UI's codec endpoint is (https://localhost:<port>/codec): the Web UI login test serves it.
     API_TLS_PORT: String(await freePort()),
   };
@@ -81,6 +84,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ),
     ...kafkaClusterServers(config, tools),
     ...temporalClusterServers(config),
+    schemaRegistryServer(config, tools),
     identityProviderServer(config),
   ];
   const teardown = async () => {
@@ -107,6 +111,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     temporalUiUrl: `http://localhost:${config.TEMPORAL_UI_PORT}`,
     kafkaBrokers: kafkaEnvOf(config).KAFKA_BROKERS!.split(','),
     databaseUrl: databaseUrlOf(config),
+    schemaRegistryUrl: schemaRegistryUrl(config.SCHEMA_REGISTRY_PORT),
     identity: { issuer: identityIssuerOf(config), clientsFile: identityClientsFileOf(config) },
     security: {
       kafka: { ca: kafkaSecurity.ca, mechanism: 'scram-sha-512', ...kafkaScramCredentials(kafkaSecurity.credentialsFile).client },

@@ -1,8 +1,9 @@
 /**
- * Global setup of the integration suite: starts throwaway PostgreSQL, Kafka and Temporal servers
- * on free ports with temporary data folders, from the binaries the stack installed, and stops
- * them afterwards. With ORDER_SAGA_TEST_STACK=running it starts nothing and uses the servers at
- * TEMPORAL_ADDRESS, KAFKA_BROKERS and DATABASE_URL (default: the local stack of `npm run stack:up`).
+ * Global setup of the integration suite: starts throwaway PostgreSQL, Kafka, Temporal and schema
+ * registry servers on free ports with temporary data folders, from the binaries the stack
+ * installed, and stops them afterwards. With ORDER_SAGA_TEST_STACK=running it starts nothing and
+ * uses the servers at TEMPORAL_ADDRESS, KAFKA_BROKERS, DATABASE_URL and SCHEMA_REGISTRY_URL
+ * (default: the local stack of `npm run stack:up`).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import type { ProcessRecord } from '../../infra/stack/process.ts';
 import { createKafkaServer } from '../../infra/stack/servers/kafka.ts';
 import { createNodeService, httpProbe } from '../../infra/stack/servers/node-service.ts';
 import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
+import { createSchemaRegistryServer, schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
 import { identityIssuerOf } from '../../infra/stack/stack.ts';
@@ -35,6 +37,7 @@ function runningStack(): TestServers {
     databaseUrl:
       process.env.DATABASE_URL ??
       postgresUrl({ user: config.POSTGRES_USER, password: config.POSTGRES_PASSWORD, port: config.POSTGRES_PORT, database: config.POSTGRES_DB }),
+    schemaRegistryUrl: process.env.SCHEMA_REGISTRY_URL ?? schemaRegistryUrl(config.SCHEMA_REGISTRY_PORT),
     identity: { issuer: process.env.AUTH_ISSUER ?? identityIssuerOf(config), clientsFile: stackClientsFile() },
   };
 }
@@ -50,7 +53,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
   chmodSync(root, 0o755);
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
-  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort, identityPort] = [
+  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort, identityPort, schemaRegistryPort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
@@ -82,6 +86,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     }),
     // With its Web UI: the browser test looks at workflows there.
     createTemporalServer({ temporal: tools.temporal, port: temporalPort, uiPort: temporalUiPort, logPath: join(root, 'temporal.log') }),
+    createSchemaRegistryServer({
+      java: tools.java,
+      jar: tools.schemaRegistryJar,
+      port: schemaRegistryPort,
+      dataDir: join(root, 'schema-registry'),
+      logPath: join(root, 'schema-registry.log'),
+    }),
     // The API's tokens come from a real OpenID Connect provider, the one the stack runs.
     createNodeService({
       name: 'identity-provider',
@@ -123,6 +134,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     temporalUiUrl: `http://127.0.0.1:${temporalUiPort}`,
     kafkaBrokers: [`127.0.0.1:${kafkaPort}`],
     databaseUrl: postgresUrl(database),
+    schemaRegistryUrl: schemaRegistryUrl(schemaRegistryPort),
     identity: { issuer: identityIssuer, clientsFile: identityClientsFile },
   });
   return teardown;

@@ -8,6 +8,11 @@ export interface TestServers {
   /** The schema registry's Confluent-compatible API (Apicurio's `/apis/ccompat/v7`). */
   schemaRegistryUrl: string;
   databaseUrl: string;
+  /**
+   * The schema registry's Confluent-compatible API (Apicurio's `.../apis/ccompat/v7`, or a
+   * Confluent Schema Registry's root URL), as the application gets it in SCHEMA_REGISTRY_URL.
+   */
+  schemaRegistryUrl: string;
   /** The OpenID Connect provider the API's tokens come from: its issuer URL, and the clients file `AccessTokens.fromFile` reads. */
   identity: { issuer: string; clientsFile: string };
   /**

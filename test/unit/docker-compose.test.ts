@@ -8,7 +8,7 @@ import { stackServers } from '../../infra/stack/stack.ts';
 import { standInTools } from '../fixtures/stand-in-tools.ts';
 
 interface ComposeFile {
-  services: Record<string, { command?: string[]; ports?: string[] }>;
+  services: Record<string, { command?: string[]; ports?: string[]; image?: string; environment?: Record<string, string> }>;
 }
 
 const compose = parse(readFileSync(join(projectRoot, 'infra', 'docker-compose.yml'), 'utf8')) as ComposeFile;
@@ -40,6 +40,16 @@ describe('infra/docker-compose.yml', () => {
       expect(publishedPorts(server.name), server.name).toEqual(expect.arrayContaining(ports));
     }
     for (const mappings of Object.values(compose.services).map((s) => s.ports ?? [])) for (const mapping of mappings) expect(mapping).toMatch(/^127\.0\.0\.1:/);
+  });
+
+  it('runs the Apicurio Registry version the stack builds, on a persistent H2 file, BACKWARD by default', () => {
+    const pom = readFileSync(join(projectRoot, 'infra', 'schema-registry', 'pom.xml'), 'utf8');
+    const version = /<apicurio\.version>([^<]+)<\/apicurio\.version>/.exec(pom)?.[1];
+    expect(version).toBe('2.4.2.Final');
+    const registry = compose.services['schema-registry']!;
+    expect(registry.image).toBe(`apicurio/apicurio-registry-mem:${version}`);
+    expect(registry.environment?.REGISTRY_DATASOURCE_URL).toMatch(/^jdbc:h2:file:/);
+    expect(registry.environment?.JAVA_OPTIONS).toContain('-Dregistry.rules.global.compatibility=BACKWARD');
   });
 
   it('registers the search attributes the stack registers on its Temporal server', () => {

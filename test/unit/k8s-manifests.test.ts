@@ -275,6 +275,15 @@ describe('the Kubernetes manifests in infra/k8s', () => {
     expect(configMap().data?.KAFKA_REPLICATION_FACTOR).toBe('3');
   });
 
+  it("every process gets the schema registry's Confluent-compatible URL from the ConfigMap, as the local stack gives it", () => {
+    const configMaps = new Map([['order-saga', configMap().data ?? {}]]);
+    const containers = ofKind<IDeployment>(objects, 'Deployment').flatMap((d) => d.spec?.template.spec?.containers ?? []);
+    expect(containers.length).toBeGreaterThan(0);
+    for (const container of containers) {
+      expect(environmentOf(container, configMaps).get('SCHEMA_REGISTRY_URL'), container.name).toMatch(/^https?:\/\/[^/]+\/apis\/ccompat\/v7$/);
+    }
+  });
+
   it('a Deployment whose replicas is not a number breaks its schema', () => {
     const deployment = find<IDeployment>('Deployment', 'api');
     deployment.spec!.replicas = 'two' as never;

@@ -188,7 +188,16 @@ describe('stack:down and stack:status without the profile flag', () => {
     const dataDir = mkdtempSync(join(dir, 'in-use-'));
     expect(serverNamesInUse(dataDir, 'dev')).not.toContain('temporal-frontend');
     pretendStarted(dataDir, 'temporal-frontend');
-    expect(serverNamesInUse(dataDir, 'dev')).toEqual(['postgres', 'kafka', 'temporal', 'zipkin', 'identity-provider', 'smtp-sink', 'temporal-frontend']);
+    expect(serverNamesInUse(dataDir, 'dev')).toEqual([
+      'postgres',
+      'kafka',
+      'temporal',
+      'zipkin',
+      'schema-registry',
+      'identity-provider',
+      'smtp-sink',
+      'temporal-frontend',
+    ]);
     pretendStarted(dataDir, 'temporal');
     expect(serverNamesInUse(dataDir, 'cluster')).toContain('temporal');
   });

@@ -8,6 +8,7 @@ export type ServerName =
   | 'smtp-sink'
   | 'identity-provider'
   | 'zipkin'
+  | 'schema-registry'
   | 'payment-gateway'
   | 'temporal-worker'
   | 'choreography'

@@ -16,7 +16,7 @@ import { AccessTokens } from '../../../src/platform/access-tokens.ts';
 import { eventually } from './choreography-scenarios.ts';
 
 /** The servers of the stack, by name. */
-export const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'identity-provider', 'smtp-sink'];
+export const serverNames = ['postgres', 'kafka', 'temporal', 'zipkin', 'schema-registry', 'identity-provider', 'smtp-sink'];
 
 const portSettings = [
   'TEMPORAL_PORT',
@@ -34,6 +34,7 @@ const portSettings = [
   'CHOREOGRAPHY_METRICS_PORT',
   'PROJECTOR_METRICS_PORT',
   'ZIPKIN_PORT',
+  'SCHEMA_REGISTRY_PORT',
   // The cluster profile's: the first API's HTTPS listener and the second instances (unused by the dev profile).
   'API_TLS_PORT',
   'API_PORT_2',
