@@ -5,8 +5,6 @@ export interface TestServers {
   /** Base URL of the Temporal Web UI. */
   temporalUiUrl: string;
   kafkaBrokers: string[];
-  /** The schema registry's Confluent-compatible API (Apicurio's `/apis/ccompat/v7`). */
-  schemaRegistryUrl: string;
   databaseUrl: string;
   /**
    * The schema registry's Confluent-compatible API (Apicurio's `.../apis/ccompat/v7`, or a
