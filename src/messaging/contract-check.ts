@@ -76,40 +76,62 @@ export function unrecordedChanges(recorded: readonly RecordedContract[]): string
   return problems;
 }
 
-const registryJson = 'application/vnd.schemaregistry.v1+json';
-
-/** One call to the registry's Confluent-compatible API; the parsed answer, or an error naming the call. */
-async function registryCall<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
+/** One call to the registry's API: its status and parsed answer; throws naming the call on an unexpected status. */
+async function registryCall<T>(
+  url: string,
+  method: string,
+  path: string,
+  options: { body?: string; headers?: Record<string, string>; expect?: number[] } = {},
+) {
   const response = await fetch(`${url}${path}`, {
     method,
-    headers: { 'content-type': registryJson, accept: registryJson },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    headers: { 'content-type': 'application/json', accept: 'application/json', ...options.headers },
+    ...(options.body === undefined ? {} : { body: options.body }),
   });
   const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text.slice(0, 500)}`);
-  return (text ? JSON.parse(text) : undefined) as T;
+  if (!response.ok && !(options.expect ?? []).includes(response.status))
+    throw new Error(`${method} ${path} answered ${response.status}: ${text.slice(0, 500)}`);
+  return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+type JsonObjectSchema = { properties?: Record<string, unknown>; required?: string[] };
+
+/** The object schema at the `properties` steps of `path` (e.g. `['data']`) in `schema`. */
+function objectAt(schema: unknown, path: readonly string[]): JsonObjectSchema | undefined {
+  let node = schema as JsonObjectSchema | undefined;
+  for (const name of path) node = node?.properties?.[name] as JsonObjectSchema | undefined;
+  return node;
 }
 
 /**
- * The fields a registry's compatibility messages point at, as dotted paths (`data.customerId`):
- * JSON Pointers such as `#/properties/data/properties/customerId` in the messages, with the
- * `properties` steps dropped.
+ * The fields a cause of the registry's compatibility checker is about, as dotted paths
+ * (`data.customerId`). A cause names a JSON Pointer into the schema: down to the field itself
+ * (`/properties/data/properties/customerId`, a type changed), or to an object and what changed
+ * in it (`/properties/data/propertySchemasRemoved`); for the latter, the fields of that object
+ * added, removed, or made required or optional between the recorded schemas and the current one.
  */
-export function fieldsNamedIn(messages: readonly string[]): string[] {
-  const fields = new Set<string>();
-  for (const message of messages) {
-    for (const [pointer] of message.matchAll(/(?:#?\/)?properties\/[^\s"',}\]]+/g)) {
-      const steps = pointer.replace(/^#?\//, '').split('/');
-      const names = steps.filter((_, i) => steps[i - 1] === 'properties');
-      if (names.length > 0) fields.add(names.join('.'));
-    }
+export function fieldsOfCause(context: string, recorded: readonly SchemaDocument[], current: SchemaDocument): string[] {
+  const steps = context.replace(/^#?\//, '').split('/').filter(Boolean);
+  const path: string[] = [];
+  for (let i = 0; i + 1 < steps.length && steps[i] === 'properties'; i += 2) path.push(steps[i + 1]!);
+  if (steps.length === path.length * 2) return path.length > 0 ? [path.join('.')] : [];
+  const now = objectAt(current, path);
+  const before = recorded.map((schema) => objectAt(schema, path));
+  const names = (o: JsonObjectSchema | undefined) => Object.keys(o?.properties ?? {});
+  const required = (o: JsonObjectSchema | undefined) => new Set(o?.required ?? []);
+  const changed = new Set<string>();
+  for (const old of before) {
+    for (const name of names(old)) if (!names(now).includes(name)) changed.add(name);
+    for (const name of names(now)) if (!names(old).includes(name)) changed.add(name);
+    for (const name of required(now)) if (!required(old).has(name)) changed.add(name);
+    for (const name of required(old)) if (!required(now).has(name) && names(now).includes(name)) changed.add(name);
   }
-  return [...fields];
+  return [...changed].map((name) => [...path, name].join('.'));
 }
 
 /** Options of {@link incompatibleChanges}. */
 export interface CompatibilityCheckOptions {
-  /** The registry's Confluent-compatible API. */
+  /** The registry's Confluent-compatible API; the check uses Apicurio's own API beside it (`/apis/registry/v2`), which says why. */
   url: string;
   recorded: readonly RecordedContract[];
   /** The schema the code has now of a type and version. @default eventSchemaDocument */
@@ -117,43 +139,49 @@ export interface CompatibilityCheckOptions {
 }
 
 /**
- * Checks the catalog's schema of every recorded type and version against each schema recorded for
- * it, with the registry's own compatibility checker (BACKWARD, against every recorded schema: a
- * consumer with the new schema must read whatever was ever written). The recorded schemas go into
- * a scratch subject first, deleted afterwards. Returns one line per incompatibility, naming the
- * event, its version and the fields the registry points at; empty when all is compatible.
+ * Checks the catalog's schema of every recorded type and version against every schema recorded for
+ * it, with the registry's own compatibility checker: BACKWARD_TRANSITIVE, since a consumer with the
+ * new schema must read whatever was ever written. The recorded schemas go into a scratch artifact
+ * first, deleted afterwards. Returns one line per incompatible contract, naming the event, its
+ * version, the fields and the registry's causes; empty when all is compatible.
+ * @throws Error when the registry is not Apicurio (its Confluent-compatible API says whether, not why)
  */
 export async function incompatibleChanges(options: CompatibilityCheckOptions): Promise<string[]> {
+  const native = options.url.replace(/\/apis\/ccompat\/v\d+\/?$/, '/apis/registry/v2');
+  if (native === options.url) throw new Error(`the compatibility check needs an Apicurio registry's API; ${options.url} is not its /apis/ccompat/v7`);
   const current = options.current ?? eventSchemaDocument;
+  const group = 'order-saga.compatibility-check';
   const problems: string[] = [];
   for (const contract of options.recorded) {
-    const schema = JSON.stringify(current(contract.type, contract.version));
-    const scratch = `compatibility-check-${randomUUID()}.${contract.subject}`;
-    const subjectPath = `/subjects/${encodeURIComponent(scratch)}`;
+    const schema = current(contract.type, contract.version);
+    const artifact = `${randomUUID()}.${contract.subject}`;
+    const artifactPath = `/groups/${group}/artifacts/${encodeURIComponent(artifact)}`;
+    const [first, ...later] = contract.schemas;
+    if (!first) continue;
     try {
-      // The recorded history as it stands, whatever its own compatibility.
-      await registryCall(options.url, 'PUT', `/config/${encodeURIComponent(scratch)}`, { compatibility: 'NONE' });
-      for (const recorded of contract.schemas)
-        await registryCall(options.url, 'POST', `${subjectPath}/versions`, { schemaType: 'JSON', schema: JSON.stringify(recorded) });
-      const versions = await registryCall<number[]>(options.url, 'GET', `${subjectPath}/versions`);
-      for (const version of versions) {
-        const answer = await registryCall<{ is_compatible: boolean; messages?: unknown[] }>(
-          options.url,
-          'POST',
-          `/compatibility${subjectPath}/versions/${version}?verbose=true`,
-          { schemaType: 'JSON', schema },
-        );
-        if (answer.is_compatible) continue;
-        const messages = (answer.messages ?? []).map((m) => (typeof m === 'string' ? m : JSON.stringify(m)));
-        const fields = fieldsNamedIn(messages);
-        problems.push(
-          `${contract.type} v${contract.version}: not compatible with recorded schema ${version} of ${contract.subject}` +
-            `${fields.length > 0 ? `; fields: ${fields.join(', ')}` : ''} (${messages.join('; ') || 'no detail given'})`,
-        );
-      }
+      await registryCall(native, 'POST', `/groups/${group}/artifacts`, {
+        body: JSON.stringify(first),
+        headers: { 'x-registry-artifactid': artifact, 'x-registry-artifacttype': 'JSON' },
+      });
+      // The recorded history as it stands, then every version of it checked against the current schema.
+      await registryCall(native, 'POST', `${artifactPath}/rules`, { body: JSON.stringify({ type: 'COMPATIBILITY', config: 'NONE' }) });
+      for (const recorded of later) await registryCall(native, 'POST', `${artifactPath}/versions`, { body: JSON.stringify(recorded) });
+      await registryCall(native, 'PUT', `${artifactPath}/rules/COMPATIBILITY`, {
+        body: JSON.stringify({ type: 'COMPATIBILITY', config: 'BACKWARD_TRANSITIVE' }),
+      });
+      const answer = await registryCall<{ causes?: { description: string; context: string }[] }>(native, 'PUT', `${artifactPath}/test`, {
+        body: JSON.stringify(schema),
+        expect: [409],
+      });
+      if (answer.status !== 409) continue;
+      const causes = answer.body.causes ?? [];
+      const fields = [...new Set(causes.flatMap((cause) => fieldsOfCause(cause.context, contract.schemas, schema)))];
+      problems.push(
+        `${contract.type} v${contract.version}: not compatible with the recorded schemas of ${contract.subject}` +
+          `${fields.length > 0 ? `; fields: ${fields.join(', ')}` : ''} (${causes.map((c) => `${c.description} at ${c.context}`).join('; ') || 'no cause given'})`,
+      );
     } finally {
-      await registryCall(options.url, 'DELETE', subjectPath).catch(() => undefined);
-      await registryCall(options.url, 'DELETE', `${subjectPath}?permanent=true`).catch(() => undefined);
+      await registryCall(native, 'DELETE', artifactPath).catch(() => undefined);
     }
   }
   return problems;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { InvalidEventError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
 import type { EventType } from '../domain/events.ts';
@@ -30,6 +31,9 @@ export interface EventContractsOptions {
   subjectPrefix?: string;
 }
 
+/** Tries of one registration before a process gives up starting (about 30 s with the backoff). */
+const registrationAttempts = 9;
+
 /** The HTTP status of a registry client error; undefined when no answer came (connection refused, timeout). */
 const statusOf = (err: unknown): number | undefined =>
   typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
@@ -50,21 +54,27 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
   });
   const key = (type: EventType, version: number) => `${type}@${version}`;
   const ids = new Map<string, number>();
-  await Promise.all(
-    catalogVersions().map(async ({ type, version }) => {
-      const subject = subjectOf(type, version, options.subjectPrefix);
+  // One at a time, in catalog order: a fresh registry numbers them the same way every time.
+  for (const { type, version } of catalogVersions()) {
+    const subject = subjectOf(type, version, options.subjectPrefix);
+    const schema = { type: SchemaType.JSON, schema: JSON.stringify(eventSchemaDocument(type, version)) } as const;
+    for (let attempt = 1; ; attempt += 1) {
       try {
-        const { id } = await registry.register(
-          { type: SchemaType.JSON, schema: JSON.stringify(eventSchemaDocument(type, version)) },
-          { subject, compatibility: COMPATIBILITY.BACKWARD },
-        );
+        const { id } = await registry.register(schema, { subject, compatibility: COMPATIBILITY.BACKWARD });
         ids.set(key(type, version), id);
+        break;
       } catch (err) {
-        const why = statusOf(err) === 409 ? 'is not compatible with the versions the subject holds' : 'could not be registered';
+        const status = statusOf(err);
+        // A registry busy with other processes' registrations (a 5xx) or still starting: try again, for about 30 s.
+        if ((status === undefined || status >= 500) && attempt < registrationAttempts) {
+          await sleep(Math.min(5000, 250 * 2 ** attempt));
+          continue;
+        }
+        const why = status === 409 ? 'is not compatible with the versions the subject holds' : 'could not be registered';
         throw new Error(`the schema of ${type} v${version} ${why} (subject ${subject} at ${options.url}): ${(err as Error).message}`, { cause: err });
       }
-    }),
-  );
+    }
+  }
 
   return {
     schemaIdOf(type, version) {

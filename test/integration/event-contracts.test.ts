@@ -111,7 +111,7 @@ describe('event contracts in the schema registry', () => {
       data.required = data.required.filter((field) => field !== 'customerId');
     });
     expect(await incompatibleChanges({ url: servers.schemaRegistryUrl, recorded, current: removed })).toEqual([
-      expect.stringMatching(/^order\.placed v1: not compatible with recorded schema 1 of order-saga\.order\.placed\.v1; fields: .*\bdata\.customerId\b/),
+      expect.stringMatching(/^order\.placed v1: not compatible with the recorded schemas of order-saga\.order\.placed\.v1; fields: data\.customerId \(/),
     ]);
     const added = withData('payment.completed', 1, (data) => {
       data.properties.note = { type: 'string' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fieldsNamedIn, readRecordedContracts, unrecordedChanges } from '../../src/messaging/contract-check.ts';
+import { fieldsOfCause, readRecordedContracts, unrecordedChanges } from '../../src/messaging/contract-check.ts';
 import { catalogVersions, eventSchemaDocument, subjectOf } from '../../src/messaging/event-schemas.ts';
 import { eventTypes } from '../../src/domain/events.ts';
 
@@ -43,11 +43,13 @@ describe('event contracts', () => {
     expect(() => eventSchemaDocument('order.placed', 3)).toThrow(/order\.placed has no schema version 3/);
   });
 
-  it('names the fields a compatibility message points at', () => {
-    expect(fieldsNamedIn(['REQUIRED_PROPERTY_REMOVED at #/properties/data/properties/customerId', 'x /properties/occurredAt y'])).toEqual([
-      'data.customerId',
-      'occurredAt',
-    ]);
-    expect(fieldsNamedIn(['no pointer here'])).toEqual([]);
+  it("names the fields a cause of the registry's checker points at", () => {
+    const recorded = [eventSchemaDocument('order.placed', 1)];
+    expect(fieldsOfCause('/properties/data/properties/customerId', recorded, recorded[0]!)).toEqual(['data.customerId']);
+    const withoutEmail = structuredClone(recorded[0]!) as { properties: { data: { properties: Record<string, unknown>; required: string[] } } };
+    delete withoutEmail.properties.data.properties.email;
+    withoutEmail.properties.data.required = withoutEmail.properties.data.required.filter((f) => f !== 'email');
+    expect(fieldsOfCause('/properties/data/propertySchemasRemoved', recorded, withoutEmail)).toEqual(['data.email']);
+    expect(fieldsOfCause('/properties/data/propertySchemasRemoved', recorded, recorded[0]!)).toEqual([]);
   });
 });

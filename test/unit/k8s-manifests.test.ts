@@ -341,6 +341,7 @@ describe('the Kubernetes manifests in infra/k8s', () => {
       'KAFKA_BROKERS',
       'METRICS_HOST',
       'PAYMENT_GATEWAY_URL',
+      'SCHEMA_REGISTRY_URL',
       'SMTP_HOST',
       'TEMPORAL_ADDRESS',
     ]);

@@ -56,7 +56,8 @@ export function createSchemaRegistryServer(options: SchemaRegistryServerOptions)
         `-Dquarkus.http.port=${options.port}`,
         // Persistent: an H2 database file (the default is an in-memory one that a restart empties).
         '-Dquarkus.datasource.db-kind=h2',
-        `-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(options.dataDir, 'registry')}`,
+        // Writers wait up to 10 s for a lock (H2's default, 1 s, failed processes registering side by side).
+        `-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(options.dataDir, 'registry')};LOCK_TIMEOUT=10000`,
         // A pool for one client, not the 20 to 100 connections the registry opens by default.
         '-Dquarkus.datasource.jdbc.initial-size=1',
         '-Dquarkus.datasource.jdbc.min-size=1',
