@@ -31,6 +31,13 @@ export interface EventContractsOptions {
   subjectPrefix?: string;
 }
 
+/** How long one call to the registry may take before it counts as unavailable. */
+const requestTimeoutMs = 3000;
+
+/** The client's middleware (its HTTP library's) that gives every request {@link requestTimeoutMs}. */
+type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+const withTimeout: RegistryMiddleware = () => ({ request: (request) => request.enhance({ timeout: requestTimeoutMs }) });
+
 /** Tries of one registration before a process gives up starting (about 30 s with the backoff). */
 const registrationAttempts = 9;
 
@@ -50,6 +57,8 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
   const registry = new SchemaRegistry({
     host: options.url,
     clientId: 'order-saga',
+    // A registry that hangs (paused, overloaded) answers nothing: without a timeout the request would wait forever.
+    middlewares: [withTimeout],
     ...(options.username ? { auth: { username: options.username, password: options.password ?? '' } } : {}),
   });
   const key = (type: EventType, version: number) => `${type}@${version}`;
