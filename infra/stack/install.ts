@@ -3,7 +3,17 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join, relative } from 'node:path';
 import { InstallFailedError, PrerequisiteMissingError } from './errors.ts';
 import { installInputs } from './paths.ts';
-import { checkGo, checkMaven, checkOpenssl, checkPythonVenv, findChromium, findJava, findPostgresBinDir, findPromtool } from './prerequisites.ts';
+import {
+  checkGo,
+  checkJavaCompiler,
+  checkMaven,
+  checkOpenssl,
+  checkPythonVenv,
+  findChromium,
+  findJava,
+  findPostgresBinDir,
+  findPromtool,
+} from './prerequisites.ts';
 import { capture, runLogged } from './run-command.ts';
 
 /** Where each installed server binary lives. */
@@ -136,6 +146,9 @@ function sha256OfTree(dir: string): string {
   return hash.digest('hex');
 }
 
+/** Where the schema registry's runnable jar is once built. */
+const schemaRegistryJarOf = (toolsDir: string) => join(layout(toolsDir).schemaRegistryBuildDir, 'quarkus-app', 'quarkus-run.jar');
+
 const isSchemaRegistryCurrent = (stamp: string) => existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === sha256OfTree(installInputs.schemaRegistryDir);
 
 /**
@@ -148,6 +161,7 @@ async function installSchemaRegistry(toolsDir: string, report: InstallReporter):
   const paths = layout(toolsDir);
   if (isSchemaRegistryCurrent(paths.schemaRegistryStamp)) return;
   checkMaven();
+  checkJavaCompiler();
   const log = paths.log;
   report(`building the schema registry (Apicurio Registry) from Maven Central into ${paths.schemaRegistryBuildDir} (log: ${log}) ...`);
   rmSync(paths.schemaRegistryDir, { recursive: true, force: true });
@@ -163,9 +177,6 @@ async function installSchemaRegistry(toolsDir: string, report: InstallReporter):
   }
   writeFileSync(paths.schemaRegistryStamp, `${sha256OfTree(installInputs.schemaRegistryDir)}\n`);
 }
-
-/** Where the schema registry's runnable jar is once built. */
-const schemaRegistryJarOf = (toolsDir: string) => join(layout(toolsDir).schemaRegistryBuildDir, 'quarkus-app', 'quarkus-run.jar');
 
 /**
  * Installs a Debian package with apt-get (root only), refreshing the package lists once if the

@@ -31,7 +31,22 @@ export function findJava(env: NodeJS.ProcessEnv = process.env): string {
   return java;
 }
 
-/** Checks that Maven is on PATH (it fetches the Kafka broker jars from Maven Central). */
+/**
+ * Checks that a Java compiler is there (JAVA_HOME's, else the one on PATH): the schema registry's
+ * build compiles a class of its own.
+ * @throws PrerequisiteMissingError naming `javac` when it is missing (a JRE without the JDK).
+ */
+export function checkJavaCompiler(env: NodeJS.ProcessEnv = process.env): void {
+  const javac = env.JAVA_HOME ? join(env.JAVA_HOME, 'bin', 'javac') : 'javac';
+  if (capture(javac, ['-version']).error) {
+    throw new PrerequisiteMissingError(
+      `a Java compiler (${javac}), to build the schema registry`,
+      'install a JDK (Debian: apt-get install openjdk-17-jdk-headless) or point JAVA_HOME at one',
+    );
+  }
+}
+
+/** Checks that Maven is on PATH (it fetches the Kafka broker jars from Maven Central and builds the schema registry). */
 export function checkMaven(): void {
   if (capture('mvn', ['--version']).error) {
     throw new PrerequisiteMissingError('Maven (mvn)', 'install it (Debian: apt-get install maven)');

@@ -3,8 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadStackConfig, type StackConfig } from '../../infra/stack/config.ts';
+import { schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
-import { stackStatus, temporalClusterServers } from '../../infra/stack/stack.ts';
+import { schemaRegistryServer, stackStatus, temporalClusterServers } from '../../infra/stack/stack.ts';
 import { eventTypes } from '../../src/domain/events.ts';
 import { ensureTopics } from '../../src/messaging/topics.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
@@ -106,5 +107,18 @@ describe("the cluster profile's Kafka: the flows' topics", () => {
     } finally {
       await admin.disconnect();
     }
+  });
+});
+
+describe("the cluster profile's schema registry", () => {
+  it('is one process, answering its Confluent-compatible API at the URL the application processes get', async () => {
+    const config = loadStackConfig(inject('clusterStackEnv'));
+    const registry = schemaRegistryServer(config, { java: 'java', schemaRegistryJar: 'unused' });
+    expect((await stackStatus(config, [registry])).map((s) => [s.name, s.state])).toEqual([['schema-registry', 'up']]);
+    const url = inject('servers').schemaRegistryUrl;
+    expect(url).toBe(schemaRegistryUrl(config.SCHEMA_REGISTRY_PORT));
+    const response = await fetch(`${url}/subjects`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(expect.any(Array));
   });
 });

@@ -66,6 +66,9 @@ export function createSchemaRegistryServer(options: SchemaRegistryServerOptions)
         '-Dregistry.auth.enabled=false',
         '-Dregistry.enable.sentry=false',
         '-Dregistry.enable.multitenancy=false',
+        // The transaction manager (Narayana) would otherwise bind a loopback port of its own only to
+        // get a process id; a random UUID serves as well, and the HTTP port is the only one it opens.
+        '-DCoreEnvironmentBean.processImplementationClassName=com.arjuna.ats.internal.arjuna.utils.UuidProcessId',
         '-jar',
         options.jar,
       ],
