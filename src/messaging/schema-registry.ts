@@ -99,7 +99,9 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
       } catch (err) {
         const status = statusOf(err);
         if (status === 404) throw new InvalidEventError(`schema id ${id} is not registered`);
-        if (status !== undefined && status < 500) throw new InvalidEventError(`schema id ${id}: the registry answered ${status}`);
+        // Anything else is the registry's trouble, not the message's: down, hung (the client
+        // reports a refused or timed-out connection as a 400 of its own), or refusing this
+        // client (401, 403). The message waits rather than being dead-lettered.
         throw new SchemaRegistryUnavailableError(`schema id ${id}: ${(err as Error).message}`, { cause: err });
       }
       const paths: string[] = [];

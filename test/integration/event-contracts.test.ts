@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { locateTools } from '../../infra/stack/install.ts';
+import { freePort } from '../../infra/stack/ports.ts';
+import type { ProcessRecord } from '../../infra/stack/process.ts';
+import { createSchemaRegistryServer, schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
+import type { ManagedServer } from '../../infra/stack/servers/server.ts';
+import { startServer, stopServer } from '../../infra/stack/start-server.ts';
 import { placeChoreographedOrder } from '../../src/choreography/order-commands.ts';
 import type { ChoreographyRuntime } from '../../src/choreography/runtime.ts';
 import { choreographySubscriptions } from '../../src/choreography/services.ts';
@@ -241,5 +251,120 @@ describe('event contracts in the schema registry', () => {
       await projector.stop();
       await dlqProducer.disconnect();
     }
+  });
+});
+
+describe('a schema registry outage', () => {
+  const root = mkdtempSync(join(tmpdir(), 'order-saga-registry-'));
+  let registry: { server: ManagedServer; record: ProcessRecord } | undefined;
+  let harness: ChoreographyHarness;
+
+  /** Starts this file's own registry (its data folder kept across restarts), on `port`. */
+  const startRegistry = async (port: number) => {
+    const tools = locateTools(loadStackConfig().STACK_TOOLS_DIR);
+    const server = createSchemaRegistryServer({
+      java: tools.java,
+      jar: tools.schemaRegistryJar,
+      port,
+      dataDir: join(root, 'data'),
+      logPath: join(root, 'schema-registry.log'),
+    });
+    registry = { server, record: await startServer(server, 120_000) };
+  };
+  const stopRegistry = async () => {
+    if (registry) await stopServer(registry.server, registry.record, 15_000);
+    registry = undefined;
+  };
+  const dead = async (orderId: string) =>
+    (
+      await Promise.all(
+        (Object.keys(choreographySubscriptions) as (keyof typeof choreographySubscriptions)[]).map((g) =>
+          listDeadLetters(harness.kafka, `${harness.prefix}${g}`),
+        ),
+      )
+    )
+      .flat()
+      .filter((l) => l.key === orderId);
+
+  beforeAll(async () => {
+    const port = await freePort();
+    await startRegistry(port);
+    // Its own registry, so that stopping and pausing it leaves the other test files' alone.
+    harness = await startChoreographyHarness({ ...inject('servers'), schemaRegistryUrl: schemaRegistryUrl(port) });
+    await harness.startInstance();
+  }, 180_000);
+
+  afterAll(async () => {
+    if (registry) process.kill(registry.record.pid, 'SIGCONT');
+    await harness?.close();
+    await stopRegistry();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('changes nothing for the schemas a process has cached; an event whose schema it has not waits for the registry and is applied once it is back', async () => {
+    const port = registry!.server.ports[0]!.port;
+    const url = schemaRegistryUrl(port);
+    // A compatible revision of order.placed v2 (an optional field added), registered by a newer
+    // producer: the consumers have not seen its id, so they must fetch it.
+    const revision = structuredClone(eventSchemaDocument('order.placed', 2));
+    (revision.properties as { data: DataSchema }).data.properties.giftNote = { type: 'string' };
+    const registered = await fetch(`${url}/subjects/${subjectOf('order.placed', 2)}/versions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schemaType: 'JSON', schema: JSON.stringify(revision) }),
+    });
+    const revisionId = ((await registered.json()) as { id: number }).id;
+    expect(revisionId).not.toBe(harness.contracts.schemaIdOf('order.placed', 2));
+
+    // Down: connections refused. Every schema this code registered at start is in its cache.
+    await stopRegistry();
+    const during = order();
+    await placeChoreographedOrder(harness.pool, during, `corr-${during.orderId}`);
+    await eventually(
+      'an order placed while the registry is down to be confirmed',
+      async () => (await orderStatusOf(harness, during.orderId))?.status === 'confirmed',
+    );
+
+    // The newer producer's order: its row, and its event sent with the revision's id.
+    const newer = order();
+    await withTransaction(harness.pool, async (tx) => {
+      await createOrder(tx, newer, 'choreographed');
+      await recordCorrelationId(tx, newer.orderId, `corr-${newer.orderId}`);
+    });
+    const event = {
+      eventId: deterministicEventId('orders', newer.orderId, 'order.placed'),
+      type: 'order.placed',
+      schemaVersion: 2,
+      occurredAt: new Date().toISOString(),
+      orderId: newer.orderId,
+      correlationId: `corr-${newer.orderId}`,
+      causationId: null,
+      producer: 'orders',
+      flow: 'choreographed',
+      data: { customerId: newer.customerId, email: newer.email, items: newer.items, payment: { ref: newer.paymentRef } },
+    };
+    const producer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    await producer.send({
+      topic: topicOf('order.placed', harness.prefix),
+      acks: -1,
+      messages: [{ key: newer.orderId, value: JSON.stringify(event), headers: { [schemaIdHeader]: String(revisionId) } }],
+    });
+    await producer.disconnect();
+    await sleep(5000);
+    expect({ status: (await orderStatusOf(harness, newer.orderId))?.status, deadLetters: await dead(newer.orderId) }).toEqual({
+      status: 'pending',
+      deadLetters: [],
+    });
+
+    // Back (the same ids: its data survived the restart), then paused: a registry that hangs times out as one that is down.
+    await startRegistry(port);
+    process.kill(registry!.record.pid, 'SIGSTOP');
+    await sleep(5000);
+    expect((await orderStatusOf(harness, newer.orderId))?.status).toBe('pending');
+    process.kill(registry!.record.pid, 'SIGCONT');
+    await eventually("the newer producer's order to be confirmed", async () => (await orderStatusOf(harness, newer.orderId))?.status === 'confirmed');
+    expect(await dead(newer.orderId)).toEqual([]);
+    expect(harness.ledger.charges.filter((c) => c.reference === newer.orderId)).toHaveLength(1);
   });
 });
