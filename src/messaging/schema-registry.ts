@@ -31,17 +31,28 @@ export interface EventContractsOptions {
   subjectPrefix?: string;
 }
 
-/** How long one call to the registry may take before it counts as unavailable. */
+/**
+ * How long one call to the registry may take: at start, while every process registers at once
+ * (the first registrations of a fresh registry wait for each other's locks, up to 10 s in the
+ * stack's), then in operation, where a consumer's fetch of a schema it has not cached counts as
+ * unavailable sooner (it is retried).
+ */
+const registrationTimeoutMs = 20_000;
 const requestTimeoutMs = 3000;
 
-/** The client's middleware (its HTTP library's) that gives every request {@link requestTimeoutMs}. */
+/** The client's middleware type (its HTTP library's). */
 type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
-const withTimeout: RegistryMiddleware = () => ({ request: (request) => request.enhance({ timeout: requestTimeoutMs }) });
 
-/** Tries of one registration before a process gives up starting (about 30 s with the backoff). */
-const registrationAttempts = 9;
+/** How long a process keeps trying to register before it gives up starting. */
+const registrationPatienceMs = 120_000;
 
-/** The HTTP status of a registry client error; undefined when no answer came (connection refused, timeout). */
+/** Answers to a registration that another try cannot change: incompatible, invalid, not allowed. */
+const definitiveStatuses = new Set([401, 403, 409, 422]);
+
+/**
+ * The HTTP status of a registry client error; undefined when no answer came (the client reports a
+ * refused connection or a timeout as a 400 of its own, so a 400 does not prove the registry answered).
+ */
 const statusOf = (err: unknown): number | undefined =>
   typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
 
@@ -54,15 +65,18 @@ const statusOf = (err: unknown): number | undefined =>
  *   with what the subject holds, or cannot be reached (the process does not start without its ids)
  */
 export async function registerEventContracts(options: EventContractsOptions): Promise<EventContracts> {
+  let timeoutMs = registrationTimeoutMs;
+  // A registry that hangs (paused, overloaded) answers nothing: without a timeout a request would wait forever.
+  const withTimeout: RegistryMiddleware = () => ({ request: (request) => request.enhance({ timeout: timeoutMs }) });
   const registry = new SchemaRegistry({
     host: options.url,
     clientId: 'order-saga',
-    // A registry that hangs (paused, overloaded) answers nothing: without a timeout the request would wait forever.
     middlewares: [withTimeout],
     ...(options.username ? { auth: { username: options.username, password: options.password ?? '' } } : {}),
   });
   const key = (type: EventType, version: number) => `${type}@${version}`;
   const ids = new Map<string, number>();
+  const giveUpAt = Date.now() + registrationPatienceMs;
   // One at a time, in catalog order: a fresh registry numbers them the same way every time.
   for (const { type, version } of catalogVersions()) {
     const subject = subjectOf(type, version, options.subjectPrefix);
@@ -74,8 +88,8 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
         break;
       } catch (err) {
         const status = statusOf(err);
-        // A registry busy with other processes' registrations (a 5xx) or still starting: try again, for about 30 s.
-        if ((status === undefined || status >= 500) && attempt < registrationAttempts) {
+        // A registry still starting, busy with other processes' registrations, or away: try again.
+        if (!definitiveStatuses.has(status ?? 0) && Date.now() < giveUpAt) {
           await sleep(Math.min(5000, 250 * 2 ** attempt));
           continue;
         }
@@ -84,6 +98,8 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
       }
     }
   }
+
+  timeoutMs = requestTimeoutMs;
 
   return {
     schemaIdOf(type, version) {

@@ -10,6 +10,7 @@ import { activeKafkaController, freeKafkaClusterPorts, kafkaClusterNodes, type K
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { kafkaClientSecurityOf, kafkaClusterServers, kafkaEnvOf, stackDown, stackFolders, stackStatus, stackUp } from '../../infra/stack/stack.ts';
 import { waitUntil } from '../../infra/stack/wait.ts';
+import { ensureTopics } from '../../src/messaging/topics.ts';
 
 /** Waits until `problem` says nothing is wrong; fails the test with the last problem otherwise. */
 async function until(problem: () => string | undefined | Promise<string | undefined>, timeoutMs: number): Promise<void> {
@@ -131,7 +132,9 @@ describe('the cluster profile: three KRaft Kafka nodes, replication 3, min in-sy
 
   it('puts a new topic on three replicas with min.insync.replicas 2 and no unclean leader election', async () => {
     // No replication factor given: the cluster's default applies, as it does to the internal topics.
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] });
+    // Created as the processes create theirs (ensureTopics): kafkajs's own wait for the leaders gives
+    // up on the answer a node gives while the new topic's metadata propagates.
+    await ensureTopics(admin, { partitions: 3, extra: [topic] }, []);
     const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
     expect(metadata!.partitions.map((p) => [p.replicas.length, p.isr.length])).toEqual([
       [3, 3],

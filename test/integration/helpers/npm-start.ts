@@ -109,7 +109,14 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
     const ended = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running after 90 s'), 90_000))]);
     // Read again: a process restarted meanwhile has a new pid.
     const leftOver = [...records, ...started()].filter(isRunning);
-    for (const record of leftOver) process.kill(record.pid, 'SIGKILL');
+    for (const record of leftOver) {
+      try {
+        process.kill(record.pid, 'SIGKILL');
+      } catch (err) {
+        // It ended between the look and the kill: nothing left to stop.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
     if (!process.env.ORDER_SAGA_KEEP_TEST_DATA) rmSync(dataDir, { recursive: true, force: true });
     return { how: ended, leftOver: [...new Set(leftOver.map((r) => r.name))] };
   };
