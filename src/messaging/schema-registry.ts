@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { InvalidEventError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
 import type { EventType } from '../domain/events.ts';
 import { catalogVersions, eventSchemaDocument, subjectOf } from './event-schemas.ts';
@@ -29,13 +29,18 @@ export interface EventContractsOptions {
   password?: string;
   /** Prefix of the subjects (keeps test runs apart on one registry). @default '' */
   subjectPrefix?: string;
+  /**
+   * Runs the registration of a schema the registry does not hold yet one process at a time
+   * (the workers use a PostgreSQL advisory lock): a fresh registry with many writers at once
+   * fails them (the stack's, on its H2 storage, with lock timeouts). @default as they come
+   */
+  serialize?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /**
- * How long one call to the registry may take: at start, while every process registers at once
- * (the first registrations of a fresh registry wait for each other's locks, up to 10 s in the
- * stack's), then in operation, where a consumer's fetch of a schema it has not cached counts as
- * unavailable sooner (it is retried).
+ * How long one call to the registry may take: at start (a fresh registry's first registrations
+ * wait for each other's locks, up to 10 s in the stack's), then in operation, where a consumer's
+ * fetch of a schema it has not cached counts as unavailable sooner (it is retried).
  */
 const registrationTimeoutMs = 20_000;
 const requestTimeoutMs = 3000;
@@ -43,62 +48,111 @@ const requestTimeoutMs = 3000;
 /** The client's middleware type (its HTTP library's). */
 type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
 
+/** The PostgreSQL advisory lock the workers register schemas under, one process at a time. */
+export const schemaRegistrationLockKey = 7_318_002;
+
 /** How long a process keeps trying to register before it gives up starting. */
 const registrationPatienceMs = 120_000;
 
-/** Answers to a registration that another try cannot change: incompatible, invalid, not allowed. */
+/** Answers that another try cannot change: not allowed, incompatible, invalid. */
 const definitiveStatuses = new Set([401, 403, 409, 422]);
 
-/**
- * The HTTP status of a registry client error; undefined when no answer came (the client reports a
- * refused connection or a timeout as a 400 of its own, so a 400 does not prove the registry answered).
- */
+/** The HTTP status of a registry client error; undefined when no answer came (connection refused, timeout). */
 const statusOf = (err: unknown): number | undefined =>
   typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number' ? err.status : undefined;
+
+/** An answer of the registry that is not the one expected. */
+class RegistryAnswerError extends Error {
+  constructor(
+    readonly status: number | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Registers the schema of every event type in every version this code reads (the current ones,
  * which it writes, and the earlier ones, which it upcasts), each under its own subject with
- * BACKWARD compatibility, and returns their ids. Registering a schema the subject already holds
- * returns its id and changes nothing, so every process does it at start, as it creates its topics.
+ * BACKWARD compatibility, and returns their ids, with every schema in the client's cache.
+ *
+ * Each step is idempotent, so every process does it at start, as it creates its topics: it looks
+ * the schema up under its subject (a read); registers it only when the subject does not hold it
+ * (under `options.serialize`); sets the subject's compatibility when it is not BACKWARD (a subject
+ * whose first registration was cut short has none); fetches the schema by its id into the cache.
  * @throws Error naming the event and subject when the registry refuses a schema as incompatible
- *   with what the subject holds, or cannot be reached (the process does not start without its ids)
+ *   with what the subject holds, or cannot be reached for 2 minutes (the process does not start
+ *   without its ids)
  */
 export async function registerEventContracts(options: EventContractsOptions): Promise<EventContracts> {
   let timeoutMs = registrationTimeoutMs;
   // A registry that hangs (paused, overloaded) answers nothing: without a timeout a request would wait forever.
   const withTimeout: RegistryMiddleware = () => ({ request: (request) => request.enhance({ timeout: timeoutMs }) });
+  const authorization = options.username ? `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`).toString('base64')}` : undefined;
   const registry = new SchemaRegistry({
     host: options.url,
     clientId: 'order-saga',
     middlewares: [withTimeout],
     ...(options.username ? { auth: { username: options.username, password: options.password ?? '' } } : {}),
   });
+  /** One call to the Confluent-compatible API; the parsed answer when its status is `ok`, else a RegistryAnswerError. */
+  const call = async <T>(method: string, path: string, ok: number[], body?: unknown): Promise<{ status: number; body: T }> => {
+    let response: Response;
+    try {
+      response = await fetch(`${options.url}${path}`, {
+        method,
+        headers: {
+          'content-type': 'application/vnd.schemaregistry.v1+json',
+          accept: 'application/vnd.schemaregistry.v1+json, application/json',
+          ...(authorization ? { authorization } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(registrationTimeoutMs),
+      });
+    } catch (err) {
+      throw new RegistryAnswerError(undefined, `${method} ${path}: ${(err as Error).message}`);
+    }
+    const text = await response.text();
+    if (!ok.includes(response.status)) throw new RegistryAnswerError(response.status, `${method} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+  };
+  const serialize = options.serialize ?? (<T>(work: () => Promise<T>) => work());
+
   const key = (type: EventType, version: number) => `${type}@${version}`;
   const ids = new Map<string, number>();
   const giveUpAt = Date.now() + registrationPatienceMs;
   // One at a time, in catalog order: a fresh registry numbers them the same way every time.
   for (const { type, version } of catalogVersions()) {
-    const subject = subjectOf(type, version, options.subjectPrefix);
-    const schema = { type: SchemaType.JSON, schema: JSON.stringify(eventSchemaDocument(type, version)) } as const;
+    const subject = encodeURIComponent(subjectOf(type, version, options.subjectPrefix));
+    const schema = { schemaType: 'JSON', schema: JSON.stringify(eventSchemaDocument(type, version)) };
+    const lookUp = async () => {
+      const found = await call<{ id: number }>('POST', `/subjects/${subject}`, [200, 404], schema);
+      return found.status === 200 ? found.body.id : undefined;
+    };
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const { id } = await registry.register(schema, { subject, compatibility: COMPATIBILITY.BACKWARD });
+        const id =
+          (await lookUp()) ??
+          (await serialize(async () => (await lookUp()) ?? (await call<{ id: number }>('POST', `/subjects/${subject}/versions`, [200], schema)).body.id));
+        const config = await call<{ compatibilityLevel?: string }>('GET', `/config/${subject}`, [200, 404]);
+        if (config.body?.compatibilityLevel !== 'BACKWARD') await call('PUT', `/config/${subject}`, [200], { compatibility: 'BACKWARD' });
+        await registry.getSchema(id);
         ids.set(key(type, version), id);
         break;
       } catch (err) {
-        const status = statusOf(err);
+        const status = err instanceof RegistryAnswerError ? err.status : statusOf(err);
         // A registry still starting, busy with other processes' registrations, or away: try again.
         if (!definitiveStatuses.has(status ?? 0) && Date.now() < giveUpAt) {
           await sleep(Math.min(5000, 250 * 2 ** attempt));
           continue;
         }
         const why = status === 409 ? 'is not compatible with the versions the subject holds' : 'could not be registered';
-        throw new Error(`the schema of ${type} v${version} ${why} (subject ${subject} at ${options.url}): ${(err as Error).message}`, { cause: err });
+        throw new Error(`the schema of ${type} v${version} ${why} (subject ${decodeURIComponent(subject)} at ${options.url}): ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     }
   }
-
   timeoutMs = requestTimeoutMs;
 
   return {

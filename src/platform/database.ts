@@ -80,3 +80,30 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
     throw err;
   }
 }
+
+/**
+ * Runs `work` holding the session-level advisory lock `key`, so that one process of all those
+ * sharing the database runs it at a time (no transaction stays open meanwhile: `work` may wait on
+ * the network). The lock goes with the connection if the process dies.
+ */
+export async function withAdvisoryLock<T>(pool: pg.Pool, key: number, work: () => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('select pg_advisory_lock($1)', [key]);
+    try {
+      return await work();
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [key]).catch((err: unknown) => {
+        broken ??= err instanceof Error ? err : new Error(String(err));
+      });
+    }
+  } finally {
+    client.removeListener('error', onError);
+    client.release(broken);
+  }
+}

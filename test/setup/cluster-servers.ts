@@ -18,6 +18,7 @@ import { postgresUser } from '../../infra/stack/prerequisites.ts';
 import { freeKafkaClusterPorts, kafkaScramCredentials } from '../../infra/stack/servers/kafka.ts';
 import { createPostgresServer } from '../../infra/stack/servers/postgres.ts';
 import { schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
+import { registerEventContracts } from '../../src/messaging/schema-registry.ts';
 import { temporalTlsServerName } from '../../infra/stack/servers/temporal-cluster.ts';
 import {
   databaseUrlOf,
@@ -104,6 +105,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const temporalTls = temporalTlsOf(config)!;
   // Tests that look at the stack itself (its processes, their status) rebuild its config from this.
   project.provide('clusterStackEnv', env);
+  // The catalog's schemas registered once, before the test files run side by side: each file's
+  // processes then find them (reads), as a deployment's processes do after its first start.
+  await registerEventContracts({ url: schemaRegistryUrl(config.SCHEMA_REGISTRY_PORT) });
   project.provide('servers', {
     temporalAddress: `127.0.0.1:${config.TEMPORAL_PORT}`,
     temporalNamespace: config.TEMPORAL_NAMESPACE,

@@ -18,6 +18,7 @@ import { createKafkaServer } from '../../infra/stack/servers/kafka.ts';
 import { createNodeService, httpProbe } from '../../infra/stack/servers/node-service.ts';
 import { createPostgresServer, postgresUrl } from '../../infra/stack/servers/postgres.ts';
 import { createSchemaRegistryServer, schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
+import { registerEventContracts } from '../../src/messaging/schema-registry.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
 import { identityIssuerOf } from '../../infra/stack/stack.ts';
@@ -128,6 +129,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     throw new Error(`integration servers did not start:\n${failures.join('\n')}`);
   }
 
+  // The catalog's schemas registered once, before the test files run side by side: each file's
+  // processes then find them (reads), as a deployment's processes do after its first start.
+  await registerEventContracts({ url: schemaRegistryUrl(schemaRegistryPort) });
   project.provide('servers', {
     temporalAddress: `127.0.0.1:${temporalPort}`,
     temporalNamespace: 'default',

@@ -44,7 +44,7 @@ describe('the schema registry of the stack', () => {
           '-Dquarkus.http.host=127.0.0.1',
           '-Dquarkus.http.port=46081',
           '-Dquarkus.datasource.db-kind=h2',
-          `-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(folder, 'registry')}`,
+          `-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(folder, 'registry')};LOCK_TIMEOUT=10000`,
           '-Dregistry.rules.global.compatibility=BACKWARD',
           '-Dregistry.auth.enabled=false',
         ]),
