@@ -134,8 +134,11 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
         const id =
           (await lookUp()) ??
           (await serialize(async () => (await lookUp()) ?? (await call<{ id: number }>('POST', `/subjects/${subject}/versions`, [200], schema)).body.id));
-        const config = await call<{ compatibilityLevel?: string }>('GET', `/config/${subject}`, [200, 404]);
-        if (config.body?.compatibilityLevel !== 'BACKWARD') await call('PUT', `/config/${subject}`, [200], { compatibility: 'BACKWARD' });
+        const isBackward = async () =>
+          (await call<{ compatibilityLevel?: string }>('GET', `/config/${subject}`, [200, 404])).body?.compatibilityLevel === 'BACKWARD';
+        // Apicurio answers 409 to a second process setting the rule at the same time: one at a time, looking again first.
+        if (!(await isBackward()))
+          await serialize(async () => (await isBackward()) || (await call('PUT', `/config/${subject}`, [200], { compatibility: 'BACKWARD' })));
         await registry.getSchema(id);
         ids.set(key(type, version), id);
         break;
