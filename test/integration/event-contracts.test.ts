@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadStackConfig } from '../../infra/stack/config.ts';
 import { locateTools } from '../../infra/stack/install.ts';
@@ -26,8 +25,8 @@ import { eventSchemaDocument, schemaIdHeader, subjectOf, type SchemaDocument } f
 import { addToOutbox } from '../../src/messaging/outbox.ts';
 import { topicOf } from '../../src/messaging/topics.ts';
 import { withTransaction } from '../../src/platform/database.ts';
-import { projectorGroup, rebuildReadModel, startProjector } from '../../src/projections/projector.ts';
-import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { projectorGroup, rebuildReadModel } from '../../src/projections/projector.ts';
+import { startChoreographyHarness, startHarnessProjector, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { choreographyLag, eventually, orderStatusOf } from './helpers/choreography-scenarios.ts';
 import { eventsOfOrder, readAllEvents } from './helpers/event-log.ts';
 import '../setup/servers.ts';
@@ -204,15 +203,7 @@ describe('event contracts in the schema registry', () => {
     // The read model of the three, projected from the topics that hold both versions.
     const dlqProducer = harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await dlqProducer.connect();
-    const start = () =>
-      startProjector({
-        kafka: harness.kafka,
-        pool: harness.pool,
-        producer: dlqProducer,
-        contracts: harness.contracts,
-        log: pino({ level: 'silent' }),
-        prefix: harness.prefix,
-      });
+    const start = () => startHarnessProjector(harness, dlqProducer);
     const readModel = async () => ({
       views: (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [ids])).rows as unknown[],
       timeline: (await harness.pool.query('select * from read_model.order_timeline where order_id = any($1) order by order_id, event_id', [ids]))

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
-import { projectorGroup, rebuildReadModel, startProjector } from '../../src/projections/projector.ts';
+import { projectorGroup, rebuildReadModel } from '../../src/projections/projector.ts';
 import { orderScenarios, type OrderScenario } from '../scenarios/order-scenarios.ts';
-import { startChoreographyHarness, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
+import { startChoreographyHarness, startHarnessProjector, type ChoreographyHarness } from './helpers/choreography-runtime.ts';
 import { choreographedEventsOf, eventually, runScenarios, type ChoreographedRun } from './helpers/choreography-scenarios.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
 import '../setup/servers.ts';
@@ -17,15 +16,7 @@ describe('read model projected from both flows', () => {
   const producer = () => harness.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   let dlqProducer: ReturnType<typeof producer>;
 
-  const start = () =>
-    startProjector({
-      kafka: harness.kafka,
-      pool: harness.pool,
-      producer: dlqProducer,
-      contracts: harness.contracts,
-      log: pino({ level: 'silent' }),
-      prefix: harness.prefix,
-    });
+  const start = () => startHarnessProjector(harness, dlqProducer);
   const views = async () =>
     (await harness.pool.query('select * from read_model.order_view where order_id = any($1) order by order_id', [runs.map((r) => r.request.orderId)]))
       .rows as Record<string, unknown>[];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import { pino, type Logger } from 'pino';
 import { startChoreography, type ChoreographyRuntime } from '../../../src/choreography/runtime.ts';
@@ -13,6 +13,7 @@ import { createPool } from '../../../src/platform/database.ts';
 import { migrateAll } from '../../../src/platform/migrations.ts';
 import { startSmtpSink, type SmtpSink } from '../../../src/smtp-sink/smtp-sink.ts';
 import type { EventContracts } from '../../../src/messaging/schema-registry.ts';
+import { startProjector } from '../../../src/projections/projector.ts';
 import type { TestServers } from '../../setup/servers.ts';
 import { testContracts } from './contracts.ts';
 import { testVault } from './vault.ts';
@@ -126,3 +127,7 @@ export async function startChoreographyHarness(
     },
   };
 }
+
+/** The read model projector over the harness's topics, silent, its dead letters sent by `producer`. */
+export const startHarnessProjector = (harness: ChoreographyHarness, producer: Producer) =>
+  startProjector({ kafka: harness.kafka, pool: harness.pool, producer, contracts: harness.contracts, log: pino({ level: 'silent' }), prefix: harness.prefix });

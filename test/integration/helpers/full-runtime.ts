@@ -1,14 +1,13 @@
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
 import type { GatewayOptions } from '../../../src/gateway/gateway-app.ts';
 import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
 import type { Tracing } from '../../../src/observability/tracing.ts';
-import { startProjector } from '../../../src/projections/projector.ts';
 import type { TestServers } from '../../setup/servers.ts';
 import { signedIn, testAuth } from './auth.ts';
 import { testVault } from './vault.ts';
 import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
-import { startChoreographyHarness, type ChoreographyHarness } from './choreography-runtime.ts';
+import { startChoreographyHarness, startHarnessProjector, type ChoreographyHarness } from './choreography-runtime.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
 
 /** Both flows, the read model projector and the HTTP API, in this process, on topics of their own. */
@@ -40,14 +39,7 @@ export async function startFullRuntime(
   });
   const producer = harness.kafka.producer();
   await producer.connect();
-  const projector = await startProjector({
-    kafka: harness.kafka,
-    pool: harness.pool,
-    producer,
-    contracts: harness.contracts,
-    log: pino({ level: 'silent' }),
-    prefix: harness.prefix,
-  });
+  const projector = await startHarnessProjector(harness, producer);
   const auth = testAuth(servers);
   const app = await buildApiApp({
     auth: auth.verifier,
