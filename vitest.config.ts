@@ -1,10 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+/** The tests that run the whole system through `npm start`, each with servers of its own. */
+const systemTests = ['test/integration/npm-start.test.ts', 'test/integration/fault-tolerance.test.ts', 'test/integration/chaos.test.ts'];
+
 /**
- * Four suites, each runnable alone (`npm run test:unit`, `test:workflows`, `test:integration`,
- * `test:cluster`); `npm test` runs them all. The integration suite runs on the dev profile's
+ * Five suites, each runnable alone (`npm run test:unit`, `test:workflows`, `test:integration`,
+ * `test:cluster`, `test:system`); `npm test` runs them all. The integration suite runs on the dev profile's
  * servers; the cluster suite runs the scenario table, the HTTP end-to-end tests and the browser
- * test again on the cluster profile's, after the others (it starts a dozen server processes).
+ * test again on the cluster profile's, after the others (it starts a dozen server processes); the
+ * system suite runs the tests that start the whole system through `npm start`, last and one at a time.
  */
 export default defineConfig({
   test: {
@@ -26,7 +30,12 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // They need the cluster profile's servers, which only the cluster suite starts.
-          exclude: ['test/integration/temporal-cluster.test.ts', 'test/integration/cluster-tls.test.ts', 'test/integration/web-ui-login-codec.test.ts'],
+          exclude: [
+            'test/integration/temporal-cluster.test.ts',
+            'test/integration/cluster-tls.test.ts',
+            'test/integration/web-ui-login-codec.test.ts',
+            ...systemTests,
+          ],
           globalSetup: ['test/setup/integration-servers.ts'],
           setupFiles: ['test/setup/quiet-temporal.ts'],
           testTimeout: 90_000,
@@ -50,6 +59,19 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 300_000,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'system',
+          include: systemTests,
+          setupFiles: ['test/setup/quiet-temporal.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
+          // One at a time, after the others: each runs the whole system (a dozen processes, three
+          // JVMs) on this machine's cores, and two side by side lost port races and audits.
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
