@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type pg from 'pg';
 import { InvalidEventError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
+import { withAdvisoryLock } from '../platform/database.ts';
 import type { EventType } from '../domain/events.ts';
 import { catalogVersions, eventSchemaDocument, subjectOf } from './event-schemas.ts';
 
@@ -184,3 +186,10 @@ export async function registerEventContracts(options: EventContractsOptions): Pr
     },
   };
 }
+
+/**
+ * {@link registerEventContracts} as a worker does it: with its SCHEMA_REGISTRY_* settings, one
+ * process at a time under {@link schemaRegistrationLockKey} on its database.
+ */
+export const registerWorkerContracts = (registry: Omit<EventContractsOptions, 'serialize'>, pool: pg.Pool): Promise<EventContracts> =>
+  registerEventContracts({ ...registry, serialize: (work) => withAdvisoryLock(pool, schemaRegistrationLockKey, work) });

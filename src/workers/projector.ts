@@ -15,8 +15,8 @@ import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
 import { createOrderMetrics } from '../observability/order-metrics.ts';
 import { DatabaseEnv, KafkaEnv, LogEnv, SchemaRegistryEnv, loadConfig, metricsEnv, poolTimeoutsOf, schemaRegistryOf } from '../platform/config.ts';
-import { registerEventContracts, schemaRegistrationLockKey } from '../messaging/schema-registry.ts';
-import { createPool, withAdvisoryLock } from '../platform/database.ts';
+import { registerWorkerContracts } from '../messaging/schema-registry.ts';
+import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
@@ -60,7 +60,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
-  const contracts = await registerEventContracts({ ...schemaRegistryOf(config), serialize: (work) => withAdvisoryLock(pool, schemaRegistrationLockKey, work) });
+  const contracts = await registerWorkerContracts(schemaRegistryOf(config), pool);
   const registry = createMetricsRegistry('projector');
   const runner = await startProjector({
     kafka,

@@ -32,8 +32,8 @@ import {
   poolTimeoutsOf,
   schemaRegistryOf,
 } from '../platform/config.ts';
-import { registerEventContracts, schemaRegistrationLockKey } from '../messaging/schema-registry.ts';
-import { createPool, withAdvisoryLock } from '../platform/database.ts';
+import { registerWorkerContracts } from '../messaging/schema-registry.ts';
+import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger, temporalLogger } from '../platform/logger.ts';
 import { migrateAll } from '../platform/migrations.ts';
@@ -116,7 +116,7 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
   const producer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'a send failed; the next one goes through a new producer id'));
   await producer.connect();
   onStop('producer', () => producer.disconnect());
-  const contracts = await registerEventContracts({ ...schemaRegistryOf(config), serialize: (work) => withAdvisoryLock(pool, schemaRegistrationLockKey, work) });
+  const contracts = await registerWorkerContracts(schemaRegistryOf(config), pool);
 
   const mailer = createMailer({ host: config.SMTP_HOST, port: config.SMTP_PORT });
   onStop('mailer', () => mailer.close());
