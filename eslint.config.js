@@ -78,6 +78,8 @@ const layers = {
   // The local OpenID Connect provider (for the stack and the tests; production uses its own).
   identity: ['domain', 'platform'],
   demo: ['domain', 'platform'],
+  // The web console runs in the browser: it speaks to the API over HTTP only.
+  console: [],
   api: ['flows', 'projections', 'contexts', 'messaging', 'domain', 'platform', 'observability'],
   // The CLIs wire what they run (src/workers holds the wiring), but reach a flow only through the port, as the API does.
   cli: ['workers', 'api', 'flows', 'projections', 'contexts', 'messaging', 'gateway', 'smtp-sink', 'identity', 'demo', 'domain', 'platform', 'observability'],

@@ -392,6 +392,8 @@ export function identityProviderServer(config: StackConfig): ManagedServer {
       IDENTITY_CLIENTS_FILE: identityClientsFileOf(config),
       // The cluster profile's Web UI signs its users in here (authorization code, a login page).
       ...(config.STACK_PROFILE === 'cluster' ? { IDENTITY_WEB_UI_REDIRECT_URI: temporalUiCallbackUrl(config.TEMPORAL_UI_PORT) } : {}),
+      // The web console of every API instance signs its users in here (authorization code with PKCE).
+      IDENTITY_CONSOLE_REDIRECT_URIS: consoleRedirectUrisOf(instancesOf(config).map((instance) => instance.ports.api.port)).join(','),
     },
     ports: [{ port: config.IDENTITY_PORT, setting: 'IDENTITY_PORT' }],
     logPath: join(stackFolders(config).logs, 'identity-provider.log'),
@@ -463,6 +465,13 @@ export interface AppInstance {
     projectorMetrics: AppPort;
   };
 }
+
+/**
+ * Where the console served by an API on each of `ports` takes its users back after sign-in: its
+ * page, under both names a person may open it by.
+ */
+export const consoleRedirectUrisOf = (ports: readonly number[]): string[] =>
+  ports.flatMap((port) => [`http://localhost:${port}/`, `http://127.0.0.1:${port}/`]);
 
 /**
  * The instances of the Temporal worker, choreography, projector and API the profile runs: one in
@@ -600,6 +609,9 @@ export function appServices(config: StackConfig): ManagedServer[] {
               : // Not inherited from the stack's own environment (where it names the first instance's port).
                 { API_TLS_PORT: '0' }),
             TEMPORAL_UI_URL: `http://localhost:${config.TEMPORAL_UI_PORT}`,
+            // The console's links to an order's trace and mail.
+            CONSOLE_ZIPKIN_URL: `http://localhost:${config.ZIPKIN_PORT}/zipkin`,
+            CONSOLE_MAIL_URL: `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages`,
             ...apiRateLimitEnv(),
             ...apiAuthEnv(config),
             // The dev server's Web UI has no login, so no token to pass: its codec endpoint answers
@@ -613,6 +625,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
           logPath: join(logs, `${instance.name('api')}.log`),
           probe: httpProbe(`http://127.0.0.1:${ports.api.port}/readyz`),
           endpoints: instance.label('api', {
+            'Web console': `http://localhost:${ports.api.port}/`,
             API: `http://localhost:${ports.api.port}/orders`,
             'Swagger UI': `http://localhost:${ports.api.port}/docs`,
             'API metrics': `http://localhost:${ports.api.port}/metrics`,

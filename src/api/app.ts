@@ -16,6 +16,7 @@ import { erasePersonalData } from '../contexts/customers/personal-data.ts';
 import { unknownSkus } from '../contexts/inventory/inventory-store.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
+import { listenForOrderChanges } from '../projections/order-changes.ts';
 import { readModelQueries } from '../projections/read-model-queries.ts';
 import { installAccessControl, type TokenVerifier } from './auth.ts';
 import { answerConnect, clientErrorHandler } from './client-errors.ts';
@@ -26,6 +27,7 @@ import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
 import { codecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
+import { consoleRoutes, type ConsoleOptions } from './routes/console.ts';
 import { customerRoutes } from './routes/customers.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { orderRoutes } from './routes/orders.ts';
@@ -67,6 +69,11 @@ export interface ApiDeps {
    * endpoint only).
    */
   tls?: { cert: string; key: string };
+  /**
+   * When set, serves the web console at `/` (src/console; src/api/routes/console.ts): where its
+   * users sign in, and the links it shows. Its calls for data are the API's own, with their token.
+   */
+  console?: ConsoleOptions;
 }
 
 /** The HTTPS servers of apps built with `tls`, by app. */
@@ -131,7 +138,8 @@ export async function buildApiApp(deps: ApiDeps) {
 
   installErrorHandler(app);
   // Before every route: the rate limit attaches itself to the routes registered after it.
-  await registerSecurity(app, deps.security ?? {});
+  // The console's page exchanges its sign-in code for a token at the issuer: its one call to another origin.
+  await registerSecurity(app, { ...deps.security, connectOrigins: deps.console ? [new URL(deps.console.issuer).origin] : [] });
   // After the rate limit (which counts a request by the principal this authenticates) and before every route.
   installAccessControl(app, deps.auth);
   // Node gives CONNECT to this event, never to the router, and drops the connection when nothing listens.
@@ -221,6 +229,9 @@ export async function buildApiApp(deps: ApiDeps) {
   // plugin inherits, so no plugin needs to break encapsulation.
   app.decorate('flows', deps.flows);
   app.decorate('readModel', readModelQueries(deps.pool));
+  const orderChanges = listenForOrderChanges(deps.pool, deps.logger ? { log: deps.logger } : {});
+  app.decorate('orderChanges', orderChanges);
+  app.addHook('onClose', () => orderChanges.close());
   app.decorate('catalog', { unknownSkus: (skus: readonly string[]) => unknownSkus(deps.pool, skus) });
   app.decorate('personalData', { erase: (customerId: string) => erasePersonalData(deps.pool, customerId) });
   app.decorate('idempotencyKeys', { claim: <T>(key: string, requestHash: string, response: T) => claimIdempotencyKey(deps.pool, key, requestHash, response) });
@@ -229,6 +240,7 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(customerRoutes);
   await app.register(operationRoutes, { readiness: deps.readiness, readinessTimeoutMs: deps.readinessTimeoutMs, metrics });
   if (deps.codecEndpoint) await app.register(codecRoutes, deps.codecEndpoint);
+  if (deps.console) await app.register(consoleRoutes, deps.console);
   return app;
 }
 

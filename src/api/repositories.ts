@@ -1,4 +1,5 @@
 import type { OrderFlows } from '../flows/order-flows.ts';
+import type { OrderChanges } from '../projections/order-changes.ts';
 import type { ReadModelQueries } from '../projections/read-model-queries.ts';
 import type { IdempotentAnswer } from './idempotency-store.ts';
 
@@ -27,6 +28,8 @@ export interface ApiRepositories {
   flows: OrderFlows;
   /** The read model. */
   readModel: ReadModelQueries;
+  /** Its changes as they commit, by order (the live timelines). */
+  orderChanges: OrderChanges;
   catalog: CatalogQueries;
   idempotencyKeys: IdempotencyKeys;
   personalData: PersonalData;

@@ -19,6 +19,12 @@ export interface ApiSecurityOptions {
    * @default 0
    */
   rateLimitPerMinute?: number | undefined;
+  /**
+   * Origins besides the API's own that its pages may call (Content-Security-Policy `connect-src`):
+   * the identity provider the web console exchanges its sign-in code at.
+   * @default []
+   */
+  connectOrigins?: readonly string[] | undefined;
 }
 
 /** What probes and Prometheus call: limiting them would turn a busy minute into a restart or a gap in the metrics. */
@@ -45,12 +51,12 @@ export const rateLimitKey = (request: FastifyRequest): string => {
 export async function registerSecurity(app: FastifyInstance, options: ApiSecurityOptions): Promise<void> {
   await app.register(helmet, {
     contentSecurityPolicy: {
-      // Helmet's default policy is what Swagger UI at /docs needs: its scripts and styles come
+      // Helmet's default policy is what Swagger UI at /docs and the web console at / need: its scripts and styles come
       // from 'self' (@fastify/swagger-ui inlines none), its icons are data: images, and React sets
       // inline style attributes (style-src allows 'unsafe-inline'). Only upgrade-insecure-requests
       // goes: the API serves plain HTTP (TLS is issue 16, item 6), and the directive makes a
       // browser fetch /docs's scripts over https from any host but localhost, which fails.
-      directives: { upgradeInsecureRequests: null },
+      directives: { upgradeInsecureRequests: null, connectSrc: ["'self'", ...(options.connectOrigins ?? [])] },
     },
   });
   const origins = options.corsOrigins ?? [];

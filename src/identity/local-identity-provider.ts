@@ -36,6 +36,12 @@ export interface LocalIdentityProviderOptions {
    * access tokens the UI passes to the API's codec endpoint. The login `operator` is an operator.
    */
   webUiRedirectUri?: string;
+  /**
+   * Where the web console (served by the API at `/`) takes its users back after they sign in: when
+   * set, the provider has a login page and the console's public client (authorization code with
+   * PKCE). Whoever signs in is the customer of that name; the login `operator` is also an operator.
+   */
+  consoleRedirectUris?: readonly string[];
 }
 
 /** What the provider keeps between restarts: tokens it signed stay valid, clients keep their secrets. */
@@ -47,6 +53,9 @@ export interface IdentityState {
 }
 
 const newSecret = () => randomBytes(32).toString('base64url');
+
+/** The clients with a secret: all but the console, a page in the browser, which can keep none (it uses PKCE). */
+export const confidentialClientIds = [localClientIds.operator, localClientIds.customers, localClientIds.webUi];
 
 /** A client's secret in the state; throws for a client the state has none for (ensureIdentityState gives every client one). */
 function secretOf(state: IdentityState, clientId: string): string {
@@ -62,7 +71,7 @@ function secretOf(state: IdentityState, clientId: string): string {
 export async function ensureIdentityState(path: string): Promise<IdentityState> {
   try {
     const state = JSON.parse(readFileSync(path, 'utf8')) as IdentityState;
-    const missing = Object.values(localClientIds).filter((id) => !state.clientSecrets[id]);
+    const missing = confidentialClientIds.filter((id) => !state.clientSecrets[id]);
     if (missing.length === 0) return state;
     for (const id of missing) state.clientSecrets[id] = newSecret();
     writeFileSync(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
@@ -74,7 +83,7 @@ export async function ensureIdentityState(path: string): Promise<IdentityState> 
   const signingKey = { ...(await exportJWK(privateKey)), kid: `local-${new Date().toISOString().slice(0, 10)}`, alg: 'ES256', use: 'sig' };
   const state: IdentityState = {
     signingKey,
-    clientSecrets: Object.fromEntries(Object.values(localClientIds).map((id) => [id, newSecret()])),
+    clientSecrets: Object.fromEntries(confidentialClientIds.map((id) => [id, newSecret()])),
   };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   try {
@@ -126,14 +135,28 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
         },
       ]
     : [];
+  const consoleClient =
+    options.consoleRedirectUris && options.consoleRedirectUris.length > 0
+      ? [
+          {
+            client_id: localClientIds.console,
+            // A public client: the page cannot keep a secret; PKCE (required for it) binds the code to the page that asked.
+            token_endpoint_auth_method: 'none' as const,
+            grant_types: ['authorization_code'],
+            redirect_uris: [...options.consoleRedirectUris],
+            response_types: ['code' as const],
+            id_token_signed_response_alg: 'ES256' as const,
+          },
+        ]
+      : [];
   const configuration: Configuration = {
-    clients: [...machineClients, ...webUiClient],
+    clients: [...machineClients, ...webUiClient, ...consoleClient],
     jwks: { keys: [options.state.signingKey] },
     // A person who signs in (the Web UI's login page): any login, its name as the subject.
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id, name: id }) }),
     features: {
       // The login page of the Web UI's client: it takes any login and any password (local use only).
-      devInteractions: { enabled: Boolean(options.webUiRedirectUri) },
+      devInteractions: { enabled: webUiClient.length + consoleClient.length > 0 },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
@@ -154,6 +177,10 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
       if (clientId === localClientIds.operator) return { roles: ['operator'] };
       // Someone signed in to the Web UI: the login `operator` is an operator, anyone else has no role.
       if (clientId === localClientIds.webUi) return { roles: accountId === 'operator' ? ['operator'] : [] };
+      // Someone signed in to the console: the customer of that name (who places orders), and the
+      // login `operator` operates too (reviews, dead letters, any order).
+      if (clientId === localClientIds.console && accountId)
+        return { roles: accountId === 'operator' ? ['customer', 'operator'] : ['customer'], customer_id: accountId };
       const customerId = customerOfScope(String((token as { scope?: string }).scope ?? ''));
       return customerId === undefined ? { roles: [] } : { roles: ['customer'], customer_id: customerId };
     },

@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 export const apiAudience = 'urn:order-saga:api';
 
 /** The clients of the local identity provider (src/identity), by what they stand for. */
-export const localClientIds = { operator: 'order-saga-operator', customers: 'order-saga-customers', webUi: 'order-saga-temporal-ui' } as const;
+export const localClientIds = {
+  operator: 'order-saga-operator',
+  customers: 'order-saga-customers',
+  webUi: 'order-saga-temporal-ui',
+  /** The web console (src/console): a public client (authorization code with PKCE, no secret), served by the API. */
+  console: 'order-saga-console',
+} as const;
 
 /** The scope the customers client asks for to act for one customer: `customer:<id>`, the id percent-encoded (a scope holds no space). */
 export const customerScopeOf = (customerId: string) => `customer:${encodeURIComponent(customerId)}`;

@@ -11,6 +11,7 @@ import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
 import type { Queryable } from '../platform/database.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import type { OrderMetrics } from '../observability/order-metrics.ts';
+import { orderChangedChannel } from './order-changes.ts';
 import { projectOrder, type OrderView } from './order-projection.ts';
 
 /** Consumer group of the read model projector. */
@@ -105,6 +106,9 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
       view.updatedAt,
     ],
   );
+  // Delivered when the transaction commits, to every session listening (the API's live
+  // timelines, src/projections/order-changes.ts); never when it rolls back.
+  await tx.query('select pg_notify($1, $2)', [orderChangedChannel, view.orderId]);
   return view;
 }
 

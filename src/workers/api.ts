@@ -15,6 +15,7 @@ import { jwksTokenVerifier } from '../api/auth.ts';
 import { dependencyChecks } from '../api/readiness.ts';
 import { clientTracingInterceptors } from '../observability/temporal-tracing.ts';
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
+import { localClientIds } from '../platform/access-tokens.ts';
 import {
   ApiSecurityEnv,
   AuthEnv,
@@ -56,6 +57,17 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       API_TLS_CERT_FILE: Type.String({ default: '', description: "the HTTPS listener's certificate (PEM)" }),
       API_TLS_KEY_FILE: Type.String({ default: '', description: "the HTTPS listener's private key (PEM)" }),
       TEMPORAL_UI_URL: Type.String({ default: 'http://localhost:8233' }),
+      CONSOLE_ENABLED: Type.Boolean({ default: true, description: 'serve the web console at /' }),
+      CONSOLE_CLIENT_ID: Type.String({
+        default: localClientIds.console,
+        description: "the console's public client (authorization code with PKCE) at the issuer",
+      }),
+      CONSOLE_AUTH_ISSUER: Type.String({ default: '', description: 'where people sign in to the console, as a browser reaches it (default: AUTH_ISSUER)' }),
+      CONSOLE_ZIPKIN_URL: Type.String({ default: '', description: "Zipkin's UI (http://host:9411/zipkin), for the console's links to an order's trace" }),
+      CONSOLE_MAIL_URL: Type.String({
+        default: '',
+        description: "the mail an order caused (the stack's SMTP sink: http://host:8025/messages), for the console's links",
+      }),
       TEMPORAL_CODEC_ENDPOINT_ENABLED: Type.Boolean({
         default: false,
         description: 'serve /codec/decode and /codec/encode (operators only) for the Web UI',
@@ -92,6 +104,18 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
     logger: log,
+    ...(config.CONSOLE_ENABLED
+      ? {
+          console: {
+            issuer: config.CONSOLE_AUTH_ISSUER || config.AUTH_ISSUER,
+            clientId: config.CONSOLE_CLIENT_ID,
+            temporalUiUrl: config.TEMPORAL_UI_URL,
+            namespace: config.TEMPORAL_NAMESPACE,
+            zipkinUrl: config.CONSOLE_ZIPKIN_URL,
+            mailUrl: config.CONSOLE_MAIL_URL,
+          },
+        }
+      : {}),
     readiness: dependencyChecks({ pool, kafkaAdmin, sagas }),
     security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },
     auth: jwksTokenVerifier({

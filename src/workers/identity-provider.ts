@@ -31,6 +31,10 @@ runProcess(async ({ onStop, useLogger }) => {
         default: '',
         description: "the Temporal Web UI's sign-in callback (ui-server's /auth/sso/callback); when set, a login page and the Web UI's client",
       }),
+      IDENTITY_CONSOLE_REDIRECT_URIS: Type.String({
+        default: '',
+        description: "the web console's sign-in callbacks (the API's `/`, comma-separated); when set, a login page and the console's client",
+      }),
     }),
   );
   const log = createLogger('identity-provider');
@@ -42,6 +46,9 @@ runProcess(async ({ onStop, useLogger }) => {
     state,
     tokenTtlSeconds: config.IDENTITY_TOKEN_TTL_SECONDS,
     ...(config.IDENTITY_WEB_UI_REDIRECT_URI ? { webUiRedirectUri: config.IDENTITY_WEB_UI_REDIRECT_URI } : {}),
+    consoleRedirectUris: config.IDENTITY_CONSOLE_REDIRECT_URIS.split(',')
+      .map((uri) => uri.trim())
+      .filter(Boolean),
   });
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'identity provider error'));
   // oidc-provider's Koa handler answers every request itself (its promise never rejects).

@@ -21,7 +21,7 @@ import { createSchemaRegistryServer, schemaRegistryUrl } from '../../infra/stack
 import { registerEventContracts } from '../../src/messaging/schema-registry.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
 import { createTemporalServer } from '../../infra/stack/servers/temporal.ts';
-import { identityIssuerOf } from '../../infra/stack/stack.ts';
+import { consoleRedirectUrisOf, identityIssuerOf } from '../../infra/stack/stack.ts';
 import { startServer, stopServer } from '../../infra/stack/start-server.ts';
 import { stackClientsFile } from '../../src/platform/access-tokens.ts';
 import type { TestServers } from './servers.ts';
@@ -54,7 +54,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   // PostgreSQL runs as `postgres` when we are root, and must be able to enter the folder.
   chmodSync(root, 0o755);
   const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
-  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort, identityPort, schemaRegistryPort] = [
+  const [pgPort, kafkaPort, controllerPort, temporalPort, temporalUiPort, identityPort, schemaRegistryPort, consolePort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
@@ -103,6 +104,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
         IDENTITY_ISSUER: identityIssuer,
         IDENTITY_STATE_FILE: join(root, 'identity', 'provider.json'),
         IDENTITY_CLIENTS_FILE: identityClientsFile,
+        // The console test's API listens there: the console's sign-in comes back to its page.
+        IDENTITY_CONSOLE_REDIRECT_URIS: consoleRedirectUrisOf([consolePort]).join(','),
       },
       ports: [{ port: identityPort, setting: 'IDENTITY_PORT' }],
       logPath: join(root, 'identity-provider.log'),
@@ -139,7 +142,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     kafkaBrokers: [`127.0.0.1:${kafkaPort}`],
     databaseUrl: postgresUrl(database),
     schemaRegistryUrl: schemaRegistryUrl(schemaRegistryPort),
-    identity: { issuer: identityIssuer, clientsFile: identityClientsFile },
+    identity: { issuer: identityIssuer, clientsFile: identityClientsFile, consolePort },
   });
   return teardown;
 }

@@ -11,8 +11,12 @@ export interface TestServers {
    * Confluent Schema Registry's root URL), as the application gets it in SCHEMA_REGISTRY_URL.
    */
   schemaRegistryUrl: string;
-  /** The OpenID Connect provider the API's tokens come from: its issuer URL, and the clients file `AccessTokens.fromFile` reads. */
-  identity: { issuer: string; clientsFile: string };
+  /**
+   * The OpenID Connect provider the API's tokens come from: its issuer URL, the clients file
+   * `AccessTokens.fromFile` reads, and the port whose `/` its web console client may come back to
+   * (the console test's API listens there; the integration suite's own servers only).
+   */
+  identity: { issuer: string; clientsFile: string; consolePort?: number };
   /**
    * The cluster suite only: how a client reaches its servers, which take TLS only (the URL in
    * `databaseUrl` carries PostgreSQL's): Kafka with TLS against the stack's CA and a SCRAM user,

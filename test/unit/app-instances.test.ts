@@ -24,7 +24,7 @@ describe('application processes of the stack profiles', () => {
     expect(byName.choreography!.ports).toEqual([{ port: 9466, setting: 'CHOREOGRAPHY_METRICS_PORT' }]);
     expect(byName.projector!.ports).toEqual([{ port: 9467, setting: 'PROJECTOR_METRICS_PORT' }]);
     expect(services.map((s) => s.logPath)).toEqual(services.map((s) => join(dataDir, 'logs', `${s.name}.log`)));
-    expect(Object.keys(byName.api!.endpoints())).toEqual(['API', 'Swagger UI', 'API metrics']);
+    expect(Object.keys(byName.api!.endpoints())).toEqual(['Web console', 'API', 'Swagger UI', 'API metrics']);
   });
 
   it('the cluster profile runs two of the worker, choreography, API and projector, each on ports and a log of its own, and one gateway', () => {
@@ -61,6 +61,7 @@ describe('application processes of the stack profiles', () => {
     expect(envOf(byName['choreography-2']!).METRICS_PORT).toBe('9476');
     expect(envOf(byName['projector-2']!).METRICS_PORT).toBe('9477');
     expect(byName['api-2']!.endpoints()).toEqual({
+      'Web console (api-2)': 'http://localhost:3001/',
       'API (api-2)': 'http://localhost:3001/orders',
       'Swagger UI (api-2)': 'http://localhost:3001/docs',
       'API metrics (api-2)': 'http://localhost:3001/metrics',

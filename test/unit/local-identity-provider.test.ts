@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/stack/ports.ts';
-import { createLocalIdentityProvider, ensureIdentityState, type IdentityState } from '../../src/identity/local-identity-provider.ts';
+import { confidentialClientIds, createLocalIdentityProvider, ensureIdentityState, type IdentityState } from '../../src/identity/local-identity-provider.ts';
 import {
   AccessTokens,
   apiAudience,
@@ -101,13 +101,13 @@ describe('ensureIdentityState', () => {
     const state = await ensureIdentityState(path);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(state);
-    expect(Object.keys(state.clientSecrets).sort()).toEqual(Object.values(localClientIds).sort());
+    expect(Object.keys(state.clientSecrets).sort()).toEqual([...confidentialClientIds].sort());
     expect(state.signingKey).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig', d: expect.any(String) as unknown });
   });
 
   it('keeps an existing state file as it is, and reads it back', async () => {
     const path = join(dir, 'existing.json');
-    const clientSecrets = Object.fromEntries(Object.values(localClientIds).map((id) => [id, `kept-${id}`]));
+    const clientSecrets = Object.fromEntries(confidentialClientIds.map((id) => [id, `kept-${id}`]));
     const existing: IdentityState = { signingKey: { kty: 'EC', kid: 'kept' }, clientSecrets };
     const text = `${JSON.stringify(existing)}\n`;
     writeFileSync(path, text, { mode: 0o600 });
@@ -123,7 +123,9 @@ describe('ensureIdentityState', () => {
     const state = await ensureIdentityState(path);
     expect(state.signingKey).toEqual(older.signingKey);
     expect(state.clientSecrets[localClientIds.operator]).toBe('kept-secret');
-    for (const id of Object.values(localClientIds).filter((id) => id !== localClientIds.operator)) expect(state.clientSecrets[id]).toMatch(/^.{20,}$/);
+    for (const id of confidentialClientIds.filter((id) => id !== localClientIds.operator)) expect(state.clientSecrets[id]).toMatch(/^.{20,}$/);
+    // The console is a public client: a page cannot keep a secret.
+    expect(state.clientSecrets[localClientIds.console]).toBeUndefined();
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(state);
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Counter } from 'prom-client';
@@ -6,6 +7,7 @@ import { Type } from 'typebox';
 import { canonicalJson } from '../../domain/canonical-json.ts';
 import { OrderNotFoundError } from '../../domain/errors.ts';
 import { orderWorkflowId } from '../../domain/order.ts';
+import type { OrderView, TimelineEvent } from '../../projections/read-model-queries.ts';
 import { actingCustomer } from '../auth.ts';
 import { HttpProblem } from '../error-handler.ts';
 import { decodeListCursor, encodeListCursor } from '../list-cursor.ts';
@@ -29,6 +31,9 @@ const readFailures = { ...failures, 404: Problem };
 const commandFailures = { ...failures, 404: Problem, 409: Problem, 413: Problem, 415: Problem };
 const placeFailures = { ...failures, 409: Problem, 413: Problem, 415: Problem, 422: Problem };
 
+/** How long GET /orders/:id/stream waits for an order placed a moment ago to reach the read model. */
+const streamWaitMs = 10_000;
+
 /** Throws the 404 of an order that is not the acting customer's (an operator may see any). */
 function assertOwns(request: FastifyRequest, orderId: string, owner: string | null): void {
   const acting = actingCustomer(request);
@@ -41,6 +46,14 @@ function assertOwns(request: FastifyRequest, orderId: string, owner: string | nu
  * saga), its timeline, the list, and the commands, which go to the flow that runs the order.
  */
 export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (app, options, done) => {
+  const viewAnswer = (view: OrderView) => ({
+    ...view,
+    updatedAt: view.updatedAt.toISOString(),
+    source: 'read-model' as const,
+    consistency: 'eventual: projected from the events',
+    links: links(view.orderId, view.flow),
+  });
+  const eventAnswer = (event: TimelineEvent) => ({ ...event, occurredAt: event.occurredAt.toISOString() });
   const links = (orderId: string, flow: string) => ({
     status: `/orders/${orderId}`,
     events: `/orders/${orderId}/events`,
@@ -146,13 +159,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       const view = await app.readModel.orderView(id);
       if (!view) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (yet: it is eventually consistent)`);
       assertOwns(request, id, view.customerId);
-      return {
-        ...view,
-        updatedAt: view.updatedAt.toISOString(),
-        source: 'read-model' as const,
-        consistency: 'eventual: projected from the events',
-        links: links(view.orderId, view.flow),
-      };
+      return viewAnswer(view);
     },
   );
 
@@ -172,9 +179,98 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       await assertMayRead(request, id);
       const events = await app.readModel.timeline(id);
       if (events.length === 0) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} has no events in the read model`);
-      return { orderId: id, events: events.map((e) => ({ ...e, occurredAt: e.occurredAt.toISOString() })) };
+      return { orderId: id, events: events.map(eventAnswer) };
     },
   );
+
+  app.get(
+    '/orders/:id/stream',
+    {
+      schema: {
+        operationId: 'streamOrder',
+        summary: 'An order and its timeline, live (server-sent events): one `order` event now and one after each change the projector commits',
+        description:
+          'Each `order` event carries `{ order, events }`, the bodies of GET /orders/:id and GET /orders/:id/events, whole. ' +
+          'An order placed a moment ago may not be in the read model yet: the stream waits up to 10 s for it before answering 404. ' +
+          'A comment line is sent every 15 s so that proxies keep the connection open.',
+        params: OrderIdParams,
+        response: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } }, ...readFailures },
+      },
+      config: { access: ['customer', 'operator'] },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      let changed: (() => void) | undefined;
+      // Subscribed before the first read: a change committed between the read and the subscription is not missed.
+      const unsubscribe = app.orderChanges.subscribe(id, () => changed?.());
+      try {
+        let view = await app.readModel.orderView(id);
+        const deadline = Date.now() + streamWaitMs;
+        while (!view && Date.now() < deadline) {
+          await new Promise<void>((resolve) => {
+            changed = resolve;
+            setTimeout(resolve, Math.min(1000, deadline - Date.now())).unref();
+          });
+          view = await app.readModel.orderView(id);
+        }
+        if (!view) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (it waited ${streamWaitMs / 1000} s for it)`);
+        assertOwns(request, id, view.customerId);
+      } catch (err) {
+        unsubscribe();
+        throw err;
+      }
+
+      const stream = new PassThrough();
+      let writing = false;
+      let again = false;
+      // One snapshot at a time; changes that arrive meanwhile are folded into one more.
+      const push = async (): Promise<void> => {
+        if (writing) {
+          again = true;
+          return;
+        }
+        writing = true;
+        try {
+          do {
+            again = false;
+            const [view, events] = await Promise.all([app.readModel.orderView(id), app.readModel.timeline(id)]);
+            if (view && !stream.writableEnded)
+              stream.write(`event: order\ndata: ${JSON.stringify({ order: viewAnswer(view), events: events.map(eventAnswer) })}\n\n`);
+          } while (again && !stream.writableEnded);
+        } catch (err) {
+          // The next change tries again; a page that waits long enough reconnects.
+          request.log.warn({ err, orderId: id }, 'a live order snapshot could not be read');
+        } finally {
+          writing = false;
+        }
+      };
+      changed = () => void push();
+      const heartbeat = setInterval(() => stream.write(': still here\n\n'), 15_000);
+      const end = () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        openStreams.delete(end);
+        if (!stream.writableEnded) stream.end();
+      };
+      openStreams.add(end);
+      request.raw.on('close', end);
+      void push();
+      return (
+        reply
+          .header('content-type', 'text/event-stream; charset=utf-8')
+          .header('cache-control', 'no-cache, no-transform')
+          .header('x-accel-buffering', 'no')
+          // A stream is sent as it is written (the schema's string type is what the document shows).
+          .send(stream as never)
+      );
+    },
+  );
+  // A live stream never ends by itself: closing the API ends them, or the server would wait for the clients.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', (closed) => {
+    for (const end of [...openStreams]) end();
+    closed();
+  });
 
   app.get(
     '/orders',

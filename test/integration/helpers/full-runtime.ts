@@ -25,11 +25,24 @@ export interface FullRuntime {
  */
 export async function startFullRuntime(
   servers: TestServers,
-  options: { gateway?: GatewayOptions; tracing?: Tracing; readiness?: ApiDeps['readiness']; apiLogger?: ApiDeps['logger']; choreographyLogger?: Logger } = {},
+  options: {
+    gateway?: GatewayOptions;
+    tracing?: Tracing;
+    readiness?: ApiDeps['readiness'];
+    apiLogger?: ApiDeps['logger'];
+    choreographyLogger?: Logger;
+    /** What startChoreographyHarness takes: a group's handlers changed (a defect), a shorter retry window. */
+    adjustServices?: NonNullable<Parameters<typeof startChoreographyHarness>[1]>['adjustServices'];
+    retryWindowMs?: number;
+    /** Serve the web console too (the browser test's API). */
+    console?: ApiDeps['console'];
+  } = {},
 ): Promise<FullRuntime> {
   const harness = await startChoreographyHarness(servers, {
     ...(options.gateway ? { gateway: options.gateway } : {}),
     ...(options.choreographyLogger ? { log: options.choreographyLogger } : {}),
+    ...(options.adjustServices ? { adjustServices: options.adjustServices } : {}),
+    ...(options.retryWindowMs ? { retryWindowMs: options.retryWindowMs } : {}),
   });
   await harness.startInstance();
   const orchestrated = await startOrchestratedRuntime(servers, {
@@ -49,6 +62,7 @@ export async function startFullRuntime(
     namespace: 'default',
     readiness: options.readiness ?? [],
     ...(options.apiLogger ? { logger: options.apiLogger } : {}),
+    ...(options.console ? { console: options.console } : {}),
   });
   // Requests carry the tokens a caller would have (helpers/auth.ts): the tests of access send their own.
   const api = signedIn(app, auth.tokens);
