@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
 import { OrderSagaError, type ErrorCode } from '../domain/errors.ts';
 import { FlowUnavailableError } from '../flows/flow-unavailable-error.ts';
 import { isTransientDatabaseError } from '../platform/database-errors.ts';
+import { isKafkaFailure, KafkaTimeoutError } from '../platform/kafka.ts';
 import { storableText, storableTextPattern } from './schemas.ts';
 
 declare module 'fastify' {
@@ -74,8 +75,8 @@ function validationMessage(err: FastifyError): string {
 }
 
 /**
- * A dependency that failed or did not answer in time, as 503 (unreachable: refused, or no worker)
- * or 504 (its deadline passed), with what became of the request; undefined for other errors.
+ * A dependency that failed or did not answer in time, as 503 (unreachable: refused, or no worker;
+ * Kafka, whatever its failure) or 504 (its deadline passed), with what became of the request; undefined for other errors.
  */
 function dependencyFailure(err: unknown, request: FastifyRequest): { statusCode: 503 | 504; message: string } | undefined {
   const ifUnavailable = request.routeOptions.config.ifUnavailable ?? 'nothing was changed; try again later';
@@ -86,6 +87,8 @@ function dependencyFailure(err: unknown, request: FastifyRequest): { statusCode:
   if (state === '57014' || (err instanceof Error && err.message === 'Query read timeout'))
     return { statusCode: 504, message: `PostgreSQL did not answer in time: ${ifUnavailable}` };
   if (isTransientDatabaseError(err)) return { statusCode: 503, message: `PostgreSQL is unavailable: ${ifUnavailable}` };
+  // 503 also when the deadline passed: a Kafka that does not answer is one kafkajs is still retrying.
+  if (isKafkaFailure(err)) return { statusCode: 503, message: `${err instanceof KafkaTimeoutError ? err.message : 'Kafka is unavailable'}: ${ifUnavailable}` };
   return undefined;
 }
 
