@@ -208,7 +208,7 @@ export async function buildApiApp(deps: ApiDeps) {
           'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed. ' +
           'A caller over its rate limit (API_RATE_LIMIT_PER_MINUTE; by principal, or by client address without a valid token) is answered 429 RATE_LIMITED, a Problem, with a Retry-After header. ' +
           'Every route but the probes, /metrics and this document needs a bearer token (JWT) from the configured OpenID Connect issuer: ' +
-          '401 UNAUTHENTICATED without a valid one, 403 FORBIDDEN without a role the route allows (customer: its own orders; operator: reviews, lists, any order).',
+          '401 UNAUTHENTICATED without a valid one, 403 FORBIDDEN without a role the route allows (customer: its own orders, the catalog; operator: reviews, lists, any order, dead letters and the backlog).',
       },
       components: {
         securitySchemes: {
