@@ -184,6 +184,69 @@ describe('dead letters', () => {
     expect(twice.replays[1]!.at >= twice.replays[0]!.at).toBe(true);
   });
 
+  it('reads every group in one pass (one consumer, not one per group), newest first, a value that is not JSON as its text and none as null', async () => {
+    const { harness } = runtime;
+    // Dead letters of two more groups, written as the consumer runner writes them.
+    const producer = harness.kafka.producer();
+    await producer.connect();
+    const letterOf = (group: string, failedAt: string, value: string | null) => ({
+      topic: deadLetterTopicOf(`${harness.prefix}${group}`),
+      messages: [
+        {
+          key: `fake-${group}`,
+          value,
+          headers: {
+            'dlq-original-topic': `${harness.prefix}order.placed`,
+            'dlq-original-partition': '0',
+            'dlq-original-offset': '0',
+            'dlq-error': `written by the test for ${group}`,
+            'dlq-attempts': '1',
+            'dlq-consumer-group': `${harness.prefix}${group}`,
+            'dlq-failed-at': failedAt,
+          },
+        },
+      ],
+    });
+    await producer.send(letterOf('payments', '2099-01-01T00:00:00.000Z', 'not JSON {'));
+    await producer.send(letterOf('projector', '2099-01-02T00:00:00.000Z', null));
+    await producer.disconnect();
+
+    let consumers = 0;
+    const counting = new Proxy(harness.kafka, {
+      get(target, property) {
+        if (property === 'consumer') return (...args: Parameters<Kafka['consumer']>) => (consumers++, target.consumer(...args));
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const api = await buildApiApp({
+      auth: auth.verifier,
+      pool: harness.pool,
+      flows: wireOrderFlows({ pool: harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }),
+      temporalUiUrl: 'http://localhost:8233',
+      namespace: 'default',
+      readiness: [],
+      deadLetters: {
+        kafka: counting,
+        producer: harness.kafka.producer(),
+        groups: Object.fromEntries(groupNames.map((name) => [name, `${harness.prefix}${name}`])),
+      },
+    });
+    try {
+      const res = await api.inject({ method: 'GET', url: '/dead-letters', headers: await asOperator() });
+      expect(res.statusCode).toBe(200);
+      const data = res.json<{ data: LetterView[] }>().data;
+      expect(consumers).toBe(1);
+      // The newest first: the two written above, whose failedAt is later than any real one.
+      expect(data.slice(0, 2)).toEqual([
+        expect.objectContaining({ group: 'projector', key: 'fake-projector', value: null, error: 'written by the test for projector' }),
+        expect.objectContaining({ group: 'payments', key: 'fake-payments', value: 'not JSON {', failedAt: '2099-01-01T00:00:00.000Z' }),
+      ]);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('answers an unknown group 400 naming the known ones, and ids that are not partition:offset 400', async () => {
     const list = await runtime.api.inject({ method: 'GET', url: '/dead-letters?group=shipping' });
     expect(list.json<Problem>()).toEqual({
