@@ -441,6 +441,20 @@ function apiRateLimitEnv(): Record<string, string> {
   return process.env.API_RATE_LIMIT_PER_MINUTE ? {} : { API_RATE_LIMIT_PER_MINUTE: '0' };
 }
 
+/**
+ * Where the API's GET /operations/backlog reads the backlog: the metrics of every choreography
+ * and projector instance of the profile (a port of 0, a free one picked at start, cannot be named).
+ */
+function operationsMetricsEnv(config: StackConfig): Record<string, string> {
+  const sources = instancesOf(config).flatMap((instance) =>
+    (['choreography', 'projector'] as const).flatMap((process) => {
+      const { port } = process === 'choreography' ? instance.ports.choreographyMetrics : instance.ports.projectorMetrics;
+      return port === 0 ? [] : [`${instance.name(process)}=http://127.0.0.1:${port}/metrics`];
+    }),
+  );
+  return { API_OPERATIONS_METRICS_URLS: sources.join(',') };
+}
+
 /** A port of an application process, with the variable that moves it. */
 export interface AppPort {
   port: number;
@@ -544,6 +558,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
     if (payloadKeys.TEMPORAL_PAYLOAD_KEYS_FILE === payloadKeysFileOf(config)) ensurePayloadKeysFile(payloadKeysFileOf(config));
     if (vaultKeys.PAYMENT_VAULT_KEYS_FILE === paymentVaultKeysFileOf(config)) ensurePayloadKeysFile(paymentVaultKeysFileOf(config));
   };
+  const operationsMetrics = operationsMetricsEnv(config);
   // One set per instance: the dev profile's one keeps the plain names, ports and logs.
   const instanceServices = (instance: AppInstance): ManagedServer[] => {
     const { ports } = instance;
@@ -614,6 +629,7 @@ export function appServices(config: StackConfig): ManagedServer[] {
             CONSOLE_MAIL_URL: `http://localhost:${config.SMTP_SINK_HTTP_PORT}/messages`,
             ...apiRateLimitEnv(),
             ...apiAuthEnv(config),
+            ...operationsMetrics,
             // The dev server's Web UI has no login, so no token to pass: its codec endpoint answers
             // without one, which the API allows on a loopback address only (the stack's). The
             // cluster profile's Web UI signs its users in and passes their token: operators only.

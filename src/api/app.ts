@@ -13,7 +13,7 @@ import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import { Counter, Histogram } from 'prom-client';
 import { erasePersonalData } from '../contexts/customers/personal-data.ts';
-import { unknownSkus } from '../contexts/inventory/inventory-store.ts';
+import { listCatalog, unknownSkus } from '../contexts/inventory/inventory-store.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
 import { listenForOrderChanges } from '../projections/order-changes.ts';
@@ -21,14 +21,18 @@ import { readModelQueries } from '../projections/read-model-queries.ts';
 import { installAccessControl, type TokenVerifier } from './auth.ts';
 import { answerConnect, clientErrorHandler } from './client-errors.ts';
 import { allowedMethods, frameworkErrors, installErrorHandler } from './error-handler.ts';
+import { deadLetterReplays, recordDeadLetterReplays } from './dead-letter-replays.ts';
 import { claimIdempotencyKey } from './idempotency-store.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
+import { backlogRoutes, type MetricsSource } from './routes/backlog.ts';
+import { catalogRoutes } from './routes/catalog.ts';
 import { codecRoutes, type CodecRoutesOptions } from './routes/codec.ts';
 import { consoleRoutes, type ConsoleOptions } from './routes/console.ts';
 import { customerRoutes } from './routes/customers.ts';
+import { deadLetterRoutes, type DeadLetterRoutesOptions } from './routes/dead-letters.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { Problem, storableText } from './schemas.ts';
@@ -74,6 +78,18 @@ export interface ApiDeps {
    * users sign in, and the links it shows. Its calls for data are the API's own, with their token.
    */
   console?: ConsoleOptions;
+  /**
+   * When set, operators list and replay the dead letters of these consumer groups
+   * (`GET /dead-letters`, `POST /dead-letters/:group/replay`; src/api/routes/dead-letters.ts).
+   * `groups`: Kafka group id by display name.
+   */
+  deadLetters?: DeadLetterRoutesOptions;
+  /**
+   * The `/metrics` endpoints `GET /operations/backlog` reads consumer lag, dead-letter depth and
+   * the outbox from (the choreography's and the projector's, every instance). None: it answers
+   * an empty backlog.
+   */
+  metricsSources?: readonly MetricsSource[];
 }
 
 /** The HTTPS servers of apps built with `tls`, by app. */
@@ -200,7 +216,7 @@ export async function buildApiApp(deps: ApiDeps) {
           'headers over 16 KiB 431 HEADERS_TOO_LARGE, a request not received in time 408 REQUEST_TIMEOUT, all Problems, and the connection is closed. ' +
           'A caller over its rate limit (API_RATE_LIMIT_PER_MINUTE; by principal, or by client address without a valid token) is answered 429 RATE_LIMITED, a Problem, with a Retry-After header. ' +
           'Every route but the probes, /metrics and this document needs a bearer token (JWT) from the configured OpenID Connect issuer: ' +
-          '401 UNAUTHENTICATED without a valid one, 403 FORBIDDEN without a role the route allows (customer: its own orders; operator: reviews, lists, any order).',
+          '401 UNAUTHENTICATED without a valid one, 403 FORBIDDEN without a role the route allows (customer: its own orders, the catalog; operator: reviews, lists, any order, dead letters and the backlog).',
       },
       components: {
         securitySchemes: {
@@ -232,7 +248,11 @@ export async function buildApiApp(deps: ApiDeps) {
   const orderChanges = listenForOrderChanges(deps.pool, deps.logger ? { log: deps.logger } : {});
   app.decorate('orderChanges', orderChanges);
   app.addHook('onClose', () => orderChanges.close());
-  app.decorate('catalog', { unknownSkus: (skus: readonly string[]) => unknownSkus(deps.pool, skus) });
+  app.decorate('catalog', { unknownSkus: (skus: readonly string[]) => unknownSkus(deps.pool, skus), list: () => listCatalog(deps.pool) });
+  app.decorate('deadLetterReplays', {
+    record: (groupId: string, letterIds: readonly string[], actor: string) => recordDeadLetterReplays(deps.pool, groupId, letterIds, actor),
+    of: (groupIds: readonly string[]) => deadLetterReplays(deps.pool, groupIds),
+  });
   app.decorate('personalData', { erase: (customerId: string) => erasePersonalData(deps.pool, customerId) });
   app.decorate('idempotencyKeys', { claim: <T>(key: string, requestHash: string, response: T) => claimIdempotencyKey(deps.pool, key, requestHash, response) });
 
@@ -240,6 +260,10 @@ export async function buildApiApp(deps: ApiDeps) {
   await app.register(customerRoutes);
   await app.register(operationRoutes, { readiness: deps.readiness, readinessTimeoutMs: deps.readinessTimeoutMs, metrics });
   if (deps.codecEndpoint) await app.register(codecRoutes, deps.codecEndpoint);
+  // The console's Operate tab (and any operator's client).
+  await app.register(catalogRoutes);
+  await app.register(backlogRoutes, { sources: deps.metricsSources ?? [], groups: deps.deadLetters?.groups });
+  if (deps.deadLetters) await app.register(deadLetterRoutes, deps.deadLetters);
   if (deps.console) await app.register(consoleRoutes, deps.console);
   return app;
 }

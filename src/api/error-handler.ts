@@ -2,6 +2,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, HTTPM
 import { OrderSagaError, type ErrorCode } from '../domain/errors.ts';
 import { FlowUnavailableError } from '../flows/flow-unavailable-error.ts';
 import { isTransientDatabaseError } from '../platform/database-errors.ts';
+import { PartialSendError } from '../messaging/renewing-producer.ts';
+import { isKafkaFailure, KafkaTimeoutError } from '../platform/kafka.ts';
 import { storableText, storableTextPattern } from './schemas.ts';
 
 declare module 'fastify' {
@@ -74,13 +76,18 @@ function validationMessage(err: FastifyError): string {
 }
 
 /**
- * A dependency that failed or did not answer in time, as 503 (unreachable: refused, or no worker)
- * or 504 (its deadline passed), with what became of the request; undefined for other errors.
+ * A dependency that failed or did not answer in time, as 503 (unreachable: refused, or no worker;
+ * Kafka, whatever its failure) or 504 (its deadline passed), with what became of the request; undefined for other errors.
  */
 function dependencyFailure(err: unknown, request: FastifyRequest): { statusCode: 503 | 504; message: string } | undefined {
   const ifUnavailable = request.routeOptions.config.ifUnavailable ?? 'nothing was changed; try again later';
   if (err instanceof FlowUnavailableError)
     return { statusCode: err.timedOut ? 504 : 503, message: err.outcome ? err.message : `${err.message}: ${ifUnavailable}` };
+  // Before PostgreSQL's checks, whose message patterns (a connection timeout) a kafkajs error can match.
+  // 503 also when the deadline passed: a Kafka that does not answer is one kafkajs is still retrying.
+  // A send some partition did not acknowledge (its leader moved) is Kafka's failing too.
+  if (isKafkaFailure(err) || err instanceof PartialSendError)
+    return { statusCode: 503, message: `${err instanceof KafkaTimeoutError ? err.message : 'Kafka is unavailable'}: ${ifUnavailable}` };
   const state = (err as { code?: unknown } | null)?.code;
   // query_timeout of the pool (pg's own message) or a statement_timeout (SQLSTATE 57014).
   if (state === '57014' || (err instanceof Error && err.message === 'Query read timeout'))

@@ -3,6 +3,7 @@ import type { Admin, IHeaders, Kafka } from 'kafkajs';
 import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import { deadLetterHeaders, headerText } from './consumer-runner.ts';
+import { KafkaTimeoutError } from '../platform/kafka.ts';
 import { deadLetterTopicOf } from './topics.ts';
 
 /** A message in a dead-letter topic, with where it came from and why it failed. */
@@ -20,59 +21,132 @@ export interface DeadLetter {
   headers: Record<string, string>;
 }
 
-/** Reads every message of `topics` up to their current end with a throwaway consumer group. */
-async function readToEnd(
-  kafka: Kafka,
-  topics: string[],
-  onMessage: (topic: string, partition: number, message: { key: Buffer | null; value: Buffer | null; offset: string; headers?: IHeaders }) => void,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const remaining = new Map<string, bigint>();
-  for (const topic of topics) {
-    for (const { partition, high, low } of await admin.fetchTopicOffsets(topic))
-      if (BigInt(high) > BigInt(low)) remaining.set(`${topic}/${partition}`, BigInt(high));
-  }
-  await admin.disconnect();
-  if (remaining.size === 0) return;
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachMessage: ({ topic, partition, message }) => {
-          onMessage(topic, partition, message);
-          const key = `${topic}/${partition}`;
-          if (BigInt(message.offset) + 1n >= (remaining.get(key) ?? 0n)) remaining.delete(key);
-          if (remaining.size === 0) resolve();
-          return Promise.resolve();
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
+/** How long a read or replay of dead letters may take before it gives up (Kafka unreachable or stuck). */
+export const deadLetterReadTimeoutMs = 15_000;
+
+/** Options of the dead-letter reads and replays. */
+export interface DeadLetterReadOptions {
+  /**
+   * Gives up with a {@link KafkaTimeoutError} after this long: a read joins a consumer group, which
+   * waits on the brokers, and kafkajs retries a broker that is down for much longer.
+   * @default deadLetterReadTimeoutMs
+   */
+  timeoutMs?: number;
 }
 
-/** Lists the dead letters of a consumer group, oldest first per partition. */
-export async function listDeadLetters(kafka: Kafka, groupId: string): Promise<DeadLetter[]> {
-  const letters: DeadLetter[] = [];
-  await readToEnd(kafka, [deadLetterTopicOf(groupId)], (_topic, partition, message) => {
-    const headers = headerText(message.headers);
-    letters.push({
-      id: `${partition}:${message.offset}`,
-      key: message.key?.toString() ?? null,
-      value: message.value?.toString() ?? null,
-      originalTopic: headers[deadLetterHeaders.topic] ?? '',
-      originalPartition: Number(headers[deadLetterHeaders.partition]),
-      originalOffset: headers[deadLetterHeaders.offset] ?? '',
-      error: headers[deadLetterHeaders.error] ?? '',
-      attempts: Number(headers[deadLetterHeaders.attempts]),
-      failedAt: headers[deadLetterHeaders.failedAt] ?? '',
-      headers,
-    });
+type RawMessage = { key: Buffer | null; value: Buffer | null; offset: string; headers?: IHeaders };
+
+/**
+ * Reads every message of `topics` up to their current end with one throwaway consumer group (one
+ * group join, however many topics). A topic that does not exist (yet) has nothing to read.
+ */
+async function readToEnd(
+  kafka: Kafka,
+  topics: readonly string[],
+  onMessage: (topic: string, partition: number, message: RawMessage) => void,
+  { timeoutMs = deadLetterReadTimeoutMs }: DeadLetterReadOptions = {},
+): Promise<void> {
+  const admin = kafka.admin();
+  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}` });
+  let timer: NodeJS.Timeout | undefined;
+  let abandoned = false;
+  const timeout = () => new KafkaTimeoutError(`read ${topics.join(', ')} to the end`, timeoutMs);
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(timeout()), timeoutMs);
   });
+  // After each step: a read given up on must not go on to join a group nobody leaves.
+  const goOn = () => {
+    if (abandoned) throw timeout();
+  };
+  const read = async () => {
+    try {
+      await admin.connect();
+      goOn();
+      const existing = new Set(await admin.listTopics());
+      const remaining = new Map<string, bigint>();
+      for (const topic of topics.filter((t) => existing.has(t))) {
+        for (const { partition, high, low } of await admin.fetchTopicOffsets(topic))
+          if (BigInt(high) > BigInt(low)) remaining.set(`${topic}/${partition}`, BigInt(high));
+      }
+      await admin.disconnect();
+      goOn();
+      if (remaining.size === 0) return;
+      await consumer.connect();
+      goOn();
+      // Only the topics with messages: an empty one is one more assignment to wait for.
+      await consumer.subscribe({ topics: [...new Set([...remaining.keys()].map((key) => key.slice(0, key.lastIndexOf('/'))))], fromBeginning: true });
+      goOn();
+      await new Promise<void>((resolve, reject) => {
+        consumer
+          .run({
+            eachMessage: ({ topic, partition, message }) => {
+              const key = `${topic}/${partition}`;
+              // A message written after the ends were read is left for the next read.
+              if (BigInt(message.offset) < (remaining.get(key) ?? 0n)) onMessage(topic, partition, message);
+              if (BigInt(message.offset) + 1n >= (remaining.get(key) ?? 0n)) remaining.delete(key);
+              if (remaining.size === 0) resolve();
+              return Promise.resolve();
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      // Both are safe to disconnect when they never connected, or already did.
+      await Promise.allSettled([consumer.disconnect(), admin.disconnect()]);
+    }
+  };
+  try {
+    await Promise.race([read(), deadline]);
+  } catch (err) {
+    abandoned = true;
+    // A read waiting for messages is stopped here (its own cleanup waits on messages that may never come).
+    await Promise.allSettled([consumer.disconnect(), admin.disconnect()]);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A dead letter as kafkajs hands it over, with the headers the consumer runner wrote. */
+function deadLetterOf(partition: number, message: RawMessage): DeadLetter {
+  const headers = headerText(message.headers);
+  return {
+    id: `${partition}:${message.offset}`,
+    key: message.key?.toString() ?? null,
+    value: message.value?.toString() ?? null,
+    originalTopic: headers[deadLetterHeaders.topic] ?? '',
+    originalPartition: Number(headers[deadLetterHeaders.partition]),
+    originalOffset: headers[deadLetterHeaders.offset] ?? '',
+    error: headers[deadLetterHeaders.error] ?? '',
+    attempts: Number(headers[deadLetterHeaders.attempts]),
+    failedAt: headers[deadLetterHeaders.failedAt] ?? '',
+    headers,
+  };
+}
+
+/** Lists the dead letters of a consumer group, oldest first per partition (none when its dead-letter topic does not exist yet). */
+export async function listDeadLetters(kafka: Kafka, groupId: string, options: DeadLetterReadOptions = {}): Promise<DeadLetter[]> {
+  return (await readDeadLetters(kafka, [groupId], options)).get(groupId) ?? [];
+}
+
+/**
+ * The dead letters of several consumer groups, by group id, read in one pass (one consumer group
+ * join for all their dead-letter topics, where {@link listDeadLetters} per group would join once
+ * per group). A group whose dead-letter topic does not exist yet has none.
+ */
+export async function readDeadLetters(kafka: Kafka, groupIds: readonly string[], options: DeadLetterReadOptions = {}): Promise<Map<string, DeadLetter[]>> {
+  const byTopic = new Map(groupIds.map((groupId) => [deadLetterTopicOf(groupId), groupId]));
+  const letters = new Map(groupIds.map((groupId): [string, DeadLetter[]] => [groupId, []]));
+  await readToEnd(kafka, [...byTopic.keys()], (topic, partition, message) => letters.get(byTopic.get(topic)!)!.push(deadLetterOf(partition, message)), options);
+  for (const list of letters.values()) list.sort((a, b) => compareIds(a.id, b.id));
   return letters;
+}
+
+/** Orders ids `partition:offset` by partition, then offset. */
+function compareIds(a: string, b: string): number {
+  const [pa = 0n, oa = 0n] = a.split(':').map(BigInt);
+  const [pb = 0n, ob = 0n] = b.split(':').map(BigInt);
+  return pa !== pb ? (pa < pb ? -1 : 1) : oa === ob ? 0 : oa < ob ? -1 : 1;
 }
 
 /**
@@ -80,8 +154,14 @@ export async function listDeadLetters(kafka: Kafka, groupId: string): Promise<De
  * with their key and original headers, so the group retries them (after the cause was fixed).
  * @returns the ids it replayed; unknown ids are left out.
  */
-export async function replayDeadLetters(kafka: Kafka, producer: MessageSender, groupId: string, ids: readonly string[]): Promise<string[]> {
-  const chosen = (await listDeadLetters(kafka, groupId)).filter((letter) => ids.includes(letter.id));
+export async function replayDeadLetters(
+  kafka: Kafka,
+  producer: MessageSender,
+  groupId: string,
+  ids: readonly string[],
+  options: DeadLetterReadOptions = {},
+): Promise<string[]> {
+  const chosen = (await listDeadLetters(kafka, groupId, options)).filter((letter) => ids.includes(letter.id));
   for (const letter of chosen) {
     const original = Object.fromEntries(Object.entries(letter.headers).filter(([k]) => !k.startsWith('dlq-')));
     await producer.send({

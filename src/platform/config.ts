@@ -129,6 +129,26 @@ export const ApiSecurityEnv = {
   }),
 };
 
+const metricsSource = '[A-Za-z0-9._-]+=https?://[^\\s,]+';
+
+/** What the API's operator routes read (the console's Operate tab). */
+export const ApiOperationsEnv = {
+  API_OPERATIONS_METRICS_URLS: Type.String({
+    default: '',
+    pattern: `^\\s*(${metricsSource}\\s*(,\\s*${metricsSource}\\s*)*)?$`,
+    description:
+      'comma-separated name=url of the /metrics endpoints GET /operations/backlog reads consumer lag, dead letters and the outbox from ' +
+      '(every choreography and projector instance: choreography-1=http://10.0.0.5:9466/metrics,...); empty: none, the backlog is empty',
+  }),
+};
+
+/** The sources of API_OPERATIONS_METRICS_URLS, as a list. */
+export const metricsSourcesOf = (config: { API_OPERATIONS_METRICS_URLS: string }): { name: string; url: string }[] =>
+  config.API_OPERATIONS_METRICS_URLS.split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => ({ name: entry.slice(0, entry.indexOf('=')), url: entry.slice(entry.indexOf('=') + 1) }));
+
 /** How the API verifies bearer tokens: any OpenID Connect issuer (the stack's local one, or production's). */
 export const AuthEnv = {
   AUTH_ISSUER: Type.String({ minLength: 1, description: 'the OpenID Connect issuer URL whose tokens the API accepts (its iss); required' }),

@@ -26,3 +26,18 @@ export function createKafka(settings: KafkaSettings, clientId = settings.KAFKA_C
   }
   return new Kafka(config);
 }
+
+/** Kafka did not finish a piece of work within the deadline its caller set. */
+export class KafkaTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`Kafka did not ${what} within ${ms} ms`);
+    this.name = 'KafkaTimeoutError';
+  }
+}
+
+/**
+ * Whether `err` is Kafka failing (unreachable, refusing, timing out) rather than a defect: the
+ * errors of kafkajs, which it names `KafkaJS*`, and {@link KafkaTimeoutError}. What the API answers
+ * 503 for.
+ */
+export const isKafkaFailure = (err: unknown): boolean => err instanceof KafkaTimeoutError || (err instanceof Error && err.name.startsWith('KafkaJS'));

@@ -10,6 +10,9 @@ import { Client, Connection } from '@temporalio/client';
 import { Type } from 'typebox';
 import { createApiPool } from '../api/api-pool.ts';
 import { buildApiApp, listenTls } from '../api/app.ts';
+import { choreographySubscriptions } from '../choreography/services.ts';
+import { createRenewingProducer } from '../messaging/renewing-producer.ts';
+import { projectorGroup } from '../projections/projector.ts';
 import { paymentVaultOf } from '../contexts/payments/payment-vault.ts';
 import { jwksTokenVerifier } from '../api/auth.ts';
 import { dependencyChecks } from '../api/readiness.ts';
@@ -17,6 +20,7 @@ import { clientTracingInterceptors } from '../observability/temporal-tracing.ts'
 import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { localClientIds } from '../platform/access-tokens.ts';
 import {
+  ApiOperationsEnv,
   ApiSecurityEnv,
   AuthEnv,
   ConfigError,
@@ -27,6 +31,7 @@ import {
   TemporalEnv,
   corsOriginsOf,
   loadConfig,
+  metricsSourcesOf,
 } from '../platform/config.ts';
 import { createKafka } from '../platform/kafka.ts';
 import { createLogger } from '../platform/logger.ts';
@@ -44,6 +49,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       ...DatabaseEnv,
       ...LogEnv,
       ...ApiSecurityEnv,
+      ...ApiOperationsEnv,
       ...AuthEnv,
       ...PaymentVaultEnv,
       API_HOST: Type.String({ default: '127.0.0.1' }),
@@ -91,8 +97,11 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const pool = createApiPool(config.DATABASE_URL, config.DATABASE_POOL_MAX, (err) => log.warn({ err }, 'database connection lost; the pool reconnects'));
   if (config.MIGRATE_ON_START) await migrateAll(config.DATABASE_URL);
   const connection = await Connection.connect(temporalConnectionOptions(config));
-  const kafkaAdmin = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`).admin();
+  const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-api`);
+  const kafkaAdmin = kafka.admin();
   await kafkaAdmin.connect();
+  // Replays dead letters (operators, POST /dead-letters/:group/replay); a failed connect surfaces at the first replay.
+  const replayProducer = createRenewingProducer(kafka, (err) => log.warn({ err }, 'dead-letter replay producer renewed after a failed send'));
   const sagas = new OrderSagaClient(
     new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: clientTracingInterceptors(), dataConverter: dataConverterOf(payloadCodec) }),
     config.TEMPORAL_TASK_QUEUE,
@@ -117,6 +126,13 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
         }
       : {}),
     readiness: dependencyChecks({ pool, kafkaAdmin, sagas }),
+    // The choreography's consumer groups and the projector's, as those processes name them.
+    deadLetters: {
+      kafka,
+      producer: replayProducer,
+      groups: Object.fromEntries([...Object.keys(choreographySubscriptions), projectorGroup].map((name) => [name, `${config.KAFKA_TOPIC_PREFIX}${name}`])),
+    },
+    metricsSources: metricsSourcesOf(config),
     security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },
     auth: jwksTokenVerifier({
       issuer: config.AUTH_ISSUER,
@@ -144,6 +160,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   onStop('database pool', () => pool.end());
   onStop('temporal connection', () => connection.close());
   onStop('kafka admin', () => kafkaAdmin.disconnect());
+  onStop('dead-letter replay producer', () => replayProducer.disconnect());
   onStop('http server', () => app.close());
 }
 

@@ -83,12 +83,14 @@ const matrix = [
   ['POST /orders/:id/reject',               401,    403,          403,              202],
   ['POST /codec/decode',                    401,    403,          403,              200],
   ['DELETE /customers/:id/personal-data',   401,    403,          403,              200],
+  ['GET /catalog',                          401,    200,          200,              200],
+  ['GET /operations/backlog',               401,    403,          403,              200],
 ] as const;
 type Route = (typeof matrix)[number][0];
 
 const codeOf: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'ORDER_NOT_FOUND' };
 /** Routes whose answer does not depend on an order's flow: run once, not per flow. */
-const flowless = new Set<Route>(['GET /orders', 'POST /codec/decode', 'DELETE /customers/:id/personal-data']);
+const flowless = new Set<Route>(['GET /orders', 'POST /codec/decode', 'DELETE /customers/:id/personal-data', 'GET /catalog', 'GET /operations/backlog']);
 /** Commands change the order: the ones a caller may send each get an order of their own. */
 const commands = new Set<Route>(['POST /orders/:id/cancel', 'POST /orders/:id/approve', 'POST /orders/:id/reject']);
 
@@ -244,6 +246,8 @@ describe('route access by role, against the real flows and identity provider', (
       'POST /codec/decode': protectedOp,
       'POST /codec/encode': protectedOp,
       'DELETE /customers/{id}/personal-data': protectedOp,
+      'GET /catalog': protectedOp,
+      'GET /operations/backlog': protectedOp,
       'GET /healthz': publicOp,
       'GET /readyz': publicOp,
       'GET /metrics': publicOp,

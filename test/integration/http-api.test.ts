@@ -354,9 +354,13 @@ describe('HTTP API against the real flows', () => {
   it('publishes an OpenAPI document listing every route, serves Swagger UI, health, readiness and metrics', async () => {
     const spec = (await api.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, unknown>> }>();
     expect(Object.keys(spec.paths).sort()).toEqual([
+      '/catalog',
       '/customers/{id}/personal-data',
+      '/dead-letters',
+      '/dead-letters/{group}/replay',
       '/healthz',
       '/metrics',
+      '/operations/backlog',
       '/orders',
       '/orders/{id}',
       '/orders/{id}/approve',

@@ -1,6 +1,9 @@
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
+import kafkajs from 'kafkajs';
 import { installErrorHandler } from '../../src/api/error-handler.ts';
+import { PartialSendError } from '../../src/messaging/renewing-producer.ts';
+import { KafkaTimeoutError } from '../../src/platform/kafka.ts';
 import { OrderNotFoundError } from '../../src/domain/errors.ts';
 import { SagaUnavailableError } from '../../src/orchestration/order-saga-client.ts';
 
@@ -19,6 +22,31 @@ async function answerTo(err: unknown, ifUnavailable?: string) {
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
 describe('the API error handler', () => {
+  it.each([
+    [
+      'a broker that refuses connections (kafkajs)',
+      new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:1'),
+      /^Kafka is unavailable: /,
+    ],
+    [
+      'kafkajs giving up its retries',
+      new kafkajs.KafkaJSNumberOfRetriesExceeded(new Error('Connection timeout'), { retryCount: 5, retryTime: 100 }),
+      /^Kafka is unavailable: /,
+    ],
+    [
+      'a read past its deadline',
+      new KafkaTimeoutError('read dlq.inventory to the end', 15000),
+      /^Kafka did not read dlq\.inventory to the end within 15000 ms: /,
+    ],
+    ['a send a partition did not acknowledge', new PartialSendError(['order.placed:1']), /^Kafka is unavailable: /],
+  ])('answers %s 503 DEPENDENCY_UNAVAILABLE, never a 500, saying what became of the request', async (_case, err, message) => {
+    const { status, body } = await answerTo(err, 'some letters may have been replayed');
+    expect(status).toBe(503);
+    expect(body).toMatchObject({ statusCode: 503, code: 'DEPENDENCY_UNAVAILABLE', error: 'Service Unavailable' });
+    expect(body.message).toMatch(message);
+    expect(body.message).toMatch(/some letters may have been replayed$/);
+  });
+
   it.each([
     [
       'a refused connection',

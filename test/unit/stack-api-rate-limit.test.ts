@@ -25,4 +25,21 @@ describe("the stack's API processes", () => {
     vi.stubEnv('API_RATE_LIMIT_PER_MINUTE', '120');
     for (const env of apiEnvs('dev')) expect(env.API_RATE_LIMIT_PER_MINUTE).toBe('120');
   });
+
+  it.each([
+    ['dev', ['choreography=http://127.0.0.1:9466/metrics', 'projector=http://127.0.0.1:9467/metrics']],
+    [
+      'cluster',
+      [
+        'choreography-1=http://127.0.0.1:9466/metrics',
+        'projector-1=http://127.0.0.1:9467/metrics',
+        'choreography-2=http://127.0.0.1:9476/metrics',
+        'projector-2=http://127.0.0.1:9477/metrics',
+      ],
+    ],
+  ])('read the backlog from every choreography and projector instance of the %s profile', (profile, sources) => {
+    const envs = apiEnvs(profile);
+    expect(envs.length).toBeGreaterThan(0);
+    for (const env of envs) expect(env.API_OPERATIONS_METRICS_URLS?.split(',')).toEqual(sources);
+  });
 });

@@ -147,3 +147,20 @@ export async function unknownSkus(db: Queryable, skus: readonly string[]): Promi
   const known = new Set(rows.map((r) => r.sku));
   return skus.filter((sku) => !known.has(sku));
 }
+
+/** One product of the catalog, with its price and the stock on hand. */
+export interface CatalogItem {
+  sku: string;
+  name: string;
+  priceCents: number;
+  currency: string;
+  stock: number;
+}
+
+/** The whole catalog, by SKU (what a shop front lists; it is small: no paging). */
+export async function listCatalog(db: Queryable): Promise<CatalogItem[]> {
+  const { rows } = await db.query<{ sku: string; name: string; price_cents: number; currency: string; stock: number }>(
+    'select sku, name, price_cents, currency, stock from inventory.catalog order by sku',
+  );
+  return rows.map((row) => ({ sku: row.sku, name: row.name, priceCents: row.price_cents, currency: row.currency, stock: row.stock }));
+}

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { choreographySubscriptions } from '../../../src/choreography/services.ts';
+import { projectorGroup } from '../../../src/projections/projector.ts';
 import { buildApiApp, type ApiDeps } from '../../../src/api/app.ts';
 import type { GatewayOptions } from '../../../src/gateway/gateway-app.ts';
 import type { ConsumerRunner } from '../../../src/messaging/consumer-runner.ts';
@@ -8,6 +10,8 @@ import { signedIn, testAuth } from './auth.ts';
 import { testVault } from './vault.ts';
 import { wireOrderFlows } from '../../../src/workers/order-flows.ts';
 import { startChoreographyHarness, startHarnessProjector, type ChoreographyHarness } from './choreography-runtime.ts';
+
+type HarnessOptions = NonNullable<Parameters<typeof startChoreographyHarness>[1]>;
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './orchestrated-runtime.ts';
 
 /** Both flows, the read model projector and the HTTP API, in this process, on topics of their own. */
@@ -31,9 +35,12 @@ export async function startFullRuntime(
     readiness?: ApiDeps['readiness'];
     apiLogger?: ApiDeps['logger'];
     choreographyLogger?: Logger;
-    /** What startChoreographyHarness takes: a group's handlers changed (a defect), a shorter retry window. */
-    adjustServices?: NonNullable<Parameters<typeof startChoreographyHarness>[1]>['adjustServices'];
+    /** Changes the choreography's handlers (see startChoreographyHarness): e.g. a defect whose dead letter an operator replays. */
+    adjustServices?: HarnessOptions['adjustServices'];
+    /** How long the choreography retries before dead-lettering (see startChoreographyHarness). */
     retryWindowMs?: number;
+    /** The API's `metricsSources` (GET /operations/backlog). */
+    metricsSources?: ApiDeps['metricsSources'];
     /** Serve the web console too (the browser test's API). */
     console?: ApiDeps['console'];
   } = {},
@@ -42,7 +49,7 @@ export async function startFullRuntime(
     ...(options.gateway ? { gateway: options.gateway } : {}),
     ...(options.choreographyLogger ? { log: options.choreographyLogger } : {}),
     ...(options.adjustServices ? { adjustServices: options.adjustServices } : {}),
-    ...(options.retryWindowMs ? { retryWindowMs: options.retryWindowMs } : {}),
+    ...(options.retryWindowMs !== undefined ? { retryWindowMs: options.retryWindowMs } : {}),
   });
   await harness.startInstance();
   const orchestrated = await startOrchestratedRuntime(servers, {
@@ -62,6 +69,13 @@ export async function startFullRuntime(
     namespace: 'default',
     readiness: options.readiness ?? [],
     ...(options.apiLogger ? { logger: options.apiLogger } : {}),
+    // The dead letters of the harness's groups and of its projector, replayed with the runtime's producer.
+    deadLetters: {
+      kafka: harness.kafka,
+      producer,
+      groups: Object.fromEntries([...Object.keys(choreographySubscriptions), projectorGroup].map((name) => [name, `${harness.prefix}${name}`])),
+    },
+    ...(options.metricsSources ? { metricsSources: options.metricsSources } : {}),
     ...(options.console ? { console: options.console } : {}),
   });
   // Requests carry the tokens a caller would have (helpers/auth.ts): the tests of access send their own.
