@@ -10,7 +10,7 @@ interface OrderLine {
 
 interface Backlog {
   scrapedAt: string;
-  groups: { group: string; lag: number; deadLetters: number }[];
+  groups: { group: string; lag: number | null; deadLetters: number | null }[];
   outbox: { rows: number; oldestAgeSeconds: number } | null;
   sources: { name: string; url: string; ok: boolean; error?: string }[];
 }
@@ -34,10 +34,10 @@ export function backlogPanel(onError: (err: unknown) => void): { element: HTMLEl
           backlog.groups.map((g) => [
             h(
               'div',
-              { class: `tile${g.lag > 0 ? ' busy' : ''}${g.deadLetters > 0 ? ' alarm' : ''}` },
+              { class: `tile${(g.lag ?? 0) > 0 ? ' busy' : ''}${(g.deadLetters ?? 0) > 0 ? ' alarm' : ''}` },
               h('dt', {}, g.group),
-              h('dd', {}, `lag ${g.lag}`),
-              h('dd', {}, `${g.deadLetters} dead letters`),
+              h('dd', {}, `lag ${g.lag ?? 'unknown'}`),
+              h('dd', {}, `${g.deadLetters ?? 'unknown'} dead letters`),
             ),
           ]),
           backlog.outbox

@@ -38,7 +38,8 @@ export function placeForm(
       h('option', { value: item.sku }, `${item.name} (${item.sku}), ${(item.priceCents / 100).toFixed(2)} ${item.currency}, ${item.stock} in stock`),
     ),
   );
-  const quantity = h('input', { name: 'quantity', type: 'number', min: 1, max: 100, value: 1, required: true, inputmode: 'numeric' });
+  // No upper bound here: the API's answer says what the limit is.
+  const quantity = h('input', { name: 'quantity', type: 'number', min: 1, value: 1, required: true, inputmode: 'numeric' });
   const email = h('input', { name: 'email', type: 'email', value: `${user.customerId ?? 'customer'}@example.com`, required: true, autocomplete: 'email' });
   const behaviour = h(
     'select',

@@ -42,7 +42,12 @@ export class WatchPanel {
   watch(orders: { orderId: string; flow: string }[]): void {
     for (const abort of this.aborts) abort.abort();
     this.aborts = [];
-    this.followed = orders.map((o) => ({ ...o, snapshot: null, summary: null, column: h('article', { class: `column flow-${o.flow}`, 'data-flow': o.flow }) }));
+    this.followed = orders.map((o) => ({
+      ...o,
+      snapshot: null,
+      summary: null,
+      column: h('article', { class: `column flow-${o.flow}`, 'data-flow': o.flow, 'data-order-id': o.orderId }),
+    }));
     replace(this.element, h('h2', { id: 'watch-title' }, orders.length > 1 ? 'The same order in both flows' : 'Watch'), this.comparison, this.columns);
     replace(
       this.columns,
@@ -177,8 +182,13 @@ export class WatchPanel {
         const t = s.toEnd ?? s.steps.at(-1)?.at ?? 0;
         return row(f, t, longest, s.toEnd === null ? `${duration(t)} so far` : `${duration(t)} (${s.end})`);
       }),
-      h('h3', {}, 'Hand-offs between services'),
-      ready.map((f) => row(f, f.summary!.hops, mostHops, `${f.summary!.hops} hops, ${f.summary!.events} events`)),
+      h('h3', {}, 'Hand-offs on the way to the end'),
+      ready.map((f) => row(f, f.summary!.hops, mostHops, `${f.summary!.hops} hand-offs, ${f.summary!.events} events`)),
+      h(
+        'p',
+        { class: 'muted' },
+        'A hand-off is a step caused by the one before it. In the choreographed flow each is a Kafka message from one service to the next (outbox, relay, topic, consumer); in the orchestrated flow each is a round trip through the Temporal server (the workflow schedules an activity, the result wakes the workflow).',
+      ),
       h('p', { class: 'verdict', 'data-testid': 'verdict' }, verdict),
     );
   }

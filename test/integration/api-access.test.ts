@@ -240,6 +240,7 @@ describe('route access by role, against the real flows and identity provider', (
       'GET /orders': protectedOp,
       'GET /orders/{id}': protectedOp,
       'GET /orders/{id}/events': protectedOp,
+      'GET /orders/{id}/stream': protectedOp,
       'POST /orders/{id}/cancel': protectedOp,
       'POST /orders/{id}/approve': protectedOp,
       'POST /orders/{id}/reject': protectedOp,
