@@ -367,6 +367,7 @@ describe('HTTP API against the real flows', () => {
       '/orders/{id}/cancel',
       '/orders/{id}/events',
       '/orders/{id}/reject',
+      '/orders/{id}/stream',
       '/readyz',
     ]);
     expect((await api.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
