@@ -26,14 +26,23 @@ async function errorOf(method: string, path: string, response: Response): Promis
   }
 }
 
+/** The signed-in user's token; when there is none any more (it expired, or was removed), the page is told and the call is not sent. */
+function tokenFor(method: string, path: string): string {
+  const token = accessToken();
+  if (token) return token;
+  signIn.expired();
+  throw new ApiError(401, 'SIGNED_OUT', `${method} ${path} was not sent: your session has ended; sign in again`);
+}
+
 /** Sends a request with the signed-in user's token; resolves with the JSON answer, or rejects with an {@link ApiError} that says what went wrong. */
 export async function api<T>(method: 'GET' | 'POST', path: string, options: { body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+  const token = tokenFor(method, path);
   let response: Response;
   try {
     response = await fetch(path, {
       method,
       headers: {
-        authorization: `Bearer ${accessToken() ?? ''}`,
+        authorization: `Bearer ${token}`,
         ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
         ...options.headers,
       },
@@ -53,13 +62,27 @@ export async function api<T>(method: 'GET' | 'POST', path: string, options: { bo
  * and parsed data until the stream ends or `signal` aborts.
  */
 export async function followStream(path: string, onEvent: (name: string, data: unknown) => void, signal: AbortSignal): Promise<void> {
-  const response = await fetch(path, { headers: { authorization: `Bearer ${accessToken() ?? ''}`, accept: 'text/event-stream' }, signal });
+  const token = tokenFor('GET', path);
+  let response: Response;
+  try {
+    response = await fetch(path, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new ApiError(0, 'NO_ANSWER', `GET ${path}: the API did not answer (${err instanceof Error ? err.message : String(err)})`);
+  }
   if (response.status === 401) void signIn.expired();
   if (!response.ok || !response.body) throw await errorOf('GET', path, response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk: ReadableStreamReadResult<string>;
+    try {
+      chunk = await reader.read();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new ApiError(0, 'NO_ANSWER', `GET ${path}: the connection to the API was lost (${err instanceof Error ? err.message : String(err)})`);
+    }
+    const { value, done } = chunk;
     if (done) return;
     buffer += value;
     let end: number;

@@ -107,7 +107,7 @@ export const signIn = {
     location.reload();
   },
 
-  /** The API refused the token (expired, or the issuer's keys changed): forget it, so that the page offers to sign in again. */
+  /** The API refused the token, or it ran out: forget it, and tell the page (which offers to sign in again, keeping what is on screen). */
   expired(): void {
     sessionStorage.removeItem(tokenKey);
     document.dispatchEvent(new CustomEvent('signed-out'));

@@ -4,35 +4,17 @@
  * backlog), and read the benchmark's report. Every call is the API's own, with the bearer token of
  * whoever signed in at the identity provider (authorization code with PKCE).
  */
-import { api, ApiError } from './api.ts';
+import { api } from './api.ts';
 import { configureSignIn, currentUser, signIn, type ConsoleConfig } from './auth.ts';
 import { deadLettersPanel } from './dead-letters.ts';
 import { h, replace } from './dom.ts';
 import { backlogPanel, ordersPanel } from './operate.ts';
 import { placeForm, type CatalogItem } from './place.ts';
+import { announce, showError } from './notices.ts';
 import { WatchPanel } from './watch.ts';
 
 const main = document.getElementById('main')!;
-const errors = document.getElementById('errors')!;
 const session = document.getElementById('session')!;
-
-/** Shows an error in words (the API's message, or what failed), until dismissed. */
-function showError(err: unknown): void {
-  const text = err instanceof ApiError || err instanceof Error ? err.message : String(err);
-  const dismiss = h('button', { type: 'button', class: 'secondary', 'aria-label': 'Dismiss this error' }, 'Dismiss');
-  const item = h('p', { class: 'error' }, text, ' ', dismiss);
-  dismiss.addEventListener('click', () => item.remove());
-  errors.appendChild(item);
-}
-
-const status = h('p', { class: 'visually-hidden', role: 'status' });
-document.body.appendChild(status);
-const announce = (text: string) => {
-  status.textContent = text;
-  const toast = h('p', { class: 'toast' }, text);
-  errors.after(toast);
-  setTimeout(() => toast.remove(), 4000);
-};
 
 async function start(): Promise<void> {
   const config = (await fetch('/console/config.json').then((r) => r.json())) as ConsoleConfig;
@@ -50,9 +32,14 @@ async function start(): Promise<void> {
     h('span', {}, `Signed in as ${user.subject}`, h('small', {}, ` (${user.roles.join(', ') || 'no role'})`)),
     h('button', { type: 'button', class: 'secondary', onclick: () => signIn.out() }, 'Sign out'),
   );
-  document.addEventListener('signed-out', () => showSignIn(config, 'Your session has expired.'));
+  // What is on screen stays (a half-filled form too): the banner offers to sign in again.
+  document.addEventListener('signed-out', () => {
+    const again = h('button', { type: 'button' }, 'Sign in again');
+    again.addEventListener('click', () => void signIn.start().catch((err: unknown) => showError(err)));
+    showError(new Error('Your session has ended: nothing more is sent until you sign in again.'), 'session', again);
+  });
 
-  const watch = new WatchPanel(config, showError);
+  const watch = new WatchPanel(config);
   const catalog = await api<{ items: CatalogItem[] }>('GET', '/catalog').catch((err: unknown) => {
     showError(err);
     return { items: [] };
@@ -60,7 +47,18 @@ async function start(): Promise<void> {
   const place = h(
     'div',
     { class: 'place-watch' },
-    user.customerId ? placeForm(user, catalog.items, (orders) => watch.watch(orders), showError) : h('p', {}, 'Placing orders needs a customer sign-in.'),
+    user.customerId
+      ? placeForm(user, catalog.items, (orders) => watch.watch(orders), showError)
+      : h(
+          'section',
+          { 'aria-labelledby': 'place-title' },
+          h('h2', { id: 'place-title' }, 'Place an order'),
+          h(
+            'p',
+            {},
+            'Orders are placed by customers: sign in with your customer name (any name but operator). An operator watches any order from the Operate tab.',
+          ),
+        ),
     watch.element,
   );
   const backlog = backlogPanel(showError);
@@ -74,11 +72,11 @@ async function start(): Promise<void> {
   );
   const letters = deadLettersPanel(showError, announce);
   const report = h('section', { class: 'report', 'aria-labelledby': 'report-title' }, h('h2', { id: 'report-title' }, 'Benchmark report'));
-  const onlyOperators = h('p', {}, 'This part is for operators: sign in as ', h('code', {}, 'operator'), '.');
+  const onlyOperators = () => h('p', {}, 'This part is for operators: sign in as ', h('code', {}, 'operator'), '.');
   const sections: Record<string, HTMLElement> = {
     place,
-    operate: h('div', {}, operator ? [backlog.element, orders.element] : onlyOperators),
-    'dead-letters': operator ? letters.element : h('p', {}, 'This part is for operators: sign in as ', h('code', {}, 'operator'), '.'),
+    operate: h('div', {}, operator ? [backlog.element, orders.element] : onlyOperators()),
+    'dead-letters': operator ? letters.element : onlyOperators(),
     report,
   };
   let timer: ReturnType<typeof setInterval> | undefined;

@@ -1,5 +1,5 @@
 import { api } from './api.ts';
-import { field, h, replace } from './dom.ts';
+import { field, h, plural, replace } from './dom.ts';
 
 interface OrderLine {
   orderId: string;
@@ -37,7 +37,7 @@ export function backlogPanel(onError: (err: unknown) => void): { element: HTMLEl
               { class: `tile${(g.lag ?? 0) > 0 ? ' busy' : ''}${(g.deadLetters ?? 0) > 0 ? ' alarm' : ''}` },
               h('dt', {}, g.group),
               h('dd', {}, `lag ${g.lag ?? 'unknown'}`),
-              h('dd', {}, `${g.deadLetters ?? 'unknown'} dead letters`),
+              h('dd', {}, g.deadLetters === null ? 'dead letters unknown' : plural(g.deadLetters, 'dead letter')),
             ),
           ]),
           backlog.outbox
@@ -79,6 +79,7 @@ export function ordersPanel(watch: (order: { orderId: string; flow: string }) =>
   );
   const customer = h('input', { name: 'customer', type: 'search', maxlength: 100 });
   const rows = h('tbody', {});
+  const heading = h('h2', { id: 'orders-title', tabindex: -1 }, 'Orders');
   const more = h('button', { type: 'button', hidden: true }, 'More orders');
   let cursor: string | null = null;
 
@@ -86,22 +87,28 @@ export function ordersPanel(watch: (order: { orderId: string; flow: string }) =>
     try {
       await api('POST', `/orders/${encodeURIComponent(order.orderId)}/${verb}`);
       announce(`${verb} sent for order ${order.orderId}`);
-      setTimeout(() => void load(false), 800);
+      // The list is drawn again: the keyboard stays on the order acted on (or on the list's heading).
+      setTimeout(() => void load(false).then(() => refocus(order.orderId)), 800);
     } catch (err) {
       onError(err);
     }
+  };
+  const refocus = (orderId: string) => {
+    const row = [...rows.querySelectorAll('tr')].find((tr) => tr.getAttribute('data-order-id') === orderId);
+    (row?.querySelector('button') ?? heading).focus();
   };
   const line = (order: OrderLine) =>
     h(
       'tr',
       { 'data-order-id': order.orderId },
-      h('td', { class: 'order-id' }, order.orderId),
-      h('td', {}, order.flow),
-      h('td', {}, h('span', { class: `status status-${order.status}` }, order.status)),
-      h('td', {}, order.customerId ?? ''),
+      // data-label: what a cell is, shown before it where the table is drawn as cards (narrow screens).
+      h('td', { class: 'order-id', 'data-label': 'Order' }, order.orderId),
+      h('td', { 'data-label': 'Flow' }, order.flow),
+      h('td', { 'data-label': 'Status' }, h('span', { class: `status status-${order.status}` }, order.status)),
+      h('td', { 'data-label': 'Customer' }, order.customerId ?? ''),
       h(
         'td',
-        { class: 'actions' },
+        { class: 'actions', 'data-label': 'Actions' },
         h('button', { type: 'button', onclick: () => watch(order), 'aria-label': `Watch order ${order.orderId}` }, 'Watch'),
         order.status === 'awaiting_review'
           ? [
@@ -151,7 +158,7 @@ export function ordersPanel(watch: (order: { orderId: string; flow: string }) =>
   const element = h(
     'section',
     { class: 'orders', 'aria-labelledby': 'orders-title' },
-    h('h2', { id: 'orders-title' }, 'Orders'),
+    heading,
     filters,
     h(
       'div',

@@ -47,6 +47,11 @@ export function placeForm(
     behaviours.map((b) => h('option', { value: b.value }, b.label)),
   );
   const times = h('input', { name: 'times', type: 'number', min: 0, max: 9999, value: 2, inputmode: 'numeric' });
+  // What N means depends on the behaviour: failures before the approval, or a delay in milliseconds.
+  behaviour.addEventListener('change', () => {
+    if (behaviour.value === 'fail') times.value = '2';
+    if (behaviour.value === 'slow') times.value = '3000';
+  });
   const flows = h(
     'fieldset',
     { class: 'flows' },

@@ -36,12 +36,13 @@ export interface TimelineSummary {
   end: 'confirmed' | 'cancelled' | null;
   /** Milliseconds from placement to its end, once it has ended. */
   toEnd: number | null;
+  /** When the order was placed (epoch milliseconds). */
+  placedAt: number;
   events: number;
   /**
-   * Hand-offs between services on the way to the end (or to the latest event): the events on the
-   * longest chain of causes that ends there, minus one. Each link is one service reacting to
-   * another's event in the choreographed flow; in the orchestrated flow the workflow causes each
-   * step, so its chain is short whatever the number of steps.
+   * Steps on the way to the end (or to the latest event): the links of the chain of causes that
+   * ends there (each event caused by the one before it). Both flows record the same chain; what
+   * carries a link differs (see {@link handOffs}).
    */
   hops: number;
   compensations: number;
@@ -125,6 +126,7 @@ export function summarize(events: readonly TimelineEvent[]): TimelineSummary {
     steps,
     end: ended ? (ended.type === 'order.confirmed' ? 'confirmed' : 'cancelled') : null,
     toEnd: ended ? Date.parse(ended.occurredAt) - start : null,
+    placedAt: start,
     events: sorted.length,
     hops: chainEnd ? chainLength(chainEnd, byId) - 1 : 0,
     compensations: steps.filter((s) => s.kind === 'compensation').length,
@@ -140,4 +142,16 @@ function chainLength(event: TimelineEvent, byId: ReadonlyMap<string, TimelineEve
     length += 1;
   }
   return length;
+}
+
+/**
+ * What carried the order from step to step, counted: in the choreographed flow each link of the
+ * chain of causes is one Kafka message that the next service consumes; in the orchestrated flow
+ * each is two tasks through the Temporal server (the activity task that runs the step, and the
+ * workflow task that takes its result and schedules the next), plus the workflow task that starts
+ * the saga. A model of each flow's mechanics applied to the measured chain, not a count of packets.
+ */
+export function handOffs(flow: string, summary: Pick<TimelineSummary, 'hops' | 'events'>): number {
+  if (summary.events === 0) return 0;
+  return flow === 'orchestrated' ? 2 * summary.hops + 1 : summary.hops;
 }

@@ -1,7 +1,8 @@
 import { followStream } from './api.ts';
 import type { ConsoleConfig } from './auth.ts';
-import { duration, h, replace } from './dom.ts';
-import { summarize, type TimelineEvent, type TimelineSummary } from './timeline.ts';
+import { duration, h, plural, replace } from './dom.ts';
+import { clearError, showError } from './notices.ts';
+import { handOffs, summarize, type TimelineEvent, type TimelineSummary } from './timeline.ts';
 
 /** What `GET /orders/:id/stream` sends with each change. */
 export interface OrderSnapshot {
@@ -16,7 +17,10 @@ interface Followed {
   snapshot: OrderSnapshot | null;
   summary: TimelineSummary | null;
   column: HTMLElement;
+  /** What the API said when the read model could not be read (cleared by the next snapshot). */
+  problem: string | null;
 }
+type Summed = Followed & { summary: TimelineSummary };
 
 const finalStatuses = new Set(['confirmed', 'cancelled']);
 
@@ -28,13 +32,11 @@ export class WatchPanel {
   readonly element = h('section', { class: 'watch', 'aria-labelledby': 'watch-title' });
   private followed: Followed[] = [];
   private aborts: AbortController[] = [];
+  private ticker: ReturnType<typeof setInterval> | undefined;
   private readonly comparison = h('div', { class: 'comparison', 'aria-live': 'polite' });
   private readonly columns = h('div', { class: 'columns' });
 
-  constructor(
-    private readonly config: ConsoleConfig,
-    private readonly onError: (err: unknown) => void,
-  ) {
+  constructor(private readonly config: ConsoleConfig) {
     replace(this.element, h('h2', { id: 'watch-title' }, 'Watch'), h('p', { class: 'muted' }, 'Place an order, or watch one from the order list.'));
   }
 
@@ -42,10 +44,17 @@ export class WatchPanel {
   watch(orders: { orderId: string; flow: string }[]): void {
     for (const abort of this.aborts) abort.abort();
     this.aborts = [];
+    for (const f of this.followed) clearError(`stream-${f.orderId}`);
+    clearInterval(this.ticker);
+    // A running order's time goes on while nothing happens: the bars say so every second.
+    this.ticker = setInterval(() => {
+      if (this.followed.some((f) => f.summary && f.summary.end === null)) this.renderComparison();
+    }, 1000);
     this.followed = orders.map((o) => ({
       ...o,
       snapshot: null,
       summary: null,
+      problem: null,
       column: h('article', { class: `column flow-${o.flow}`, 'data-flow': o.flow, 'data-order-id': o.orderId }),
     }));
     replace(this.element, h('h2', { id: 'watch-title' }, orders.length > 1 ? 'The same order in both flows' : 'Watch'), this.comparison, this.columns);
@@ -60,7 +69,10 @@ export class WatchPanel {
     }
   }
 
-  /** Follows the order's stream until it ends; a dropped stream is opened again after 2 s, until the order is final. */
+  /**
+   * Follows the order's stream until the order has ended (the API ends the stream then, freeing
+   * the connection); a stream that drops is opened again after 2 s.
+   */
   private follow(followed: Followed): void {
     const abort = new AbortController();
     this.aborts.push(abort);
@@ -70,7 +82,14 @@ export class WatchPanel {
           await followStream(
             `/orders/${encodeURIComponent(followed.orderId)}/stream`,
             (name, data) => {
+              clearError(`stream-${followed.orderId}`);
+              if (name === 'unavailable') {
+                followed.problem = (data as { message: string }).message;
+                this.render(followed);
+                return;
+              }
               if (name !== 'order') return;
+              followed.problem = null;
               followed.snapshot = data as OrderSnapshot;
               followed.summary = summarize(followed.snapshot.events);
               this.render(followed);
@@ -80,9 +99,15 @@ export class WatchPanel {
           );
         } catch (err) {
           if (abort.signal.aborted) return;
-          this.onError(err);
+          // One notice per order, replaced while it keeps failing, gone once the stream is back.
+          showError(
+            new Error(
+              `The live timeline of the ${followed.flow} order ${followed.orderId} stopped: ${err instanceof Error ? err.message : String(err)}. Trying again every 2 s.`,
+            ),
+            `stream-${followed.orderId}`,
+          );
         }
-        if (followed.snapshot && finalStatuses.has(followed.snapshot.order.status) && followed.summary?.end) return;
+        if (followed.snapshot && finalStatuses.has(followed.snapshot.order.status)) return;
         await new Promise((resolve) => setTimeout(resolve, 2000));
       }
     };
@@ -92,28 +117,13 @@ export class WatchPanel {
   private render(followed: Followed): void {
     const { snapshot, summary } = followed;
     const status = snapshot?.order.status ?? 'waiting for the read model';
+    const link = (href: string, text: string) => h('a', { href, target: '_blank', rel: 'noopener' }, text);
     const links = [
-      snapshot?.order.links.temporalUi
-        ? h('a', { href: snapshot.order.links.temporalUi, target: '_blank', rel: 'noopener' }, 'Workflow in the Temporal Web UI')
-        : null,
+      snapshot?.order.links.temporalUi ? link(snapshot.order.links.temporalUi, 'Workflow in the Temporal Web UI') : null,
       this.config.zipkinUrl
-        ? h(
-            'a',
-            {
-              href: `${this.config.zipkinUrl}/?annotationQuery=${encodeURIComponent(`messaging.kafka.message.key=${followed.orderId}`)}`,
-              target: '_blank',
-              rel: 'noopener',
-            },
-            'Trace in Zipkin',
-          )
+        ? link(`${this.config.zipkinUrl}/?annotationQuery=${encodeURIComponent(`messaging.kafka.message.key=${followed.orderId}`)}`, 'Trace in Zipkin')
         : null,
-      this.config.mailUrl
-        ? h(
-            'a',
-            { href: `${this.config.mailUrl}?orderId=${encodeURIComponent(followed.orderId)}`, target: '_blank', rel: 'noopener' },
-            'Email in the SMTP sink',
-          )
-        : null,
+      this.config.mailUrl ? link(`${this.config.mailUrl}?orderId=${encodeURIComponent(followed.orderId)}`, 'Email in the SMTP sink') : null,
     ].filter(Boolean);
     replace(
       followed.column,
@@ -129,6 +139,7 @@ export class WatchPanel {
           snapshot?.order.reason ? ` (${snapshot.order.reason})` : '',
           summary?.toEnd !== null && summary?.toEnd !== undefined ? ` in ${duration(summary.toEnd)}` : '',
         ),
+        followed.problem ? h('p', { class: 'warning', role: 'status' }, followed.problem) : null,
         links.length ? h('p', { class: 'links' }, links) : null,
       ),
       summary
@@ -155,10 +166,13 @@ export class WatchPanel {
 
   /** Time to the end and hand-offs of each followed order, as bars to one scale. */
   private renderComparison(): void {
-    const ready = this.followed.filter((f) => f.summary);
+    const ready = this.followed.filter((f): f is Summed => f.summary !== null);
     if (this.followed.length < 2 || ready.length < 2) return;
-    const longest = Math.max(1, ...ready.map((f) => f.summary?.toEnd ?? f.summary?.steps.at(-1)?.at ?? 0));
-    const mostHops = Math.max(1, ...ready.map((f) => f.summary?.hops ?? 0));
+    // A running order's time is the time since it was placed, not the time of its latest event.
+    const timeOf = (s: TimelineSummary) => s.toEnd ?? Math.max(0, Date.now() - s.placedAt);
+    const hops = (f: Summed) => handOffs(f.flow, f.summary);
+    const longest = Math.max(1, ...ready.map((f) => timeOf(f.summary)));
+    const mostHops = Math.max(1, ...ready.map(hops));
     const row = (f: Followed, value: number, max: number, text: string) =>
       h(
         'div',
@@ -167,27 +181,31 @@ export class WatchPanel {
         h('span', { class: `bar flow-${f.flow}`, style: `width: ${Math.max(2, (value / max) * 100)}%` }),
         h('span', { class: 'bar-value' }, text),
       );
-    const ended = ready.filter((f) => f.summary?.toEnd !== null);
-    let verdict = 'Both are still running.';
-    if (ended.length === ready.length) {
-      const [a, b] = [...ended].sort((x, y) => (x.summary?.toEnd ?? 0) - (y.summary?.toEnd ?? 0));
-      if (a?.summary && b?.summary)
-        verdict = `${a.flow} reached ${a.summary.end} ${duration((b.summary.toEnd ?? 0) - (a.summary.toEnd ?? 0))} sooner than ${b.flow}, with ${a.summary.events} events and ${a.summary.hops} hand-offs against ${b.summary.events} and ${b.summary.hops}.`;
+    let verdict = 'Still running.';
+    const [a, b] = [...ready].sort((x, y) => timeOf(x.summary) - timeOf(y.summary));
+    if (a && b && a.summary.end !== null && b.summary.end !== null) {
+      verdict =
+        a.summary.end === b.summary.end
+          ? `${a.flow} reached ${a.summary.end} ${duration(timeOf(b.summary) - timeOf(a.summary))} sooner than ${b.flow}.`
+          : `${a.flow} ended ${a.summary.end} in ${duration(timeOf(a.summary))}; ${b.flow} ended ${b.summary.end} in ${duration(timeOf(b.summary))}.`;
     }
     replace(
       this.comparison,
       h('h3', {}, 'Time to the end'),
       ready.map((f) => {
-        const s = f.summary!;
-        const t = s.toEnd ?? s.steps.at(-1)?.at ?? 0;
-        return row(f, t, longest, s.toEnd === null ? `${duration(t)} so far` : `${duration(t)} (${s.end})`);
+        const t = timeOf(f.summary);
+        return row(f, t, longest, f.summary.end === null ? `${duration(t)} so far` : `${duration(t)} (${f.summary.end})`);
       }),
-      h('h3', {}, 'Hand-offs on the way to the end'),
-      ready.map((f) => row(f, f.summary!.hops, mostHops, `${f.summary!.hops} hand-offs, ${f.summary!.events} events`)),
+      h('h3', {}, 'Hand-offs between processes'),
+      ready.map((f) => {
+        const n = hops(f);
+        const carrier = f.flow === 'orchestrated' ? plural(n, 'Temporal task') : plural(n, 'Kafka message');
+        return row(f, n, mostHops, `${carrier}, ${plural(f.summary.events, 'event')}`);
+      }),
       h(
         'p',
         { class: 'muted' },
-        'A hand-off is a step caused by the one before it. In the choreographed flow each is a Kafka message from one service to the next (outbox, relay, topic, consumer); in the orchestrated flow each is a round trip through the Temporal server (the workflow schedules an activity, the result wakes the workflow).',
+        'Both flows take the same steps, each caused by the one before. In the choreographed flow a step is one Kafka message from one service to the next (outbox, relay, topic, consumer). In the orchestrated flow it is two tasks through the Temporal server: the activity task that runs the step, and the workflow task that takes its result and schedules the next.',
       ),
       h('p', { class: 'verdict', 'data-testid': 'verdict' }, verdict),
     );

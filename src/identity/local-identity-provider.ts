@@ -39,7 +39,7 @@ export interface LocalIdentityProviderOptions {
   /**
    * Where the web console (served by the API at `/`) takes its users back after they sign in: when
    * set, the provider has a login page and the console's public client (authorization code with
-   * PKCE). Whoever signs in is the customer of that name; the login `operator` is also an operator.
+   * PKCE). The login `operator` is an operator; anyone else is the customer of that name.
    */
   consoleRedirectUris?: readonly string[];
 }
@@ -177,10 +177,10 @@ export function createLocalIdentityProvider(options: LocalIdentityProviderOption
       if (clientId === localClientIds.operator) return { roles: ['operator'] };
       // Someone signed in to the Web UI: the login `operator` is an operator, anyone else has no role.
       if (clientId === localClientIds.webUi) return { roles: accountId === 'operator' ? ['operator'] : [] };
-      // Someone signed in to the console: the customer of that name (who places orders), and the
-      // login `operator` operates too (reviews, dead letters, any order).
+      // Someone signed in to the console: the login `operator` is an operator (reviews, dead
+      // letters, any order), anyone else the customer of that name (places and follows its orders).
       if (clientId === localClientIds.console && accountId)
-        return { roles: accountId === 'operator' ? ['customer', 'operator'] : ['customer'], customer_id: accountId };
+        return accountId === 'operator' ? { roles: ['operator'] } : { roles: ['customer'], customer_id: accountId };
       const customerId = customerOfScope(String((token as { scope?: string }).scope ?? ''));
       return customerId === undefined ? { roles: [] } : { roles: ['customer'], customer_id: customerId };
     },

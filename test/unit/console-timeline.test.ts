@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { summarize, type TimelineEvent } from '../../src/console/timeline.ts';
+import { handOffs, summarize, type TimelineEvent } from '../../src/console/timeline.ts';
 
 /** A timeline event `ms` after 12:00:00, caused by `cause`. */
 const event = (eventId: string, type: string, ms: number, cause: string | null, data: unknown = {}): TimelineEvent => ({
@@ -53,5 +53,12 @@ describe("the console's timeline summary", () => {
   it('has no end while the order runs, and a cycle of causes does not loop', () => {
     const running = summarize([event('a', 'order.placed', 0, 'b'), event('b', 'inventory.reserved', 10, 'a')]);
     expect(running).toMatchObject({ end: null, toEnd: null, events: 2, hops: 1 });
+  });
+
+  it('counts the hand-offs by what carries them: a Kafka message per step, or two Temporal tasks per step and one to start', () => {
+    const summary = summarize(choreographed);
+    expect(handOffs('choreographed', summary)).toBe(3);
+    expect(handOffs('orchestrated', summary)).toBe(7);
+    expect(handOffs('orchestrated', summarize([]))).toBe(0);
   });
 });

@@ -33,6 +33,9 @@ const placeFailures = { ...failures, 409: Problem, 413: Problem, 415: Problem, 4
 
 /** How long GET /orders/:id/stream waits for an order placed a moment ago to reach the read model. */
 const streamWaitMs = 10_000;
+/** How long the stream of an ended order stays open waiting for its email (notified), at most. */
+const streamLingerMs = 30_000;
+const finalStatuses = new Set(['confirmed', 'cancelled']);
 
 /** Throws the 404 of an order that is not the acting customer's (an operator may see any). */
 function assertOwns(request: FastifyRequest, orderId: string, owner: string | null): void {
@@ -191,6 +194,8 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         summary: 'An order and its timeline, live (server-sent events): one `order` event now and one after each change the projector commits',
         description:
           'Each `order` event carries `{ order, events }`, the bodies of GET /orders/:id and GET /orders/:id/events, whole. ' +
+          'The stream ends once the order has ended and its email is out (or 30 s after its end). ' +
+          'When the read model cannot be read, an `unavailable` event says so (`{ message }`) and the read is tried again every second. ' +
           'An order placed a moment ago may not be in the read model yet: the stream waits up to 10 s for it before answering 404. ' +
           'A comment line is sent every 15 s so that proxies keep the connection open.',
         params: OrderIdParams,
@@ -204,16 +209,21 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       // Subscribed before the first read: a change committed between the read and the subscription is not missed.
       const unsubscribe = app.orderChanges.subscribe(id, () => changed?.());
       try {
+        // A customer's order is theirs once the read model knows its customer: its first events
+        // may be projected before order.placed (they travel on other topics), with no customer yet.
+        const anyCustomer = actingCustomer(request).any;
+        const known = (view: OrderView | undefined) => view !== undefined && (anyCustomer || view.customerId !== null);
         let view = await app.readModel.orderView(id);
         const deadline = Date.now() + streamWaitMs;
-        while (!view && Date.now() < deadline) {
+        while (!known(view) && Date.now() < deadline) {
           await new Promise<void>((resolve) => {
             changed = resolve;
             setTimeout(resolve, Math.min(1000, deadline - Date.now())).unref();
           });
           view = await app.readModel.orderView(id);
         }
-        if (!view) throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (it waited ${streamWaitMs / 1000} s for it)`);
+        if (!view || !known(view))
+          throw new HttpProblem(404, 'ORDER_NOT_FOUND', `order ${id} is not in the read model (it waited ${streamWaitMs / 1000} s for it)`);
         assertOwns(request, id, view.customerId);
       } catch (err) {
         unsubscribe();
@@ -223,6 +233,8 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       const stream = new PassThrough();
       let writing = false;
       let again = false;
+      let retry: NodeJS.Timeout | undefined;
+      let lingering: NodeJS.Timeout | undefined;
       // One snapshot at a time; changes that arrive meanwhile are folded into one more.
       const push = async (): Promise<void> => {
         if (writing) {
@@ -234,12 +246,26 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
           do {
             again = false;
             const [view, events] = await Promise.all([app.readModel.orderView(id), app.readModel.timeline(id)]);
-            if (view && !stream.writableEnded)
-              stream.write(`event: order\ndata: ${JSON.stringify({ order: viewAnswer(view), events: events.map(eventAnswer) })}\n\n`);
+            if (!view || stream.writableEnded) continue;
+            stream.write(`event: order\ndata: ${JSON.stringify({ order: viewAnswer(view), events: events.map(eventAnswer) })}\n\n`);
+            // An ended order changes no more once its email is out: the stream ends, and frees the
+            // browser's connection (six per host over HTTP/1.1). An order whose email never goes
+            // (its customer's data erased) ends the stream a while after its end.
+            if (finalStatuses.has(view.status)) {
+              if (view.notified) setImmediate(end);
+              else lingering ??= setTimeout(end, streamLingerMs);
+            }
           } while (again && !stream.writableEnded);
         } catch (err) {
-          // The next change tries again; a page that waits long enough reconnects.
+          // Said to the page, and read again shortly: a change committed meanwhile is not missed.
           request.log.warn({ err, orderId: id }, 'a live order snapshot could not be read');
+          const message = err instanceof Error ? err.message : String(err);
+          if (!stream.writableEnded)
+            stream.write(`event: unavailable\ndata: ${JSON.stringify({ message: `the read model cannot be read now (${message}); trying again` })}\n\n`);
+          retry ??= setTimeout(() => {
+            retry = undefined;
+            void push();
+          }, 1000);
         } finally {
           writing = false;
         }
@@ -248,6 +274,8 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
       const heartbeat = setInterval(() => stream.write(': still here\n\n'), 15_000);
       const end = () => {
         clearInterval(heartbeat);
+        clearTimeout(retry);
+        clearTimeout(lingering);
         unsubscribe();
         openStreams.delete(end);
         if (!stream.writableEnded) stream.end();
