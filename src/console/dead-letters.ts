@@ -86,13 +86,19 @@ export function deadLettersPanel(onError: (err: unknown) => void, announce: (tex
       button,
     );
   };
+  // Only the latest read is drawn: an earlier one that answers later would replace it (and close what the operator opened).
+  let latest = 0;
   const load = async () => {
+    const mine = ++latest;
+    list.setAttribute('aria-busy', 'true');
     try {
       const query = group.value ? `?group=${encodeURIComponent(group.value)}` : '';
       const { data } = await api<{ data: DeadLetter[] }>('GET', `/dead-letters${query}`);
-      replace(list, data.length ? data.map(card) : h('p', { class: 'muted' }, 'No dead letters.'));
+      if (mine === latest) replace(list, data.length ? data.map(card) : h('p', { class: 'muted' }, 'No dead letters.'));
     } catch (err) {
       onError(err);
+    } finally {
+      if (mine === latest) list.setAttribute('aria-busy', 'false');
     }
   };
   const filters = h('form', { class: 'filters', 'aria-label': 'Dead-letter filter' }, field('Consumer group', group), h('button', { type: 'submit' }, 'Show'));

@@ -125,7 +125,11 @@ export function ordersPanel(watch: (order: { orderId: string; flow: string }) =>
             ),
       ),
     );
+  // Only the latest read is drawn: an earlier one that answers later (another filter) would replace it.
+  let latest = 0;
   const load = async (append: boolean) => {
+    const mine = ++latest;
+    rows.setAttribute('aria-busy', 'true');
     const query = new URLSearchParams({ limit: '20' });
     if (status.value) query.set('status', status.value);
     if (flow.value) query.set('flow', flow.value);
@@ -133,6 +137,7 @@ export function ordersPanel(watch: (order: { orderId: string; flow: string }) =>
     if (append && cursor) query.set('cursor', cursor);
     try {
       const page = await api<{ data: OrderLine[]; nextCursor: string | null }>('GET', `/orders?${query.toString()}`);
+      if (mine !== latest) return;
       if (!append) rows.replaceChildren();
       for (const order of page.data) rows.appendChild(line(order));
       if (!append && page.data.length === 0) rows.appendChild(h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No order matches.')));
@@ -140,6 +145,8 @@ export function ordersPanel(watch: (order: { orderId: string; flow: string }) =>
       more.hidden = cursor === null;
     } catch (err) {
       onError(err);
+    } finally {
+      if (mine === latest) rows.setAttribute('aria-busy', 'false');
     }
   };
   more.addEventListener('click', () => void load(true));

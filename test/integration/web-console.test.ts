@@ -169,6 +169,7 @@ describe('the web console, in a browser', () => {
     await operatorPage.goto(`${baseUrl}/#operate`);
     await operatorPage.getByLabel('Status').selectOption('awaiting_review');
     await operatorPage.getByRole('button', { name: 'Show' }).click();
+    await expect.poll(() => operatorPage.locator('.orders tbody').getAttribute('aria-busy')).toBe('false');
     const approve = operatorPage.getByRole('button', { name: `Approve order ${orderId}` });
     await approve.waitFor({ timeout: 20_000 });
     await saveScreenshot(operatorPage, 'console-operate-review');
@@ -197,7 +198,9 @@ describe('the web console, in a browser', () => {
     await expect
       .poll(
         async () => {
+          // One read at a time, drawn before it is looked at (the list says aria-busy while it reads).
           await operatorPage.getByRole('button', { name: 'Show' }).click();
+          await expect.poll(() => operatorPage.locator('.letters').getAttribute('aria-busy'), { timeout: 30_000 }).toBe('false');
           return letter.count();
         },
         { timeout: 60_000, interval: 2000 },
