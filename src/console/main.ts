@@ -10,7 +10,7 @@ import { deadLettersPanel } from './dead-letters.ts';
 import { h, replace } from './dom.ts';
 import { backlogPanel, ordersPanel } from './operate.ts';
 import { placeForm, type CatalogItem } from './place.ts';
-import { announce, showError } from './notices.ts';
+import { announce, clearError, showError } from './notices.ts';
 import { WatchPanel } from './watch.ts';
 
 const main = document.getElementById('main')!;
@@ -61,7 +61,8 @@ async function start(): Promise<void> {
         ),
     watch.element,
   );
-  const backlog = backlogPanel(showError);
+  // Read every 5 s: while it fails, one notice, replaced each time and gone once it works again.
+  const backlog = backlogPanel((err) => (err === null ? clearError('backlog') : showError(err, 'backlog')));
   const orders = ordersPanel(
     (order) => {
       location.hash = '#place';

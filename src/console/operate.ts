@@ -19,12 +19,14 @@ const statuses = ['', 'pending', 'reserved', 'awaiting_review', 'paid', 'confirm
 const finalStatuses = new Set(['confirmed', 'cancelled']);
 
 /** Consumer lag, dead letters and the outbox backlog, from the processes' metrics (`GET /operations/backlog`), every 5 s while shown. */
+/** `onError` is told of each failed read, and called with null after a read that worked. */
 export function backlogPanel(onError: (err: unknown) => void): { element: HTMLElement; refresh(): Promise<void> } {
   const body = h('div', { class: 'backlog-body' }, h('p', { class: 'muted' }, 'Reading the metrics…'));
   const element = h('section', { class: 'backlog', 'aria-labelledby': 'backlog-title' }, h('h2', { id: 'backlog-title' }, 'At a glance'), body);
   const refresh = async () => {
     try {
       const backlog = await api<Backlog>('GET', '/operations/backlog');
+      onError(null);
       const failed = backlog.sources.filter((s) => !s.ok);
       replace(
         body,
