@@ -48,6 +48,15 @@ const groupNames = ['orders', 'inventory', 'payments', 'notifications', 'project
 /** Orders the inventory group cannot reserve, as a defect in its handler would (until "fixed"). */
 const defective = new Set<string>();
 let runtime: FullRuntime;
+/** What an API of its own needs, over the runtime's database and flows (the tests below add their own dead letters). */
+const apiDeps = () => ({
+  auth: auth.verifier,
+  pool: runtime.harness.pool,
+  flows: wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }),
+  temporalUiUrl: 'http://localhost:8233',
+  namespace: 'default',
+  readiness: [],
+});
 let admin: Admin;
 let metrics: MetricsEndpoint;
 let metricsUrl: string;
@@ -274,12 +283,7 @@ describe('dead letters', () => {
   it('lists nothing for a group whose dead-letter topic does not exist yet', async () => {
     // The projector's dead-letter topic exists (the projector creates it); one of another prefix does not.
     const api = await buildApiApp({
-      auth: auth.verifier,
-      pool: runtime.harness.pool,
-      flows: wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }),
-      temporalUiUrl: 'http://localhost:8233',
-      namespace: 'default',
-      readiness: [],
+      ...apiDeps(),
       deadLetters: {
         kafka: runtime.harness.kafka,
         producer: { send: () => Promise.reject(new Error('unused')), sendBatch: () => Promise.reject(new Error('unused')) },
@@ -305,12 +309,7 @@ describe('dead letters', () => {
       retry: { retries: 1 },
     });
     const api = await buildApiApp({
-      auth: auth.verifier,
-      pool: runtime.harness.pool,
-      flows: wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }),
-      temporalUiUrl: 'http://localhost:8233',
-      namespace: 'default',
-      readiness: [],
+      ...apiDeps(),
       deadLetters: { kafka: nowhere, producer: nowhere.producer(), groups: { inventory: `${runtime.harness.prefix}inventory` } },
     });
     try {
@@ -334,12 +333,7 @@ describe('dead letters', () => {
 
   it('answers 503 when Kafka does not answer within the read deadline', async () => {
     const api = await buildApiApp({
-      auth: auth.verifier,
-      pool: runtime.harness.pool,
-      flows: wireOrderFlows({ pool: runtime.harness.pool, sagas: runtime.orchestrated.sagas, vault: testVault }),
-      temporalUiUrl: 'http://localhost:8233',
-      namespace: 'default',
-      readiness: [],
+      ...apiDeps(),
       // A deadline no read can meet: what a Kafka that hangs looks like.
       deadLetters: {
         kafka: runtime.harness.kafka,
