@@ -84,11 +84,17 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
     ),
   );
   await tx.query(
-    `insert into read_model.order_view (order_id, flow, customer_id, items, status, reason, total_cents, currency, payment_status, stock_status, notified, event_count, placed_at, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-     on conflict (order_id) do update set flow = excluded.flow, customer_id = excluded.customer_id, items = excluded.items, status = excluded.status, reason = excluded.reason,
-       total_cents = excluded.total_cents, currency = excluded.currency, payment_status = excluded.payment_status, stock_status = excluded.stock_status,
-       notified = excluded.notified, event_count = excluded.event_count, placed_at = excluded.placed_at, updated_at = excluded.updated_at`,
+    // With the notice of the change, in the same statement (no round trip more per event): delivered
+    // when the transaction commits, to every session listening (the API's live timelines,
+    // src/projections/order-changes.ts); never when it rolls back.
+    `with changed as (
+       insert into read_model.order_view (order_id, flow, customer_id, items, status, reason, total_cents, currency, payment_status, stock_status, notified, event_count, placed_at, updated_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       on conflict (order_id) do update set flow = excluded.flow, customer_id = excluded.customer_id, items = excluded.items, status = excluded.status, reason = excluded.reason,
+         total_cents = excluded.total_cents, currency = excluded.currency, payment_status = excluded.payment_status, stock_status = excluded.stock_status,
+         notified = excluded.notified, event_count = excluded.event_count, placed_at = excluded.placed_at, updated_at = excluded.updated_at
+       returning order_id)
+     select pg_notify($15, order_id) from changed`,
     [
       view.orderId,
       view.flow,
@@ -104,11 +110,9 @@ export async function projectEvent(tx: Queryable, event: EventEnvelope): Promise
       view.eventCount,
       view.placedAt,
       view.updatedAt,
+      orderChangedChannel,
     ],
   );
-  // Delivered when the transaction commits, to every session listening (the API's live
-  // timelines, src/projections/order-changes.ts); never when it rolls back.
-  await tx.query('select pg_notify($1, $2)', [orderChangedChannel, view.orderId]);
   return view;
 }
 
