@@ -61,6 +61,44 @@ export const schemaRegistryOf = (config: { SCHEMA_REGISTRY_URL: string; SCHEMA_R
   ...(config.SCHEMA_REGISTRY_USERNAME ? { username: config.SCHEMA_REGISTRY_USERNAME, password: config.SCHEMA_REGISTRY_PASSWORD ?? '' } : {}),
 });
 
+const hour = 3_600_000;
+const day = 24 * hour;
+const retention = (defaultMs: number, description: string) => Type.Integer({ minimum: 1000, default: defaultMs, description });
+
+/**
+ * How long each store keeps what it holds (docs/retention.md has the table: what, how long, why,
+ * what depends on it). Every value is in milliseconds; the soak shortens them to minutes.
+ */
+export const RetentionEnv = {
+  KAFKA_TOPIC_RETENTION_MS: retention(7 * day, 'retention.ms of the event and dead-letter topics this process creates (and sets on existing ones)'),
+  KAFKA_TOPIC_SEGMENT_MS: retention(day, 'segment.ms of those topics: a segment is deleted whole, so a message can outlive the retention by this much'),
+  DEDUPE_RETENTION_MS: retention(
+    8 * day,
+    "how long a consumer group's dedupe rows (messaging.processed_events) are kept, by the event's time; at least the topic retention plus a segment",
+  ),
+  DEDUPE_PARTITION_MS: retention(day, 'width of one partition of messaging.processed_events; old partitions are dropped whole'),
+  OUTBOX_RETENTION_MS: retention(hour, 'how long a sent outbox row is kept (for inspection) before the relay deletes it'),
+  RETENTION_SWEEP_INTERVAL_MS: retention(60_000, 'how often a process removes what is past its retention'),
+};
+
+/** Settings of the API's own tables. */
+export const ApiRetentionEnv = {
+  API_IDEMPOTENCY_KEY_TTL_MS: retention(day, 'how long POST /orders remembers an Idempotency-Key: a client may retry with it for this long'),
+  API_DEAD_LETTER_REPLAYS_RETENTION_MS: retention(90 * day, 'how long the record of a dead-letter replay (who, when) is kept'),
+};
+
+/** Settings of the read model and of the notifications context's records. */
+export const RecordsRetentionEnv = {
+  READ_MODEL_RETENTION_MS: retention(
+    400 * day,
+    "how long an ended order's view and timeline are kept after its last change; at least DEDUPE_RETENTION_MS (a replay must not rebuild half an order)",
+  ),
+  NOTIFICATIONS_RETENTION_MS: retention(
+    30 * day,
+    'how long a sent email is remembered (an event redelivered within it sends nothing); at least DEDUPE_RETENTION_MS',
+  ),
+};
+
 /** PostgreSQL. */
 export const DatabaseEnv = {
   DATABASE_URL: Type.String({ default: 'postgres://order_saga:order_saga@127.0.0.1:5433/order_saga' }),

@@ -1,0 +1,111 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+/**
+ * Removing what is past its retention (docs/retention.md), off the hot path: a process runs its
+ * sweeps every few seconds to minutes, one process at a time per sweep (a session advisory lock),
+ * deleting in small batches that each commit on their own, so no transaction holds many row locks
+ * or keeps old row versions alive while the handlers go on writing.
+ */
+
+/** One store's removal: runs on a connection of its own and returns how many rows it removed. */
+export interface Sweep {
+  /** The store, for logs: `api.idempotency_keys`. */
+  name: string;
+  run(client: pg.PoolClient): Promise<number>;
+}
+
+/**
+ * Deletes the rows of `table` that `where` selects (its parameters from `$2` on; `$1` is the
+ * batch size), `batchSize` at a time, each batch its own statement (and transaction), until a
+ * batch finds fewer. Returns how many rows it deleted. `table` must be a plain table (not a
+ * partitioned one: rows are picked by `ctid`), and `where` should use an index.
+ */
+export async function deleteInBatches(
+  client: Pick<pg.PoolClient, 'query'>,
+  table: string,
+  where: string,
+  params: readonly unknown[] = [],
+  batchSize = 5000,
+): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await client.query(`delete from ${table} where ctid = any(array(select ctid from ${table} where ${where} limit $1))`, [
+      batchSize,
+      ...params,
+    ]);
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < batchSize) return deleted;
+  }
+}
+
+/** Options of {@link startSweeper}. */
+export interface SweeperOptions {
+  pool: pg.Pool;
+  log: Logger;
+  /** The sweeps this process runs, in order, each under its own advisory lock. */
+  sweeps: readonly Sweep[];
+  /** How often. @default 60_000 */
+  intervalMs?: number;
+}
+
+/**
+ * Runs `sweeps` at once and then every `intervalMs` until stopped. Each sweep takes the session
+ * advisory lock of its name and skips its turn when another process holds it. A failed sweep (the
+ * database away) is logged and tried again at the next turn: retention is never urgent.
+ */
+export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; runOnce(): Promise<void> } {
+  const intervalMs = options.intervalMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+
+  const runOnce = async () => {
+    for (const sweep of options.sweeps) {
+      if (stopped) return;
+      let client: pg.PoolClient | undefined;
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      try {
+        client = await options.pool.connect();
+        client.on('error', onError);
+        const { rows } = await client.query<{ locked: boolean }>("select pg_try_advisory_lock(hashtext('retention'), hashtext($1)) as locked", [sweep.name]);
+        if (!rows[0]?.locked) continue;
+        try {
+          const started = performance.now();
+          const removed = await sweep.run(client);
+          if (removed > 0) options.log.info({ store: sweep.name, removed, ms: Math.round(performance.now() - started) }, 'removed what is past its retention');
+        } finally {
+          await client.query("select pg_advisory_unlock(hashtext('retention'), hashtext($1))", [sweep.name]);
+        }
+      } catch (err) {
+        options.log.warn({ err, store: sweep.name }, 'retention sweep failed; it is tried again at the next turn');
+      } finally {
+        client?.removeListener('error', onError);
+        client?.release(broken);
+      }
+    }
+  };
+
+  const loop = () => {
+    running = runOnce().finally(() => {
+      running = undefined;
+      if (!stopped) timer = setTimeout(loop, intervalMs);
+    });
+  };
+  loop();
+
+  return {
+    runOnce: async () => {
+      await running;
+      await runOnce();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}
