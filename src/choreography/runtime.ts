@@ -7,13 +7,16 @@ import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/outbox-relay.ts';
 import type { EventContracts } from '../messaging/schema-registry.ts';
 import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
+import { dedupeSweep, defaultDedupeWindow, type DedupeWindow } from '../messaging/dedupe-window.ts';
+import { notificationsSweep } from '../contexts/notifications/retention.ts';
+import { startSweeper } from '../platform/retention.ts';
 import { sweepReviewDeadlines } from './order-commands.ts';
 import type { ChoreographyService } from './services.ts';
 
 /**
  * The connections the choreography of one process needs, to size its pool: one per partition a
  * group handles at a time (`partitionsConsumedConcurrently`), two per relay (its batch and its
- * LISTEN), one for the sweeper and two for the gauges of /metrics (outbox, stalled orders). A
+ * LISTEN), one for the review sweeper, one for the retention sweeps and two for the gauges of /metrics (outbox, stalled orders). A
  * group may have more transactions waiting than that (several orders of a batch at once,
  * `keysConsumedConcurrently`); they are short and wait their turn for a connection, while the
  * network calls they make (gateway, SMTP) hold none. More connections would only add contention
@@ -21,7 +24,7 @@ import type { ChoreographyService } from './services.ts';
  */
 export function choreographyPoolSize(process: { groups: number; relays: number; sweeper: boolean; partitionsConsumedConcurrently?: number }): number {
   const perGroup = process.partitionsConsumedConcurrently ?? defaultPartitionsConsumedConcurrently;
-  return process.groups * perGroup + process.relays * 2 + (process.sweeper ? 1 : 0) + 2;
+  return process.groups * perGroup + process.relays * 2 + (process.sweeper ? 1 : 0) + 1 + 2;
 }
 
 /** Options of {@link startChoreography}. */
@@ -51,8 +54,23 @@ export interface ChoreographyRuntimeOptions {
   /** Orders of a fetched batch each consumer handles at once (see ConsumerRunnerOptions). */
   keysConsumedConcurrently?: number;
   metrics?: ConsumerMetrics;
+  /** How long what this process's stores hold is kept (docs/retention.md); every part has a default. */
+  retention?: Partial<ChoreographyRetention>;
 }
 
+/** The retentions the choreography enforces. */
+export interface ChoreographyRetention {
+  /** The consumers' dedupe window (messaging.processed_events). @default defaultDedupeWindow */
+  dedupe: DedupeWindow;
+  /** Sent outbox rows. @default 1 h */
+  outboxMs: number;
+  /** The notifications context's sent messages and recipients. @default 30 days */
+  notificationsMs: number;
+  /** How often the retention sweeps run (0: not in this process). @default 60_000 */
+  sweepIntervalMs: number;
+}
+
+const defaultRetention: ChoreographyRetention = { dedupe: defaultDedupeWindow, outboxMs: 3_600_000, notificationsMs: 30 * 86_400_000, sweepIntervalMs: 60_000 };
 /** Creates the topics (events and dead letters), starts the consumer groups, the relays and the sweeper. */
 export async function startChoreography(options: ChoreographyRuntimeOptions) {
   const prefix = options.prefix ?? '';
@@ -66,6 +84,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
     extra: groupIds.map((g) => deadLetterTopicOf(g)),
   });
   await admin.disconnect();
+  const retention = { ...defaultRetention, ...options.retention };
 
   const consumers: ConsumerRunner[] = options.services.map((service) =>
     createConsumerRunner({
@@ -78,6 +97,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       contracts: options.contracts,
       log: options.log,
       topicPrefix: prefix,
+      dedupeWindow: retention.dedupe,
       ...(options.retryWindowMs !== undefined ? { retryWindowMs: options.retryWindowMs } : {}),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
       ...(options.keysConsumedConcurrently ? { keysConsumedConcurrently: options.keysConsumedConcurrently } : {}),
@@ -87,7 +107,14 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
   await Promise.all(consumers.map((c) => c.start()));
 
   const relays: OutboxRelay[] = Array.from({ length: options.relays ?? 1 }, () =>
-    createOutboxRelay({ pool: options.pool, producer: options.producer, contracts: options.contracts, log: options.log, topicPrefix: prefix }),
+    createOutboxRelay({
+      pool: options.pool,
+      producer: options.producer,
+      contracts: options.contracts,
+      log: options.log,
+      topicPrefix: prefix,
+      retentionMs: retention.outboxMs,
+    }),
   );
   const relayRuns = relays.map((relay) => relay.run());
 
@@ -98,6 +125,16 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
       ? setInterval(() => {
           sweepReviewDeadlines(options.pool, now()).catch((err: unknown) => options.log.error({ err }, 'review sweep failed'));
         }, sweepEvery)
+      : undefined;
+  // The dedupe partitions and the notifications' records; one process at a time per store.
+  const retentionSweeper =
+    retention.sweepIntervalMs > 0
+      ? startSweeper({
+          pool: options.pool,
+          log: options.log,
+          intervalMs: retention.sweepIntervalMs,
+          sweeps: [dedupeSweep(retention.dedupe, options.log), notificationsSweep(retention.notificationsMs)],
+        })
       : undefined;
 
   return {
@@ -113,6 +150,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
     /** Stops the sweeper, the consumers (finishing in-flight handlers) and the relays. */
     async stop(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
+      await retentionSweeper?.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await this.stopRelays();
     },

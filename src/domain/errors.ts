@@ -161,6 +161,24 @@ export class DataRejectedError extends OrderSagaError {
   }
 }
 
+/**
+ * Thrown when a consumer gets an event older than its dedupe window (src/messaging/dedupe-window.ts):
+ * its dedupe row may be gone, so the group cannot tell whether it applied it, and applies nothing.
+ * The event is dead-lettered; a replay of it stays refused (its time does not change).
+ */
+export class EventOutsideDedupeWindowError extends OrderSagaError {
+  readonly code = 'EVENT_OUTSIDE_DEDUPE_WINDOW';
+  readonly retryable = false;
+  constructor(
+    readonly occurredAt: string,
+    readonly windowStart: string,
+  ) {
+    super(
+      `the event occurred at ${occurredAt}, before the dedupe window (events since ${windowStart}): the group cannot tell whether it applied it, so it applies nothing`,
+    );
+  }
+}
+
 /** Every error code, with whether a retry can help. */
 export const errorCodes = {
   OUT_OF_STOCK: { retryable: false },
@@ -175,6 +193,7 @@ export const errorCodes = {
   INVALID_EVENT: { retryable: false },
   SCHEMA_REGISTRY_UNAVAILABLE: { retryable: true },
   DATA_REJECTED: { retryable: false },
+  EVENT_OUTSIDE_DEDUPE_WINDOW: { retryable: false },
 } as const;
 
 /** A stable error code. */

@@ -3,13 +3,14 @@ import type { Consumer, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { DataRejectedError, InvalidEventError, OrderSagaError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
+import { DataRejectedError, EventOutsideDedupeWindowError, InvalidEventError, OrderSagaError, SchemaRegistryUnavailableError } from '../domain/errors.ts';
 import { eventTypes, type EventData, type EventEnvelope, type EventType } from '../domain/events.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { inProcessSpan } from '../observability/message-tracing.ts';
 import { withTransaction } from '../platform/database.ts';
 import { isDeterministicDatabaseError, isTransientDatabaseError } from '../platform/database-errors.ts';
 import { failpoint } from '../platform/failpoints.ts';
+import { defaultDedupeWindow, ensureDedupePartitions, isMissingPartitionError, type DedupeWindow } from './dedupe-window.ts';
 import { createEnvelope, validateEnvelope } from './envelope.ts';
 import { deterministicEventId } from './event-ids.ts';
 import { schemaIdHeader } from './event-schemas.ts';
@@ -122,6 +123,11 @@ export interface ConsumerRunnerOptions {
    * messages one at a time. @default defaultKeysConsumedConcurrently (8)
    */
   keysConsumedConcurrently?: number;
+  /**
+   * How long the group remembers the events it applied: an older event is refused (dead-lettered
+   * as EVENT_OUTSIDE_DEDUPE_WINDOW), never applied twice. @default defaultDedupeWindow (8 days, partitions of 1 day)
+   */
+  dedupeWindow?: DedupeWindow;
 }
 
 /**
@@ -169,6 +175,8 @@ export type FailureHandling = { action: 'dead-letter'; error: unknown } | { acti
 
 /** Decides how the runner handles a handler's error (see {@link FailureHandling}). */
 export function classifyFailure(err: unknown): FailureHandling {
+  // The row's partition is not there yet (class 23, but not the data's fault): made, then retried.
+  if (isMissingPartitionError(err)) return { action: 'retry' };
   if (err instanceof OrderSagaError) return err.retryable ? { action: 'retry' } : { action: 'dead-letter', error: err };
   if (isDeterministicDatabaseError(err)) return { action: 'dead-letter', error: new DataRejectedError((err as Error).message, { cause: err }) };
   if (isTransientDatabaseError(err)) return { action: 'wait-for-database' };
@@ -193,7 +201,7 @@ export async function applyEvent<T extends EventType>(
   eventLog: Logger,
 ): Promise<boolean> {
   const first = await inEventTransaction<{ applied: boolean } | { step: NetworkStep }>(options, event, eventLog, async (ctx, marks) => {
-    if (await wasApplied(ctx.tx, options.groupId, event.eventId)) return { applied: false };
+    if (await wasApplied(ctx.tx, options.groupId, event)) return { applied: false };
     const step = await handler(event, ctx);
     // With a network step, the intent commits now and the event is marked applied after the call.
     if (step) return { step };
@@ -215,8 +223,13 @@ export async function applyEvent<T extends EventType>(
 }
 
 /** Whether the group has applied this event already. */
-async function wasApplied(tx: pg.PoolClient, groupId: string, eventId: string): Promise<boolean> {
-  const { rowCount } = await tx.query('select 1 from messaging.processed_events where consumer_group = $1 and event_id = $2', [groupId, eventId]);
+async function wasApplied(tx: pg.PoolClient, groupId: string, event: EventEnvelope): Promise<boolean> {
+  // By the event's time too, so that only its partition is read (and the one of the rows from
+  // before the table was partitioned, which kept no time: -infinity).
+  const { rowCount } = await tx.query(
+    "select 1 from messaging.processed_events where consumer_group = $1 and event_id = $2 and occurred_at in ($3, '-infinity')",
+    [groupId, event.eventId, event.occurredAt],
+  );
   return (rowCount ?? 0) > 0;
 }
 
@@ -266,11 +279,12 @@ async function inEventTransaction<T>(
         );
       },
     };
-    const markDedupeRow = 'insert into messaging.processed_events (consumer_group, event_id) values ($1, $2) on conflict do nothing';
+    const markDedupeRow = 'insert into messaging.processed_events (consumer_group, event_id, occurred_at) values ($1, $2, $3) on conflict do nothing';
+    const dedupeRow = [options.groupId, event.eventId, event.occurredAt];
     let markWithOutbox = false;
     const marks: ApplyMarks = {
       markApplied: async () => {
-        const fresh = await tx.query(markDedupeRow, [options.groupId, event.eventId]);
+        const fresh = await tx.query(markDedupeRow, dedupeRow);
         return fresh.rowCount !== 0;
       },
       markAppliedWithOutbox: () => {
@@ -281,9 +295,8 @@ async function inEventTransaction<T>(
     // Each statement is a round trip, and round trips are what an event costs (docs/throughput.md).
     // An insert into the outbox wakes the relay even when it inserts no row (a statement trigger):
     // with nothing emitted, the dedupe row goes in alone.
-    if (markWithOutbox && emitted.length > 0)
-      await tx.query(`with applied as (${markDedupeRow}) ${outboxInsert(3)}`, [options.groupId, event.eventId, ...outboxRows(emitted)]);
-    else if (markWithOutbox) await tx.query(markDedupeRow, [options.groupId, event.eventId]);
+    if (markWithOutbox && emitted.length > 0) await tx.query(`with applied as (${markDedupeRow}) ${outboxInsert(4)}`, [...dedupeRow, ...outboxRows(emitted)]);
+    else if (markWithOutbox) await tx.query(markDedupeRow, dedupeRow);
     else await addToOutbox(tx, emitted);
     return result;
   });
@@ -354,6 +367,7 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
   const maxBackoff = options.maxBackoffMs ?? 3000;
   const prefix = options.topicPrefix ?? '';
   const flow = options.flow ?? 'choreographed';
+  const dedupeWindow = options.dedupeWindow ?? defaultDedupeWindow;
   const types = handledTypes(options.handlers);
   const typeByTopic = new Map(types.map((type) => [topicOf(type, prefix), type]));
   const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
@@ -498,6 +512,14 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       count(event.type, 'skipped');
       return undefined;
     }
+    // Older than the dedupe window: its dedupe row may be gone, so applying it could apply it twice.
+    const windowStart = Date.now() - dedupeWindow.retentionMs;
+    if (Date.parse(event.occurredAt) < windowStart) {
+      const refused = new EventOutsideDedupeWindowError(event.occurredAt, new Date(windowStart).toISOString());
+      await deadLetter(topic, partition, message, `${refused.name}: ${refused.message}`, 1, eventLog, event.type);
+      retries.delete(messageKey(topic, partition, message.offset));
+      return undefined;
+    }
     const headers = headerText(message.headers);
     const key = messageKey(topic, partition, message.offset);
     // `attempt` counts every try. `retriedMs` is the time spent retrying retryable failures (from
@@ -525,6 +547,9 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
       } catch (err) {
         stopTimer?.();
         const handling = classifyFailure(err);
+        // Made here rather than waiting for the next sweep (src/platform/retention.ts).
+        if (isMissingPartitionError(err))
+          await ensureDedupePartitions(options.pool, dedupeWindow).catch((e: unknown) => eventLog.warn({ err: e }, 'making the dedupe partitions failed'));
         const now = Date.now();
         if (state.lastRetryableFailureAt !== undefined) state.retriedMs += now - state.lastRetryableFailureAt;
         state.lastRetryableFailureAt = handling.action === 'retry' ? now : undefined;
@@ -560,6 +585,8 @@ export function createConsumerRunner(options: ConsumerRunnerOptions) {
 
     /** Joins the group and starts consuming; resolves once the consumer runs. */
     async start(): Promise<void> {
+      // The partitions of the events to come, before the first of them arrives.
+      await ensureDedupePartitions(options.pool, dedupeWindow);
       await consumer.connect();
       await consumer.subscribe({ topics: [...typeByTopic.keys()], fromBeginning: true });
       await consumer.run({

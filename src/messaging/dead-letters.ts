@@ -4,6 +4,7 @@ import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import { deadLetterHeaders, headerText } from './consumer-runner.ts';
 import { KafkaTimeoutError } from '../platform/kafka.ts';
+import type { DedupeWindow } from './dedupe-window.ts';
 import { deadLetterTopicOf } from './topics.ts';
 
 /** A message in a dead-letter topic, with where it came from and why it failed. */
@@ -174,19 +175,31 @@ export async function replayDeadLetters(
 }
 
 /**
- * Event replay: moves a stopped consumer group back to the start of its topics, so it reads
- * everything again. It deletes the group's committed offsets (one call, where resetting each topic
- * makes kafkajs join the group once per topic); the runner subscribes `fromBeginning`, so the group
- * restarts at the earliest offsets. With `forgetProcessed`, it also forgets which events the group
- * applied, so the handlers run again (they are idempotent: state that was right stays right);
- * without it, the replay re-reads and skips what was applied.
+ * Event replay: moves a stopped consumer group back to the start of its dedupe window on each of
+ * `topics`, so it reads again what it may have applied and still remembers. No further back: an
+ * event older than the window may have lost its dedupe row, and the runner would refuse it anyway
+ * (EVENT_OUTSIDE_DEDUPE_WINDOW). The start is one partition width inside the window, so that what
+ * the replay reads does not leave the window while it reads. A partition with nothing that recent
+ * is moved to its end. With `forgetProcessed`, it also forgets which events the group applied, so
+ * the handlers run again (they are idempotent: state that was right stays right); without it, the
+ * replay re-reads and skips what was applied.
+ * @returns the time the replay starts from.
  */
-export async function resetGroupToEarliest(admin: Admin, pool: pg.Pool, groupId: string, forgetProcessed: boolean): Promise<void> {
-  try {
-    await admin.deleteGroups([groupId]);
-  } catch (err) {
-    // A group that never committed has nothing to reset.
-    if (!String((err as Error).message).includes('does not exist') && !JSON.stringify(err).includes('GROUP_ID_NOT_FOUND')) throw err;
+export async function resetGroupToWindow(
+  admin: Admin,
+  pool: pg.Pool,
+  groupId: string,
+  topics: readonly string[],
+  window: DedupeWindow,
+  forgetProcessed: boolean,
+  now = new Date(),
+): Promise<Date> {
+  const since = new Date(now.getTime() - window.retentionMs + Math.min(window.partitionMs, window.retentionMs / 2));
+  for (const topic of topics) {
+    // The first offset of each partition at or after `since` (its end when nothing is that recent).
+    const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since.getTime());
+    await admin.setOffsets({ groupId, topic, partitions: offsets.map(({ partition, offset }) => ({ partition, offset })) });
   }
   if (forgetProcessed) await pool.query('delete from messaging.processed_events where consumer_group = $1', [groupId]);
+  return since;
 }

@@ -81,6 +81,34 @@ export const RetentionEnv = {
   RETENTION_SWEEP_INTERVAL_MS: retention(60_000, 'how often a process removes what is past its retention'),
 };
 
+/**
+ * The orders the retentions must keep, or a replay could apply an event twice or rebuild half an
+ * order (docs/retention.md): the dedupe window covers every message a topic can still hold (its
+ * retention plus a segment, as Kafka deletes whole segments), and the records that make a
+ * redelivered event harmless (sent emails, the read model) outlive the dedupe window.
+ * @throws ConfigError naming each setting out of order.
+ */
+export function checkRetentionOrder(config: {
+  KAFKA_TOPIC_RETENTION_MS?: number;
+  KAFKA_TOPIC_SEGMENT_MS?: number;
+  DEDUPE_RETENTION_MS?: number;
+  NOTIFICATIONS_RETENTION_MS?: number;
+  READ_MODEL_RETENTION_MS?: number;
+}): void {
+  const problems: string[] = [];
+  const { KAFKA_TOPIC_RETENTION_MS: topic, KAFKA_TOPIC_SEGMENT_MS: segment, DEDUPE_RETENTION_MS: dedupe } = config;
+  if (topic !== undefined && segment !== undefined && dedupe !== undefined && dedupe < topic + segment)
+    problems.push(
+      `DEDUPE_RETENTION_MS (${dedupe}) must be at least KAFKA_TOPIC_RETENTION_MS + KAFKA_TOPIC_SEGMENT_MS (${topic + segment}): a message still in a topic must find its dedupe row`,
+    );
+  for (const name of ['NOTIFICATIONS_RETENTION_MS', 'READ_MODEL_RETENTION_MS'] as const) {
+    const value = config[name];
+    if (value !== undefined && dedupe !== undefined && value < dedupe)
+      problems.push(`${name} (${value}) must be at least DEDUPE_RETENTION_MS (${dedupe}): an event redelivered within the dedupe window must find what it did`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+}
+
 /** Settings of the API's own tables. */
 export const ApiRetentionEnv = {
   API_IDEMPOTENCY_KEY_TTL_MS: retention(day, 'how long POST /orders remembers an Idempotency-Key: a client may retry with it for this long'),

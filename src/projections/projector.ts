@@ -1,4 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
+import { dedupeSweep, defaultDedupeWindow, type DedupeWindow } from '../messaging/dedupe-window.ts';
+import { startSweeper } from '../platform/retention.ts';
+import { readModelSweep } from './retention.ts';
 import type { MessageSender } from '../messaging/renewing-producer.ts';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -6,8 +9,8 @@ import { eventTypes, type EventEnvelope, type EventType } from '../domain/events
 import { createConsumerRunner, defaultPartitionsConsumedConcurrently, type EventHandler, type EventHandlers } from '../messaging/consumer-runner.ts';
 import { validateEnvelope } from '../messaging/envelope.ts';
 import type { EventContracts } from '../messaging/schema-registry.ts';
-import { resetGroupToEarliest } from '../messaging/dead-letters.ts';
-import { deadLetterTopicOf, ensureTopics } from '../messaging/topics.ts';
+import { resetGroupToWindow } from '../messaging/dead-letters.ts';
+import { deadLetterTopicOf, ensureTopics, topicOf } from '../messaging/topics.ts';
 import type { Queryable } from '../platform/database.ts';
 import type { ConsumerMetrics } from '../observability/consumer-metrics.ts';
 import type { OrderMetrics } from '../observability/order-metrics.ts';
@@ -129,20 +132,34 @@ export function projectorHandlers(metrics?: OrderMetrics): EventHandlers {
 }
 
 /**
- * Rebuilds the read model from the beginning of the topics: empties the tables, forgets what the
- * (stopped) projector group applied and deletes its offsets; the next projector start refolds
- * every retained event. Kafka's retention bounds what can be rebuilt.
+ * Rebuilds the read model from the topics: empties the tables, forgets what the (stopped)
+ * projector group applied and moves it back to the start of its dedupe window; the next projector
+ * start refolds every event since. The window (about the topics' retention) bounds what can be
+ * rebuilt: an order older than that is gone from the rebuilt read model.
  */
-export async function rebuildReadModel(pool: pg.Pool, admin: Admin, groupId: string = projectorGroup): Promise<void> {
+export async function rebuildReadModel(
+  pool: pg.Pool,
+  admin: Admin,
+  groupId: string = projectorGroup,
+  prefix = '',
+  window: DedupeWindow = defaultDedupeWindow,
+): Promise<void> {
   await pool.query('truncate read_model.order_view, read_model.order_timeline');
-  await resetGroupToEarliest(admin, pool, groupId, true);
+  await resetGroupToWindow(
+    admin,
+    pool,
+    groupId,
+    eventTypes.map((type) => topicOf(type, prefix)),
+    window,
+    true,
+  );
 }
 
 /**
- * Connections the projector uses at most at once: one per partition it handles at a time, and
- * one for the stalled-orders gauge of /metrics.
+ * Connections the projector uses at most at once: one per partition it handles at a time, one
+ * for the stalled-orders gauge of /metrics and one for the retention sweeps.
  */
-export const projectorPoolSize = defaultPartitionsConsumedConcurrently + 1;
+export const projectorPoolSize = defaultPartitionsConsumedConcurrently + 2;
 
 /** Options of {@link startProjector}. */
 export interface ProjectorOptions {
@@ -158,11 +175,25 @@ export interface ProjectorOptions {
   topicPartitions?: number;
   replicationFactor?: number;
   metrics?: { consumer: ConsumerMetrics; orders: OrderMetrics };
+  /** How long the read model and the group's dedupe rows are kept (docs/retention.md); every part has a default. */
+  retention?: Partial<ProjectorRetention>;
 }
 
+/** The retentions the projector enforces. */
+export interface ProjectorRetention {
+  /** The group's dedupe window (messaging.processed_events, shared with the choreography's groups). @default defaultDedupeWindow */
+  dedupe: DedupeWindow;
+  /** An ended order's view and timeline, after its last change. @default 400 days */
+  readModelMs: number;
+  /** How often the sweeps run (0: not in this process). @default 60_000 */
+  sweepIntervalMs: number;
+}
+
+const defaultRetention: ProjectorRetention = { dedupe: defaultDedupeWindow, readModelMs: 400 * 86_400_000, sweepIntervalMs: 60_000 };
 /** Creates the topics it needs and starts the projector's consumer group over both flows' events. */
 export async function startProjector(options: ProjectorOptions) {
   const prefix = options.prefix ?? '';
+  const retention = { ...defaultRetention, ...options.retention };
   const groupId = `${prefix}${projectorGroup}`;
   const admin = options.kafka.admin();
   await admin.connect();
@@ -179,8 +210,27 @@ export async function startProjector(options: ProjectorOptions) {
     log: options.log,
     topicPrefix: prefix,
     flow: 'any',
+    dedupeWindow: retention.dedupe,
     ...(options.metrics ? { metrics: options.metrics.consumer } : {}),
   });
   await runner.start();
-  return runner;
+  // The read model's ended orders, and the dedupe partitions (also swept by the choreography;
+  // a deployment of the orchestrated flow alone has no choreography process).
+  const sweeper =
+    retention.sweepIntervalMs > 0
+      ? startSweeper({
+          pool: options.pool,
+          log: options.log,
+          intervalMs: retention.sweepIntervalMs,
+          sweeps: [dedupeSweep(retention.dedupe, options.log), readModelSweep(retention.readModelMs)],
+        })
+      : undefined;
+  return {
+    ...runner,
+    /** Stops the sweeps and the consumer group. */
+    async stop(): Promise<void> {
+      await sweeper?.stop();
+      await runner.stop();
+    },
+  };
 }

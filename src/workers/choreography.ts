@@ -5,6 +5,7 @@
  * Stops on SIGINT/SIGTERM: stops fetching, finishes in-flight handlers, commits, disconnects.
  */
 // First: tracing starts before any module loads pg.
+import { dedupeWindowOf } from '../messaging/dedupe-window.ts';
 import { tracing } from '../observability/register-tracing.ts';
 import { Type } from 'typebox';
 import { choreographyPoolSize, startChoreography } from '../choreography/runtime.ts';
@@ -27,6 +28,9 @@ import {
   LogEnv,
   PaymentVaultEnv,
   SchemaRegistryEnv,
+  RecordsRetentionEnv,
+  RetentionEnv,
+  checkRetentionOrder,
   loadConfig,
   metricsEnv,
   poolTimeoutsOf,
@@ -49,6 +53,8 @@ const ChoreographyEnvSchema = Type.Object({
   ...PaymentVaultEnv,
   ...LogEnv,
   ...metricsEnv(9466),
+  ...RetentionEnv,
+  NOTIFICATIONS_RETENTION_MS: RecordsRetentionEnv.NOTIFICATIONS_RETENTION_MS,
   // Unset: sized from what this process runs (choreographyPoolSize).
   DATABASE_POOL_MAX: Type.Optional(
     Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the groups, relays and sweeper of this process' }),
@@ -77,6 +83,7 @@ const ChoreographyEnvSchema = Type.Object({
 async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   onStop('tracing', () => tracing?.shutdown());
   const config = loadConfig(ChoreographyEnvSchema);
+  checkRetentionOrder(config);
   const log = createLogger('choreography', config.LOG_LEVEL);
   useLogger(log);
   const wanted = config.CHOREOGRAPHY_SERVICES.split(',').filter(Boolean) as (typeof serviceNames)[number][];
@@ -117,6 +124,12 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
     keysConsumedConcurrently: config.CONSUMER_KEYS_CONCURRENTLY,
     metrics: createConsumerMetrics(registry),
+    retention: {
+      dedupe: dedupeWindowOf(config),
+      outboxMs: config.OUTBOX_RETENTION_MS,
+      notificationsMs: config.NOTIFICATIONS_RETENTION_MS,
+      sweepIntervalMs: config.RETENTION_SWEEP_INTERVAL_MS,
+    },
   });
   // Stops fetching, lets in-flight handlers finish and commit, then disconnects.
   onStop('consumers, relays and sweeper', () => runtime.stop());

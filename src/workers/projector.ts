@@ -14,7 +14,20 @@ import { registerKafkaBacklogMetrics } from '../observability/backlog-metrics.ts
 import { createConsumerMetrics } from '../observability/consumer-metrics.ts';
 import { createMetricsRegistry, serveMetrics } from '../observability/metrics.ts';
 import { createOrderMetrics } from '../observability/order-metrics.ts';
-import { DatabaseEnv, KafkaEnv, LogEnv, SchemaRegistryEnv, loadConfig, metricsEnv, poolTimeoutsOf, schemaRegistryOf } from '../platform/config.ts';
+import {
+  DatabaseEnv,
+  KafkaEnv,
+  LogEnv,
+  RecordsRetentionEnv,
+  RetentionEnv,
+  SchemaRegistryEnv,
+  checkRetentionOrder,
+  loadConfig,
+  metricsEnv,
+  poolTimeoutsOf,
+  schemaRegistryOf,
+} from '../platform/config.ts';
+import { dedupeWindowOf } from '../messaging/dedupe-window.ts';
 import { registerWorkerContracts } from '../messaging/schema-registry.ts';
 import { createPool } from '../platform/database.ts';
 import { createKafka } from '../platform/kafka.ts';
@@ -33,8 +46,11 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       DATABASE_POOL_MAX: Type.Optional(Type.Integer({ minimum: 1, description: 'connections of the pool; default: computed from the projector concurrency' })),
       ...LogEnv,
       ...metricsEnv(9467),
+      ...RetentionEnv,
+      READ_MODEL_RETENTION_MS: RecordsRetentionEnv.READ_MODEL_RETENTION_MS,
     }),
   );
+  checkRetentionOrder(config);
   const log = createLogger('projector', config.LOG_LEVEL);
   useLogger(log);
   const pool = createPool(
@@ -49,7 +65,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   if (process.argv[2] === 'rebuild') {
     const admin = kafka.admin();
     await admin.connect();
-    await rebuildReadModel(pool, admin, `${config.KAFKA_TOPIC_PREFIX}${projectorGroup}`);
+    await rebuildReadModel(pool, admin, `${config.KAFKA_TOPIC_PREFIX}${projectorGroup}`, config.KAFKA_TOPIC_PREFIX, dedupeWindowOf(config));
     await admin.disconnect();
     await pool.end();
     log.info('read model emptied and projector group rewound: start the projector to rebuild it');
@@ -72,6 +88,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     metrics: { consumer: createConsumerMetrics(registry), orders: createOrderMetrics(registry) },
+    retention: { dedupe: dedupeWindowOf(config), readModelMs: config.READ_MODEL_RETENTION_MS, sweepIntervalMs: config.RETENTION_SWEEP_INTERVAL_MS },
   });
   // Stops fetching, lets in-flight events finish and commit, then disconnects.
   onStop('consumer', () => runner.stop());

@@ -10,7 +10,8 @@ import { choreographySubscriptions } from '../../src/choreography/services.ts';
 import { OrderConflictError } from '../../src/domain/errors.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { createConsumerRunner, type ConsumerRunnerOptions } from '../../src/messaging/consumer-runner.ts';
-import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../src/messaging/dead-letters.ts';
+import { listDeadLetters, replayDeadLetters, resetGroupToWindow } from '../../src/messaging/dead-letters.ts';
+import { defaultDedupeWindow } from '../../src/messaging/dedupe-window.ts';
 import { createEnvelope } from '../../src/messaging/envelope.ts';
 import { deadLetterTopicOf, ensureTopics, topicOf } from '../../src/messaging/topics.ts';
 import type { FailpointName } from '../../src/platform/failpoints.ts';
@@ -144,13 +145,14 @@ describe('choreographed flow under failure', () => {
       expect(mine.length).toBeGreaterThan(15);
       expect(await snapshot()).toEqual(before);
 
-      // Event replay: every group back to the start of its topics, forgetting what it applied, so
-      // every handler runs again over the whole history. Idempotent handlers change nothing.
+      // Event replay: every group back to the start of its dedupe window (the whole history here),
+      // forgetting what it applied, so every handler runs again. Idempotent handlers change nothing.
       await runtime.stop();
       const admin = harness.kafka.admin();
       await admin.connect();
       for (const group of groups) {
-        await resetGroupToEarliest(admin, harness.pool, `${harness.prefix}${group}`, true);
+        const topics = choreographySubscriptions[group].map((type) => topicOf(type, harness.prefix));
+        await resetGroupToWindow(admin, harness.pool, `${harness.prefix}${group}`, topics, defaultDedupeWindow, true);
       }
       await admin.disconnect();
       runtime = await harness.startInstance();

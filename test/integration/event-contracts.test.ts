@@ -19,7 +19,8 @@ import { createOrder } from '../../src/contexts/orders/order-store.ts';
 import type { OrderRequest } from '../../src/domain/order.ts';
 import { incompatibleChanges, readRecordedContracts } from '../../src/messaging/contract-check.ts';
 import type { ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
-import { listDeadLetters, resetGroupToEarliest } from '../../src/messaging/dead-letters.ts';
+import { listDeadLetters, resetGroupToWindow } from '../../src/messaging/dead-letters.ts';
+import { defaultDedupeWindow } from '../../src/messaging/dedupe-window.ts';
 import { deterministicEventId } from '../../src/messaging/event-ids.ts';
 import { eventSchemaDocument, schemaIdHeader, subjectOf, type SchemaDocument } from '../../src/messaging/event-schemas.ts';
 import { addToOutbox } from '../../src/messaging/outbox.ts';
@@ -228,8 +229,11 @@ describe('event contracts in the schema registry', () => {
       await runtime.stop();
       const admin = harness.kafka.admin();
       await admin.connect();
-      await rebuildReadModel(harness.pool, admin, `${harness.prefix}${projectorGroup}`);
-      for (const group of Object.keys(choreographySubscriptions)) await resetGroupToEarliest(admin, harness.pool, `${harness.prefix}${group}`, true);
+      await rebuildReadModel(harness.pool, admin, `${harness.prefix}${projectorGroup}`, harness.prefix);
+      for (const [group, types] of Object.entries(choreographySubscriptions)) {
+        const topics = types.map((type) => topicOf(type, harness.prefix));
+        await resetGroupToWindow(admin, harness.pool, `${harness.prefix}${group}`, topics, defaultDedupeWindow, true);
+      }
       await admin.disconnect();
       runtime = await harness.startInstance();
       projector = await start();

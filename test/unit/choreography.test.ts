@@ -95,7 +95,7 @@ describe('consumer failure handling', () => {
 
 describe('choreography pool size', () => {
   it('holds one connection per event in flight, two per relay, the sweeper and the gauges', () => {
-    expect(choreographyPoolSize({ groups: 4, relays: 1, sweeper: true })).toBe(4 * 3 + 2 + 1 + 2);
-    expect(choreographyPoolSize({ groups: 1, relays: 0, sweeper: false })).toBe(3 + 2);
+    expect(choreographyPoolSize({ groups: 4, relays: 1, sweeper: true })).toBe(4 * 3 + 2 + 1 + 1 + 2);
+    expect(choreographyPoolSize({ groups: 1, relays: 0, sweeper: false })).toBe(3 + 1 + 2);
   });
 });

@@ -2,7 +2,7 @@
  * Operations on the choreographed flow's messaging (`npm run messaging -- <command>`):
  *   dlq-list <group>                      list the dead letters of a consumer group
  *   dlq-replay <group> <partition:offset>...  publish chosen dead letters again to their original topic
- *   replay <group> [--forget-processed]   reset a stopped group to the start of its topics
+ *   replay <group> [--forget-processed]   reset a stopped group to the start of its dedupe window
  *   stalled [--minutes N]                 list choreographed orders waiting on the system for N minutes (default 10)
  * Groups: orders, inventory, payments, notifications (with KAFKA_TOPIC_PREFIX prepended).
  */
@@ -10,11 +10,12 @@ import { parseArgs } from 'node:util';
 import { Type } from 'typebox';
 import { choreographySubscriptions, type ChoreographyGroup } from '../../choreography/services.ts';
 import { findStalledOrders } from '../../contexts/orders/stalled-orders.ts';
-import { listDeadLetters, replayDeadLetters, resetGroupToEarliest } from '../../messaging/dead-letters.ts';
+import { listDeadLetters, replayDeadLetters, resetGroupToWindow } from '../../messaging/dead-letters.ts';
+import { dedupeWindowOf } from '../../messaging/dedupe-window.ts';
 import { topicOf } from '../../messaging/topics.ts';
 import { createRenewingProducer } from '../../messaging/renewing-producer.ts';
 import { runCli } from '../../platform/cli.ts';
-import { DatabaseEnv, KafkaEnv, loadConfig } from '../../platform/config.ts';
+import { DatabaseEnv, KafkaEnv, RetentionEnv, loadConfig } from '../../platform/config.ts';
 import { createPool } from '../../platform/database.ts';
 import { createKafka } from '../../platform/kafka.ts';
 
@@ -53,7 +54,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown consumer group "${group}": it is one of ${Object.keys(choreographySubscriptions).join(', ')}\n${usage}`);
     return 2;
   }
-  const config = loadConfig(Type.Object({ ...KafkaEnv, ...DatabaseEnv }));
+  const config = loadConfig(
+    Type.Object({ ...KafkaEnv, ...DatabaseEnv, DEDUPE_RETENTION_MS: RetentionEnv.DEDUPE_RETENTION_MS, DEDUPE_PARTITION_MS: RetentionEnv.DEDUPE_PARTITION_MS }),
+  );
   const groupId = `${config.KAFKA_TOPIC_PREFIX}${group}`;
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-messaging-cli`);
 
@@ -85,10 +88,12 @@ async function main(argv: string[]): Promise<number> {
     await admin.connect();
     const pool = createPool(config.DATABASE_URL, 1);
     const topics = choreographySubscriptions[group as ChoreographyGroup].map((type) => topicOf(type, config.KAFKA_TOPIC_PREFIX));
-    await resetGroupToEarliest(admin, pool, groupId, values['forget-processed']);
+    const since = await resetGroupToWindow(admin, pool, groupId, topics, dedupeWindowOf(config), values['forget-processed']);
     await admin.disconnect();
     await pool.end();
-    console.log(`group ${groupId} reset to the start of ${topics.join(', ')}${values['forget-processed'] ? ' (processed events forgotten)' : ''}`);
+    console.log(
+      `group ${groupId} reset to ${since.toISOString()} (the dedupe window) on ${topics.join(', ')}${values['forget-processed'] ? ' (processed events forgotten)' : ''}`,
+    );
     return 0;
   }
   console.error(usage);
