@@ -42,7 +42,8 @@ export async function deleteInBatches(
 /** Options of {@link startSweeper}. */
 export interface SweeperOptions {
   pool: pg.Pool;
-  log: Logger;
+  /** A pino logger, or Fastify's (`app.log`). */
+  log: Pick<Logger, 'info' | 'warn'>;
   /** The sweeps this process runs, in order, each under its own advisory lock. */
   sweeps: readonly Sweep[];
   /** How often. @default 60_000 */
@@ -57,7 +58,6 @@ export interface SweeperOptions {
 export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; runOnce(): Promise<void> } {
   const intervalMs = options.intervalMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
   let stopped = false;
 
   const runOnce = async () => {
@@ -81,6 +81,9 @@ export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; 
           await client.query("select pg_advisory_unlock(hashtext('retention'), hashtext($1))", [sweep.name]);
         }
       } catch (err) {
+        // Not back to the pool: it may still hold the lock (the unlock failed) or be in a failed
+        // transaction the sweep began; ending its session ends both.
+        broken ??= err instanceof Error ? err : new Error(String(err));
         options.log.warn({ err, store: sweep.name }, 'retention sweep failed; it is tried again at the next turn');
       } finally {
         client?.removeListener('error', onError);
@@ -89,23 +92,22 @@ export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; 
     }
   };
 
+  // The turns one after the other, the timer's and those asked for (runOnce), so that stop waits for all.
+  let last = Promise.resolve();
+  const turn = () => (last = last.then(runOnce));
   const loop = () => {
-    running = runOnce().finally(() => {
-      running = undefined;
+    void turn().finally(() => {
       if (!stopped) timer = setTimeout(loop, intervalMs);
     });
   };
   loop();
 
   return {
-    runOnce: async () => {
-      await running;
-      await runOnce();
-    },
+    runOnce: () => turn(),
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await running;
+      await last;
     },
   };
 }
