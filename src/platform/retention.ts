@@ -53,7 +53,10 @@ export interface SweeperOptions {
 /**
  * Runs `sweeps` at once and then every `intervalMs` until stopped. Each sweep takes the session
  * advisory lock of its name and skips its turn when another process holds it. A failed sweep (the
- * database away) is logged and tried again at the next turn: retention is never urgent.
+ * database away) is logged and tried again at the next turn: retention is never urgent; its
+ * connection is discarded, not returned to the pool (it may still hold the lock). The turns, the
+ * timer's and those `runOnce` asks for, run one after the other; `stop` lets no further sweep
+ * begin and resolves once the turn under way (and any queued) is over, so the pool may end after.
  */
 export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; runOnce(): Promise<void> } {
   const intervalMs = options.intervalMs ?? 60_000;
@@ -94,7 +97,10 @@ export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; 
 
   // The turns one after the other, the timer's and those asked for (runOnce), so that stop waits for all.
   let last = Promise.resolve();
-  const turn = () => (last = last.then(runOnce));
+  const turn = () =>
+    (last = last.then(runOnce).catch((err: unknown) => {
+      options.log.warn({ err }, 'retention turn failed');
+    }));
   const loop = () => {
     void turn().finally(() => {
       if (!stopped) timer = setTimeout(loop, intervalMs);
