@@ -16,14 +16,16 @@ import { erasePersonalData } from '../contexts/customers/personal-data.ts';
 import { listCatalog, unknownSkus } from '../contexts/inventory/inventory-store.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createMetricsRegistry } from '../observability/metrics.ts';
+import { startSweeper } from '../platform/retention.ts';
 import { listenForOrderChanges } from '../projections/order-changes.ts';
 import { readModelQueries } from '../projections/read-model-queries.ts';
 import { installAccessControl, type TokenVerifier } from './auth.ts';
 import { answerConnect, clientErrorHandler } from './client-errors.ts';
 import { allowedMethods, frameworkErrors, installErrorHandler } from './error-handler.ts';
 import { deadLetterReplays, recordDeadLetterReplays } from './dead-letter-replays.ts';
-import { claimIdempotencyKey } from './idempotency-store.ts';
+import { claimIdempotencyKey, defaultIdempotencyKeyTtlMs } from './idempotency-store.ts';
 import type { ReadinessCheck } from './readiness.ts';
+import { apiSweeps, type ApiRetention } from './retention.ts';
 import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
@@ -90,6 +92,13 @@ export interface ApiDeps {
    * an empty backlog.
    */
   metricsSources?: readonly MetricsSource[];
+  /**
+   * How long the API's tables keep what they hold, and how often the API deletes what is past it
+   * (src/api/retention.ts): from the app's start (ready) to its close, each sweep under its
+   * advisory lock, so that one instance at a time runs it. Omitted (tests): Idempotency-Keys are
+   * remembered for 24 h and nothing is swept.
+   */
+  retention?: ApiRetention & { sweepIntervalMs: number };
 }
 
 /** The HTTPS servers of apps built with `tls`, by app. */
@@ -254,9 +263,24 @@ export async function buildApiApp(deps: ApiDeps) {
     of: (groupIds: readonly string[]) => deadLetterReplays(deps.pool, groupIds),
   });
   app.decorate('personalData', { erase: (customerId: string) => erasePersonalData(deps.pool, customerId) });
-  app.decorate('idempotencyKeys', { claim: <T>(key: string, requestHash: string, response: T) => claimIdempotencyKey(deps.pool, key, requestHash, response) });
+  const idempotencyKeyTtlMs = deps.retention?.idempotencyKeyTtlMs ?? defaultIdempotencyKeyTtlMs;
+  app.decorate('idempotencyKeys', {
+    claim: <T>(key: string, requestHash: string, response: T) => claimIdempotencyKey(deps.pool, key, requestHash, response, idempotencyKeyTtlMs),
+  });
+  if (deps.retention) {
+    const retention = deps.retention;
+    let sweeper: ReturnType<typeof startSweeper> | undefined;
+    app.addHook('onReady', (done) => {
+      sweeper = startSweeper({ pool: deps.pool, log: app.log, sweeps: apiSweeps(retention), intervalMs: retention.sweepIntervalMs });
+      done();
+    });
+    // Before the process ends the pool: a sweep under way finishes (each batch is short).
+    app.addHook('onClose', async () => {
+      await sweeper?.stop();
+    });
+  }
 
-  await app.register(orderRoutes, { temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace, ordersPlaced });
+  await app.register(orderRoutes, { temporalUiUrl: deps.temporalUiUrl, namespace: deps.namespace, ordersPlaced, idempotencyKeyTtlMs });
   await app.register(customerRoutes);
   await app.register(operationRoutes, { readiness: deps.readiness, readinessTimeoutMs: deps.readinessTimeoutMs, metrics });
   if (deps.codecEndpoint) await app.register(codecRoutes, deps.codecEndpoint);

@@ -65,15 +65,31 @@ export const PlaceOrderBody = Type.Object(
 );
 export type PlaceOrderBody = Static<typeof PlaceOrderBody>;
 
-export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.String({
-    minLength: 8,
-    maxLength: 200,
-    pattern: '^[A-Za-z0-9._:-]+$',
-    description: 'a key of your choosing: the same key and body return the same answer',
-    examples: ['order-2026-0001'],
-  }),
-});
+/** A duration for people: `24 h`, `90 d`, `15 min`, `30 s`, `1500 ms` (the largest unit it is a whole number of, days from 2). */
+export function readableDuration(ms: number): string {
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1000],
+  ];
+  const [unit, size] = units.find(([unit, size]) => ms % size === 0 && (unit !== 'd' || ms >= 2 * size)) ?? ['ms', 1];
+  return `${ms / size} ${unit}`;
+}
+
+/** The Idempotency-Key header of POST /orders, which states how long a key is remembered (API_IDEMPOTENCY_KEY_TTL_MS). */
+export const idempotencyHeaders = (ttlMs: number) =>
+  Type.Object({
+    'idempotency-key': Type.String({
+      minLength: 8,
+      maxLength: 200,
+      pattern: '^[A-Za-z0-9._:-]+$',
+      description:
+        `a key of your choosing: the same key and body return the same answer for ${readableDuration(ttlMs)} from the key's first request ` +
+        '(API_IDEMPOTENCY_KEY_TTL_MS); after that the key is unknown, and a request with it places a new order',
+      examples: ['order-2026-0001'],
+    }),
+  });
 
 export const OrderLinks = Type.Object({ status: Type.String(), events: Type.String(), temporalUi: Type.Optional(Type.String()) });
 

@@ -42,7 +42,8 @@ export async function deleteInBatches(
 /** Options of {@link startSweeper}. */
 export interface SweeperOptions {
   pool: pg.Pool;
-  log: Logger;
+  /** A pino logger, or Fastify's (`app.log`). */
+  log: Pick<Logger, 'info' | 'warn'>;
   /** The sweeps this process runs, in order, each under its own advisory lock. */
   sweeps: readonly Sweep[];
   /** How often. @default 60_000 */
@@ -52,12 +53,14 @@ export interface SweeperOptions {
 /**
  * Runs `sweeps` at once and then every `intervalMs` until stopped. Each sweep takes the session
  * advisory lock of its name and skips its turn when another process holds it. A failed sweep (the
- * database away) is logged and tried again at the next turn: retention is never urgent.
+ * database away) is logged and tried again at the next turn: retention is never urgent; its
+ * connection is discarded, not returned to the pool (it may still hold the lock). The turns, the
+ * timer's and those `runOnce` asks for, run one after the other; `stop` lets no further sweep
+ * begin and resolves once the turn under way (and any queued) is over, so the pool may end after.
  */
 export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; runOnce(): Promise<void> } {
   const intervalMs = options.intervalMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
   let stopped = false;
 
   const runOnce = async () => {
@@ -81,6 +84,9 @@ export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; 
           await client.query("select pg_advisory_unlock(hashtext('retention'), hashtext($1))", [sweep.name]);
         }
       } catch (err) {
+        // Not back to the pool: it may still hold the lock (the unlock failed) or be in a failed
+        // transaction the sweep began; ending its session ends both.
+        broken ??= err instanceof Error ? err : new Error(String(err));
         options.log.warn({ err, store: sweep.name }, 'retention sweep failed; it is tried again at the next turn');
       } finally {
         client?.removeListener('error', onError);
@@ -89,23 +95,25 @@ export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; 
     }
   };
 
+  // The turns one after the other, the timer's and those asked for (runOnce), so that stop waits for all.
+  let last = Promise.resolve();
+  const turn = () =>
+    (last = last.then(runOnce).catch((err: unknown) => {
+      options.log.warn({ err }, 'retention turn failed');
+    }));
   const loop = () => {
-    running = runOnce().finally(() => {
-      running = undefined;
+    void turn().finally(() => {
       if (!stopped) timer = setTimeout(loop, intervalMs);
     });
   };
   loop();
 
   return {
-    runOnce: async () => {
-      await running;
-      await runOnce();
-    },
+    runOnce: () => turn(),
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await running;
+      await last;
     },
   };
 }

@@ -21,12 +21,14 @@ import { OrderSagaClient } from '../orchestration/order-saga-client.ts';
 import { localClientIds } from '../platform/access-tokens.ts';
 import {
   ApiOperationsEnv,
+  ApiRetentionEnv,
   ApiSecurityEnv,
   AuthEnv,
   ConfigError,
   PaymentVaultEnv,
   DatabaseEnv,
   KafkaEnv,
+  RetentionEnv,
   LogEnv,
   TemporalEnv,
   corsOriginsOf,
@@ -52,6 +54,8 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       ...ApiOperationsEnv,
       ...AuthEnv,
       ...PaymentVaultEnv,
+      ...ApiRetentionEnv,
+      RETENTION_SWEEP_INTERVAL_MS: RetentionEnv.RETENTION_SWEEP_INTERVAL_MS,
       API_HOST: Type.String({ default: '127.0.0.1' }),
       API_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
       API_TLS_PORT: Type.Integer({
@@ -133,6 +137,12 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
       groups: Object.fromEntries([...Object.keys(choreographySubscriptions), projectorGroup].map((name) => [name, `${config.KAFKA_TOPIC_PREFIX}${name}`])),
     },
     metricsSources: metricsSourcesOf(config),
+    // The sweeps start with the app (ready) and stop when it closes, before the pool ends.
+    retention: {
+      idempotencyKeyTtlMs: config.API_IDEMPOTENCY_KEY_TTL_MS,
+      deadLetterReplaysRetentionMs: config.API_DEAD_LETTER_REPLAYS_RETENTION_MS,
+      sweepIntervalMs: config.RETENTION_SWEEP_INTERVAL_MS,
+    },
     security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },
     auth: jwksTokenVerifier({
       issuer: config.AUTH_ISSUER,

@@ -13,7 +13,7 @@ import { HttpProblem } from '../error-handler.ts';
 import { decodeListCursor, encodeListCursor } from '../list-cursor.ts';
 // The types of the decorators the routes use (declaration merging on FastifyInstance).
 import type {} from '../repositories.ts';
-import { IdempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from '../schemas.ts';
+import { idempotencyHeaders, ListQuery, OrderIdParams, OrderViewResponse, PlaceOrderBody, PlaceOrderResponse, Problem, TimelineResponse } from '../schemas.ts';
 
 /** Options of {@link orderRoutes}. */
 export interface OrderRoutesOptions {
@@ -22,6 +22,8 @@ export interface OrderRoutesOptions {
   namespace: string;
   /** Counts the orders POST /orders accepts, by flow. */
   ordersPlaced: Counter<'flow'>;
+  /** How long an Idempotency-Key is remembered, for the OpenAPI document (the store enforces it). */
+  idempotencyKeyTtlMs: number;
 }
 
 // The errors each kind of route can answer, all in the one shape. 503/504: a dependency
@@ -70,7 +72,7 @@ export const orderRoutes: FastifyPluginCallbackTypebox<OrderRoutesOptions> = (ap
         operationId: 'placeOrder',
         summary: 'Place an order in either flow',
         body: PlaceOrderBody,
-        headers: IdempotencyHeaders,
+        headers: idempotencyHeaders(options.idempotencyKeyTtlMs),
         response: { 202: PlaceOrderResponse, ...placeFailures },
       },
       config: {

@@ -1,0 +1,29 @@
+import { deleteInBatches, type Sweep } from '../platform/retention.ts';
+
+/** How long the API's own tables keep what they hold (API_IDEMPOTENCY_KEY_TTL_MS, API_DEAD_LETTER_REPLAYS_RETENTION_MS). */
+export interface ApiRetention {
+  /** How long an Idempotency-Key is remembered from its first request. */
+  idempotencyKeyTtlMs: number;
+  /** How long the record of a dead-letter replay is kept from the replay. */
+  deadLetterReplaysRetentionMs: number;
+}
+
+const olderThan = (column: string) => `${column} <= now() - $2::double precision * interval '1 millisecond'`;
+
+/**
+ * The sweeps of the API's tables, for `startSweeper` (src/platform/retention.ts): the keys past
+ * their lifetime (which POST /orders already treats as unknown), by `created_at`, and the replay
+ * records past their retention, by `replayed_at`; both columns are indexed.
+ */
+export function apiSweeps(retention: ApiRetention, batchSize?: number): Sweep[] {
+  return [
+    {
+      name: 'api.idempotency_keys',
+      run: (client) => deleteInBatches(client, 'api.idempotency_keys', olderThan('created_at'), [retention.idempotencyKeyTtlMs], batchSize),
+    },
+    {
+      name: 'api.dead_letter_replays',
+      run: (client) => deleteInBatches(client, 'api.dead_letter_replays', olderThan('replayed_at'), [retention.deadLetterReplaysRetentionMs], batchSize),
+    },
+  ];
+}
