@@ -118,6 +118,7 @@ async function start(config: StackConfig) {
       pids: new PidFiles(stackFolders(config).run),
       readyTimeoutMs: config.STACK_READY_TIMEOUT_SECONDS * 1000,
       report: say,
+      logMaxBytes: config.STACK_LOG_MAX_MB * 2 ** 20,
     });
     supervisor.start();
     say('the system is up; press Ctrl-C to stop it');

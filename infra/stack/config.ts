@@ -58,6 +58,11 @@ export const StackEnvSchema = Type.Object({
     default: '',
     description: 'when set, every application process writes a V8 CPU profile here as it stops (node --cpu-prof): what `npm run bench:profile` reads',
   }),
+  STACK_LOG_MAX_MB: Type.Integer({
+    minimum: 1,
+    default: 64,
+    description: "a process's log under the data folder past this is kept as <log>.1 and started again (npm start checks every 10 s)",
+  }),
   STACK_READY_TIMEOUT_SECONDS: Type.Integer({ minimum: 5, default: 120, description: 'how long `up` waits for each server' }),
 });
 

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rotateLogs } from './log-rotation.ts';
 import { exitReasonOnceKnown, isRunning, type PidFiles, type ProcessRecord } from './process.ts';
 import type { ManagedServer, ServerName } from './servers/server.ts';
 import { startServer } from './start-server.ts';
@@ -19,6 +20,8 @@ export interface SupervisorOptions {
   stableAfterMs?: number;
   /** How often it looks at the processes. @default 1000 */
   intervalMs?: number;
+  /** A process's log past this is rotated (infra/stack/log-rotation.ts); checked every 10 looks. @default 64 MiB */
+  logMaxBytes?: number;
 }
 
 /**
@@ -55,8 +58,19 @@ export class Supervisor {
   }
 
   private async watch(): Promise<void> {
-    const { intervalMs = 1000 } = this.options;
-    while (!this.abort.signal.aborted) {
+    const { intervalMs = 1000, logMaxBytes = 64 * 2 ** 20 } = this.options;
+    for (let look = 0; !this.abort.signal.aborted; look += 1) {
+      if (look % 10 === 0) {
+        try {
+          for (const log of rotateLogs(
+            this.options.servers.map((s) => s.logPath),
+            logMaxBytes,
+          ))
+            this.options.report(`${log} passed ${Math.round(logMaxBytes / 2 ** 20)} MiB: kept as ${log}.1 and started again`);
+        } catch (err) {
+          this.options.report(`rotating the logs failed: ${(err as Error).message}`);
+        }
+      }
       for (const server of this.options.servers) {
         if (!this.watched.has(server.name) || this.restarting.has(server.name)) continue;
         const record = this.options.pids.read(server.name);
