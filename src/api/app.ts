@@ -26,6 +26,7 @@ import { deadLetterReplays, recordDeadLetterReplays } from './dead-letter-replay
 import { claimIdempotencyKey, defaultIdempotencyKeyTtlMs } from './idempotency-store.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { apiSweeps, type ApiRetention } from './retention.ts';
+import { paymentVaultSweep } from '../contexts/payments/retention.ts';
 import { registerSecurity, type ApiSecurityOptions } from './security.ts';
 // The types of the decorators below (declaration merging on FastifyInstance).
 import type {} from './repositories.ts';
@@ -271,7 +272,12 @@ export async function buildApiApp(deps: ApiDeps) {
     const retention = deps.retention;
     let sweeper: ReturnType<typeof startSweeper> | undefined;
     app.addHook('onReady', (done) => {
-      sweeper = startSweeper({ pool: deps.pool, log: app.log, sweeps: apiSweeps(retention), intervalMs: retention.sweepIntervalMs });
+      sweeper = startSweeper({
+        pool: deps.pool,
+        log: app.log,
+        sweeps: [...apiSweeps(retention), ...(retention.paymentVaultMs === undefined ? [] : [paymentVaultSweep(retention.paymentVaultMs)])],
+        intervalMs: retention.sweepIntervalMs,
+      });
       done();
     });
     // Before the process ends the pool: a sweep under way finishes (each batch is short).

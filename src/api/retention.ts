@@ -6,6 +6,8 @@ export interface ApiRetention {
   idempotencyKeyTtlMs: number;
   /** How long the record of a dead-letter replay is kept from the replay. */
   deadLetterReplaysRetentionMs: number;
+  /** How long a sealed payment token stays in the vault from when the API stored it (the payments context's sweep). */
+  paymentVaultMs?: number;
 }
 
 const olderThan = (column: string) => `${column} <= now() - $2::double precision * interval '1 millisecond'`;

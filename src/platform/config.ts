@@ -163,6 +163,11 @@ export const IntegrationsEnv = {
 export const PaymentVaultEnv = {
   PAYMENT_VAULT_KEYS: Type.Optional(Type.String({ description: 'payment vault keys, `id:base64-32-bytes,...`, newest last' })),
   PAYMENT_VAULT_KEYS_FILE: Type.Optional(Type.String({ description: 'JSON file of payment vault keys, `[{ "id", "key" }]`, newest last' })),
+  PAYMENT_VAULT_RETENTION_MS: Type.Integer({
+    minimum: 1000,
+    default: 30 * 86_400_000,
+    description: 'how long a sealed payment token is kept from when the API stored it (the API deletes it after); an order not charged by then cannot be',
+  }),
 };
 
 /** Logging. */

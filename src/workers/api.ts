@@ -141,6 +141,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     retention: {
       idempotencyKeyTtlMs: config.API_IDEMPOTENCY_KEY_TTL_MS,
       deadLetterReplaysRetentionMs: config.API_DEAD_LETTER_REPLAYS_RETENTION_MS,
+      paymentVaultMs: config.PAYMENT_VAULT_RETENTION_MS,
       sweepIntervalMs: config.RETENTION_SWEEP_INTERVAL_MS,
     },
     security: { corsOrigins: corsOriginsOf(config), rateLimitPerMinute: config.API_RATE_LIMIT_PER_MINUTE },

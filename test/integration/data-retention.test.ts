@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { notificationsSweep } from '../../src/contexts/notifications/retention.ts';
+import { paymentVaultSweep } from '../../src/contexts/payments/retention.ts';
 import { createConsumerRunner, classifyFailure, type ConsumerRunner } from '../../src/messaging/consumer-runner.ts';
 import { listDeadLetters, resetGroupToWindow } from '../../src/messaging/dead-letters.ts';
 import {
@@ -98,7 +99,7 @@ describe('retention of the stores, on a database of its own', () => {
     expect(classifyFailure(tooFar)).toEqual({ action: 'retry' });
   });
 
-  it('removes ended orders from the read model, sent emails and recipients past their retention, in batches, and keeps the rest', async () => {
+  it('removes ended orders from the read model, sent emails, recipients and payment tokens past their retention, in batches, and keeps the rest', async () => {
     const ids = { oldConfirmed: randomUUID(), oldPending: randomUUID(), freshCancelled: randomUUID() };
     const view = (orderId: string, status: string, age: string) =>
       pool.query(
@@ -123,6 +124,10 @@ describe('retention of the stores, on a database of its own', () => {
         [orderId, age],
       );
       await pool.query(`insert into notifications.recipients (order_id, email, learned_at) values ($1, 'a@b.c', now() - $2::interval)`, [orderId, age]);
+      await pool.query(
+        `insert into payments.vault (reference, order_id, customer_id, key_id, sealed, created_at) values ($1, $1, 'c', 'k', '\\x00', now() - $2::interval)`,
+        [orderId, age],
+      );
     }
 
     const window: DedupeWindow = { retentionMs: 10 * minute, partitionMs: minute };
@@ -131,7 +136,7 @@ describe('retention of the stores, on a database of its own', () => {
       pool,
       log: silent,
       intervalMs: 3_600_000,
-      sweeps: [dedupeSweep(window, silent), readModelSweep(60 * minute, 1), notificationsSweep(60 * minute)],
+      sweeps: [dedupeSweep(window, silent), readModelSweep(60 * minute, 1), notificationsSweep(60 * minute), paymentVaultSweep(60 * minute)],
     });
     await sweeper.runOnce();
     await sweeper.stop();
@@ -148,6 +153,8 @@ describe('retention of the stores, on a database of its own', () => {
     expect(sent.rows.map((r) => r.order_id)).toEqual([ids.freshCancelled]);
     const recipients = await pool.query<{ order_id: string }>('select order_id from notifications.recipients');
     expect(recipients.rows.map((r) => r.order_id)).toEqual([ids.freshCancelled]);
+    const tokens = await pool.query<{ order_id: string }>('select order_id from payments.vault');
+    expect(tokens.rows.map((r) => r.order_id)).toEqual([ids.freshCancelled]);
   });
 
   it('deletes in batches until a batch finds fewer rows', async () => {
