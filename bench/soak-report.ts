@@ -232,7 +232,10 @@ ${storeRows.join('\n')}
 
 ![Size of each bounded store over the soak](soak/${result.flow}-stores.svg)
 
-Every table, topic, database and data folder, at the first sample after the warm-up and at the end:
+Every table, topic, database and data folder, at the first sample after the warm-up and at the last
+(one sample each, where the table above gives medians). The stack's own logs (\`logs/\`) are not a
+store of the system's and grow with what the servers write.
+
 
 | | after the warm-up (${first ? minutes(first.atS) : '–'} min) | at the end (${last ? minutes(last.atS) : '–'} min) |
 | --- | ---: | ---: |
@@ -250,7 +253,7 @@ ${[
       bytesAt((s) => s.topics, name),
     ),
   ),
-  row('all topics', topicsTotal),
+  row('all topics (Kafka’s own too)', topicsTotal),
   ...dirNames.map((name) =>
     row(
       `data folder ${name}/`,

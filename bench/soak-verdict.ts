@@ -135,6 +135,7 @@ export interface StoreVerdict {
  */
 export const storeLevelRule = { growthLimit: 0.25, minSpanS: 60, endToSettledRatio: 1.5, slackBytes: 256 * 1024, slackRows: 100 };
 
+const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 100) / 100;
 const medianOf = (values: (number | null)[]) => medianAndSpread(values)?.median ?? null;
 
 /** The medians of a store's samples in [fromS, toS]; null when none has it. */
@@ -168,7 +169,7 @@ export function storeVerdict(samples: StoreSample[], specs: StoreSpec[], options
             growth: null,
             levelledOff: null,
             why:
-              settledAtS === null
+              settledAtS === null || spec.retentionMs === null || spec.retentionMs >= durationS * 1000
                 ? 'kept longer than the soak'
                 : `its retention is in only after ${round1(settledAtS / 60)} min (retention and period), past the soak's end`,
           },
@@ -190,9 +191,9 @@ export function storeVerdict(samples: StoreSample[], specs: StoreSpec[], options
         ];
       if (settled === null || end === null) return [spec.name, { ...judged, levelledOff: false, why: 'no sample where retention is in, or at the end' }];
       const over = [
-        ...(end.bytes > settled.bytes * (1 + rule.growthLimit) + rule.slackBytes ? [`bytes ${settled.bytes} → ${end.bytes}`] : []),
+        ...(end.bytes > settled.bytes * (1 + rule.growthLimit) + rule.slackBytes ? [`${mb(settled.bytes)} → ${mb(end.bytes)} MB`] : []),
         ...(settled.rows !== null && end.rows !== null && end.rows > settled.rows * (1 + rule.growthLimit) + rule.slackRows
-          ? [`rows ${settled.rows} → ${end.rows}`]
+          ? [`${Math.round(settled.rows)} → ${Math.round(end.rows)} rows`]
           : []),
       ];
       return [spec.name, over.length === 0 ? { ...judged, levelledOff: true } : { ...judged, levelledOff: false, why: `still growing: ${over.join(', ')}` }];

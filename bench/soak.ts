@@ -278,7 +278,7 @@ async function main(): Promise<number> {
   for (const [name, s] of Object.entries(verdict.stores ?? {}))
     say(
       `  ${name}: ${figures(s.start)} after the warm-up, ${figures(s.settled)} at ${s.settledAtS === null ? '–' : `${s.settledAtS} s`}, ${figures(s.end)} at the end; ${s.retention}; ${
-        s.levelledOff === null ? 'not judged' : s.levelledOff ? 'levelled off' : `NOT levelled off: ${s.why}`
+        s.levelledOff === null ? `not judged: ${s.why}` : s.levelledOff ? 'levelled off' : `NOT levelled off: ${s.why}`
       }`,
     );
   say(
