@@ -5,6 +5,7 @@
  */
 import { percentiles } from './measure.ts';
 import { medianAndSpread } from './repetitions.ts';
+import { storeSize, type StoreSample, type StoreSource } from './soak-stores.ts';
 
 /** Resident memory of every process of the system at one moment of the soak. */
 export interface RssSample {
@@ -73,8 +74,131 @@ export interface ProcessMemoryVerdict {
 export interface SoakVerdict {
   memory: Record<string, ProcessMemoryVerdict>;
   latency: { firstP50Ms: number | null; lastP50Ms: number | null; limitMs: number | null; flat: boolean; why?: string };
+  /** Every store the soak followed (absent in results of soaks before issue 19); only the bounded ones are judged. */
+  stores?: Record<string, StoreVerdict>;
   auditPassed: boolean;
   passed: boolean;
+}
+
+/** A store the soak follows, and the retention that should bound it. */
+export interface StoreSpec {
+  name: string;
+  source: StoreSource;
+  /** The retention as configured, in words (e.g. "DEDUPE_RETENTION_MS 7 min, partitions of 1 min"). */
+  retention: string;
+  /** How long the store keeps what it holds; null: as long as the business needs (longer than any soak), not judged. */
+  retentionMs: number | null;
+  /**
+   * How much longer than the retention something can stay: the partition or segment width (a
+   * partition or segment goes whole, once its newest row is past the retention) plus the interval
+   * of the sweep (or of Kafka's retention check). Also the period of the saw-tooth the store draws.
+   */
+  periodMs: number;
+}
+
+/** Rows and bytes of a store at one point of the soak (medians of the samples of a span); rows null for stores without rows. */
+export interface StoreFigures {
+  rows: number | null;
+  bytes: number;
+}
+
+/** One store over the soak. */
+export interface StoreVerdict {
+  retention: string;
+  retentionMs: number | null;
+  /** Whether its retention is shorter than the soak: only then is it judged. */
+  bounded: boolean;
+  /** When the retention should have kicked in (s into the soak): retention + period; null when not bounded. */
+  settledAtS: number | null;
+  /** The first sample after the warm-up, the medians of the span from settledAtS, and of the load's last span. */
+  start: StoreFigures | null;
+  settled: StoreFigures | null;
+  end: StoreFigures | null;
+  /** end / settled - 1, of the bytes; null without both. */
+  growth: number | null;
+  /** null: not judged (not bounded by a retention shorter than the soak). */
+  levelledOff: boolean | null;
+  why?: string;
+}
+
+/**
+ * A bounded store levelled off when, past the point its retention should have kicked in, its size
+ * stays within `growthLimit` (plus a small absolute slack, see below) of its size at that point:
+ * the median of the samples over the span of the load's end at most 1.25 × the median over the
+ * span from that point (the span: a minute, or the store's period when longer, so that both
+ * medians cover a whole tooth of the saw-tooth that dropping partitions or segments draws). Both
+ * bytes and rows (of a table) must hold. The slack (256 KiB, 100 rows) keeps a store of a few
+ * pages from failing on one more page. So that a store that grows in a straight line cannot pass,
+ * the end span's middle must lie at least 1.5 × as far into the soak as the settled span's: a
+ * store growing linearly from nothing then grows by 50% or more between the two, twice the limit.
+ * A soak too short for that fails the store rather than passing it unseen.
+ */
+export const storeLevelRule = { growthLimit: 0.25, minSpanS: 60, endToSettledRatio: 1.5, slackBytes: 256 * 1024, slackRows: 100 };
+
+const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 100) / 100;
+const medianOf = (values: (number | null)[]) => medianAndSpread(values)?.median ?? null;
+
+/** The medians of a store's samples in [fromS, toS]; null when none has it. */
+function figuresIn(samples: StoreSample[], source: StoreSource, fromS: number, toS: number): StoreFigures | null {
+  const sizes = samples.filter((s) => s.atS >= fromS && s.atS <= toS).flatMap((s) => storeSize(s, source) ?? []);
+  const bytes = medianOf(sizes.map((s) => s.bytes));
+  return bytes === null ? null : { rows: medianOf(sizes.map((s) => s.rows)), bytes };
+}
+
+/** Each store's verdict by {@link storeLevelRule}; stores whose retention is not shorter than the soak are only reported. */
+export function storeVerdict(samples: StoreSample[], specs: StoreSpec[], options: { warmupS: number; durationS: number }): Record<string, StoreVerdict> {
+  const { warmupS, durationS } = options;
+  const rule = storeLevelRule;
+  return Object.fromEntries(
+    specs.map((spec): [string, StoreVerdict] => {
+      const firstAfterWarmup = samples.find((s) => s.atS >= warmupS && storeSize(s, spec.source) !== undefined);
+      const startSize = firstAfterWarmup && storeSize(firstAfterWarmup, spec.source);
+      const start = startSize ? { rows: startSize.rows, bytes: startSize.bytes } : null;
+      const spanS = Math.max(rule.minSpanS, spec.periodMs / 1000);
+      const end = figuresIn(samples, spec.source, durationS - spanS, durationS);
+      const base = { retention: spec.retention, retentionMs: spec.retentionMs, start, end };
+      const settledAtS = spec.retentionMs === null ? null : (spec.retentionMs + spec.periodMs) / 1000;
+      if (settledAtS === null || settledAtS >= durationS)
+        return [
+          spec.name,
+          {
+            ...base,
+            bounded: false,
+            settledAtS: null,
+            settled: null,
+            growth: null,
+            levelledOff: null,
+            why:
+              settledAtS === null || spec.retentionMs === null || spec.retentionMs >= durationS * 1000
+                ? 'kept longer than the soak'
+                : `its retention is in only after ${round1(settledAtS / 60)} min (retention and period), past the soak's end`,
+          },
+        ];
+      // A store this system does not have (the cluster profile keeps Temporal in PostgreSQL, not in a folder of its own).
+      if (!samples.some((s) => storeSize(s, spec.source) !== undefined))
+        return [spec.name, { ...base, bounded: false, settledAtS: null, settled: null, growth: null, levelledOff: null, why: 'not on this system' }];
+      const settled = figuresIn(samples, spec.source, settledAtS, settledAtS + spanS);
+      const growth = settled && end && settled.bytes > 0 ? Math.round((end.bytes / settled.bytes - 1) * 1000) / 1000 : null;
+      const judged = { ...base, bounded: true, settledAtS, settled, growth };
+      if (settledAtS + spanS > durationS - spanS || durationS - spanS / 2 < rule.endToSettledRatio * (settledAtS + spanS / 2))
+        return [
+          spec.name,
+          {
+            ...judged,
+            levelledOff: false,
+            why: `the soak is too short to see it level off (retention in by ${round1(settledAtS / 60)} min, spans of ${round1(spanS / 60)} min)`,
+          },
+        ];
+      if (settled === null || end === null) return [spec.name, { ...judged, levelledOff: false, why: 'no sample where retention is in, or at the end' }];
+      const over = [
+        ...(end.bytes > settled.bytes * (1 + rule.growthLimit) + rule.slackBytes ? [`${mb(settled.bytes)} → ${mb(end.bytes)} MB`] : []),
+        ...(settled.rows !== null && end.rows !== null && end.rows > settled.rows * (1 + rule.growthLimit) + rule.slackRows
+          ? [`${Math.round(settled.rows)} → ${Math.round(end.rows)} rows`]
+          : []),
+      ];
+      return [spec.name, over.length === 0 ? { ...judged, levelledOff: true } : { ...judged, levelledOff: false, why: `still growing: ${over.join(', ')}` }];
+    }),
+  );
 }
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
@@ -151,10 +275,26 @@ export function latencyVerdict(windows: SoakWindow[]): SoakVerdict['latency'] {
     : { firstP50Ms, lastP50Ms, limitMs, flat: false, why: `last window's p50 ${lastP50Ms} ms above ${limitMs} ms` };
 }
 
-/** The whole verdict: every process's memory flat, latency flat, the audit passed. */
-export function soakVerdict(input: { samples: RssSample[]; windows: SoakWindow[]; auditPassed: boolean; warmupS: number; durationS: number }): SoakVerdict {
+/** The whole verdict: every process's memory flat, latency flat, every bounded store levelled off, the audit passed. */
+export function soakVerdict(input: {
+  samples: RssSample[];
+  windows: SoakWindow[];
+  auditPassed: boolean;
+  warmupS: number;
+  durationS: number;
+  /** The stores' samples and what bounds each (issue 19); without them no store is judged. */
+  stores?: { samples: StoreSample[]; specs: StoreSpec[] };
+}): SoakVerdict {
   const memory = memoryVerdict(input.samples, input);
   const latency = latencyVerdict(input.windows);
   const memoryFlat = Object.keys(memory).length > 0 && Object.values(memory).every((m) => m.flat);
-  return { memory, latency, auditPassed: input.auditPassed, passed: memoryFlat && latency.flat && input.auditPassed };
+  const stores = input.stores && storeVerdict(input.stores.samples, input.stores.specs, input);
+  const storesLevel = Object.values(stores ?? {}).every((s) => s.levelledOff !== false);
+  return {
+    memory,
+    latency,
+    ...(stores ? { stores } : {}),
+    auditPassed: input.auditPassed,
+    passed: memoryFlat && latency.flat && storesLevel && input.auditPassed,
+  };
 }

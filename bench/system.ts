@@ -66,11 +66,25 @@ export function missingProcesses(config: StackConfig): string[] {
 export async function ensureSystem(
   config: StackConfig,
   say: (line: string) => void,
-  /** `env`: more environment for the system it starts (e.g. STACK_CPU_PROFILE_DIR); not used on a running system. */
-  options: { env?: Record<string, string> } = {},
+  /**
+   * `env`: more environment for the system it starts (e.g. STACK_CPU_PROFILE_DIR); not used on a running system.
+   * `refuseRunning`: why the caller needs a system of its own (its `env` must reach every process):
+   * then a running system (its API answers, or any application process of the profile is alive) is an error, not used.
+   */
+  options: { env?: Record<string, string>; refuseRunning?: string } = {},
 ): Promise<{ startedHere: boolean; tracing: string; stop(): Promise<void> }> {
   const readyz = `http://127.0.0.1:${config.API_PORT}/readyz`;
-  if ((await waitUntil(httpProbe(readyz), { timeoutMs: 0 })).ready) {
+  const answers = (await waitUntil(httpProbe(readyz), { timeoutMs: 0 })).ready;
+  if (options.refuseRunning !== undefined) {
+    const alive = appServices(config)
+      .map((s) => s.name)
+      .filter((name) => !missingProcesses(config).includes(name));
+    if (answers || alive.length > 0)
+      throw new Error(
+        `${options.refuseRunning}, so it must start the system itself, but one is running (${answers ? `${readyz} answers` : `${alive.join(', ')} alive`}): stop it (Ctrl-C on its npm start), or give the soak a STACK_DATA_DIR and ports of its own`,
+      );
+  }
+  if (answers) {
     const missing = missingProcesses(config);
     if (missing.length > 0)
       throw new Error(

@@ -1,7 +1,18 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderSoakDoc, type SoakResult } from '../../bench/soak-report.ts';
-import { latencyVerdict, memoryVerdict, soakVerdict, soakWindowBounds, windowFigures, type RssSample, type SoakWindow } from '../../bench/soak-verdict.ts';
+import { shortRetentionEnv, soakStoreSpecs, topicOfLogFolder, type StoreSample } from '../../bench/soak-stores.ts';
+import {
+  latencyVerdict,
+  memoryVerdict,
+  soakVerdict,
+  soakWindowBounds,
+  storeVerdict,
+  windowFigures,
+  type RssSample,
+  type SoakWindow,
+  type StoreSpec,
+} from '../../bench/soak-verdict.ts';
 
 /** A 10-minute soak with 2 minutes of warm-up, sampled every 10 s. */
 const soak = { warmupS: 120, durationS: 600 };
@@ -155,5 +166,205 @@ describe('docs/soak-<flow>.md', () => {
     expect(Object.keys(charts)).toEqual([`${result.flow}-rss.svg`, `${result.flow}-latency.svg`]);
     expect(markdown).toContain(`](soak/${result.flow}-rss.svg)`);
     for (const svg of Object.values(charts)) expect(svg).toMatch(/^<svg[^>]*>/);
+    expect(markdown).not.toContain('### Stores');
+  });
+
+  it("shows each store's rows and bytes after the warm-up, where retention is in and at the end, with its retention and whether it levelled off, and draws their sizes", async () => {
+    const rss = Array.from({ length: 61 }, (_, i) => ({ atS: i * 30, rssMb: { api: 100 } }));
+    const windows = [window(0, 30), window(120, 40), window(1740, 50)];
+    const stores = storeSamples(sawTooth);
+    const result: SoakResult = {
+      profile: 'dev',
+      flow: 'orchestrated',
+      startedAt: '2026-11-30T20:00:00.000Z',
+      finishedAt: '2026-11-30T20:31:00.000Z',
+      machine: { cpus: 2, cpuModel: 'test', memoryGb: 8 },
+      tracing: 'off',
+      settings: { rate: 5, minutes: 30, warmupMinutes: 2, sampleSeconds: 10, windowSeconds: 60, drainS: 60, storeSampleSeconds: 30 },
+      retention: {
+        short: true,
+        settings: { DEDUPE_RETENTION_MS: 420_000 },
+        kept: ['READ_MODEL_RETENTION_MS'],
+        kafkaRetentionCheckMs: 60_000,
+        systemStartedHere: true,
+      },
+      storeSpecs: specs,
+      storeSamples: stores,
+      mix: [{ key: 'approved', weight: 100, scenario: 'approved card' }],
+      pids: { api: 1 },
+      submitted: 9000,
+      ended: 9000,
+      samples: rss,
+      windows,
+      audit: { passed: true, checks: [{ name: 'every order ended', passed: true, detail: '9000 ended', failures: 0 }] },
+      verdict: soakVerdict({ samples: rss, windows, auditPassed: true, ...longSoak, stores: { samples: stores, specs } }),
+    };
+    const { markdown, charts } = await renderSoakDoc(result, join('bench', 'results', 'soak-2026-11-30T20-00-00-000Z.json'));
+    expect(markdown).toContain('**Verdict: passed.**');
+    expect(markdown).toContain('`DEDUPE_RETENTION_MS`=420000 (7 min)');
+    expect(markdown).toContain('`READ_MODEL_RETENTION_MS`');
+    expect(markdown).toMatch(
+      /\| dedupe \| DEDUPE_RETENTION_MS 7 min \| \d+ rows, [\d.]+ MB \| \d+ rows, [\d.]+ MB \(from 8\.33 min\) \| \d+ rows, [\d.]+ MB \| [+-][\d.]+% \| yes \|/,
+    );
+    expect(markdown).toContain('| orders | kept | 1200 rows, 0.47 MB | – | ');
+    expect(markdown).toContain('not judged (kept longer than the soak) |');
+    expect(markdown).toContain('| table orders.orders | 1200 rows, 0.47 MB | 18000 rows, 7.03 MB |');
+    expect(markdown).toContain('| topic orders.events | 10 MB | 10 MB |');
+    expect(markdown).toContain('| data folder postgres/ | 200 MB | 200 MB |');
+    expect(Object.keys(charts)).toContain('orchestrated-stores.svg');
+    expect(markdown).toContain('](soak/orchestrated-stores.svg)');
+    expect(charts['orchestrated-stores.svg']).toMatch(/^<svg[^>]*>/);
+  });
+});
+
+/** A 30-minute soak with 2 minutes of warm-up, its stores sampled every 30 s. */
+const longSoak = { warmupS: 120, durationS: 1800 };
+const mib = 2 ** 20;
+
+/** Store samples every 30 s over the long soak: the dedupe table's rows and bytes, and the topics' bytes, as functions of the time. */
+function storeSamples(dedupe: (atS: number) => number, topics: (atS: number) => number = () => 10 * mib, withTemporal = true): StoreSample[] {
+  const out: StoreSample[] = [];
+  for (let atS = 0; atS <= 1800; atS += 30)
+    out.push({
+      atS,
+      tables: {
+        'messaging.processed_events': { rows: Math.round(dedupe(atS) / 100), bytes: dedupe(atS) },
+        'messaging.outbox': { rows: 50, bytes: 64 * 1024 },
+        'api.idempotency_keys': { rows: 900, bytes: 512 * 1024 },
+        'api.dead_letter_replays': { rows: 0, bytes: 16 * 1024 },
+        'orders.orders': { rows: atS * 10, bytes: atS * 4096 },
+      },
+      databases: { order_saga: 100 * mib + atS * 4096 },
+      topics: { 'orders.events': topics(atS), __consumer_offsets: 1 * mib },
+      dataDirs: { postgres: 200 * mib, kafka: 20 * mib, ...(withTemporal ? { temporal: 30 * mib } : {}) },
+    });
+  return out;
+}
+
+/** The dedupe table: 7 minutes' retention in 1-minute partitions swept every 20 s (in by 8 min 20 s); the orders kept. */
+const specs: StoreSpec[] = [
+  {
+    name: 'dedupe',
+    source: { kind: 'table', name: 'messaging.processed_events' },
+    retention: 'DEDUPE_RETENTION_MS 7 min',
+    retentionMs: 420_000,
+    periodMs: 80_000,
+  },
+  { name: 'orders', source: { kind: 'table', name: 'orders.orders' }, retention: 'kept', retentionMs: null, periodMs: 60_000 },
+];
+
+/** 20 MB a minute from the start: what a store without enforcement draws. */
+const linear = (atS: number) => (20 * mib * atS) / 60;
+/** The same until the retention is in at 480 s, then a saw-tooth: a minute's partition gained, then dropped whole. */
+const sawTooth = (atS: number) => (atS < 480 ? linear(atS) : linear(420) + ((atS - 480) % 60 < 30 ? 0 : linear(30)) + ((atS - 480) % 60) * 0.2 * mib);
+
+describe('the soak judges a store with a retention shorter than the soak levelled off when it stays within 25% of its size once the retention is in', () => {
+  it('finds a store that grows in a straight line not levelled off', () => {
+    const verdict = storeVerdict(storeSamples(linear), specs, longSoak);
+    expect(verdict.dedupe).toMatchObject({ bounded: true, settledAtS: 500, levelledOff: false });
+    expect(verdict.dedupe!.why).toMatch(/^still growing: [\d.]+ → [\d.]+ MB, \d+ → \d+ rows$/);
+    expect(verdict.dedupe!.growth).toBeGreaterThan(1);
+  });
+
+  it('finds a store that grows slowly but steadily (a quarter of the rate) not levelled off either', () => {
+    const verdict = storeVerdict(
+      storeSamples((atS) => (atS < 500 ? linear(atS) : linear(500) + linear(atS - 500) / 4)),
+      specs,
+      longSoak,
+    );
+    expect(verdict.dedupe!.levelledOff).toBe(false);
+  });
+
+  it('finds a saw-tooth (partitions dropped whole) levelled off', () => {
+    const verdict = storeVerdict(storeSamples(sawTooth), specs, longSoak);
+    expect(verdict.dedupe).toMatchObject({ bounded: true, levelledOff: true });
+    expect(Math.abs(verdict.dedupe!.growth!)).toBeLessThan(0.25);
+  });
+
+  it('finds a plateau levelled off, not swayed by one sample at a spike', () => {
+    const verdict = storeVerdict(
+      storeSamples((atS) => (atS === 1770 ? 400 * mib : Math.min(linear(atS), 150 * mib))),
+      specs,
+      longSoak,
+    );
+    expect(verdict.dedupe).toMatchObject({ levelledOff: true, growth: 0, settled: { bytes: 150 * mib }, end: { bytes: 150 * mib } });
+  });
+
+  it('reports a store kept longer than the soak without judging it, however it grows', () => {
+    const verdict = storeVerdict(storeSamples(sawTooth), specs, longSoak);
+    expect(verdict.orders).toMatchObject({ bounded: false, settledAtS: null, settled: null, levelledOff: null });
+    expect(verdict.orders!.start).toEqual({ rows: 1200, bytes: 120 * 4096 });
+    expect(verdict.orders!.end!.bytes).toBeGreaterThan(verdict.orders!.start!.bytes);
+  });
+
+  it('fails a bounded store when the soak is too short to tell a plateau from a straight line', () => {
+    // In by 8 min 20 s of a 12-minute soak: a straight line would grow by less than half between the two spans.
+    const short = storeSamples(sawTooth).filter((s) => s.atS <= 720);
+    const verdict = storeVerdict(short, specs, { warmupS: 120, durationS: 720 });
+    expect(verdict.dedupe!.levelledOff).toBe(false);
+    expect(verdict.dedupe!.why).toMatch(/^the soak is too short to see it level off/);
+  });
+
+  it('fails the soak when a bounded store keeps growing, and passes it when it levels off', () => {
+    const rss = Array.from({ length: 61 }, (_, i) => ({ atS: i * 30, rssMb: { api: 100 } }));
+    const windows = [window(0, 30), window(120, 40), window(1740, 50)];
+    const base = { samples: rss, windows, auditPassed: true, ...longSoak };
+    expect(soakVerdict({ ...base, stores: { samples: storeSamples(sawTooth), specs } }).passed).toBe(true);
+    expect(soakVerdict({ ...base, stores: { samples: storeSamples(linear), specs } }).passed).toBe(false);
+    expect(soakVerdict(base).stores).toBeUndefined();
+  });
+});
+
+describe("the soak's short retention and its stores", () => {
+  it('scales the retentions to the soak: for 30 minutes, topics 5 min in 1-minute segments, dedupe 7 min, outbox 2 min, a sweep every 20 s', () => {
+    expect(shortRetentionEnv(30)).toEqual({
+      KAFKA_TOPIC_RETENTION_MS: 300_000,
+      KAFKA_TOPIC_SEGMENT_MS: 60_000,
+      DEDUPE_RETENTION_MS: 420_000,
+      DEDUPE_PARTITION_MS: 60_000,
+      OUTBOX_RETENTION_MS: 120_000,
+      API_IDEMPOTENCY_KEY_TTL_MS: 300_000,
+      API_DEAD_LETTER_REPLAYS_RETENTION_MS: 300_000,
+      RETENTION_SWEEP_INTERVAL_MS: 20_000,
+      TEMPORAL_NAMESPACE_RETENTION_MS: 300_000,
+    });
+  });
+
+  it('keeps dedupe rows at least as long as a message can stay in its topic, whatever the length of the soak', () => {
+    for (const minutes of [1, 4, 10, 30, 120]) {
+      const env = shortRetentionEnv(minutes);
+      expect(env.DEDUPE_RETENTION_MS).toBeGreaterThanOrEqual(env.KAFKA_TOPIC_RETENTION_MS + env.KAFKA_TOPIC_SEGMENT_MS);
+      for (const ms of Object.values(env)) expect(ms).toBeGreaterThanOrEqual(1000);
+    }
+  });
+
+  it('judges, for a 30-minute soak with short retention, the dedupe rows, outbox, Idempotency-Keys, replays, topics and Temporal, not the records', () => {
+    const verdict = storeVerdict(storeSamples(sawTooth), soakStoreSpecs(shortRetentionEnv(30), 60_000), longSoak);
+    expect(
+      Object.entries(verdict)
+        .filter(([, s]) => s.bounded)
+        .map(([name]) => name),
+    ).toEqual([
+      'messaging.processed_events',
+      'messaging.outbox',
+      'api.idempotency_keys',
+      'api.dead_letter_replays',
+      'Kafka topics (event and dead-letter)',
+      'Temporal data folder',
+    ]);
+    expect(verdict['orders.orders']!.levelledOff).toBeNull();
+    expect(verdict['messaging.processed_events']).toMatchObject({ settledAtS: 500, levelledOff: true });
+  });
+
+  it('does not judge a store this system does not have (the cluster profile has no Temporal folder)', () => {
+    const verdict = storeVerdict(storeSamples(sawTooth, undefined, false), soakStoreSpecs(shortRetentionEnv(30), 60_000), longSoak);
+    expect(verdict['Temporal data folder']).toMatchObject({ bounded: false, levelledOff: null, why: 'not on this system' });
+  });
+
+  it("reads a topic's name from its partitions' folders in Kafka's log folder", () => {
+    expect(topicOfLogFolder('orders.events-2')).toBe('orders.events');
+    expect(topicOfLogFolder('payments.dlq-0.4a5b6c7d8e9f-delete')).toBe('payments.dlq');
+    expect(topicOfLogFolder('__consumer_offsets-7')).toBe('__consumer_offsets');
+    expect(topicOfLogFolder('meta.properties')).toBeUndefined();
   });
 });
