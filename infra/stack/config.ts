@@ -28,6 +28,11 @@ export const StackEnvSchema = Type.Object({
   KAFKA_PORT: port(9092, 'Kafka broker listener'),
   KAFKA_CONTROLLER_PORT: port(9093, 'Kafka KRaft controller listener'),
   KAFKA_HEAP_MB: Type.Integer({ minimum: 128, default: 512, description: 'Kafka JVM heap' }),
+  KAFKA_RETENTION_CHECK_INTERVAL_MS: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description: "how often the broker deletes what is past a topic's retention (log.retention.check.interval.ms)",
+  }),
   POSTGRES_PORT: port(5433, 'PostgreSQL'),
   SMTP_SINK_PORT: port(2525, 'SMTP sink (SMTP)'),
   SMTP_SINK_HTTP_PORT: port(8025, 'SMTP sink (HTTP list of received mail)'),

@@ -208,6 +208,7 @@ export function kafkaClusterServers(config: StackConfig, tools: Pick<InstalledTo
     port: config.KAFKA_PORT,
     controllerPort: config.KAFKA_CONTROLLER_PORT,
     heapMb: config.KAFKA_HEAP_MB,
+    retentionCheckIntervalMs: config.KAFKA_RETENTION_CHECK_INTERVAL_MS,
     logsDir: stackFolders(config).logs,
     ...(kafkaSecurityOf(config) ? { security: kafkaSecurityOf(config)! } : {}),
   }).map((server) => withStackCertificates(config, server));
@@ -323,6 +324,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
           port: config.KAFKA_PORT,
           controllerPort: config.KAFKA_CONTROLLER_PORT,
           heapMb: config.KAFKA_HEAP_MB,
+          retentionCheckIntervalMs: config.KAFKA_RETENTION_CHECK_INTERVAL_MS,
           logPath: join(logs, 'kafka.log'),
         }),
       ];

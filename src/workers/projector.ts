@@ -71,6 +71,8 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     prefix: config.KAFKA_TOPIC_PREFIX,
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    topicRetentionMs: config.KAFKA_TOPIC_RETENTION_MS,
+    topicSegmentMs: config.KAFKA_TOPIC_SEGMENT_MS,
     metrics: { consumer: createConsumerMetrics(registry), orders: createOrderMetrics(registry) },
   });
   // Stops fetching, lets in-flight events finish and commit, then disconnects.
