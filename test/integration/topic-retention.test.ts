@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigResourceTypes, ConfigSource, Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { ensureTopics, topicOf } from '../../src/messaging/topics.ts';
@@ -85,5 +86,29 @@ describe('the retention of the topics (ensureTopics against the broker)', () => 
     const topic = `ret-none-${randomUUID()}`;
     await ensureTopics(admin, { partitions: 1, extra: [topic] }, []);
     expect(await overridesOf(topic)).toEqual({});
+  });
+
+  it("deletes what is past a topic's retention within the broker's check interval once its segment is closed", { timeout: 120_000 }, async () => {
+    const topic = `ret-short-${randomUUID()}`;
+    await ensureTopics(admin, { partitions: 1, retentionMs: 2000, segmentMs: 1000, extra: [topic] }, []);
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({ topic, messages: [{ key: 'k', value: 'old' }] });
+      // A segment closes when a message arrives after segment.ms: this one starts the next.
+      await sleep(2500);
+      await producer.send({ topic, messages: [{ key: 'k', value: 'new' }] });
+      const started = Date.now();
+      let low = '0';
+      // The stack's brokers check every 30 s (log.retention.check.interval.ms).
+      while (low === '0' && Date.now() - started < 90_000) {
+        await sleep(1000);
+        low = (await admin.fetchTopicOffsets(topic))[0]!.low;
+      }
+      // The old message is gone (the new one too, once past the retention: the broker rolls an expired active segment).
+      expect(Number(low)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await producer.disconnect();
+    }
   });
 });
