@@ -3,6 +3,7 @@ import envSchema from 'env-schema';
 import { Type, type Static } from 'typebox';
 import { StackConfigError } from './errors.ts';
 import { projectRoot } from './paths.ts';
+import { minNamespaceRetentionMs } from './servers/temporal-namespace.ts';
 
 const port = (defaultPort: number, description: string) => Type.Integer({ minimum: 1, maximum: 65535, default: defaultPort, description });
 
@@ -25,9 +26,20 @@ export const StackEnvSchema = Type.Object({
     description: "first of the cluster profile's Temporal service ports (10 per process, 60 in all; Temporal stores them as smallint)",
   }),
   TEMPORAL_NAMESPACE: Type.String({ minLength: 1, default: 'default', description: 'the namespace the cluster profile registers at start' }),
+  TEMPORAL_NAMESPACE_RETENTION_MS: Type.Integer({
+    minimum: minNamespaceRetentionMs,
+    default: 3 * 86_400_000,
+    description:
+      "how long a closed workflow's history stays in the namespace (its workflow execution retention, set at every start); at least 1000 (the floor the stack gives the server; the server's own is 1 hour)",
+  }),
   KAFKA_PORT: port(9092, 'Kafka broker listener'),
   KAFKA_CONTROLLER_PORT: port(9093, 'Kafka KRaft controller listener'),
   KAFKA_HEAP_MB: Type.Integer({ minimum: 128, default: 512, description: 'Kafka JVM heap' }),
+  KAFKA_RETENTION_CHECK_INTERVAL_MS: Type.Integer({
+    minimum: 1000,
+    default: 30_000,
+    description: "how often the broker deletes what is past a topic's retention (log.retention.check.interval.ms)",
+  }),
   POSTGRES_PORT: port(5433, 'PostgreSQL'),
   SMTP_SINK_PORT: port(2525, 'SMTP sink (SMTP)'),
   SMTP_SINK_HTTP_PORT: port(8025, 'SMTP sink (HTTP list of received mail)'),
@@ -69,6 +81,11 @@ export const StackEnvSchema = Type.Object({
 /** Validated, frozen configuration of the local stack. */
 export type StackConfig = Readonly<Static<typeof StackEnvSchema>>;
 
+/** Why a bound of a variable is what it is, added to the error of a value out of it. */
+const boundReasons: Record<string, string> = {
+  TEMPORAL_NAMESPACE_RETENTION_MS: `${minNamespaceRetentionMs} ms is the shortest namespace retention the stack's Temporal server accepts (a shorter one is refused: "A valid retention period is not set on request.")`,
+};
+
 /**
  * Reads the stack configuration from `env`, listing every invalid variable at once.
  * @throws StackConfigError naming each variable that is out of range or of the wrong type.
@@ -77,6 +94,10 @@ export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   try {
     return Object.freeze(envSchema<Static<typeof StackEnvSchema>>({ schema: StackEnvSchema, data: { ...env }, env: false }));
   } catch (err) {
-    throw new StackConfigError((err as Error).message);
+    const message = Object.entries(boundReasons).reduce(
+      (text, [name, reason]) => text.replace(new RegExp(`(env/${name} must be [^,]*)`), `$1: ${reason}`),
+      (err as Error).message,
+    );
+    throw new StackConfigError(message);
   }
 }

@@ -141,6 +141,7 @@ export function temporalClusterServers(config: StackConfig): ManagedServer[] {
       ...(postgresTlsOf(config) ? { tlsCa: postgresTlsOf(config)!.ca } : {}),
     },
     namespace: config.TEMPORAL_NAMESPACE,
+    namespaceRetentionMs: config.TEMPORAL_NAMESPACE_RETENTION_MS,
     dependsOn: ['postgres'],
     ...(temporalTlsOf(config) ? { tls: temporalTlsOf(config)! } : {}),
     ...(process.env.AUTH_ISSUER ? {} : { ui: temporalUiSecurityOf(config) }),
@@ -208,6 +209,7 @@ export function kafkaClusterServers(config: StackConfig, tools: Pick<InstalledTo
     port: config.KAFKA_PORT,
     controllerPort: config.KAFKA_CONTROLLER_PORT,
     heapMb: config.KAFKA_HEAP_MB,
+    retentionCheckIntervalMs: config.KAFKA_RETENTION_CHECK_INTERVAL_MS,
     logsDir: stackFolders(config).logs,
     ...(kafkaSecurityOf(config) ? { security: kafkaSecurityOf(config)! } : {}),
   }).map((server) => withStackCertificates(config, server));
@@ -308,6 +310,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
           uiPort: config.TEMPORAL_UI_PORT,
           dbFile: join(config.STACK_DATA_DIR, 'temporal', 'temporal.db'),
           logPath: join(logs, 'temporal.log'),
+          namespaceRetentionMs: config.TEMPORAL_NAMESPACE_RETENTION_MS,
           // The dev profile's API serves the codec endpoint (see appServices), so the UI shows decoded payloads.
           uiCodecEndpoint: `http://localhost:${config.API_PORT}/codec`,
         }),
@@ -323,6 +326,7 @@ export function stackServers(config: StackConfig, tools: InstalledTools, report:
           port: config.KAFKA_PORT,
           controllerPort: config.KAFKA_CONTROLLER_PORT,
           heapMb: config.KAFKA_HEAP_MB,
+          retentionCheckIntervalMs: config.KAFKA_RETENTION_CHECK_INTERVAL_MS,
           logPath: join(logs, 'kafka.log'),
         }),
       ];

@@ -47,6 +47,9 @@ export interface ChoreographyRuntimeOptions {
   prefix?: string;
   topicPartitions?: number;
   replicationFactor?: number;
+  /** retention.ms and segment.ms of the topics (see TopicOptions). */
+  topicRetentionMs?: number;
+  topicSegmentMs?: number;
   /** How long the consumers retry a retryable failure before dead-lettering (see ConsumerRunnerOptions). */
   retryWindowMs?: number;
   /** Kafka session timeout of the consumers. */
@@ -81,6 +84,8 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
     prefix,
     partitions: options.topicPartitions,
     replicationFactor: options.replicationFactor,
+    retentionMs: options.topicRetentionMs,
+    segmentMs: options.topicSegmentMs,
     extra: groupIds.map((g) => deadLetterTopicOf(g)),
   });
   await admin.disconnect();

@@ -93,7 +93,7 @@ export function buildGatewayApp(options: GatewayOptions = {}): { app: FastifyIns
   app.post('/v1/refunds', { schema: { headers: IdempotencyHeaders, body: RefundBody } }, (request: RefundRequest, reply) => {
     const key = request.headers['idempotency-key'];
     if (replay(key, request.body, reply)) return reply;
-    const charge = ledger.charges.find((c) => c.reference === request.body.reference);
+    const charge = ledger.chargeOf(request.body.reference);
     if (!charge) {
       return answer(key, request.body, reply, 404, problem(404, 'charge_not_found', 'Not Found', `no charge with reference ${request.body.reference}`));
     }

@@ -29,6 +29,16 @@ export const TemporalEnv = {
   TEMPORAL_PAYLOAD_KEYS_FILE: Type.Optional(Type.String({ description: 'JSON file of payload encryption keys, `[{ "id", "key" }]`, newest last' })),
 };
 
+const hour = 3_600_000;
+const day = 24 * hour;
+const retention = (defaultMs: number, description: string) => Type.Integer({ minimum: 1000, default: defaultMs, description });
+
+/** The retention of the topics a process creates (part of {@link RetentionEnv}, and of {@link KafkaEnv}: every process that creates topics has them). */
+const KafkaTopicRetentionEnv = {
+  KAFKA_TOPIC_RETENTION_MS: retention(7 * day, 'retention.ms of the event and dead-letter topics this process creates (and sets on existing ones)'),
+  KAFKA_TOPIC_SEGMENT_MS: retention(day, 'segment.ms of those topics: a segment is deleted whole, so a message can outlive the retention by this much'),
+};
+
 /** Kafka brokers and client security for a real cluster. */
 export const KafkaEnv = {
   KAFKA_BROKERS: Type.String({ default: '127.0.0.1:9092', description: 'comma-separated host:port list' }),
@@ -43,6 +53,7 @@ export const KafkaEnv = {
     Type.Integer({ minimum: 1, description: "replicas of topics this process creates (default: the cluster's default.replication.factor)" }),
   ),
   KAFKA_TOPIC_PREFIX: Type.String({ default: '', description: 'prefix of topic and consumer group names, e.g. "staging."' }),
+  ...KafkaTopicRetentionEnv,
 };
 
 /** The schema registry (Confluent-compatible API) the event contracts are registered in (docs/event-contracts.md). */
@@ -61,17 +72,12 @@ export const schemaRegistryOf = (config: { SCHEMA_REGISTRY_URL: string; SCHEMA_R
   ...(config.SCHEMA_REGISTRY_USERNAME ? { username: config.SCHEMA_REGISTRY_USERNAME, password: config.SCHEMA_REGISTRY_PASSWORD ?? '' } : {}),
 });
 
-const hour = 3_600_000;
-const day = 24 * hour;
-const retention = (defaultMs: number, description: string) => Type.Integer({ minimum: 1000, default: defaultMs, description });
-
 /**
  * How long each store keeps what it holds (docs/retention.md has the table: what, how long, why,
  * what depends on it). Every value is in milliseconds; the soak shortens them to minutes.
  */
 export const RetentionEnv = {
-  KAFKA_TOPIC_RETENTION_MS: retention(7 * day, 'retention.ms of the event and dead-letter topics this process creates (and sets on existing ones)'),
-  KAFKA_TOPIC_SEGMENT_MS: retention(day, 'segment.ms of those topics: a segment is deleted whole, so a message can outlive the retention by this much'),
+  ...KafkaTopicRetentionEnv,
   DEDUPE_RETENTION_MS: retention(
     8 * day,
     "how long a consumer group's dedupe rows (messaging.processed_events) are kept, by the event's time; at least the topic retention plus a segment",

@@ -174,6 +174,9 @@ export interface ProjectorOptions {
   prefix?: string;
   topicPartitions?: number;
   replicationFactor?: number;
+  /** retention.ms and segment.ms of the topics (see TopicOptions). */
+  topicRetentionMs?: number;
+  topicSegmentMs?: number;
   metrics?: { consumer: ConsumerMetrics; orders: OrderMetrics };
   /** How long the read model and the group's dedupe rows are kept (docs/retention.md); every part has a default. */
   retention?: Partial<ProjectorRetention>;
@@ -197,7 +200,14 @@ export async function startProjector(options: ProjectorOptions) {
   const groupId = `${prefix}${projectorGroup}`;
   const admin = options.kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, { prefix, partitions: options.topicPartitions, replicationFactor: options.replicationFactor, extra: [deadLetterTopicOf(groupId)] });
+  await ensureTopics(admin, {
+    prefix,
+    partitions: options.topicPartitions,
+    replicationFactor: options.replicationFactor,
+    retentionMs: options.topicRetentionMs,
+    segmentMs: options.topicSegmentMs,
+    extra: [deadLetterTopicOf(groupId)],
+  });
   await admin.disconnect();
   const runner = createConsumerRunner({
     kafka: options.kafka,

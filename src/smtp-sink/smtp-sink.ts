@@ -21,11 +21,19 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
+/** Options of {@link buildSmtpSink}. */
+export interface SmtpSinkOptions {
+  /** Messages kept in memory; the oldest is dropped when one more arrives. @default 1000 */
+  maxMessages?: number;
+}
+
 /**
  * Builds the development SMTP sink: accepts any mail without authentication (loopback only),
- * keeps it in memory, and serves `GET /messages?to=&orderId=` and `DELETE /messages` over HTTP.
+ * keeps the last `maxMessages` in memory, and serves `GET /messages?to=&orderId=` and
+ * `DELETE /messages` over HTTP.
  */
-export function buildSmtpSink(): SmtpSink {
+export function buildSmtpSink(options: SmtpSinkOptions = {}): SmtpSink {
+  const maxMessages = options.maxMessages ?? 1000;
   const messages: ReceivedMail[] = [];
   const smtp = new SMTPServer({
     authOptional: true,
@@ -45,6 +53,7 @@ export function buildSmtpSink(): SmtpSink {
             orderId: typeof orderId === 'string' ? orderId : null,
             receivedAt: new Date().toISOString(),
           });
+          if (messages.length > maxMessages) messages.splice(0, messages.length - maxMessages);
           callback();
         })
         .catch((err: Error) => callback(err));
@@ -74,8 +83,11 @@ export function buildSmtpSink(): SmtpSink {
 }
 
 /** Starts the sink's SMTP and HTTP servers on 127.0.0.1 (port 0 picks a free one). */
-export async function startSmtpSink(ports: { smtpPort: number; httpPort: number }): Promise<SmtpSink & { smtpPort: number; httpUrl: string }> {
-  const sink = buildSmtpSink();
+export async function startSmtpSink(
+  ports: { smtpPort: number; httpPort: number },
+  options: SmtpSinkOptions = {},
+): Promise<SmtpSink & { smtpPort: number; httpUrl: string }> {
+  const sink = buildSmtpSink(options);
   await new Promise<void>((resolve, reject) => {
     sink.smtp.once('error', reject);
     sink.smtp.listen(ports.smtpPort, '127.0.0.1', () => resolve());

@@ -120,6 +120,8 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     prefix: config.KAFKA_TOPIC_PREFIX,
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    topicRetentionMs: config.KAFKA_TOPIC_RETENTION_MS,
+    topicSegmentMs: config.KAFKA_TOPIC_SEGMENT_MS,
     retryWindowMs: config.CONSUMER_RETRY_WINDOW_MS,
     sessionTimeoutMs: config.CONSUMER_SESSION_TIMEOUT_MS,
     keysConsumedConcurrently: config.CONSUMER_KEYS_CONCURRENTLY,

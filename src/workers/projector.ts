@@ -87,6 +87,8 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
     prefix: config.KAFKA_TOPIC_PREFIX,
     topicPartitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+    topicRetentionMs: config.KAFKA_TOPIC_RETENTION_MS,
+    topicSegmentMs: config.KAFKA_TOPIC_SEGMENT_MS,
     metrics: { consumer: createConsumerMetrics(registry), orders: createOrderMetrics(registry) },
     retention: { dedupe: dedupeWindowOf(config), readModelMs: config.READ_MODEL_RETENTION_MS, sweepIntervalMs: config.RETENTION_SWEEP_INTERVAL_MS },
   });

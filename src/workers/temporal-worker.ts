@@ -110,6 +110,8 @@ async function main({ onStop, useLogger, extendGracePeriod }: ProcessLifecycle):
     partitions: config.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: config.KAFKA_REPLICATION_FACTOR,
     prefix: config.KAFKA_TOPIC_PREFIX,
+    retentionMs: config.KAFKA_TOPIC_RETENTION_MS,
+    segmentMs: config.KAFKA_TOPIC_SEGMENT_MS,
   });
   await admin.disconnect();
   // Idempotent, and renewed after a failed send (src/messaging/renewing-producer.ts says why).

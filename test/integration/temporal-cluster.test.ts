@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common';
 import { loadStackConfig, type StackConfig } from '../../infra/stack/config.ts';
 import { schemaRegistryUrl } from '../../infra/stack/servers/schema-registry.ts';
 import type { ManagedServer } from '../../infra/stack/servers/server.ts';
@@ -10,7 +12,7 @@ import { eventTypes } from '../../src/domain/events.ts';
 import { ensureTopics } from '../../src/messaging/topics.ts';
 import { orderScenarios } from '../scenarios/order-scenarios.ts';
 import { startOrchestratedRuntime, type OrchestratedRuntime } from './helpers/orchestrated-runtime.ts';
-import { kafkaSecurity } from './helpers/secure-clients.ts';
+import { kafkaSecurity, temporalTls } from './helpers/secure-clients.ts';
 import '../setup/servers.ts';
 
 // The cluster profile's Temporal (`npm start -- --profile cluster`): the real server's services,
@@ -41,6 +43,18 @@ describe('the cluster profile: Temporal server services on PostgreSQL with the s
       ['temporal-internal-worker', 'up'],
       ['temporal-ui', 'up'],
     ]);
+  });
+
+  it("gives the namespace the stack's retention (TEMPORAL_NAMESPACE_RETENTION_MS, here under the server's own 1 h floor)", async () => {
+    const servers = inject('servers');
+    const connection = await Connection.connect({ address: servers.temporalAddress, ...temporalTls(servers) });
+    try {
+      const { config: namespaceConfig } = await connection.workflowService.describeNamespace({ namespace: config.TEMPORAL_NAMESPACE });
+      expect(tsToMs(namespaceConfig!.workflowExecutionRetentionTtl)).toBe(30 * 60_000);
+      expect(config.TEMPORAL_NAMESPACE_RETENTION_MS).toBe(30 * 60_000);
+    } finally {
+      await connection.close();
+    }
   });
 
   it('runs an orchestrated order to its end and finds it by its OrderStatus search attribute', async () => {

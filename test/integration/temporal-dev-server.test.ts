@@ -4,6 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { msToTs, tsToMs } from '@temporalio/common';
+import { loadStackConfig } from '../../infra/stack/config.ts';
+import { ensureNamespaceRetention } from '../../infra/stack/servers/temporal-namespace.ts';
 import { orderSearchAttributes } from '../../src/domain/search-attributes.ts';
 import { createSmokeActivities } from '../fixtures/smoke-activities.ts';
 import type { greetAndTag } from '../fixtures/workflows/smoke.workflow.ts';
@@ -30,6 +33,25 @@ describe('Temporal dev server', () => {
     const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: temporalNamespace });
     const registered = Object.keys(customAttributes ?? {});
     expect(registered).toEqual(expect.arrayContaining(Object.keys(orderSearchAttributes)));
+  });
+
+  it("has the stack's namespace retention (TEMPORAL_NAMESPACE_RETENTION_MS), set at start", async () => {
+    const { config } = await connection.workflowService.describeNamespace({ namespace: temporalNamespace });
+    expect(tsToMs(config!.workflowExecutionRetentionTtl)).toBe(loadStackConfig().TEMPORAL_NAMESPACE_RETENTION_MS);
+  });
+
+  it('sets a namespace retention that differs, leaves one that is right, and accepts one of a few seconds (the stack lowers the 1 h floor)', async () => {
+    const namespace = `retention-${randomUUID()}`;
+    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    const retentionOf = async () => tsToMs((await connection.workflowService.describeNamespace({ namespace })).config!.workflowExecutionRetentionTtl);
+
+    expect(await ensureNamespaceRetention(connection, namespace, 5 * 60_000)).toBe(true);
+    expect(await retentionOf()).toBe(5 * 60_000);
+    expect(await ensureNamespaceRetention(connection, namespace, 5 * 60_000)).toBe(false);
+    expect(await ensureNamespaceRetention(connection, namespace, 2000)).toBe(true);
+    expect(await retentionOf()).toBe(2000);
+    // Zero (which the server would read as "forever") stays refused.
+    await expect(ensureNamespaceRetention(connection, namespace, 0)).rejects.toThrow('A valid retention period is not set on request.');
   });
 
   it('runs a workflow with an activity on a worker, and the client reads its result and search attributes', async () => {

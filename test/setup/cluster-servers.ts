@@ -50,6 +50,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     KAFKA_PORT: String(kafkaPorts.port),
     KAFKA_CONTROLLER_PORT: String(kafkaPorts.controllerPort),
     KAFKA_HEAP_MB: '384',
+    // Under the server's own 1 h floor, which the stack lowers (temporal-cluster.test.ts checks it took).
+    TEMPORAL_NAMESPACE_RETENTION_MS: String(30 * 60_000),
     TEMPORAL_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     TEMPORAL_CLUSTER_PORT_BASE: String(await freePortRange(60)),

@@ -87,7 +87,13 @@ export default async function setup(project: TestProject): Promise<(() => Promis
       logPath: join(root, 'kafka.log'),
     }),
     // With its Web UI: the browser test looks at workflows there.
-    createTemporalServer({ temporal: tools.temporal, port: temporalPort, uiPort: temporalUiPort, logPath: join(root, 'temporal.log') }),
+    createTemporalServer({
+      temporal: tools.temporal,
+      port: temporalPort,
+      uiPort: temporalUiPort,
+      logPath: join(root, 'temporal.log'),
+      namespaceRetentionMs: loadStackConfig().TEMPORAL_NAMESPACE_RETENTION_MS,
+    }),
     createSchemaRegistryServer({
       java: tools.java,
       jar: tools.schemaRegistryJar,

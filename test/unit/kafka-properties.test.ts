@@ -33,6 +33,14 @@ const parse = (text: string): Record<string, string> =>
 describe('Kafka broker settings', () => {
   const settings = parse(kafkaServerProperties({ dataDir: '/data/kafka', port: 19092, controllerPort: 19093 }));
 
+  it("checks the topics' retention every 30 s unless told otherwise, so a retention of minutes shows", () => {
+    expect(settings['log.retention.check.interval.ms']).toBe('30000');
+    const custom = parse(kafkaServerProperties({ dataDir: '/data/kafka', port: 19092, controllerPort: 19093, retentionCheckIntervalMs: 5000 }));
+    expect(custom['log.retention.check.interval.ms']).toBe('5000');
+    const nodes = kafkaClusterNodes({ dataDir: '/data/cluster', port: 19092, controllerPort: 19093 });
+    expect(parse(kafkaClusterNodeProperties(nodes[0]!, nodes, undefined, undefined, 10_000))['log.retention.check.interval.ms']).toBe('10000');
+  });
+
   it('runs broker and controller in one KRaft node, listening on loopback only', () => {
     expect(settings['process.roles']).toBe('broker,controller');
     expect(settings['controller.quorum.voters']).toBe('1@127.0.0.1:19093');

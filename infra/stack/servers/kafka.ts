@@ -21,12 +21,25 @@ export interface KafkaServerOptions {
    * @default 3
    */
   defaultPartitions?: number;
+  /**
+   * How often the broker deletes the closed segments past their topic's retention
+   * (`log.retention.check.interval.ms`): Kafka's own 5 minutes would hide a retention of minutes.
+   * @default 30000
+   */
+  retentionCheckIntervalMs?: number;
 }
 
 type Settings = Record<string, string | number | boolean>;
 
 /** What every node of ours has, alone or in a cluster: broker and controller in one process, on loopback. */
-function kraftNodeSettings(node: { nodeId: number; dataDir: string; port: number; controllerPort: number; defaultPartitions?: number | undefined }): Settings {
+function kraftNodeSettings(node: {
+  nodeId: number;
+  dataDir: string;
+  port: number;
+  controllerPort: number;
+  defaultPartitions?: number | undefined;
+  retentionCheckIntervalMs?: number | undefined;
+}): Settings {
   return {
     'process.roles': 'broker,controller',
     'node.id': node.nodeId,
@@ -43,6 +56,8 @@ function kraftNodeSettings(node: { nodeId: number; dataDir: string; port: number
     'transaction.state.log.num.partitions': 5,
     // Consumer groups form at once instead of waiting 3 s for more members.
     'group.initial.rebalance.delay.ms': 0,
+    // A topic's retention (retention.ms, set by the processes) is enforced within this much.
+    'log.retention.check.interval.ms': node.retentionCheckIntervalMs ?? 30_000,
   };
 }
 
@@ -61,7 +76,9 @@ const toProperties = (settings: Settings): string =>
     .join('\n')}\n`;
 
 /** The broker settings of a single-node KRaft cluster (broker and controller in one process). */
-export function kafkaServerProperties(options: Pick<KafkaServerOptions, 'dataDir' | 'port' | 'controllerPort' | 'defaultPartitions'>): string {
+export function kafkaServerProperties(
+  options: Pick<KafkaServerOptions, 'dataDir' | 'port' | 'controllerPort' | 'defaultPartitions' | 'retentionCheckIntervalMs'>,
+): string {
   return toProperties({
     ...kraftNodeSettings({ ...options, nodeId: 1 }),
     'controller.quorum.voters': `1@127.0.0.1:${options.controllerPort}`,
@@ -225,10 +242,16 @@ export function kafkaClusterBrokers(options: Pick<KafkaClusterOptions, 'port' | 
  * dynamic quorum through every controller's endpoint, with topics on three replicas of which two
  * must have a write before it is acknowledged, and no out-of-sync replica ever elected leader.
  */
-export function kafkaClusterNodeProperties(node: KafkaClusterNode, nodes: readonly KafkaClusterNode[], defaultPartitions?: number, secure?: Settings): string {
+export function kafkaClusterNodeProperties(
+  node: KafkaClusterNode,
+  nodes: readonly KafkaClusterNode[],
+  defaultPartitions?: number,
+  secure?: Settings,
+  retentionCheckIntervalMs?: number,
+): string {
   const { replicas, minInSync } = kafkaClusterReplication;
   return toProperties({
-    ...kraftNodeSettings({ ...node, defaultPartitions }),
+    ...kraftNodeSettings({ ...node, defaultPartitions, retentionCheckIntervalMs }),
     'controller.quorum.bootstrap.servers': nodes.map((n) => `127.0.0.1:${n.controllerPort}`).join(','),
     'default.replication.factor': replicas,
     // With acks=all, a write survives the loss of any one node; with two nodes gone it is refused.
@@ -433,13 +456,13 @@ export function createKafkaClusterServers(options: KafkaClusterOptions): Managed
     const propertiesFile = join(node.dataDir, 'server.properties');
     const keystore = join(node.dataDir, 'keystore.pem');
     const properties = (): string => {
-      if (!security) return kafkaClusterNodeProperties(node, nodes, options.defaultPartitions);
+      if (!security) return kafkaClusterNodeProperties(node, nodes, options.defaultPartitions, undefined, options.retentionCheckIntervalMs);
       // Kafka's PEM key store is one file: the private key, then the certificate.
       const pair = security.nodeCertificates[node.name];
       writeFileSync(keystore, `${readFileSync(pair.key, 'utf8')}${readFileSync(pair.cert, 'utf8')}`, { mode: 0o600 });
       chmodSync(keystore, 0o600);
       const secure = kafkaSecureListenerSettings(node, security.ca, keystore, kafkaScramCredentials(security.credentialsFile).broker);
-      return kafkaClusterNodeProperties(node, nodes, options.defaultPartitions, secure);
+      return kafkaClusterNodeProperties(node, nodes, options.defaultPartitions, secure, options.retentionCheckIntervalMs);
     };
     return {
       name: node.name,

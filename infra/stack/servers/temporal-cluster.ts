@@ -10,6 +10,7 @@ import { orderSearchAttributes } from '../../../src/domain/search-attributes.ts'
 import { runLogged } from '../run-command.ts';
 import { waitUntil } from '../wait.ts';
 import type { ManagedServer, ServerName } from './server.ts';
+import { ensureNamespaceRetention } from './temporal-namespace.ts';
 
 /** Options of {@link createTemporalClusterServers}. */
 export interface TemporalClusterOptions {
@@ -35,6 +36,8 @@ export interface TemporalClusterOptions {
   postgres: { port: number; user: string; password: string; tlsCa?: string };
   /** @default 'default' */
   namespace?: string;
+  /** The namespace's workflow execution retention: registered with it, or set at start when it differs. @default 3 days */
+  namespaceRetentionMs?: number;
   /** mTLS on the frontend and between the services (the cluster profile); without it every hop is plaintext. */
   tls?: TemporalClusterTls;
   /** Servers of the same start that must answer first (PostgreSQL). */
@@ -195,7 +198,7 @@ export function createTemporalClusterServers(options: TemporalClusterOptions): M
         await connection.close();
       }
     },
-    afterReady: () => registerNamespace(address, namespace, options.tls),
+    afterReady: () => registerNamespace(address, namespace, options.namespaceRetentionMs ?? 3 * 86_400_000, options.tls),
     endpoints: () => ({ Temporal: `${address} (cluster: frontend, history x2, matching x2, worker${options.tls ? '; mTLS' : ''})` }),
   };
 
@@ -331,9 +334,10 @@ const indexedValueTypes: Record<(typeof orderSearchAttributes)[keyof typeof orde
 
 /**
  * Registers `namespace` and the order saga's search attributes (src/domain/search-attributes.ts)
- * unless they exist: the real server, unlike the dev server, creates neither. Safe to repeat.
+ * unless they exist: the real server, unlike the dev server, creates neither; and makes the
+ * namespace's retention `retentionMs`. Safe to repeat.
  */
-async function registerNamespace(address: string, namespace: string, tls: TemporalClusterTls | undefined): Promise<void> {
+async function registerNamespace(address: string, namespace: string, retentionMs: number, tls: TemporalClusterTls | undefined): Promise<void> {
   const connection = await Connection.connect({ address, connectTimeout: 5000, ...(tls ? { tls: temporalClientTls(tls) } : {}) });
   try {
     const known = await connection.workflowService.describeNamespace({ namespace }).then(
@@ -341,10 +345,14 @@ async function registerNamespace(address: string, namespace: string, tls: Tempor
       () => false,
     );
     if (!known) {
-      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('3 days') }).catch((err: { code?: number }) => {
-        if (err.code !== 6) throw err; // ALREADY_EXISTS: another start registered it meanwhile
-      });
+      await connection.workflowService
+        .registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs(retentionMs) })
+        .catch((err: { code?: number }) => {
+          if (err.code !== 6) throw err; // ALREADY_EXISTS: another start registered it meanwhile
+        });
     }
+    // A namespace registered by an earlier start (or another one meanwhile) takes this start's retention.
+    await ensureNamespaceRetention(connection, namespace, retentionMs);
     // The frontend learns of a new namespace on its next cache refresh (2 s): until then the
     // search attribute call answers NOT_FOUND, so it is retried.
     const result = await waitUntil(

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { orderSearchAttributes } from '../../../src/domain/search-attributes.ts';
 import type { ManagedServer } from './server.ts';
+import { ensureNamespaceRetention, temporalRetentionDynamicConfig } from './temporal-namespace.ts';
 
 /** Options of {@link createTemporalServer}. */
 export interface TemporalServerOptions {
@@ -17,6 +18,11 @@ export interface TemporalServerOptions {
   namespace?: string;
   /** The codec server the Web UI decodes payloads through (`--ui-codec-endpoint`), e.g. the API's `/codec`. */
   uiCodecEndpoint?: string;
+  /**
+   * The namespace's workflow execution retention, set at every start (the dev server registers it
+   * with 1 day, and has no flag for it). Omitted leaves it as it is.
+   */
+  namespaceRetentionMs?: number;
 }
 
 /** The Temporal CLI dev server: frontend, history, matching and the Web UI in one process. */
@@ -37,6 +43,8 @@ export function createTemporalServer(options: TemporalServerOptions): ManagedSer
     '--log-level',
     'warn',
     ...Object.entries(orderSearchAttributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+    // Values are JSON: a duration is a quoted string.
+    ...Object.entries(temporalRetentionDynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
     ...(options.uiPort === undefined ? ['--headless'] : ['--ui-port', String(options.uiPort), '--ui-disable-news-fetch']),
     ...(options.uiPort === undefined || options.uiCodecEndpoint === undefined ? [] : ['--ui-codec-endpoint', options.uiCodecEndpoint]),
     // WAL lets readers (the UI, queries) run beside the writer instead of queueing behind it.
@@ -65,6 +73,16 @@ export function createTemporalServer(options: TemporalServerOptions): ManagedSer
       if (options.uiPort !== undefined) {
         const response = await fetch(`http://127.0.0.1:${options.uiPort}/`, { signal: AbortSignal.timeout(2000) });
         if (!response.ok) throw new Error(`the Web UI answered HTTP ${response.status}`);
+      }
+    },
+
+    async afterReady() {
+      if (options.namespaceRetentionMs === undefined) return;
+      const connection = await Connection.connect({ address, connectTimeout: 5000 });
+      try {
+        await ensureNamespaceRetention(connection, namespace, options.namespaceRetentionMs);
+      } finally {
+        await connection.close();
       }
     },
 
