@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, IHeaders, Kafka } from 'kafkajs';
+import type { IHeaders, Kafka } from 'kafkajs';
 import type { MessageSender } from './renewing-producer.ts';
 import type pg from 'pg';
 import { deadLetterHeaders, headerText } from './consumer-runner.ts';
@@ -186,7 +186,7 @@ export async function replayDeadLetters(
  * @returns the time the replay starts from.
  */
 export async function resetGroupToWindow(
-  admin: Admin,
+  kafka: Kafka,
   pool: pg.Pool,
   groupId: string,
   topics: readonly string[],
@@ -195,10 +195,34 @@ export async function resetGroupToWindow(
   now = new Date(),
 ): Promise<Date> {
   const since = new Date(now.getTime() - window.retentionMs + Math.min(window.partitionMs, window.retentionMs / 2));
-  for (const topic of topics) {
+  const admin = kafka.admin();
+  await admin.connect();
+  let offsets: { topic: string; partition: number; offset: string }[];
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    const state = groups[0]?.state ?? 'Dead';
+    if (state !== 'Empty' && state !== 'Dead') throw new Error(`group ${groupId} is ${state}: stop its consumers before a replay`);
     // The first offset of each partition at or after `since` (its end when nothing is that recent).
-    const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since.getTime());
-    await admin.setOffsets({ groupId, topic, partitions: offsets.map(({ partition, offset }) => ({ partition, offset })) });
+    offsets = (
+      await Promise.all(topics.map(async (topic) => (await admin.fetchTopicOffsetsByTimestamp(topic, since.getTime())).map((o) => ({ topic, ...o }))))
+    ).flat();
+  } finally {
+    await admin.disconnect();
+  }
+  // Committed as a member of the group, all topics in one join: kafkajs's admin.setOffsets joins
+  // the group once per topic and waits for a fetch each time (about 7 s a topic). This member
+  // fetches nothing (every topic paused) and commits only what it is told.
+  const member = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  try {
+    await member.connect();
+    await member.subscribe({ topics: [...topics], fromBeginning: true });
+    const joined = new Promise<void>((resolve) => member.on(member.events.GROUP_JOIN, () => resolve()));
+    await member.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: () => Promise.resolve() });
+    member.pause(topics.map((topic) => ({ topic })));
+    await joined;
+    await member.commitOffsets(offsets);
+  } finally {
+    await member.disconnect();
   }
   if (forgetProcessed) await pool.query('delete from messaging.processed_events where consumer_group = $1', [groupId]);
   return since;

@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { dedupeSweep, defaultDedupeWindow, type DedupeWindow } from '../messaging/dedupe-window.ts';
 import { startSweeper } from '../platform/retention.ts';
 import { readModelSweep } from './retention.ts';
@@ -139,14 +139,14 @@ export function projectorHandlers(metrics?: OrderMetrics): EventHandlers {
  */
 export async function rebuildReadModel(
   pool: pg.Pool,
-  admin: Admin,
+  kafka: Kafka,
   groupId: string = projectorGroup,
   prefix = '',
   window: DedupeWindow = defaultDedupeWindow,
 ): Promise<void> {
   await pool.query('truncate read_model.order_view, read_model.order_timeline');
   await resetGroupToWindow(
-    admin,
+    kafka,
     pool,
     groupId,
     eventTypes.map((type) => topicOf(type, prefix)),

@@ -63,10 +63,7 @@ async function main({ onStop, useLogger }: ProcessLifecycle): Promise<void> {
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-projector`);
 
   if (process.argv[2] === 'rebuild') {
-    const admin = kafka.admin();
-    await admin.connect();
-    await rebuildReadModel(pool, admin, `${config.KAFKA_TOPIC_PREFIX}${projectorGroup}`, config.KAFKA_TOPIC_PREFIX, dedupeWindowOf(config));
-    await admin.disconnect();
+    await rebuildReadModel(pool, kafka, `${config.KAFKA_TOPIC_PREFIX}${projectorGroup}`, config.KAFKA_TOPIC_PREFIX, dedupeWindowOf(config));
     await pool.end();
     log.info('read model emptied and projector group rewound: start the projector to rebuild it');
     return;

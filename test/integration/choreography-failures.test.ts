@@ -148,13 +148,10 @@ describe('choreographed flow under failure', () => {
       // Event replay: every group back to the start of its dedupe window (the whole history here),
       // forgetting what it applied, so every handler runs again. Idempotent handlers change nothing.
       await runtime.stop();
-      const admin = harness.kafka.admin();
-      await admin.connect();
       for (const group of groups) {
         const topics = choreographySubscriptions[group].map((type) => topicOf(type, harness.prefix));
-        await resetGroupToWindow(admin, harness.pool, `${harness.prefix}${group}`, topics, defaultDedupeWindow, true);
+        await resetGroupToWindow(harness.kafka, harness.pool, `${harness.prefix}${group}`, topics, defaultDedupeWindow, true);
       }
-      await admin.disconnect();
       runtime = await harness.startInstance();
       await eventually('the replay to finish', async () => (await choreographyLag(harness)) === 0);
       await sleep(1000);

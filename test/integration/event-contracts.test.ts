@@ -227,14 +227,11 @@ describe('event contracts in the schema registry', () => {
       // Replay: the read model from the beginning of the topics, and every choreography group too.
       await projector.stop();
       await runtime.stop();
-      const admin = harness.kafka.admin();
-      await admin.connect();
-      await rebuildReadModel(harness.pool, admin, `${harness.prefix}${projectorGroup}`, harness.prefix);
+      await rebuildReadModel(harness.pool, harness.kafka, `${harness.prefix}${projectorGroup}`, harness.prefix);
       for (const [group, types] of Object.entries(choreographySubscriptions)) {
         const topics = types.map((type) => topicOf(type, harness.prefix));
-        await resetGroupToWindow(admin, harness.pool, `${harness.prefix}${group}`, topics, defaultDedupeWindow, true);
+        await resetGroupToWindow(harness.kafka, harness.pool, `${harness.prefix}${group}`, topics, defaultDedupeWindow, true);
       }
-      await admin.disconnect();
       runtime = await harness.startInstance();
       projector = await start();
       await eventually('the replay to finish', async () => (await choreographyLag(harness)) === 0);

@@ -92,10 +92,7 @@ describe('read model projected from both flows', () => {
   it('rebuilds identical tables from the beginning of the topics', async () => {
     const before = { views: await views(), timelines: await timelines() };
     await projector.stop();
-    const admin = harness.kafka.admin();
-    await admin.connect();
-    await rebuildReadModel(harness.pool, admin, `${harness.prefix}${projectorGroup}`);
-    await admin.disconnect();
+    await rebuildReadModel(harness.pool, harness.kafka, `${harness.prefix}${projectorGroup}`);
     expect(await views()).toEqual([]);
 
     projector = await start();

@@ -84,12 +84,9 @@ async function main(argv: string[]): Promise<number> {
     return replayed.length === ids.length ? 0 : 1;
   }
   if (command === 'replay') {
-    const admin = kafka.admin();
-    await admin.connect();
     const pool = createPool(config.DATABASE_URL, 1);
     const topics = choreographySubscriptions[group as ChoreographyGroup].map((type) => topicOf(type, config.KAFKA_TOPIC_PREFIX));
-    const since = await resetGroupToWindow(admin, pool, groupId, topics, dedupeWindowOf(config), values['forget-processed']);
-    await admin.disconnect();
+    const since = await resetGroupToWindow(kafka, pool, groupId, topics, dedupeWindowOf(config), values['forget-processed']);
     await pool.end();
     console.log(
       `group ${groupId} reset to ${since.toISOString()} (the dedupe window) on ${topics.join(', ')}${values['forget-processed'] ? ' (processed events forgotten)' : ''}`,
