@@ -166,7 +166,9 @@ export type ShortRetentionEnv = Record<
   | 'API_IDEMPOTENCY_KEY_TTL_MS'
   | 'API_DEAD_LETTER_REPLAYS_RETENTION_MS'
   | 'RETENTION_SWEEP_INTERVAL_MS'
-  | 'TEMPORAL_NAMESPACE_RETENTION_MS',
+  | 'TEMPORAL_NAMESPACE_RETENTION_MS'
+  | 'PAYMENT_VAULT_RETENTION_MS'
+  | 'STACK_LOG_MAX_MB',
   number
 >;
 
@@ -201,6 +203,9 @@ export function shortRetentionEnv(minutes: number): ShortRetentionEnv {
     API_DEAD_LETTER_REPLAYS_RETENTION_MS: ms(1 / 6),
     RETENTION_SWEEP_INTERVAL_MS: Math.min(60_000, Math.max(5000, ms(1 / 90))),
     TEMPORAL_NAMESPACE_RETENTION_MS: ms(1 / 6),
+    PAYMENT_VAULT_RETENTION_MS: ms(1 / 6),
+    // Not a time: each process's log is kept as <log>.1 and emptied past this size (npm start).
+    STACK_LOG_MAX_MB: 8,
   };
 }
 
@@ -270,6 +275,7 @@ export function soakStoreSpecs(settings: RetentionSettings, kafkaRetentionCheckM
     table('messaging.outbox', 'OUTBOX_RETENTION_MS'),
     table('api.idempotency_keys', 'API_IDEMPOTENCY_KEY_TTL_MS'),
     table('api.dead_letter_replays', 'API_DEAD_LETTER_REPLAYS_RETENTION_MS'),
+    table('payments.vault', 'PAYMENT_VAULT_RETENTION_MS'),
     {
       name: 'Kafka topics (event and dead-letter)',
       source: { kind: 'topics' },
@@ -287,6 +293,17 @@ export function soakStoreSpecs(settings: RetentionSettings, kafkaRetentionCheckM
     table('read_model.order_view', 'READ_MODEL_RETENTION_MS'),
     table('read_model.order_timeline', 'READ_MODEL_RETENTION_MS'),
     table('notifications.sent_messages', 'NOTIFICATIONS_RETENTION_MS'),
+    table('notifications.recipients', 'NOTIFICATIONS_RETENTION_MS'),
+    {
+      name: 'process logs folder',
+      source: { kind: 'dataDir', name: 'logs' },
+      retention:
+        settings.STACK_LOG_MAX_MB === undefined
+          ? 'STACK_LOG_MAX_MB not set (64 MiB a log, and its .1)'
+          : `STACK_LOG_MAX_MB ${settings.STACK_LOG_MAX_MB} MiB a log, and its .1 (by size, not time: reported)`,
+      retentionMs: null,
+      periodMs: 10_000,
+    },
     table('orders.orders', undefined),
     table('orders.status_history', undefined),
     table('payments.payments', undefined),
