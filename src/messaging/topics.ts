@@ -1,6 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigResourceTypes, ConfigSource, type Admin } from 'kafkajs';
+import kafkajs, { type Admin } from 'kafkajs';
 import { eventTypes, type EventType } from '../domain/events.ts';
+
+// kafkajs is CommonJS, and Node does not find these enums among its named exports (tsx and the
+// processes fail to start on a named import that vitest would accept).
+const { ConfigResourceTypes, ConfigSource } = kafkajs;
 
 /**
  * The topic of an event: its type (DESIGN.md), behind an optional prefix that keeps several
