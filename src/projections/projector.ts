@@ -140,8 +140,9 @@ export function projectorHandlers(metrics?: OrderMetrics): EventHandlers {
 export async function rebuildReadModel(
   pool: pg.Pool,
   kafka: Kafka,
-  groupId: string = projectorGroup,
-  prefix = '',
+  groupId: string,
+  /** The topics' prefix (KAFKA_TOPIC_PREFIX): the group is moved on `<prefix><event type>`. */
+  prefix: string,
   window: DedupeWindow = defaultDedupeWindow,
 ): Promise<void> {
   await pool.query('truncate read_model.order_view, read_model.order_timeline');

@@ -92,7 +92,7 @@ describe('read model projected from both flows', () => {
   it('rebuilds identical tables from the beginning of the topics', async () => {
     const before = { views: await views(), timelines: await timelines() };
     await projector.stop();
-    await rebuildReadModel(harness.pool, harness.kafka, `${harness.prefix}${projectorGroup}`);
+    await rebuildReadModel(harness.pool, harness.kafka, `${harness.prefix}${projectorGroup}`, harness.prefix);
     expect(await views()).toEqual([]);
 
     projector = await start();
