@@ -132,15 +132,8 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
         }, sweepEvery)
       : undefined;
   // The dedupe partitions and the notifications' records; one process at a time per store.
-  const retentionSweeper =
-    retention.sweepIntervalMs > 0
-      ? startSweeper({
-          pool: options.pool,
-          log: options.log,
-          intervalMs: retention.sweepIntervalMs,
-          sweeps: [dedupeSweep(retention.dedupe, options.log), notificationsSweep(retention.notificationsMs)],
-        })
-      : undefined;
+  const sweeps = [dedupeSweep(retention.dedupe, options.log), notificationsSweep(retention.notificationsMs)];
+  const retentionSweeper = startSweeper({ pool: options.pool, log: options.log, intervalMs: retention.sweepIntervalMs, sweeps });
 
   return {
     consumers,
@@ -155,7 +148,7 @@ export async function startChoreography(options: ChoreographyRuntimeOptions) {
     /** Stops the sweeper, the consumers (finishing in-flight handlers) and the relays. */
     async stop(): Promise<void> {
       if (sweeper) clearInterval(sweeper);
-      await retentionSweeper?.stop();
+      await retentionSweeper.stop();
       await Promise.all(consumers.map((c) => c.stop()));
       await this.stopRelays();
     },

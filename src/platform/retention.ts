@@ -46,7 +46,7 @@ export interface SweeperOptions {
   log: Pick<Logger, 'info' | 'warn'>;
   /** The sweeps this process runs, in order, each under its own advisory lock. */
   sweeps: readonly Sweep[];
-  /** How often. @default 60_000 */
+  /** How often (0: never, the sweeps run in another process). @default 60_000 */
   intervalMs?: number;
 }
 
@@ -60,6 +60,7 @@ export interface SweeperOptions {
  */
 export function startSweeper(options: SweeperOptions): { stop(): Promise<void>; runOnce(): Promise<void> } {
   const intervalMs = options.intervalMs ?? 60_000;
+  if (intervalMs <= 0) return { stop: () => Promise.resolve(), runOnce: () => Promise.resolve() };
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 

@@ -227,20 +227,13 @@ export async function startProjector(options: ProjectorOptions) {
   await runner.start();
   // The read model's ended orders, and the dedupe partitions (also swept by the choreography;
   // a deployment of the orchestrated flow alone has no choreography process).
-  const sweeper =
-    retention.sweepIntervalMs > 0
-      ? startSweeper({
-          pool: options.pool,
-          log: options.log,
-          intervalMs: retention.sweepIntervalMs,
-          sweeps: [dedupeSweep(retention.dedupe, options.log), readModelSweep(retention.readModelMs)],
-        })
-      : undefined;
+  const sweeps = [dedupeSweep(retention.dedupe, options.log), readModelSweep(retention.readModelMs)];
+  const sweeper = startSweeper({ pool: options.pool, log: options.log, intervalMs: retention.sweepIntervalMs, sweeps });
   return {
     ...runner,
     /** Stops the sweeps and the consumer group. */
     async stop(): Promise<void> {
-      await sweeper?.stop();
+      await sweeper.stop();
       await runner.stop();
     },
   };
