@@ -199,6 +199,10 @@ export async function resetGroupToWindow(
   await admin.connect();
   let offsets: { topic: string; partition: number; offset: string }[];
   try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => !existing.has(topic));
+    // kafkajs would retry an unknown topic's offsets without end.
+    if (missing.length > 0) throw new Error(`no topic ${missing.join(', ')} on the cluster (is KAFKA_TOPIC_PREFIX right?): nothing replayed`);
     const { groups } = await admin.describeGroups([groupId]);
     const state = groups[0]?.state ?? 'Dead';
     if (state !== 'Empty' && state !== 'Dead') throw new Error(`group ${groupId} is ${state}: stop its consumers before a replay`);

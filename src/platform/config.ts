@@ -98,6 +98,7 @@ export function checkRetentionOrder(config: {
   KAFKA_TOPIC_RETENTION_MS?: number;
   KAFKA_TOPIC_SEGMENT_MS?: number;
   DEDUPE_RETENTION_MS?: number;
+  DEDUPE_PARTITION_MS?: number;
   NOTIFICATIONS_RETENTION_MS?: number;
   READ_MODEL_RETENTION_MS?: number;
 }): void {
@@ -106,6 +107,10 @@ export function checkRetentionOrder(config: {
   if (topic !== undefined && segment !== undefined && dedupe !== undefined && dedupe < topic + segment)
     problems.push(
       `DEDUPE_RETENTION_MS (${dedupe}) must be at least KAFKA_TOPIC_RETENTION_MS + KAFKA_TOPIC_SEGMENT_MS (${topic + segment}): a message still in a topic must find its dedupe row`,
+    );
+  if (config.DEDUPE_PARTITION_MS !== undefined && dedupe !== undefined && config.DEDUPE_PARTITION_MS > dedupe)
+    problems.push(
+      `DEDUPE_PARTITION_MS (${config.DEDUPE_PARTITION_MS}) must be at most DEDUPE_RETENTION_MS (${dedupe}): partitions are dropped whole, so a wider one keeps rows far past the window`,
     );
   for (const name of ['NOTIFICATIONS_RETENTION_MS', 'READ_MODEL_RETENTION_MS'] as const) {
     const value = config[name];

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Static, TObject } from 'typebox';
 import { ChoreographedFlow } from '../choreography/choreographed-flow.ts';
 import { sealPersonalData } from '../contexts/customers/personal-data.ts';
-import { flowOf } from '../contexts/orders/order-store.ts';
+import { flowOf, getOrder } from '../contexts/orders/order-store.ts';
 import type { PaymentVault } from '../contexts/payments/payment-vault.ts';
 import type { OrderFlows } from '../flows/order-flows.ts';
 import { createOrderRouter } from '../flows/order-router.ts';
@@ -27,6 +27,7 @@ export function wireOrderFlows(deps: { pool: pg.Pool; sagas: OrderSagaClient; va
   return createOrderRouter({
     flows: { orchestrated: new OrchestratedFlow(deps.sagas), choreographed: new ChoreographedFlow(deps.pool) },
     flowOf: (orderId) => flowOf(deps.pool, orderId),
+    recordOf: (orderId) => getOrder(deps.pool, orderId),
     vaultPaymentToken: (entry) => deps.vault.store(deps.pool, entry),
     sealPersonalData: (customerId, value) => sealPersonalData(deps.pool, customerId, value),
   });

@@ -2,7 +2,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.ts';
 import { jwksTokenVerifier } from '../../src/api/auth.ts';
-import { OrderNotFoundError } from '../../src/domain/errors.ts';
+import { OrderNotFoundError, OrderStateConflictError } from '../../src/domain/errors.ts';
 import type { Flow } from '../../src/domain/order.ts';
 import { FlowUnavailableError } from '../../src/flows/flow-unavailable-error.ts';
 import type { OrderFlow } from '../../src/flows/order-flows.ts';
@@ -60,6 +60,45 @@ describe('the order router', () => {
       'vault new c t',
       'choreographed place new payref_new sealed(c, e@example.com)',
     ]);
+  });
+});
+
+describe('an orchestrated order past the namespace retention', () => {
+  // Temporal deleted its closed saga; the orders context still has the order.
+  const flows = createOrderRouter({
+    flows: {
+      orchestrated: recordingFlow('orchestrated', [], new OrderNotFoundError('o-1')),
+      choreographed: recordingFlow('choreographed', [], new OrderNotFoundError('c-1')),
+    },
+    flowOf: (orderId) => Promise.resolve(orderId === 'o-1' ? 'orchestrated' : orderId === 'c-1' ? 'choreographed' : undefined),
+    recordOf: () => Promise.resolve({ status: 'confirmed', reason: null, total: { amountCents: 1200, currency: 'EUR' } }),
+    vaultPaymentToken: () => Promise.reject(new Error('no order is placed here')),
+    sealPersonalData: () => Promise.reject(new Error('no order is placed here')),
+  });
+
+  it('is read from the orders context’s record, ended', async () => {
+    expect(await flows.status('o-1')).toEqual({
+      orderId: 'o-1',
+      flow: 'orchestrated',
+      status: 'confirmed',
+      reason: null,
+      total: { amountCents: 1200, currency: 'EUR' },
+      step: 'done',
+      notified: null,
+    });
+  });
+
+  it('refuses a command as a conflict with its recorded status, saying why, not as an order that does not exist', async () => {
+    const refused = await flows.command('o-1', 'cancel').catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(OrderStateConflictError);
+    expect((refused as Error).message).toBe(
+      'order o-1 is confirmed: cancel is not allowed: its saga ended longer ago than Temporal keeps a closed workflow (the namespace retention)',
+    );
+  });
+
+  it('leaves an order nobody knows, and a choreographed one the flow does not find, not found', async () => {
+    await expect(flows.command('nobody', 'cancel')).rejects.toBeInstanceOf(OrderNotFoundError);
+    await expect(flows.status('c-1')).rejects.toBeInstanceOf(OrderNotFoundError);
   });
 });
 

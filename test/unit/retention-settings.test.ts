@@ -24,6 +24,12 @@ describe('the orders between the retentions', () => {
     );
   });
 
+  it('refuses a partition wider than the window, which would keep rows far past it', () => {
+    expect(() => checkRetentionOrder({ ...defaults, DEDUPE_PARTITION_MS: defaults.DEDUPE_RETENTION_MS + 1 })).toThrow(
+      /DEDUPE_PARTITION_MS \(691200001\) must be at most DEDUPE_RETENTION_MS/,
+    );
+  });
+
   it('checks only what a process reads: one without the topic settings is not held to them', () => {
     expect(() => checkRetentionOrder({ DEDUPE_RETENTION_MS: 1000, READ_MODEL_RETENTION_MS: 1000 })).not.toThrow();
   });

@@ -15,7 +15,7 @@ import { dedupeWindowOf } from '../../messaging/dedupe-window.ts';
 import { topicOf } from '../../messaging/topics.ts';
 import { createRenewingProducer } from '../../messaging/renewing-producer.ts';
 import { runCli } from '../../platform/cli.ts';
-import { DatabaseEnv, KafkaEnv, RetentionEnv, loadConfig } from '../../platform/config.ts';
+import { DatabaseEnv, KafkaEnv, RetentionEnv, checkRetentionOrder, loadConfig } from '../../platform/config.ts';
 import { createPool } from '../../platform/database.ts';
 import { createKafka } from '../../platform/kafka.ts';
 
@@ -57,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig(
     Type.Object({ ...KafkaEnv, ...DatabaseEnv, DEDUPE_RETENTION_MS: RetentionEnv.DEDUPE_RETENTION_MS, DEDUPE_PARTITION_MS: RetentionEnv.DEDUPE_PARTITION_MS }),
   );
+  // The same settings as the consumers: a replay must not start outside their window.
+  checkRetentionOrder(config);
   const groupId = `${config.KAFKA_TOPIC_PREFIX}${group}`;
   const kafka = createKafka(config, `${config.KAFKA_CLIENT_ID}-messaging-cli`);
 
