@@ -1,4 +1,4 @@
-import { deleteInBatches, type Sweep } from '../platform/retention.ts';
+import { deleteOlderThan, type Sweep } from '../platform/retention.ts';
 
 /** How long the API's own tables keep what they hold (API_IDEMPOTENCY_KEY_TTL_MS, API_DEAD_LETTER_REPLAYS_RETENTION_MS). */
 export interface ApiRetention {
@@ -10,8 +10,6 @@ export interface ApiRetention {
   paymentVaultMs?: number;
 }
 
-const olderThan = (column: string) => `${column} <= now() - $2::double precision * interval '1 millisecond'`;
-
 /**
  * The sweeps of the API's tables, for `startSweeper` (src/platform/retention.ts): the keys past
  * their lifetime (which POST /orders already treats as unknown), by `created_at`, and the replay
@@ -21,11 +19,11 @@ export function apiSweeps(retention: ApiRetention, batchSize?: number): Sweep[] 
   return [
     {
       name: 'api.idempotency_keys',
-      run: (client) => deleteInBatches(client, 'api.idempotency_keys', olderThan('created_at'), [retention.idempotencyKeyTtlMs], batchSize),
+      run: (client) => deleteOlderThan(client, 'api.idempotency_keys', 'created_at', retention.idempotencyKeyTtlMs, batchSize),
     },
     {
       name: 'api.dead_letter_replays',
-      run: (client) => deleteInBatches(client, 'api.dead_letter_replays', olderThan('replayed_at'), [retention.deadLetterReplaysRetentionMs], batchSize),
+      run: (client) => deleteOlderThan(client, 'api.dead_letter_replays', 'replayed_at', retention.deadLetterReplaysRetentionMs, batchSize),
     },
   ];
 }

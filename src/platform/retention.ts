@@ -39,6 +39,14 @@ export async function deleteInBatches(
   }
 }
 
+/**
+ * {@link deleteInBatches} of the rows of `table` whose `column` (a timestamp, indexed) is at least
+ * `ageMs` old: what every sweep of a store kept for a time does.
+ */
+export function deleteOlderThan(client: Pick<pg.PoolClient, 'query'>, table: string, column: string, ageMs: number, batchSize?: number): Promise<number> {
+  return deleteInBatches(client, table, `${column} <= now() - $2::double precision * interval '1 millisecond'`, [ageMs], batchSize);
+}
+
 /** Options of {@link startSweeper}. */
 export interface SweeperOptions {
   pool: pg.Pool;

@@ -1,4 +1,4 @@
-import { deleteInBatches, type Sweep } from '../../platform/retention.ts';
+import { deleteOlderThan, type Sweep } from '../../platform/retention.ts';
 
 /**
  * The notifications context's records past their retention (docs/retention.md): the emails sent
@@ -10,9 +10,8 @@ export function notificationsSweep(retentionMs: number): Sweep {
   return {
     name: 'notifications',
     async run(client) {
-      const age = [retentionMs / 1000];
-      const sent = await deleteInBatches(client, 'notifications.sent_messages', 'sent_at < now() - make_interval(secs => $2)', age);
-      const recipients = await deleteInBatches(client, 'notifications.recipients', 'learned_at < now() - make_interval(secs => $2)', age);
+      const sent = await deleteOlderThan(client, 'notifications.sent_messages', 'sent_at', retentionMs);
+      const recipients = await deleteOlderThan(client, 'notifications.recipients', 'learned_at', retentionMs);
       return sent + recipients;
     },
   };

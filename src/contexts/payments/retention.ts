@@ -1,4 +1,4 @@
-import { deleteInBatches, type Sweep } from '../../platform/retention.ts';
+import { deleteOlderThan, type Sweep } from '../../platform/retention.ts';
 
 /**
  * The payment vault's sealed tokens past their retention (docs/retention.md): a token is needed
@@ -9,6 +9,6 @@ import { deleteInBatches, type Sweep } from '../../platform/retention.ts';
 export function paymentVaultSweep(retentionMs: number): Sweep {
   return {
     name: 'payments.vault',
-    run: (client) => deleteInBatches(client, 'payments.vault', 'created_at < now() - make_interval(secs => $2)', [retentionMs / 1000]),
+    run: (client) => deleteOlderThan(client, 'payments.vault', 'created_at', retentionMs),
   };
 }
